@@ -1,0 +1,128 @@
+"""Command line: ``canfar-tui`` (the dashboard), ``canfar-tui status`` and ``canfar-tui detect``.
+
+Every failure a user can cause here ends with one line on stderr and a non-zero exit status,
+never a traceback: 1 for a failed operation, 2 for bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from canfar_tui import __version__
+from canfar_tui.config import ConfigError, Settings, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="canfar-tui",
+        description="A terminal dashboard for batch processing on CANFAR: OpenStack VMs, "
+        "the HTCondor queue and VOSpace storage. Starts in the sandbox (a simulated CANFAR on "
+        "this machine) until a real profile is configured.",
+    )
+    parser.add_argument("--version", action="version", version=f"canfar-tui {__version__}")
+    parser.add_argument("--profile", metavar="NAME", help="profile from the config file")
+    parser.add_argument(
+        "--openrc",
+        metavar="FILE",
+        type=Path,
+        help="an OpenStack RC file (*-openrc.sh); its password is asked once",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=None,
+        help="hide and refuse every destructive action",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="config file (default: $XDG_CONFIG_HOME/canfar-tui/config.toml)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("tui", help="the dashboard (the default)")
+    status = commands.add_parser("status", help="one-screen summary of every service")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    detect = commands.add_parser(
+        "detect", help="detect sources in FITS images (like source-extractor, reads .fz)"
+    )
+    try:
+        from canfar_tui.detection.cli import add_detect_arguments
+    except ImportError:  # the detection CLI is optional in this build
+        detect.set_defaults(detect_missing=True)
+    else:
+        add_detect_arguments(detect)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        config_file=args.config, profile=args.profile, openrc=args.openrc, read_only=args.read_only
+    )
+
+
+def run_status(settings: Settings, *, as_json: bool) -> int:
+    from canfar_tui.clients.bundle import build_clients
+    from canfar_tui.status import collect_status, status_exit_code, status_json, status_text
+
+    clients = build_clients(settings)
+
+    async def gather() -> list:  # type: ignore[type-arg]
+        try:
+            return await collect_status(clients)
+        finally:
+            await clients.aclose()
+
+    statuses = asyncio.run(gather())
+    if as_json:
+        print(status_json(settings.profile.name, statuses))
+    else:
+        print(status_text(settings.profile.name, clients.mode_label, statuses))
+    return status_exit_code(statuses)
+
+
+def run_tui(settings: Settings) -> int:
+    from canfar_tui.app import create_app
+    from canfar_tui.logs import setup_logging
+
+    setup_logging(settings.paths.log_file)
+    app = create_app(settings)
+    app.run()
+    if app.exit_message:
+        print(
+            f"canfar-tui: stopped after an {app.exit_message} "
+            f"(details in {settings.paths.log_file})",
+            file=sys.stderr,
+        )
+    return app.return_code or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "detect":
+            if getattr(args, "detect_missing", False):
+                print("canfar-tui: detection is not available in this build", file=sys.stderr)
+                return 2
+            from canfar_tui.detection.cli import run_detect
+
+            return int(run_detect(args))
+        settings = _settings(args)
+        if args.command == "status":
+            return run_status(settings, as_json=args.json)
+        return run_tui(settings)
+    except ConfigError as error:
+        print(f"canfar-tui: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("canfar-tui: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

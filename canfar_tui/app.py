@@ -1,0 +1,459 @@
+"""``CanfarApp``: the dashboard shell — tabs, header, bindings, palette and error handling.
+
+Build it with :func:`create_app` (the CLI and the tests do): it takes Settings and a
+:class:`~canfar_tui.clients.bundle.Clients` bundle, so any mix of backends can be plugged in.
+
+| key          | action                                   |
+|--------------|------------------------------------------|
+| `1`…`7`      | Projects, Instances, Floating IPs, Snapshots, Queue, VOSpace, Detect |
+| `?`          | help: every key and its binding id       |
+| `ctrl+p`     | command palette (`area: action`)         |
+| `e`          | recent errors with their details         |
+| `q`          | quit                                     |
+
+Failures never reach the screen as a traceback: client errors become a one-line notification
+and the view's error/stale state; anything unexpected is logged with its traceback to the log
+file under the XDG state dir and shown as one line.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from canfar_tui import __version__
+from canfar_tui.clients.base import ClientError, expiry_text
+from canfar_tui.clients.bundle import Clients, build_clients
+from canfar_tui.clients.refresh import Poller
+from canfar_tui.config import Settings
+from canfar_tui.logs import get_logger
+from canfar_tui.models import CredentialStatus, Project
+from canfar_tui.screens.details import DetailsScreen
+from canfar_tui.screens.help import HelpScreen, HelpSection
+from canfar_tui.widgets.header import StatusHeader
+from canfar_tui.widgets.resource_table import ResourceTable
+from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.views import (
+    DetectView,
+    FloatingIPsView,
+    InstancesView,
+    ProjectsView,
+    QueueView,
+    SnapshotsView,
+    VOSpaceView,
+)
+
+log = get_logger("app")
+
+#: The header warns when the proxy certificate has less than this left.
+CERTIFICATE_WARNING_SECONDS = 24 * 3600
+
+#: (tab id, title, view class) in the order of the number keys.
+TABS: tuple[tuple[str, str, type[ResourceView] | type[DetectView]], ...] = (
+    ("projects", "Projects", ProjectsView),
+    ("instances", "Instances", InstancesView),
+    ("floating_ips", "Floating IPs", FloatingIPsView),
+    ("snapshots", "Snapshots", SnapshotsView),
+    ("queue", "Queue", QueueView),
+    ("vospace", "VOSpace", VOSpaceView),
+    ("detect", "Detect", DetectView),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedError:
+    """One failure kept for the errors screen."""
+
+    when: datetime
+    title: str
+    message: str
+    details: str
+
+
+class DashboardScreen(Screen[None]):
+    """The main screen: header, tabs and footer. Pauses the visible poller under a modal."""
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        with TabbedContent(id="tabs"):
+            for tab_id, title, view_class in TABS:
+                with TabPane(title, id=f"tab-{tab_id}"):
+                    yield view_class(id=f"view-{tab_id}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app = self.app
+        if isinstance(app, CanfarApp):
+            app.dashboard_ready()
+
+    def on_screen_suspend(self) -> None:
+        app = self.app
+        if isinstance(app, CanfarApp):
+            app.activate_view(None)
+
+    def on_screen_resume(self) -> None:
+        app = self.app
+        if isinstance(app, CanfarApp):
+            app.activate_view(app.active_tab_id)
+
+
+class CanfarCommands(Provider):
+    """Command palette entries named ``area: action``, built from what is on screen."""
+
+    def _commands(self) -> list[tuple[str, str, object]]:
+        app = self.app
+        assert isinstance(app, CanfarApp)
+        commands: list[tuple[str, str, object]] = []
+        for index, (tab_id, title, _) in enumerate(TABS, start=1):
+            commands.append(
+                (
+                    f"tabs: {title}",
+                    f"Show the {title} tab (key {index})",
+                    lambda tab_id=tab_id: app.show_tab(tab_id),
+                )
+            )
+        commands += [
+            ("app: help", "Every key and its binding id", app.action_help),
+            ("app: errors", "Recent errors with their details", app.action_errors),
+            ("app: quit", "Leave canfar-tui", app.action_quit),
+        ]
+        view = app.active_view
+        if isinstance(view, ResourceView):
+            area = view.TITLE.lower()
+            commands += [
+                (f"{area}: refresh", "Refresh now", view.action_refresh),
+                (f"{area}: filter", "Filter the rows", view.action_filter),
+                (f"{area}: clear filter", "Show all rows", view.action_clear_filter),
+            ]
+            for binding in view.BINDINGS:
+                if not isinstance(binding, Binding) or binding.id is None:
+                    continue
+                if binding.id.startswith("view."):
+                    continue
+                if binding.action in view.DESTRUCTIVE_ACTIONS and app.read_only:
+                    continue
+                callback = getattr(view, f"action_{binding.action}", None)
+                if callback is not None:
+                    commands.append(
+                        (f"{area}: {binding.description.lower()}", binding.tooltip, callback)
+                    )
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)  # type: ignore[arg-type]
+
+
+class CanfarApp(App[None]):
+    """The canfar-tui dashboard."""
+
+    TITLE = "canfar-tui"
+    CSS_PATH = "assets/app.tcss"
+    COMMANDS: ClassVar = App.COMMANDS | {CanfarCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *[
+            Binding(
+                str(index),
+                f"show_tab('{tab_id}')",
+                title,
+                id=f"app.tab_{tab_id}",
+                tooltip=f"Show the {title} tab",
+                show=False,
+            )
+            for index, (tab_id, title, _) in enumerate(TABS, start=1)
+        ],
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key"),
+        Binding("e", "errors", "Errors", id="app.errors", tooltip="Recent errors", show=False),
+        Binding(
+            "c",
+            "renew_certificate",
+            "Renew cert",
+            id="app.renew_certificate",
+            tooltip="Get a new CADC proxy certificate (like cadc-get-cert -n)",
+            show=False,
+        ),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave canfar-tui"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        clients: Clients,
+        *,
+        now: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        super().__init__()
+        self.now = now
+        self.settings = settings
+        self.clients = clients
+        self.read_only = settings.read_only
+        self.active_tab_id = TABS[0][0]
+        self.errors: deque[ReportedError] = deque(maxlen=50)
+        #: Failures that were not ClientErrors (bugs); tests assert this stays 0.
+        self.unexpected_errors = 0
+        self.project: Project | None = None
+        self.dashboard_up = False
+        self.credentials_poller: Poller[str, CredentialStatus] | None = None
+        #: One line for the CLI to print when the app stopped on an unexpected error.
+        self.exit_message: str | None = None
+        if settings.theme in self.available_themes:
+            self.theme = settings.theme
+        if settings.keymap:
+            self.set_keymap(dict(settings.keymap))
+
+    def get_default_screen(self) -> Screen[None]:
+        return DashboardScreen(id="dashboard")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def dashboard_ready(self) -> None:
+        """The dashboard is composed: fill the header and start the first tab's poller."""
+        self.dashboard_up = True
+        header = self.header
+        header.profile = self.settings.profile.name
+        header.mode = self.clients.mode_label
+        header.read_only = self.read_only
+        self.sub_title = f"{self.settings.profile.name} · {self.clients.mode_label}"
+        self.activate_view(self.active_tab_id)
+        self._focus_view(self.active_tab_id)
+        if self.clients.credentials is not None:
+            self.credentials_poller = Poller(
+                self.clients.credentials.status,
+                lambda status: "certificate",
+                interval=self.settings.refresh_interval("credentials"),
+                on_diff=lambda diff: self._show_certificate(),
+                on_error=lambda error: self._show_certificate(error),
+                fetch_one=True,
+                name="Credentials",
+            )
+            self.run_worker(
+                self.credentials_poller.run(),
+                name="poll-credentials",
+                group="pollers",
+                exit_on_error=False,
+            )
+
+    def _show_certificate(self, error: ClientError | None = None) -> None:
+        header = self.header
+        if error is not None or self.credentials_poller is None:
+            header.certificate = "unknown"
+            header.certificate_warning = True
+            return
+        status = self.credentials_poller.rows.get("certificate")
+        if status is None:
+            return
+        now = datetime.now(UTC)
+        header.certificate = expiry_text(status.expires_at, now)
+        left = status.time_left_seconds(now)
+        header.certificate_warning = left is None or left < CERTIFICATE_WARNING_SECONDS
+
+    def action_renew_certificate(self) -> None:
+        credentials = self.clients.credentials
+        if credentials is None:
+            self.notify(self.clients.why_missing("credentials"), severity="warning")
+            return
+
+        async def renew() -> None:
+            try:
+                status = await credentials.renew_certificate()
+            except ClientError as error:
+                self.notify(error.message, title="Certificate not renewed", severity="error")
+                return
+            left = expiry_text(status.expires_at, datetime.now(UTC))
+            self.notify(f"New proxy certificate, valid {left}", title="Certificate")
+            if self.credentials_poller is not None:
+                self.credentials_poller.refresh_now()
+
+        self.run_worker(renew(), name="renew-certificate", exit_on_error=False)
+
+    async def on_unmount(self) -> None:
+        await self.clients.aclose()
+
+    # ------------------------------------------------------------------ views and tabs
+
+    @property
+    def header(self) -> StatusHeader:
+        return self.screen_stack[0].query_one(StatusHeader)
+
+    def view(self, tab_id: str) -> ResourceView | DetectView:
+        view = self.screen_stack[0].query_one(f"#view-{tab_id}")
+        assert isinstance(view, ResourceView | DetectView)
+        return view
+
+    @property
+    def views(self) -> list[ResourceView | DetectView]:
+        return [self.view(tab_id) for tab_id, _, _ in TABS]
+
+    @property
+    def active_view(self) -> ResourceView | DetectView:
+        return self.view(self.active_tab_id)
+
+    def activate_view(self, tab_id: str | None) -> None:
+        """Resume the poller of ``tab_id`` and pause every other (None pauses all)."""
+        for view_tab_id, _, _ in TABS:
+            self.view(view_tab_id).set_active(view_tab_id == tab_id)
+        if tab_id is not None:
+            self._update_header_from(self.view(tab_id))
+
+    def action_show_tab(self, tab_id: str) -> None:
+        self.show_tab(tab_id)
+
+    def show_tab(self, tab_id: str) -> None:
+        tabs = self.screen_stack[0].query_one(TabbedContent)
+        tabs.active = f"tab-{tab_id}"
+        self._focus_view(tab_id)
+
+    def _focus_view(self, tab_id: str) -> None:
+        view = self.view(tab_id)
+        if isinstance(view, ResourceView):
+            view.table.focus()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane_id = event.pane.id or ""
+        self.active_tab_id = pane_id.removeprefix("tab-")
+        self.activate_view(self.active_tab_id)
+        self.refresh_bindings()
+
+    @on(ResourceView.Refreshed)
+    def _view_refreshed(self, event: ResourceView.Refreshed) -> None:
+        if event.view is self.active_view:
+            self._update_header_from(event.view)
+
+    def _update_header_from(self, view: ResourceView | DetectView) -> None:
+        header = self.header
+        if isinstance(view, ResourceView):
+            header.last_refresh = view.last_refresh
+            header.stale = view.poller is not None and view.poller.stale
+        else:
+            header.stale = False
+
+    def set_project(self, project: Project | None) -> None:
+        self.project = project
+        self.header.project = project.name if project else "—"
+
+    def reload_service_views(self, service: str) -> None:
+        """Forget and refetch every view of ``service`` (after a project switch)."""
+        for view in self.views:
+            if isinstance(view, ResourceView) and service == view.SERVICE and view.poller:
+                view.table.replace_all({})
+                view.poller.reset()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    def action_errors(self) -> None:
+        rows = [
+            (error.when.strftime("%H:%M:%S"), f"{error.title}: {error.message}\n{error.details}")
+            for error in reversed(self.errors)
+        ] or [("", "No error so far.")]
+        self.push_screen(DetailsScreen("Recent errors (newest first)", rows))
+
+    def help_sections(self) -> list[HelpSection]:
+        """Every binding of the dashboard, with the keys in force after the keymap."""
+        keymap = dict(self.settings.keymap)
+
+        def rows(
+            bindings: Iterable[BindingType], destructive: frozenset[str] = frozenset()
+        ) -> list[tuple[str, str, str]]:
+            result = []
+            for binding in bindings:
+                if not isinstance(binding, Binding) or binding.id is None:
+                    continue
+                if binding.action in destructive and self.read_only:
+                    continue
+                keys = keymap.get(binding.id, binding.key)
+                shown = ", ".join(
+                    self.get_key_display(Binding(key.strip(), "")) for key in keys.split(",")
+                )
+                result.append((shown, binding.tooltip or binding.description, binding.id))
+            return result
+
+        sections: list[HelpSection] = [
+            ("Everywhere", rows(self.BINDINGS)),
+            ("Every table", rows(ResourceTable.BINDINGS)),
+            ("Every resource tab", rows(ResourceView.BINDINGS)),
+        ]
+        for _, title, view_class in TABS:
+            if issubclass(view_class, ResourceView):
+                own = [b for b in view_class.BINDINGS if b not in ResourceView.BINDINGS]
+                if own:
+                    sections.append((title, rows(own, view_class.DESTRUCTIVE_ACTIONS)))
+        sections.append(
+            ("Command palette", [("ctrl+p", "Search every command", "app.command_palette")])
+        )
+        return sections
+
+    # ------------------------------------------------------------------ errors
+
+    def report_error(self, error: BaseException, *, context: str = "") -> None:
+        """Turn any failure into one line on screen and the details in the log file."""
+        where = f"{context}: " if context else ""
+        if isinstance(error, ClientError):
+            message, title, details = error.message, error.title, error.details or ""
+            log.warning("%s%s", where, message)
+        else:
+            message = f"unexpected {type(error).__name__}: {error}".splitlines()[0][:200]
+            title = "Internal error"
+            details = "".join(traceback.format_exception(error))
+            log.error("%s%s\n%s", where, message, details)
+        self.errors.append(ReportedError(self.now(), title, message, details))
+        self.notify(f"{message} (e: details)", title=title, severity="error")
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.report_error(event.worker.error, context=event.worker.name)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug escaped a handler: log the traceback, stop cleanly, never print a traceback.
+
+        Textual stops the failing node's message loop after an exception, so carrying on
+        would leave a half-dead screen. The CLI prints the one-line ``exit_message``.
+        """
+        self.unexpected_errors += 1
+        message = f"unexpected {type(error).__name__}: {error}".splitlines()[0][:200]
+        log.error("%s\n%s", message, "".join(traceback.format_exception(error)))
+        self.exit_message = message
+        self._return_code = 1
+        self._close_messages_no_wait()
+
+
+def create_app(
+    settings: Settings,
+    clients: Clients | None = None,
+    *,
+    now: Callable[[], datetime] = datetime.now,
+) -> CanfarApp:
+    """The app factory used by the CLI and the tests."""
+    return CanfarApp(settings, clients if clients is not None else build_clients(settings), now=now)
+
+
+def version_text() -> str:
+    return f"canfar-tui {__version__}"
+
+
+def asset_path(name: str) -> Path:
+    return Path(__file__).parent / "assets" / name

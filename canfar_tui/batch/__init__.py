@@ -1,0 +1,1 @@
+"""Batch job generation and canfar_submit semantics."""

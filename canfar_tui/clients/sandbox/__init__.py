@@ -1,0 +1,1 @@
+"""Sandbox backends: a simulated CANFAR that runs on the user's own machine."""

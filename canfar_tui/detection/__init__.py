@@ -1,0 +1,1 @@
+"""Local source detection with sep (no Textual; heavy imports are lazy)."""

@@ -1,0 +1,1 @@
+"""Widgets: the ResourceTable, one view per tab, and the status header."""

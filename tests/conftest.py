@@ -1,0 +1,65 @@
+"""Shared fixtures: isolated XDG dirs for every test, settings and an app factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes import FIXED_TIME, FixedCloud
+
+from canfar_tui.app import CanfarApp, create_app
+from canfar_tui.clients.bundle import Clients
+from canfar_tui.config import DEFAULT_REFRESH, Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the real user's config, data or state."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for variable, sub in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ):
+        monkeypatch.setenv(variable, str(home / sub))
+    return home
+
+
+@pytest.fixture
+def settings(isolated_home: Path) -> Settings:
+    loaded = load_settings()
+    return replace(loaded, refresh={area: 0.5 for area in DEFAULT_REFRESH})
+
+
+AppFactory = Callable[..., CanfarApp]
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> AppFactory:
+    """Build the real app with a FixedCloud (or the given clients) and a fixed clock."""
+
+    def factory(
+        *,
+        cloud: Any | None = None,
+        clients: Clients | None = None,
+        read_only: bool = False,
+        keymap: dict[str, str] | None = None,
+    ) -> CanfarApp:
+        chosen = replace(settings, read_only=read_only, keymap=keymap or {})
+        if clients is None:
+            clients = Clients(
+                profile_name="sandbox",
+                cloud=cloud if cloud is not None else FixedCloud(),
+                missing={
+                    "queue": "The local batch executor is not part of this version yet.",
+                    "storage": "The sandbox VOSpace service is not part of this version yet.",
+                },
+            )
+        return create_app(chosen, clients, now=lambda: FIXED_TIME)
+
+    return factory

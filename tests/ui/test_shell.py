@@ -1,0 +1,310 @@
+"""The dashboard shell driven by keys, like a person would: tabs, filter, sort, help, palette,
+read-only mode, confirmation, keymap, and the error handler."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fakes import FixedCloud
+from textual.widgets import TabbedContent
+
+from canfar_tui.app import CanfarApp
+from canfar_tui.clients.base import Unavailable
+from canfar_tui.screens.confirm import ConfirmScreen
+from canfar_tui.screens.details import DetailsScreen
+from canfar_tui.screens.help import HelpScreen
+from canfar_tui.widgets.resource_view import ResourceView
+
+TAB_KEYS = {
+    "1": "projects",
+    "2": "instances",
+    "3": "floating_ips",
+    "4": "snapshots",
+    "5": "queue",
+    "6": "vospace",
+    "7": "detect",
+}
+
+
+def active_tab(app: CanfarApp) -> str:
+    return app.screen_stack[0].query_one(TabbedContent).active.removeprefix("tab-")
+
+
+async def wait_loaded(pilot, view: ResourceView) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(100):
+        if view.state in ("ready", "empty", "error", "stale", "unavailable"):
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"{view.TITLE} never left state {view.state}")
+
+
+async def test_number_keys_reach_every_tab_and_each_shows_a_state(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        for key, tab in TAB_KEYS.items():
+            await pilot.press(key)
+            await pilot.pause()
+            assert active_tab(app) == tab
+            view = app.view(tab)
+            if isinstance(view, ResourceView):
+                await wait_loaded(pilot, view)
+        assert app.view("instances").state == "ready"  # type: ignore[union-attr]
+        queue = app.view("queue")
+        assert isinstance(queue, ResourceView) and queue.state == "unavailable"
+        placeholder = queue.query_one(".view-placeholder")
+        assert "batch executor" in str(placeholder.render())
+        assert app.unexpected_errors == 0
+
+
+async def test_only_the_visible_tab_polls(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("2")
+        instances = app.view("instances")
+        assert isinstance(instances, ResourceView)
+        await wait_loaded(pilot, instances)
+        projects = app.view("projects")
+        assert isinstance(projects, ResourceView) and projects.poller is not None
+        assert instances.poller is not None
+        assert projects.poller.paused and not instances.poller.paused
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert instances.poller.paused, "a modal pauses the visible tab's poller"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not instances.poller.paused
+
+
+async def test_filter_and_sort_by_keys(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(cloud=FixedCloud(instances=12))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("2")
+        view = app.view("instances")
+        assert isinstance(view, ResourceView)
+        await wait_loaded(pilot, view)
+        assert view.table.visible_count == 12
+        await pilot.press("slash", *"status=shutoff", "enter")
+        await pilot.pause()
+        assert view.table.visible_count == 6
+        assert view.table.filter_text == "status=shutoff"
+        await pilot.press("slash", *"name=vm-1", "enter")  # vm-1, vm-10, vm-11, vm-12
+        await pilot.pause()
+        assert view.table.visible_count == 4
+        await pilot.press("slash", *"colour=red", "enter")
+        await pilot.pause()
+        assert view.table.filter_text == "name=vm-1", "a bad filter leaves the old one in force"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert view.table.filter_text == "" and view.table.visible_count == 12
+        before = view.table.sort_column
+        await pilot.press("s")
+        await pilot.pause()
+        assert view.table.sort_column is not None and view.table.sort_column != before
+
+
+async def test_enter_opens_details_of_the_selected_row(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("2")
+        view = app.view("instances")
+        assert isinstance(view, ResourceView)
+        await wait_loaded(pilot, view)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailsScreen)
+        assert app.screen.title_text.startswith("Instance: catalogue-vm-")
+        labels = dict(app.screen.rows)
+        assert labels["flavor name"] == "c2-7.5gb-30"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, DetailsScreen)
+
+
+async def test_help_lists_every_key_with_its_id(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        ids = {row[2] for _, rows in app.screen.sections for row in rows}
+        assert {
+            "app.tab_projects",
+            "app.tab_detect",
+            "app.help",
+            "view.filter",
+            "instances.delete",
+            "table.cursor_down",
+        } <= ids
+
+
+async def test_palette_runs_area_commands(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"tabs: Queue")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert active_tab(app) == "queue"
+
+
+async def test_delete_asks_first_and_runs_only_on_yes(make_app) -> None:  # type: ignore[no-untyped-def]
+    cloud = FixedCloud()
+    app = make_app(cloud=cloud)
+    async with app.run_test() as pilot:
+        await pilot.press("2")
+        view = app.view("instances")
+        assert isinstance(view, ResourceView)
+        await wait_loaded(pilot, view)
+        enabled = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+        assert "delete" in enabled
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert cloud.deleted == []
+        target = view.table.cursor_key
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause(0.2)
+        assert cloud.deleted == [target]
+        for _ in range(50):
+            if view.table.get_row(target) is None:
+                break
+            await pilot.pause(0.05)
+        assert view.table.get_row(target) is None, "the deleted row leaves the table"
+
+
+async def test_read_only_hides_and_blocks_destructive_actions(make_app) -> None:  # type: ignore[no-untyped-def]
+    cloud = FixedCloud()
+    app = make_app(cloud=cloud, read_only=True)
+    async with app.run_test() as pilot:
+        await pilot.press("2")
+        view = app.view("instances")
+        assert isinstance(view, ResourceView)
+        await wait_loaded(pilot, view)
+        enabled = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+        assert "filter" in enabled
+        assert "delete" not in enabled
+        await pilot.press("d")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert cloud.deleted == []
+        assert app.header.read_only
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        ids = {row[2] for _, rows in app.screen.sections for row in rows}
+        assert "instances.delete" not in ids and "view.filter" in ids
+
+
+async def test_read_only_palette_offers_no_destructive_command(make_app) -> None:  # type: ignore[no-untyped-def]
+    from canfar_tui.app import CanfarCommands
+
+    for read_only, expected in ((False, True), (True, False)):
+        app = make_app(read_only=read_only)
+        async with app.run_test() as pilot:
+            await pilot.press("2")
+            await pilot.pause()
+            provider = CanfarCommands(app.screen)
+            names = [name for name, _, _ in provider._commands()]
+            assert ("instances: delete" in names) is expected, names
+            assert "instances: refresh" in names
+
+
+async def test_keymap_rebinds_a_binding_id(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(keymap={"app.tab_queue": "f5"})
+    async with app.run_test() as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        assert active_tab(app) == "projects", "the old key no longer switches"
+        await pilot.press("f5")
+        await pilot.pause()
+        assert active_tab(app) == "queue"
+
+
+async def test_failing_client_gives_notification_error_state_and_stale_badge(make_app) -> None:  # type: ignore[no-untyped-def]
+    cloud = FixedCloud()
+    app = make_app(cloud=cloud)
+    async with app.run_test() as pilot:
+        await pilot.press("2")
+        view = app.view("instances")
+        assert isinstance(view, ResourceView)
+        await wait_loaded(pilot, view)
+        assert view.state == "ready" and not app.header.stale
+        cloud.failure = Unavailable("arbutus-canfar did not answer")
+        for _ in range(100):
+            if view.state == "stale":
+                break
+            await pilot.pause(0.05)
+        assert view.state == "stale"
+        await pilot.pause()
+        assert view.table.row_count == 3, "the last good rows stay on screen"
+        assert app.header.stale
+        messages = [n.message for n in app._notifications]
+        assert any("arbutus-canfar did not answer" in message for message in messages)
+        assert app.unexpected_errors == 0
+        cloud.failure = None
+        view.poller.refresh_now()  # type: ignore[union-attr]
+        for _ in range(100):
+            if view.state == "ready":
+                break
+            await pilot.pause(0.05)
+        assert view.state == "ready" and not app.header.stale
+
+
+async def test_first_fetch_failing_shows_error_state(make_app) -> None:  # type: ignore[no-untyped-def]
+    cloud = FixedCloud()
+    cloud.failure = Unavailable("no route to host")
+    app = make_app(cloud=cloud)
+    async with app.run_test() as pilot:
+        view = app.view("projects")
+        assert isinstance(view, ResourceView)
+        await wait_loaded(pilot, view)
+        assert view.state == "error"
+        assert "no route to host" in str(view.query_one(".view-placeholder").render())
+
+
+async def test_unexpected_error_in_a_worker_is_one_line(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test() as pilot:
+
+        async def broken() -> None:
+            raise RuntimeError("boom\nsecond line")
+
+        app.run_worker(broken(), name="broken-worker", exit_on_error=False)
+        await pilot.pause(0.1)
+        assert app.is_running
+        assert app.errors[-1].message == "unexpected RuntimeError: boom"
+        assert "Traceback" in app.errors[-1].details
+        assert any("RuntimeError: boom (e: details)" in n.message for n in app._notifications)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailsScreen)
+        assert "boom" in dict(app.screen.rows).get(app.errors[-1].when.strftime("%H:%M:%S"), "")
+
+
+async def test_bug_in_a_handler_stops_cleanly_without_traceback(make_app, settings) -> None:  # type: ignore[no-untyped-def]
+    from canfar_tui.logs import setup_logging
+
+    setup_logging(settings.paths.log_file)
+    app = make_app()
+    async with app.run_test():
+
+        def broken() -> None:
+            raise RuntimeError("boom\nsecond line")
+
+        app.call_later(broken)
+        for _ in range(50):
+            if not app.is_running:
+                break
+            await asyncio.sleep(0.02)
+    assert app.return_code == 1
+    assert app.exit_message == "unexpected RuntimeError: boom"
+    assert app._exit_renderables == [], "no traceback is printed on exit"
+    log_text = settings.paths.log_file.read_text()
+    assert "Traceback" in log_text and "second line" in log_text

@@ -1,0 +1,43 @@
+"""SVG snapshots of the shell at 80×24 and 160×50 (pytest-textual-snapshot).
+
+Update after an intended visual change with ``pytest tests/ui --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from canfar_tui.widgets.resource_view import ResourceView
+
+
+async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    for _ in range(100):
+        if app.dashboard_up:
+            break
+        await pilot.pause(0.02)
+    for _ in range(100):
+        view = app.active_view
+        if not isinstance(view, ResourceView) or view.state != "loading":
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+@pytest.mark.parametrize("keys", ["1", "2", "5"])
+def test_shell_snapshot(snap_compare, make_app, size, keys) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press(keys)
+        await _settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+def test_help_snapshot(snap_compare, make_app) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,49 @@
+"""The client layer and the detection engine import no Textual, and no heavy SDK at import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEADLESS_MODULES = [
+    "canfar_tui.clients",
+    "canfar_tui.clients.base",
+    "canfar_tui.clients.refresh",
+    "canfar_tui.clients.bundle",
+    "canfar_tui.clients.sandbox.cloud",
+    "canfar_tui.detection",
+    "canfar_tui.models",
+    "canfar_tui.config",
+    "canfar_tui.status",
+]
+
+HEAVY = ["openstack", "astropy", "vos", "sep", "htcondor2", "htcondor"]
+
+
+def modules_after_import(module: str) -> set[str]:
+    code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    return set(json.loads(output))
+
+
+@pytest.mark.parametrize("module", HEADLESS_MODULES)
+def test_headless_module_does_not_import_textual(module: str) -> None:
+    loaded = modules_after_import(module)
+    assert module in loaded
+    assert not any(name == "textual" or name.startswith("textual.") for name in loaded)
+
+
+@pytest.mark.parametrize("module", ["canfar_tui.app", "canfar_tui.__main__"])
+def test_first_screen_does_not_wait_for_heavy_imports(module: str) -> None:
+    loaded = modules_after_import(module)
+    heavy = sorted(name for name in loaded if name.split(".")[0] in HEAVY)
+    assert heavy == []
+
+
+def test_the_check_itself_sees_textual_when_it_is_imported() -> None:
+    assert "textual" in modules_after_import("canfar_tui.app")

@@ -1,0 +1,184 @@
+"""The Poller: diffs, backoff, skipping while in flight, pausing, fast polling."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from canfar_tui.clients.base import ClientError, NotFound, Unavailable
+from canfar_tui.clients.refresh import Diff, Poller, backoff_delay, compute_diff
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    value: int
+    busy: bool = False
+
+
+class Source:
+    """A fetch function whose answers and failures the test controls."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.error: ClientError | None = None
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self) -> list[Row]:
+        self.calls += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return list(self.rows)
+
+
+def make_poller(
+    source: Source, **kwargs: object
+) -> tuple[Poller[str, Row], list[Diff[str, Row]], list[ClientError]]:
+    diffs: list[Diff[str, Row]] = []
+    errors: list[ClientError] = []
+    poller: Poller[str, Row] = Poller(
+        source,
+        lambda row: row.key,
+        on_diff=diffs.append,
+        on_error=errors.append,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return poller, diffs, errors
+
+
+def test_compute_diff_reports_added_changed_removed() -> None:
+    before = {"a": 1, "b": 2, "c": 3}
+    after = {"a": 1, "b": 20, "d": 4}
+    diff = compute_diff(before, after)
+    assert diff.added == {"d": 4}
+    assert diff.changed == {"b": 20}
+    assert diff.removed == frozenset({"c"})
+    assert len(diff) == 3
+    assert compute_diff(after, after).is_empty
+
+
+async def test_first_tick_adds_everything_then_only_changes() -> None:
+    source = Source()
+    source.rows = [Row("a", 1), Row("b", 2)]
+    poller, diffs, _ = make_poller(source)
+    first = await poller.tick()
+    assert first is not None and set(first.added) == {"a", "b"}
+    source.rows = [Row("a", 1), Row("b", 3), Row("c", 0)]
+    second = await poller.tick()
+    assert second is not None
+    assert set(second.added) == {"c"}
+    assert second.changed == {"b": Row("b", 3)}
+    assert not second.removed
+    assert len(diffs) == 2
+    assert poller.loaded and not poller.stale
+
+
+async def test_errors_back_off_keep_rows_and_recover() -> None:
+    source = Source()
+    source.rows = [Row("a", 1)]
+    poller, _, errors = make_poller(source, interval=2.0, max_backoff=10.0)
+    await poller.tick()
+    source.error = Unavailable("service down")
+    for expected in (4.0, 8.0, 10.0, 10.0):
+        assert await poller.tick() is None
+        assert poller.next_delay() == expected
+    assert poller.stale
+    assert poller.rows == {"a": Row("a", 1)}, "last good rows are kept while stale"
+    assert [error.message for error in errors] == ["service down"] * 4
+    source.error = None
+    await poller.tick()
+    assert not poller.stale and poller.failures == 0 and poller.next_delay() == 2.0
+
+
+def test_backoff_delay_is_capped() -> None:
+    assert backoff_delay(5, 0, 60) == 5
+    assert backoff_delay(5, 1, 60) == 10
+    assert backoff_delay(5, 3, 60) == 40
+    assert backoff_delay(5, 50, 60) == 60
+
+
+async def test_tick_while_in_flight_is_skipped() -> None:
+    source = Source()
+    source.gate = asyncio.Event()
+    poller, diffs, _ = make_poller(source)
+    first = asyncio.create_task(poller.tick())
+    while source.calls == 0:
+        await asyncio.sleep(0)
+    assert poller.in_flight
+    assert await poller.tick() is None
+    assert poller.skipped == 1 and source.calls == 1
+    source.gate.set()
+    await first
+    assert len(diffs) == 1 and not poller.in_flight
+
+
+async def test_timeout_becomes_unavailable() -> None:
+    source = Source()
+    source.gate = asyncio.Event()  # never set: the fetch hangs
+    poller, _, errors = make_poller(source, timeout=0.05, name="Instances")
+    assert await poller.tick() is None
+    assert isinstance(errors[0], Unavailable)
+    assert "Instances" in errors[0].message
+
+
+async def test_run_loop_pauses_and_resumes() -> None:
+    source = Source()
+    source.rows = [Row("a", 1)]
+    poller, diffs, _ = make_poller(source, interval=0.01)
+    poller.pause()
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.1)
+    assert source.calls == 0, "a paused poller does not fetch"
+    poller.resume()
+    await asyncio.sleep(0.1)
+    assert source.calls >= 2
+    poller.pause()
+    await asyncio.sleep(0.03)
+    calls = source.calls
+    await asyncio.sleep(0.1)
+    assert source.calls == calls
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(diffs) >= 1
+
+
+async def test_fast_interval_while_rows_are_transitional() -> None:
+    source = Source()
+    source.rows = [Row("a", 1, busy=True)]
+    poller, _, _ = make_poller(
+        source, interval=5.0, fast_interval=1.0, wants_fast=lambda rows: any(r.busy for r in rows)
+    )
+    await poller.tick()
+    assert poller.next_delay() == 1.0
+    source.rows = [Row("a", 1, busy=False)]
+    await poller.tick()
+    assert poller.next_delay() == 5.0
+
+
+async def test_reset_reports_everything_as_added_again() -> None:
+    source = Source()
+    source.rows = [Row("a", 1)]
+    poller, _, _ = make_poller(source)
+    await poller.tick()
+    poller.reset()
+    diff = await poller.tick()
+    assert diff is not None and set(diff.added) == {"a"}
+
+
+def test_client_error_messages_are_one_line() -> None:
+    error = NotFound("instance\n  vm-1\tis gone", details="HTTP 404\nbody")
+    assert error.message == "instance vm-1 is gone"
+    assert str(error) == error.message
+    assert error.details == "HTTP 404\nbody"
+    assert Unavailable("x").transient and not NotFound("x").transient
+
+
+def test_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Poller(Source(), lambda row: row.key, interval=0)
