@@ -122,6 +122,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("canfar-tui: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: one line here, the traceback in the log file
+        return _report_unexpected(error)
+
+
+def _report_unexpected(error: Exception) -> int:
+    import traceback
+
+    from canfar_tui.config import Paths
+    from canfar_tui.logs import get_logger, setup_logging
+
+    log_file = Paths.from_env().log_file
+    where = "the log file"
+    try:
+        setup_logging(log_file)
+        get_logger("cli").error("".join(traceback.format_exception(error)))
+        where = str(log_file)
+    except OSError:
+        pass
+    first_line = (str(error).splitlines() or [""])[0][:200]
+    print(
+        f"canfar-tui: unexpected {type(error).__name__}: {first_line} (details in {where})",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

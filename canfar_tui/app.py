@@ -87,11 +87,14 @@ class DashboardScreen(Screen[None]):
     """The main screen: header, tabs and footer. Pauses the visible poller under a modal."""
 
     def compose(self) -> ComposeResult:
+        # Only the first tab's view is built now; the others are mounted when first shown,
+        # so the first paint does not wait for six tabs nobody has looked at yet.
         yield StatusHeader(id="header")
         with TabbedContent(id="tabs"):
-            for tab_id, title, view_class in TABS:
+            for index, (tab_id, title, view_class) in enumerate(TABS):
                 with TabPane(title, id=f"tab-{tab_id}"):
-                    yield view_class(id=f"view-{tab_id}")
+                    if index == 0:
+                        yield view_class(id=f"view-{tab_id}")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -295,33 +298,49 @@ class CanfarApp(App[None]):
     def header(self) -> StatusHeader:
         return self.screen_stack[0].query_one(StatusHeader)
 
-    def view(self, tab_id: str) -> ResourceView | DetectView:
-        view = self.screen_stack[0].query_one(f"#view-{tab_id}")
-        assert isinstance(view, ResourceView | DetectView)
-        return view
+    def view(self, tab_id: str) -> ResourceView | DetectView | None:
+        """The view of a tab, or None while that tab has never been shown."""
+        for view in self.screen_stack[0].query(f"#view-{tab_id}"):
+            if isinstance(view, ResourceView | DetectView):
+                return view
+        return None
 
     @property
     def views(self) -> list[ResourceView | DetectView]:
-        return [self.view(tab_id) for tab_id, _, _ in TABS]
+        """The views mounted so far."""
+        return [view for tab_id, _, _ in TABS if (view := self.view(tab_id)) is not None]
 
     @property
-    def active_view(self) -> ResourceView | DetectView:
+    def active_view(self) -> ResourceView | DetectView | None:
         return self.view(self.active_tab_id)
+
+    async def ensure_view(self, tab_id: str) -> ResourceView | DetectView:
+        """Mount a tab's view the first time it is shown."""
+        view = self.view(tab_id)
+        if view is None:
+            view_class = next(cls for tid, _, cls in TABS if tid == tab_id)
+            view = view_class(id=f"view-{tab_id}")
+            pane = self.screen_stack[0].query_one(f"#tab-{tab_id}", TabPane)
+            await pane.mount(view)
+        return view
 
     def activate_view(self, tab_id: str | None) -> None:
         """Resume the poller of ``tab_id`` and pause every other (None pauses all)."""
-        for view_tab_id, _, _ in TABS:
-            self.view(view_tab_id).set_active(view_tab_id == tab_id)
-        if tab_id is not None:
-            self._update_header_from(self.view(tab_id))
+        for view in self.views:
+            view.set_active(view.id == f"view-{tab_id}")
+        active = self.view(tab_id) if tab_id is not None else None
+        if active is not None:
+            self._update_header_from(active)
 
     def action_show_tab(self, tab_id: str) -> None:
         self.show_tab(tab_id)
 
     def show_tab(self, tab_id: str) -> None:
         tabs = self.screen_stack[0].query_one(TabbedContent)
-        tabs.active = f"tab-{tab_id}"
-        self._focus_view(tab_id)
+        if tabs.active == f"tab-{tab_id}":
+            self._focus_view(tab_id)
+        else:
+            tabs.active = f"tab-{tab_id}"
 
     def _focus_view(self, tab_id: str) -> None:
         view = self.view(tab_id)
@@ -329,10 +348,12 @@ class CanfarApp(App[None]):
             view.table.focus()
 
     @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane_id = event.pane.id or ""
         self.active_tab_id = pane_id.removeprefix("tab-")
+        await self.ensure_view(self.active_tab_id)
         self.activate_view(self.active_tab_id)
+        self._focus_view(self.active_tab_id)
         self.refresh_bindings()
 
     @on(ResourceView.Refreshed)
