@@ -51,6 +51,9 @@ ViewState = Literal["unavailable", "loading", "empty", "error", "ready", "stale"
 
 log = get_logger("views")
 
+#: Errors stay on screen longer than information (a slow SSH link, a user looking away).
+ERROR_NOTIFY_SECONDS = 12.0
+
 
 class ResourceView(Vertical):
     """A tab body: state line, filter box and one ResourceTable fed by a Poller."""
@@ -235,7 +238,12 @@ class ResourceView(Vertical):
                 "error", f"{error.title}: {error.message}\nRetrying in {retry:g} s (r: retry now)"
             )
         if self.poller.failures == 1:
-            self.notify(error.message, title=f"{self.TITLE}: {error.title}", severity="error")
+            self.notify(
+                error.message,
+                title=f"{self.TITLE}: {error.title}",
+                severity="error",
+                timeout=ERROR_NOTIFY_SECONDS,
+            )
         self.post_message(self.Refreshed(self, error))
 
     # ------------------------------------------------------------------ actions

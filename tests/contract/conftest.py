@@ -1,9 +1,10 @@
 """Fixtures for the CloudClient contract suite: one set of tests, run against every backend.
 
 Backends are registered in :data:`CLOUD_BACKENDS` by name. ``sandbox`` always runs (fresh
-state in ``tmp_path``, short real delays). ``openstack`` is marked ``integration`` and runs only
-when ``CANFAR_TUI_OPENSTACK_CLOUD`` names the cloud started by ``scripts/`` (see
-:func:`_make_openstack`).
+state in ``tmp_path``, short real delays). ``openstack`` is marked ``integration`` and runs when
+the cloud started by ``scripts/openstack/start.sh`` is found (``CANFAR_TUI_OPENSTACK_CLOUD`` and
+friends, or ``.services/openstack/env``; see ``tests/openstack_services.py``); otherwise it
+skips, or fails when ``CANFAR_TUI_REQUIRE_SERVICES=1``.
 
 Tests talk to the backend through :class:`CloudHarness` (fixture ``cloud``): it polls for state
 changes with a timeout instead of relying on a fake clock, so a real OpenStack can pass the same
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from openstack_services import finish_snapshot, openstack_service_or_skip
+from openstack_services import pytest_runtest_makereport as pytest_runtest_makereport
 
 from canfar_tui.clients.base import ClientError, CloudClient, NotFound
 from canfar_tui.models import Flavor, FloatingIP, Image, Instance, KeyPair, LaunchRequest
 
 T = TypeVar("T")
-
-#: The env variable naming the real cloud (a clouds.yaml entry) for the integration run.
-OPENSTACK_ENV = "CANFAR_TUI_OPENSTACK_CLOUD"
 
 SEED_IMAGE = "canfar-ubuntu-20.04"
 SEED_FLAVOR = "c2-7.5gb-30"
@@ -70,13 +69,27 @@ async def _make_sandbox(tmp_path: Path) -> CloudClient:
 
 
 async def _make_openstack(tmp_path: Path) -> CloudClient:
-    """The openstacksdk backend against the cloud named by ``CANFAR_TUI_OPENSTACK_CLOUD``.
+    """The openstacksdk backend, logged in to the test cloud like a CANFAR user would be.
 
-    Wire the real backend in here when it exists (and give CLOUD_BACKENDS["openstack"] a
-    ``finish_snapshot`` that PUTs a few bytes to ``/v2/images/{id}/file``: nova's fake driver
-    uploads none, see shared/reference/README.md).
+    The clouds.yaml cloud holds no password; the client asks its password provider, which
+    reads this run's password file.
     """
-    pytest.skip("the openstack backend is not wired into the contract suite yet")
+    from canfar_tui.clients.openstack import OpenStackCloud
+
+    service = openstack_service_or_skip()
+    return OpenStackCloud.from_cloud(
+        service.cloud,
+        clouds_yaml=service.clouds_yaml,
+        password_provider=service.password,
+        call_timeout=120.0,
+    )
+
+
+async def _finish_openstack_snapshot(client: CloudClient, image_id: str) -> None:
+    """Nova's fake driver uploads no snapshot bytes: upload some so the image turns active."""
+    project = await client.current_project()
+    assert project is not None
+    await finish_snapshot(openstack_service_or_skip(), project.id, image_id)
 
 
 CLOUD_BACKENDS: dict[str, CloudBackend] = {
@@ -86,13 +99,8 @@ CLOUD_BACKENDS: dict[str, CloudBackend] = {
         _make_openstack,
         timeout=180.0,
         poll_interval=1.0,
-        marks=(
-            pytest.mark.integration,
-            pytest.mark.skipif(
-                not os.environ.get(OPENSTACK_ENV),
-                reason=f"set {OPENSTACK_ENV} to run the contract suite on a real OpenStack",
-            ),
-        ),
+        finish_snapshot=_finish_openstack_snapshot,
+        marks=(pytest.mark.integration,),
     ),
 }
 

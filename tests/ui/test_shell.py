@@ -31,7 +31,7 @@ def active_tab(app: CanfarApp) -> str:
 
 
 async def wait_loaded(pilot, view: ResourceView) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(100):
+    for _ in range(400):
         if view.state in ("ready", "empty", "error", "stale", "unavailable"):
             return
         await pilot.pause(0.02)
@@ -237,7 +237,7 @@ async def test_failing_client_gives_notification_error_state_and_stale_badge(mak
         await wait_loaded(pilot, view)
         assert view.state == "ready" and not app.header.stale
         cloud.failure = Unavailable("arbutus-canfar did not answer")
-        for _ in range(100):
+        for _ in range(400):
             if view.state == "stale":
                 break
             await pilot.pause(0.05)
@@ -250,7 +250,7 @@ async def test_failing_client_gives_notification_error_state_and_stale_badge(mak
         assert app.unexpected_errors == 0
         cloud.failure = None
         view.poller.refresh_now()  # type: ignore[union-attr]
-        for _ in range(100):
+        for _ in range(400):
             if view.state == "ready":
                 break
             await pilot.pause(0.05)
