@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from canfar_tui import __version__
+from canfar_tui.clients.base import ClientError
 from canfar_tui.config import ConfigError, Settings, load_settings
 
 
@@ -65,11 +66,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _terminal_password() -> str:
+    """Ask for the cloud password on the terminal (never echoed, never stored)."""
+    import getpass
+
+    return getpass.getpass("OpenStack (CADC) password: ")
+
+
 def run_status(settings: Settings, *, as_json: bool) -> int:
     from canfar_tui.clients.bundle import build_clients
     from canfar_tui.status import collect_status, status_exit_code, status_json, status_text
 
-    clients = build_clients(settings)
+    clients = build_clients(settings, password_provider=_terminal_password)
 
     async def gather() -> list:  # type: ignore[type-arg]
         try:
@@ -86,11 +94,15 @@ def run_status(settings: Settings, *, as_json: bool) -> int:
 
 
 def run_tui(settings: Settings) -> int:
-    from canfar_tui.app import create_app
+    from canfar_tui.app import CanfarApp, create_app
+    from canfar_tui.clients.bundle import build_clients
     from canfar_tui.logs import setup_logging
 
     setup_logging(settings.paths.log_file)
-    app = create_app(settings)
+    apps: list[CanfarApp] = []
+    clients = build_clients(settings, password_provider=lambda: apps[0].ask_password())
+    app = create_app(settings, clients)
+    apps.append(app)
     app.run()
     if app.exit_message:
         print(
@@ -118,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_tui(settings)
     except ConfigError as error:
         print(f"canfar-tui: {error}", file=sys.stderr)
+        return 2
+    except ClientError as error:  # e.g. an unreadable openrc file
+        print(f"canfar-tui: {error.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("canfar-tui: interrupted", file=sys.stderr)

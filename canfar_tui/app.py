@@ -18,6 +18,7 @@ file under the XDG state dir and shown as one line.
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -35,7 +36,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from canfar_tui import __version__
-from canfar_tui.clients.base import ClientError, expiry_text
+from canfar_tui.clients.base import AuthError, ClientError, expiry_text
 from canfar_tui.clients.bundle import Clients, build_clients
 from canfar_tui.clients.refresh import Poller
 from canfar_tui.config import Settings
@@ -43,11 +44,11 @@ from canfar_tui.logs import get_logger
 from canfar_tui.models import CredentialStatus, Project
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen, HelpSection
+from canfar_tui.widgets.detect_view import DetectView
 from canfar_tui.widgets.header import StatusHeader
 from canfar_tui.widgets.resource_table import ResourceTable
 from canfar_tui.widgets.resource_view import ResourceView
 from canfar_tui.widgets.views import (
-    DetectView,
     FloatingIPsView,
     InstancesView,
     ProjectsView,
@@ -344,8 +345,8 @@ class CanfarApp(App[None]):
 
     def _focus_view(self, tab_id: str) -> None:
         view = self.view(tab_id)
-        if isinstance(view, ResourceView):
-            view.table.focus()
+        if view is not None:
+            view.focus_default()
 
     @on(TabbedContent.TabActivated)
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -418,14 +419,43 @@ class CanfarApp(App[None]):
             ("Every resource tab", rows(ResourceView.BINDINGS)),
         ]
         for _, title, view_class in TABS:
-            if issubclass(view_class, ResourceView):
-                own = [b for b in view_class.BINDINGS if b not in ResourceView.BINDINGS]
-                if own:
-                    sections.append((title, rows(own, view_class.DESTRUCTIVE_ACTIONS)))
+            own = [b for b in view_class.BINDINGS if b not in ResourceView.BINDINGS]
+            if own:
+                sections.append((title, rows(own, view_class.DESTRUCTIVE_ACTIONS)))
         sections.append(
             ("Command palette", [("ctrl+p", "Search every command", "app.command_palette")])
         )
         return sections
+
+    # ------------------------------------------------------------------ login
+
+    def ask_password(self) -> str:
+        """Show the password prompt and wait for it (called from a worker thread only)."""
+        from canfar_tui.screens.password import PasswordScreen
+
+        answered = threading.Event()
+        answers: list[str | None] = []
+
+        def record(value: str | None) -> None:
+            answers.append(value)
+            answered.set()
+
+        def show() -> None:
+            self.push_screen(
+                PasswordScreen(
+                    f"Log in: {self.settings.profile.name}",
+                    "The cloud asks for your password (on CANFAR, your CADC password).",
+                ),
+                record,
+            )
+
+        self.call_from_thread(show)
+        while not answered.wait(0.5):
+            if not self.is_running:
+                break
+        if not answers or answers[0] is None:
+            raise AuthError("Login cancelled: no password was given.")
+        return answers[0]
 
     # ------------------------------------------------------------------ errors
 

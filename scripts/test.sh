@@ -3,7 +3,9 @@
 #   1. a virtualenv in .venv with canfar-tui and its test extras,
 #   2. the Debian tools the parity tests compare against (source-extractor, funpack),
 #   3. the quality gates (ruff, mypy),
-#   4. pytest over tests/ (unit, contract, ui snapshots, integration).
+#   4. as root: a real OpenStack on 127.0.0.1 (scripts/openstack), stopped by PID on exit,
+#   5. pytest over tests/ (unit, contract, ui snapshots, integration).
+# CANFAR_TUI_NO_SERVICES=1 skips step 4 (the tests that need it then skip instead of fail).
 # Extra arguments go to pytest. Exit status is pytest's; "no tests collected" is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,17 @@ echo "== ruff"
 .venv/bin/ruff format --check canfar_tui tests bench
 echo "== mypy"
 .venv/bin/mypy
+
+if [ "$(id -u)" = 0 ] && [ -z "${CANFAR_TUI_NO_SERVICES:-}" ]; then
+    echo "== real services"
+    bash scripts/openstack/install.sh
+    trap 'bash scripts/openstack/stop.sh' EXIT
+    bash scripts/openstack/start.sh
+    set -a
+    . .services/openstack/env
+    set +a
+    export CANFAR_TUI_REQUIRE_SERVICES=1
+fi
 
 echo "== pytest"
 status=0

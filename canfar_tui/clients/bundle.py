@@ -9,7 +9,7 @@ tab shows that reason instead of rows.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -55,32 +55,53 @@ class Clients:
                     await client.aclose()
 
 
-def build_clients(settings: Settings) -> Clients:
-    """Build the bundle for ``settings.profile``. Cheap: no SDK is imported here."""
+def build_clients(
+    settings: Settings, *, password_provider: Callable[[], str] | None = None
+) -> Clients:
+    """Build the bundle for ``settings.profile``. Cheap: no SDK is imported here.
+
+    ``password_provider`` is called (from a worker thread, once per run) when a real cloud
+    needs a password that no file holds: the dashboard shows a prompt, the CLI asks on the
+    terminal. Raises :class:`InvalidInput` (one line) for an unusable openrc file.
+    """
     profile = settings.profile
     if profile.is_sandbox:
         from canfar_tui.clients.credentials import CadcCredentials
         from canfar_tui.clients.sandbox.cloud import SandboxCloud
+        from canfar_tui.clients.sandbox.queue import SandboxQueue
         from canfar_tui.clients.vospace import VOSpaceStorage
 
         sandbox_dir = settings.paths.data_dir / "sandbox"
         return Clients(
             profile_name=profile.name,
             cloud=SandboxCloud(sandbox_dir / "cloud.sqlite"),
+            # Jobs keep running when the dashboard quits; the next start adopts them.
+            queue=SandboxQueue(sandbox_dir / "queue", keep_running=True),
             storage=VOSpaceStorage.start_sandbox(sandbox_dir),
             credentials=CadcCredentials.for_sandbox(
                 sandbox_dir / "credentials", initial_validity=timedelta(days=10)
             ),
-            missing={
-                "queue": "The local batch executor is not part of this version yet.",
-            },
+        )
+
+    from canfar_tui.clients.credentials import CadcCredentials
+    from canfar_tui.clients.openstack import OpenStackCloud
+
+    missing = {
+        "queue": "The HTCondor backend for real profiles is not part of this version yet.",
+        "storage": "The VOSpace backend for real profiles is not part of this version yet.",
+    }
+    cloud: CloudClient | None = None
+    if profile.openrc is not None:
+        cloud = OpenStackCloud.from_openrc(profile.openrc, password_provider=password_provider)
+    elif profile.cloud:
+        cloud = OpenStackCloud.from_cloud(profile.cloud, password_provider=password_provider)
+    else:
+        missing["cloud"] = (
+            f"Profile {profile.name} names no cloud: set cloud (clouds.yaml) or openrc."
         )
     return Clients(
         profile_name=profile.name,
-        missing={
-            "cloud": "The OpenStack backend is not part of this version yet.",
-            "queue": "The HTCondor backend is not part of this version yet.",
-            "storage": "The VOSpace backend is not part of this version yet.",
-            "credentials": "CADC credentials are not part of this version yet.",
-        },
+        cloud=cloud,
+        credentials=CadcCredentials(certificate=profile.certificate),
+        missing=missing,
     )

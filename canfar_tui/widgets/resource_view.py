@@ -172,6 +172,10 @@ class ResourceView(Vertical):
             self.poller.run(), name=f"poll-{self.AREA}", group="pollers", exit_on_error=False
         )
 
+    def focus_default(self) -> None:
+        """Focus what the keys of this tab act on: the table."""
+        self.table.focus()
+
     def set_active(self, active: bool) -> None:
         """Called by the app when the tab is shown or hidden (or a modal covers it)."""
         self.active = active

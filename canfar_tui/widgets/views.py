@@ -1,19 +1,17 @@
-"""One view per tab: Projects, Instances, Floating IPs, Snapshots, Queue, VOSpace and Detect.
+"""One view per resource tab: Projects, Instances, Floating IPs, Snapshots, Queue, VOSpace.
 
 Each resource view is a :class:`~canfar_tui.widgets.resource_view.ResourceView` that names its
 service, its columns, how to fetch and how to turn an item into cells. The service issues add
-their actions (launch wizard, submission, transfers, the detection form) on top.
+their actions (launch wizard, submission, transfers) on top. Detect has its own module,
+:mod:`canfar_tui.widgets.detect_view`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import Static
 
 from canfar_tui.models import Batch, FloatingIP, Image, ImageKind, Instance, Project, StorageNode
 from canfar_tui.widgets.resource_table import Column
@@ -294,7 +292,12 @@ class SnapshotsView(ResourceView):
 
 
 class QueueView(ResourceView):
-    """The HTCondor queue, one row per batch like ``condor_q``."""
+    """The HTCondor queue, one row per batch like ``condor_q``.
+
+    | key | action                                        |
+    |-----|-----------------------------------------------|
+    | `a` | all users / only mine (``condor_q -allusers``) |
+    """
 
     AREA = "queue"
     TITLE = "Queue"
@@ -311,10 +314,29 @@ class QueueView(ResourceView):
         Column("job_ids", "JOB_IDS"),
     )
     EMPTY_TEXT = "No job in the queue."
+    BINDINGS = [
+        Binding(
+            "a",
+            "toggle_all_users",
+            "All users",
+            id="queue.all_users",
+            tooltip="Show every user's jobs, or only yours",
+        ),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.all_users = False
 
     async def fetch(self) -> Iterable[Batch]:
-        batches: Iterable[Batch] = await self.client.list_batches()
+        batches: Iterable[Batch] = await self.client.list_batches(all_users=self.all_users)
         return batches
+
+    def action_toggle_all_users(self) -> None:
+        self.all_users = not self.all_users
+        self.notify("Showing every user's jobs" if self.all_users else "Showing your jobs")
+        if self.poller is not None:
+            self.poller.refresh_now()
 
     def item_title(self, item: Any) -> str:
         batch: Batch = item
@@ -359,25 +381,6 @@ class VOSpaceView(ResourceView):
         node: StorageNode = item
         name = f"{node.name}/" if node.is_container else node.name
         return (name, None if node.is_container else human_size(node.size), node.modified, node.md5)
-
-
-class DetectView(Vertical):
-    """Local source detection (the form, progress grid and results arrive with Detect)."""
-
-    AREA: ClassVar[str] = "detect"
-    TITLE: ClassVar[str] = "Detect"
-
-    def compose(self) -> ComposeResult:
-        yield Static("Detect", classes="view-status")
-        yield Static(
-            "Source detection runs here on your own machine, on compressed multi-extension "
-            "FITS (.fits.fz) directly.\n\nThe interactive form is not part of this version "
-            "yet. From a shell:\n\n    canfar-tui detect IMAGE.fits.fz -o IMAGE.cat",
-            classes="view-placeholder",
-        )
-
-    def set_active(self, active: bool) -> None:
-        """Detect has no poller; nothing to pause."""
 
 
 class ByteSize(int):

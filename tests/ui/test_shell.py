@@ -308,3 +308,44 @@ async def test_bug_in_a_handler_stops_cleanly_without_traceback(make_app, settin
     assert app._exit_renderables == [], "no traceback is printed on exit"
     log_text = settings.paths.log_file.read_text()
     assert "Traceback" in log_text and "second line" in log_text
+
+
+async def test_password_prompt_answers_a_worker_thread(make_app) -> None:  # type: ignore[no-untyped-def]
+    from canfar_tui.clients.base import AuthError
+    from canfar_tui.screens.password import PasswordScreen
+
+    app = make_app()
+    async with app.run_test() as pilot:
+        answers: list[object] = []
+
+        def ask() -> None:
+            try:
+                answers.append(app.ask_password())
+            except AuthError as error:
+                answers.append(error)
+
+        app.run_worker(ask, thread=True)
+        for _ in range(100):
+            if isinstance(app.screen, PasswordScreen):
+                break
+            await pilot.pause(0.02)
+        assert isinstance(app.screen, PasswordScreen)
+        await pilot.press(*"s3cret", "enter")
+        for _ in range(100):
+            if answers:
+                break
+            await pilot.pause(0.02)
+        assert answers == ["s3cret"]
+
+        app.run_worker(ask, thread=True)
+        for _ in range(100):
+            if isinstance(app.screen, PasswordScreen):
+                break
+            await pilot.pause(0.02)
+        await pilot.press("escape")
+        for _ in range(100):
+            if len(answers) == 2:
+                break
+            await pilot.pause(0.02)
+        assert isinstance(answers[1], AuthError)
+        assert "cancelled" in answers[1].message

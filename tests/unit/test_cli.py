@@ -113,3 +113,12 @@ def test_unexpected_error_is_one_line_with_the_traceback_in_the_log(
     log_file = isolated_home / ".local/state/canfar-tui/canfar-tui.log"
     assert "Traceback" in log_file.read_text()
     assert oct(log_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_missing_openrc_is_one_line_exit_2(isolated_home: Path) -> None:
+    result = run_cli(
+        "--openrc", str(isolated_home / "nope-openrc.sh"), "status", home=isolated_home
+    )
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0

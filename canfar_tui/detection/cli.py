@@ -1,0 +1,372 @@
+"""``canfar-tui detect``: SExtractor-compatible catalogues from FITS / ``.fits.fz`` images.
+
+Usage::
+
+    canfar-tui detect IMAGE [IMAGE ...] [-o CATALOG | --outdir DIR]
+                      [--format ascii_head|fits|ecsv] [-c default.sex]
+                      [--params default.param] [--workers N] [--set KEY=VALUE ...]
+                      [--strict] [-q | -v]
+
+Replaces ``funpack -D x.fits.fz && source-extractor x.fits -CATALOG_NAME x.cat``:
+``canfar-tui detect x.fits.fz`` writes ``x.cat`` (SExtractor ASCII_HEAD) in the current
+directory (or ``--outdir``); with one image ``-o`` names the catalogue. ``-c`` reads a
+SExtractor configuration (its ``PARAMETERS_NAME`` file gives the columns unless
+``--params`` does, its ``CATALOG_TYPE`` the format unless ``--format`` does); ``--set``
+overrides single keys (``--set DETECT_THRESH=3``).
+
+On a terminal a progress bar is shown on stderr; when piped, only warnings and errors are
+printed (``-v`` adds one summary line per image, ``-q`` keeps only errors). Exit status: 0
+when every image gave a catalogue, 1 when any image failed (one ``error:`` line each, no
+traceback, no catalogue left behind), 2 on bad usage (bad option, parameter or config
+file), 130 when interrupted. An extension that cannot be processed (all NaN, constant,
+not 2-D) is reported as a warning and skipped; ``--strict`` makes it fail the image.
+
+The lead wires :func:`add_detect_arguments` and :func:`run_detect` as the ``detect``
+subcommand of ``canfar_tui.__main__``; ``python -m canfar_tui.detection.cli`` runs the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from canfar_tui.detection.catalogue import OutputError, catalogue_path_for, write_catalogue
+from canfar_tui.detection.events import (
+    ExtensionFailed,
+    ExtensionFinished,
+    ImageCancelled,
+    ImageFailed,
+    ImageFinished,
+    ImageOpened,
+)
+from canfar_tui.detection.params import (
+    CATALOGUE_FORMATS,
+    SETTABLE_KEYS,
+    CatalogueFormat,
+    DetectionParams,
+    ParamError,
+    find_param_file,
+    read_param_file,
+    sex_catalogue_format,
+    sex_parameters_name,
+)
+
+__all__ = ["add_detect_arguments", "main", "run_detect"]
+
+PROG = "canfar-tui detect"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad command line or configuration: exit status 2."""
+
+
+def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``detect`` options to ``parser`` (a subparser of ``canfar-tui``)."""
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="FITS or .fits.fz image(s)")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument(
+        "-o", "--output", metavar="CATALOG", help="catalogue path (only with a single IMAGE)"
+    )
+    out.add_argument(
+        "--outdir",
+        metavar="DIR",
+        help="directory for the catalogues, named after each image (default: current directory)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=CATALOGUE_FORMATS,
+        default=None,
+        help="catalogue format (default: CATALOG_TYPE of -c when ASCII_HEAD or FITS_1.0, "
+        "else ascii_head)",
+    )
+    parser.add_argument("-c", "--config", metavar="SEX", help="SExtractor configuration file")
+    parser.add_argument(
+        "--params",
+        metavar="PARAM",
+        help="SExtractor parameter file: the output columns "
+        "(default: PARAMETERS_NAME of -c, else NUMBER EXT_NUMBER MAG_AUTO ... FLAGS)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="extensions processed in parallel (default: all CPUs)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"set a SExtractor parameter ({', '.join(SETTABLE_KEYS)})",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail an image when any of its extensions fails (default: skip it, warn)",
+    )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print a summary line per image even when piped",
+    )
+
+
+# ----------------------------------------------------------------------------- setup
+
+
+def _format(value: object) -> CatalogueFormat:
+    for fmt in CATALOGUE_FORMATS:
+        if value == fmt:
+            return fmt
+    raise UsageError(f"unknown catalogue format {value!r} (ascii_head, fits or ecsv)")
+
+
+def _build_params(args: argparse.Namespace, warn: Any) -> tuple[DetectionParams, CatalogueFormat]:
+    config = getattr(args, "config", None)
+    params = DetectionParams()
+    fmt = getattr(args, "format", None)
+    if config:
+        params = DetectionParams.from_sex_file(config)
+        for note in params.warnings:
+            warn(f"{config}: {note}")
+        if fmt is None:
+            fmt = sex_catalogue_format(config)
+    param_file = getattr(args, "params", None)
+    if param_file:
+        params = params.with_columns(read_param_file(param_file))
+    elif config:
+        name = sex_parameters_name(config)
+        if name:
+            params = params.with_columns(read_param_file(find_param_file(name, config)))
+    overrides: dict[str, str] = {}
+    for item in getattr(args, "overrides", []) or []:
+        key, sep_, value = item.partition("=")
+        if not sep_ or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key.strip()] = value.strip()
+    if overrides:
+        params = params.with_overrides(overrides)
+    return params, _format(fmt or "ascii_head")
+
+
+def _outputs(args: argparse.Namespace, fmt: str) -> list[tuple[str, Path]]:
+    images: list[str] = list(args.images)
+    output = getattr(args, "output", None)
+    if output:
+        if len(images) != 1:
+            raise UsageError("-o/--output needs exactly one IMAGE (use --outdir for several)")
+        return [(images[0], Path(output))]
+    outdir = Path(getattr(args, "outdir", None) or ".")
+    if not outdir.is_dir():
+        raise UsageError(f"--outdir {outdir}: not a directory")
+    pairs = [(image, catalogue_path_for(image, outdir, fmt)) for image in images]
+    seen: dict[Path, str] = {}
+    for image, cat in pairs:
+        key = cat.resolve()
+        if key in seen:
+            raise UsageError(
+                f"{seen[key]} and {image} would both write {cat} (use separate runs or -o)"
+            )
+        seen[key] = image
+    return pairs
+
+
+# ----------------------------------------------------------------------------- output
+
+
+class _Reporter:
+    """Messages on stderr; a rich progress bar when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO, quiet: bool, verbose: bool) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.interactive = stream.isatty() and not quiet
+        self.summaries = (self.interactive or verbose) and not quiet
+        self.progress: Any = None
+        self.console: Any = None
+
+    def start(self) -> None:
+        if not self.interactive:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = Console(file=self.stream)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[sources]} sources"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.progress.start()
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def line(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def warn(self, text: str) -> None:
+        if not self.quiet:
+            self.line(f"{PROG}: warning: {text}")
+
+    def error(self, text: str) -> None:
+        self.line(f"{PROG}: error: {text}")
+
+    def summary(self, text: str) -> None:
+        if self.summaries:
+            self.line(text)
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    """Run ``canfar-tui detect`` with parsed ``args``; return the exit status."""
+    reporter = _Reporter(
+        sys.stderr, bool(getattr(args, "quiet", False)), bool(getattr(args, "verbose", False))
+    )
+    try:
+        workers = getattr(args, "workers", None)
+        if workers is not None and workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {workers}")
+        params, fmt = _build_params(args, reporter.warn)
+        jobs = _outputs(args, fmt)
+    except (UsageError, ParamError) as exc:
+        reporter.error(str(exc))
+        return EXIT_USAGE
+
+    from canfar_tui.detection.runner import DetectionRunner
+
+    failures = 0
+    cancel = threading.Event()
+    runner = DetectionRunner(workers)
+    try:
+        runner.start()  # fork the workers before the progress bar starts its thread
+        reporter.start()
+        for image, catalogue_path in jobs:
+            if not _run_one(runner, image, catalogue_path, params, fmt, args, reporter, cancel):
+                failures += 1
+    except KeyboardInterrupt:
+        cancel.set()
+        reporter.stop()
+        reporter.error("interrupted; no catalogue written for the image in progress")
+        return EXIT_INTERRUPTED
+    finally:
+        reporter.stop()
+        runner.close()
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _run_one(
+    runner: Any,
+    image: str,
+    catalogue_path: Path,
+    params: DetectionParams,
+    fmt: CatalogueFormat,
+    args: argparse.Namespace,
+    reporter: _Reporter,
+    cancel: threading.Event,
+) -> bool:
+    name = os.path.basename(image)
+    task = None
+    strict = bool(getattr(args, "strict", False))
+    ext_failures: list[str] = []
+    total_sources = 0
+    t0 = time.perf_counter()
+    for event in runner.run(image, params, cancel):
+        if isinstance(event, ImageOpened):
+            for note in event.skipped:
+                reporter.warn(f"{name}: {note} (skipped)")
+            if reporter.progress is not None:
+                task = reporter.progress.add_task(name, total=len(event.extensions), sources=0)
+        elif isinstance(event, ExtensionFinished):
+            total_sources += event.n_sources
+            if task is not None:
+                reporter.progress.update(task, advance=1, sources=total_sources)
+        elif isinstance(event, ExtensionFailed):
+            # Reported once the image's outcome is known (an image whose every extension
+            # failed gets a single error line).
+            ext_failures.append(event.message)
+            if task is not None:
+                reporter.progress.update(task, advance=1)
+        elif isinstance(event, ImageFailed):
+            reporter.error(event.message)
+            _remove_task(reporter, task)
+            return False
+        elif isinstance(event, ImageCancelled):
+            _remove_task(reporter, task)
+            raise KeyboardInterrupt
+        elif isinstance(event, ImageFinished):
+            _remove_task(reporter, task)
+            result = event.result
+            for message in ext_failures:
+                if strict:
+                    reporter.error(f"{name}: {message}")
+                else:
+                    reporter.warn(f"{name}: {message} (skipped)")
+            if strict and ext_failures:
+                reporter.error(
+                    f"{name}: {len(ext_failures)} extension(s) failed (--strict): "
+                    "no catalogue written"
+                )
+                return False
+            try:
+                write_catalogue(result, catalogue_path, fmt)
+            except OutputError as exc:
+                reporter.error(str(exc))
+                return False
+            n_ext = sum(1 for e in result.extensions if e.ok)
+            skipped = f", {len(ext_failures)} skipped" if ext_failures else ""
+            reporter.summary(
+                f"{name}: {result.n_sources} sources in {n_ext} extension(s){skipped}, "
+                f"{time.perf_counter() - t0:.1f} s -> {catalogue_path}"
+            )
+            return True
+    return False  # pragma: no cover - the runner always ends with one of the above
+
+
+def _remove_task(reporter: _Reporter, task: Any) -> None:
+    if task is not None and reporter.progress is not None:
+        reporter.progress.remove_task(task)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m canfar_tui.detection.cli``: the same as ``canfar-tui detect``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Detect sources in FITS / .fits.fz images (SExtractor-compatible catalogues).",
+    )
+    add_detect_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_detect(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,682 @@
+"""Detection parameters with SExtractor ``default.sex`` semantics, and ``.sex``/``.param`` readers.
+
+:class:`DetectionParams` is a frozen dataclass whose defaults are SExtractor's
+``default.sex`` (DETECT_THRESH 1.5 σ, DETECT_MINAREA 3, FILTER with ``default.conv``,
+DEBLEND_NTHRESH 32, DEBLEND_MINCONT 0.005, CLEAN Y / 1.0, PHOT_AUTOPARAMS 2.5, 3.5,
+BACK_SIZE 64, BACK_FILTERSIZE 3, MAG_ZEROPOINT 0, SATUR_LEVEL 50000, GAIN 0 with the
+``SATURATE`` and ``GAIN`` header keywords taking precedence, as in SExtractor).
+
+Ways to build one::
+
+    DetectionParams()                                   # default.sex
+    DetectionParams.from_sex_file("my.sex")             # a user's SExtractor config
+    params.with_overrides({"DETECT_THRESH": "3"})       # CLI --set / TUI form values
+    params.with_columns(read_param_file("default.param"))
+
+Keys are SExtractor's names (case-insensitive). Keys that only concern SExtractor features
+canfar-tui does not have are accepted from ``.sex`` files and named in
+:attr:`DetectionParams.warnings` when they are set to a value that would change the
+catalogue; :meth:`DetectionParams.with_overrides` rejects unknown keys with
+:class:`ParamError` (a one-line message).
+
+This module imports nothing heavy (no numpy), so the TUI can build forms from it cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Final, Literal
+
+__all__ = [
+    "CATALOGUE_FORMATS",
+    "COLUMN_INFO",
+    "DEFAULT_COLUMNS",
+    "DEFAULT_CONV",
+    "SETTABLE_KEYS",
+    "CatalogueFormat",
+    "ColumnInfo",
+    "DetectionParams",
+    "ParamError",
+    "find_param_file",
+    "parse_sex_file",
+    "read_conv_file",
+    "read_param_file",
+    "sex_catalogue_format",
+    "sex_parameters_name",
+]
+
+CatalogueFormat = Literal["ascii_head", "fits", "ecsv"]
+CATALOGUE_FORMATS: Final[tuple[CatalogueFormat, ...]] = ("ascii_head", "fits", "ecsv")
+
+DEFAULT_CONV: Final[tuple[tuple[float, ...], ...]] = (
+    (1.0, 2.0, 1.0),
+    (2.0, 4.0, 2.0),
+    (1.0, 2.0, 1.0),
+)
+"""SExtractor's ``default.conv``: 3×3 "all-ground" kernel, FWHM 2 px (normalised on use)."""
+
+SHARE_DIRS: Final[tuple[str, ...]] = (
+    "/usr/share/source-extractor",
+    "/usr/share/sextractor",
+    "/usr/local/share/sextractor",
+)
+
+
+class ParamError(ValueError):
+    """A bad parameter, config file or column list; ``str()`` is a one-line message."""
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One output column as SExtractor describes it (ASCII_HEAD header and printf format)."""
+
+    name: str
+    description: str
+    fmt: str
+    unit: str
+    dtype: Literal["i4", "i8", "f4", "f8"]
+
+
+def _c(
+    name: str, desc: str, fmt: str, unit: str, dtype: Literal["i4", "i8", "f4", "f8"]
+) -> ColumnInfo:
+    return ColumnInfo(name, desc, fmt, unit, dtype)
+
+
+# Names, descriptions, formats and units as source-extractor 2.25 writes them.
+COLUMN_INFO: Final[dict[str, ColumnInfo]] = {
+    c.name: c
+    for c in (
+        _c("NUMBER", "Running object number", "%10d", "", "i4"),
+        _c("EXT_NUMBER", "FITS extension number", "%3d", "", "i4"),
+        _c("FLUX_ISO", "Isophotal flux", "%12.7g", "count", "f4"),
+        _c("FLUXERR_ISO", "RMS error for isophotal flux", "%12.7g", "count", "f4"),
+        _c("MAG_ISO", "Isophotal magnitude", "%8.4f", "mag", "f4"),
+        _c("MAGERR_ISO", "RMS error for isophotal magnitude", "%8.4f", "mag", "f4"),
+        _c("FLUX_AUTO", "Flux within a Kron-like elliptical aperture", "%12.7g", "count", "f4"),
+        _c("FLUXERR_AUTO", "RMS error for AUTO flux", "%12.7g", "count", "f4"),
+        _c("MAG_AUTO", "Kron-like elliptical aperture magnitude", "%8.4f", "mag", "f4"),
+        _c("MAGERR_AUTO", "RMS error for AUTO magnitude", "%8.4f", "mag", "f4"),
+        _c("KRON_RADIUS", "Kron apertures in units of A or B", "%5.2f", "", "f4"),
+        _c("BACKGROUND", "Background at centroid position", "%12.7g", "count", "f4"),
+        _c("THRESHOLD", "Detection threshold above background", "%12.7g", "count", "f4"),
+        _c("FLUX_MAX", "Peak flux above background", "%12.7g", "count", "f4"),
+        _c("ISOAREA_IMAGE", "Isophotal area above Analysis threshold", "%9d", "pixel**2", "i4"),
+        _c(
+            "ISOAREAF_IMAGE",
+            "Isophotal area (filtered) above Detection threshold",
+            "%9d",
+            "pixel**2",
+            "i4",
+        ),
+        _c("XMIN_IMAGE", "Minimum x-coordinate among detected pixels", "%10d", "pixel", "i4"),
+        _c("YMIN_IMAGE", "Minimum y-coordinate among detected pixels", "%10d", "pixel", "i4"),
+        _c("XMAX_IMAGE", "Maximum x-coordinate among detected pixels", "%10d", "pixel", "i4"),
+        _c("YMAX_IMAGE", "Maximum y-coordinate among detected pixels", "%10d", "pixel", "i4"),
+        _c("XPEAK_IMAGE", "x-coordinate of the brightest pixel", "%10d", "pixel", "i4"),
+        _c("YPEAK_IMAGE", "y-coordinate of the brightest pixel", "%10d", "pixel", "i4"),
+        _c("X_IMAGE", "Object position along x", "%11.4f", "pixel", "f8"),
+        _c("Y_IMAGE", "Object position along y", "%11.4f", "pixel", "f8"),
+        _c("X2_IMAGE", "Variance along x", "%18.10e", "pixel**2", "f8"),
+        _c("Y2_IMAGE", "Variance along y", "%18.10e", "pixel**2", "f8"),
+        _c("XY_IMAGE", "Covariance between x and y", "%18.10e", "pixel**2", "f8"),
+        _c("CXX_IMAGE", "Cxx object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("CYY_IMAGE", "Cyy object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("CXY_IMAGE", "Cxy object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("A_IMAGE", "Profile RMS along major axis", "%9.3f", "pixel", "f4"),
+        _c("B_IMAGE", "Profile RMS along minor axis", "%9.3f", "pixel", "f4"),
+        _c("THETA_IMAGE", "Position angle (CCW/x)", "%6.2f", "deg", "f4"),
+        _c("ELONGATION", "A_IMAGE/B_IMAGE", "%8.3f", "", "f4"),
+        _c("ELLIPTICITY", "1 - B_IMAGE/A_IMAGE", "%8.3f", "", "f4"),
+        _c("FLAGS", "Extraction flags", "%3d", "", "i4"),
+    )
+}
+"""Every column canfar-tui can compute, in SExtractor's order of ``param.h``."""
+
+DEFAULT_COLUMNS: Final[tuple[str, ...]] = (
+    "NUMBER",
+    "EXT_NUMBER",
+    "MAG_AUTO",
+    "MAGERR_AUTO",
+    "FLUX_AUTO",
+    "X_IMAGE",
+    "Y_IMAGE",
+    "A_IMAGE",
+    "B_IMAGE",
+    "THETA_IMAGE",
+    "FLAGS",
+)
+
+# ----------------------------------------------------------------------------- keys
+
+# SExtractor keys mapped onto DetectionParams fields.
+_KEY_TO_FIELD: Final[dict[str, str]] = {
+    "DETECT_THRESH": "detect_thresh",
+    "THRESH_TYPE": "thresh_type",
+    "DETECT_MINAREA": "detect_minarea",
+    "FILTER": "filter",
+    "FILTER_NAME": "filter_name",
+    "DEBLEND_NTHRESH": "deblend_nthresh",
+    "DEBLEND_MINCONT": "deblend_mincont",
+    "CLEAN": "clean",
+    "CLEAN_PARAM": "clean_param",
+    "PHOT_AUTOPARAMS": "phot_autoparams",
+    "PHOT_AUTOAPERS": "phot_autoapers",
+    "SATUR_LEVEL": "satur_level",
+    "SATUR_KEY": "satur_key",
+    "MAG_ZEROPOINT": "mag_zeropoint",
+    "GAIN": "gain",
+    "GAIN_KEY": "gain_key",
+    "BACK_TYPE": "back_type",
+    "BACK_VALUE": "back_value",
+    "BACK_SIZE": "back_size",
+    "BACK_FILTERSIZE": "back_filtersize",
+    "BACK_FILTTHRESH": "back_filtthresh",
+    "MEMORY_PIXSTACK": "pixstack",
+}
+
+SETTABLE_KEYS: Final[tuple[str, ...]] = tuple(_KEY_TO_FIELD)
+"""SExtractor keys accepted by :meth:`DetectionParams.with_overrides` (CLI ``--set``)."""
+
+# Keys with no effect on the catalogue canfar-tui writes (output control, features that
+# only matter for columns we do not compute, memory tuning): accepted silently.
+_HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
+    {
+        "CATALOG_NAME",
+        "CATALOG_TYPE",
+        "PARAMETERS_NAME",
+        "VERBOSE_TYPE",
+        "HEADER_SUFFIX",
+        "WRITE_XML",
+        "XML_NAME",
+        "XSL_URL",
+        "NTHREADS",
+        "FITS_UNSIGNED",
+        "MEMORY_OBJSTACK",
+        "MEMORY_BUFSIZE",
+        "STARNNW_NAME",
+        "SEEING_FWHM",
+        "PIXEL_SCALE",
+        "PHOT_APERTURES",
+        "PHOT_PETROPARAMS",
+        "PHOT_FLUXFRAC",
+        "MAG_GAMMA",
+        "ASSOC_NAME",
+        "ASSOC_DATA",
+        "ASSOC_PARAMS",
+        "ASSOC_RADIUS",
+        "ASSOC_TYPE",
+        "ASSOCSELEC_TYPE",
+        "FLAG_IMAGE",
+        "FLAG_TYPE",
+        "WEIGHT_IMAGE",
+        "WEIGHT_GAIN",
+        "WEIGHT_THRESH",
+        "CHECKIMAGE_NAME",
+        "INTERP_MAXXLAG",
+        "INTERP_MAXYLAG",
+        "INTERP_TYPE",
+        "MASK_TYPE",
+        "ANALYSIS_THRESH",
+        "BACKPHOTO_THICK",
+        "PSF_NAME",
+        "PSF_NMAX",
+        "PATTERN_TYPE",
+        "SOM_NAME",
+        "DETECT_TYPE",
+        "WEIGHT_TYPE",
+        "CHECKIMAGE_TYPE",
+        "BACKPHOTO_TYPE",
+        "FILTER_THRESH",
+        "RESCALE_WEIGHTS",
+    }
+)
+
+# Harmless keys that do change results when they leave their default value.
+_NEUTRAL_VALUES: Final[dict[str, tuple[str, ...]]] = {
+    "DETECT_TYPE": ("CCD",),
+    "WEIGHT_TYPE": ("NONE",),
+    "CHECKIMAGE_TYPE": ("NONE",),
+    "BACKPHOTO_TYPE": ("GLOBAL",),
+    "FILTER_THRESH": ("",),
+    "INTERP_TYPE": ("ALL", "NONE", "VAR_ONLY"),
+}
+
+_CATALOG_TYPES: Final[dict[str, CatalogueFormat]] = {
+    "ASCII_HEAD": "ascii_head",
+    "FITS_1.0": "fits",
+}
+
+
+def _fail(message: str) -> ParamError:
+    return ParamError(message)
+
+
+# ----------------------------------------------------------------------------- value parsing
+
+
+def _parse_float(key: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _fail(f"{key}: expected a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise _fail(f"{key}: expected a finite number, got {raw!r}")
+    return value
+
+
+def _parse_int(key: str, raw: str) -> int:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _fail(f"{key}: expected an integer, got {raw!r}") from None
+    if not math.isfinite(value) or value != int(value):
+        raise _fail(f"{key}: expected an integer, got {raw!r}")
+    return int(value)
+
+
+def _parse_bool(key: str, raw: str) -> bool:
+    value = raw.strip().upper()
+    if value in ("Y", "YES", "T", "TRUE", "1"):
+        return True
+    if value in ("N", "NO", "F", "FALSE", "0"):
+        return False
+    raise _fail(f"{key}: expected Y or N, got {raw!r}")
+
+
+def _split_list(raw: str) -> list[str]:
+    return [p for p in re.split(r"[,\s]+", raw.strip()) if p]
+
+
+def _parse_float_pair(key: str, raw: str) -> tuple[float, float]:
+    parts = _split_list(raw)
+    if len(parts) not in (1, 2):
+        raise _fail(f"{key}: expected one or two numbers, got {raw!r}")
+    values = [_parse_float(key, p) for p in parts]
+    return (values[0], values[-1])
+
+
+def _parse_int_pair(key: str, raw: str) -> tuple[int, int]:
+    parts = _split_list(raw)
+    if len(parts) not in (1, 2):
+        raise _fail(f"{key}: expected one or two integers, got {raw!r}")
+    values = [_parse_int(key, p) for p in parts]
+    return (values[0], values[-1])
+
+
+def _parse_choice(key: str, raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.strip().upper()
+    if value not in choices:
+        raise _fail(f"{key}: expected one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
+# ----------------------------------------------------------------------------- the dataclass
+
+
+@dataclass(frozen=True)
+class DetectionParams:
+    """Everything that changes the catalogue; defaults are SExtractor's ``default.sex``.
+
+    Field names are the SExtractor keys in lower case (``MEMORY_PIXSTACK`` is ``pixstack``).
+    ``filter_kernel`` holds the kernel rows as read from ``filter_name`` (normalised by
+    the engine when ``filter_norm`` is true, like ``CONV NORM``). ``columns`` is the output
+    column list (a ``.param`` file). ``warnings`` lists what was ignored while reading a
+    ``.sex`` file; it does not take part in comparisons.
+    """
+
+    detect_thresh: float = 1.5
+    thresh_type: Literal["RELATIVE", "ABSOLUTE"] = "RELATIVE"
+    detect_minarea: int = 3
+    filter: bool = True
+    filter_name: str = "default.conv"
+    filter_kernel: tuple[tuple[float, ...], ...] = DEFAULT_CONV
+    filter_norm: bool = True
+    deblend_nthresh: int = 32
+    deblend_mincont: float = 0.005
+    clean: bool = True
+    clean_param: float = 1.0
+    phot_autoparams: tuple[float, float] = (2.5, 3.5)
+    phot_autoapers: tuple[float, float] = (0.0, 0.0)
+    satur_level: float = 50000.0
+    satur_key: str = "SATURATE"
+    mag_zeropoint: float = 0.0
+    gain: float = 0.0
+    gain_key: str = "GAIN"
+    back_type: Literal["AUTO", "MANUAL"] = "AUTO"
+    back_value: float = 0.0
+    back_size: tuple[int, int] = (64, 64)
+    back_filtersize: tuple[int, int] = (3, 3)
+    back_filtthresh: float = 0.0
+    pixstack: int = 300000
+    columns: tuple[str, ...] = DEFAULT_COLUMNS
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation ---------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise :class:`ParamError` (one line) when a value is out of range."""
+        if not self.detect_thresh > 0:
+            raise _fail(f"DETECT_THRESH must be > 0, got {self.detect_thresh:g}")
+        if self.detect_minarea < 1:
+            raise _fail(f"DETECT_MINAREA must be >= 1, got {self.detect_minarea}")
+        if not 1 <= self.deblend_nthresh <= 64:
+            raise _fail(f"DEBLEND_NTHRESH must be in 1..64, got {self.deblend_nthresh}")
+        if not 0.0 <= self.deblend_mincont <= 1.0:
+            raise _fail(f"DEBLEND_MINCONT must be in [0, 1], got {self.deblend_mincont:g}")
+        if not self.clean_param > 0:
+            raise _fail(f"CLEAN_PARAM must be > 0, got {self.clean_param:g}")
+        kfact, kmin = self.phot_autoparams
+        if not (kfact > 0 and kmin >= 0):
+            raise _fail("PHOT_AUTOPARAMS must be <Kron_fact> > 0, <min_radius> >= 0")
+        if min(self.phot_autoapers) < 0:
+            raise _fail("PHOT_AUTOAPERS must be >= 0")
+        if not self.satur_level > 0:
+            raise _fail(f"SATUR_LEVEL must be > 0, got {self.satur_level:g}")
+        if self.gain < 0:
+            raise _fail(f"GAIN must be >= 0, got {self.gain:g}")
+        if min(self.back_size) < 1:
+            raise _fail(f"BACK_SIZE must be >= 1, got {self.back_size}")
+        if min(self.back_filtersize) < 1 or max(self.back_filtersize) > 11:
+            raise _fail(f"BACK_FILTERSIZE must be in 1..11, got {self.back_filtersize}")
+        if self.pixstack < 1000:
+            raise _fail(f"MEMORY_PIXSTACK must be >= 1000, got {self.pixstack}")
+        kernel = self.filter_kernel
+        if not kernel or any(len(row) != len(kernel[0]) for row in kernel):
+            raise _fail(f"{self.filter_name}: filter kernel rows must all have the same length")
+        if len(kernel) % 2 == 0 or len(kernel[0]) % 2 == 0:
+            raise _fail(f"{self.filter_name}: filter kernel must have odd dimensions")
+        if not self.columns:
+            raise _fail("no output columns")
+        unknown = [c for c in self.columns if c not in COLUMN_INFO]
+        if unknown:
+            raise _fail(f"unsupported output column(s): {', '.join(unknown)}")
+
+    # -- builders -------------------------------------------------------------------------
+
+    @classmethod
+    def from_sex_file(
+        cls, path: str | os.PathLike[str], *, base: DetectionParams | None = None
+    ) -> DetectionParams:
+        """Read a SExtractor configuration file (``default.sex`` syntax).
+
+        Supported keys set the corresponding fields; ``FILTER_NAME`` is read relative to the
+        current directory, then the ``.sex`` file's directory, then the system
+        ``source-extractor`` share directory. Unsupported keys set to non-default values end
+        up in :attr:`warnings`. ``PARAMETERS_NAME`` is *not* read here (see
+        :func:`sex_parameters_name`).
+        """
+        path = Path(path)
+        values, warnings = parse_sex_file(path)
+        analysis = values.get("ANALYSIS_THRESH", "").strip()
+        detect = values.get("DETECT_THRESH", "1.5").strip()
+        if analysis and _split_list(analysis) != _split_list(detect):
+            warnings.append(
+                f"ANALYSIS_THRESH {analysis} differs from DETECT_THRESH {detect}: "
+                "canfar-tui measures at the detection threshold"
+            )
+        params = (base or cls()).with_overrides(values, _config_dir=path.parent, _strict=False)
+        return replace(params, warnings=(*params.warnings, *warnings))
+
+    def with_overrides(
+        self,
+        values: Mapping[str, object],
+        *,
+        _config_dir: Path | None = None,
+        _strict: bool = True,
+    ) -> DetectionParams:
+        """Return a copy with SExtractor keys set from ``values`` (strings or numbers).
+
+        Keys are case-insensitive SExtractor names (``DETECT_THRESH``) or field names
+        (``detect_thresh``). Raises :class:`ParamError` on unknown keys and bad values.
+        """
+        changes: dict[str, Any] = {}
+        warnings: list[str] = list(self.warnings)
+        field_names = {f.name for f in fields(self)}
+        for raw_key, raw_value in values.items():
+            key = raw_key.strip().upper()
+            if key not in _KEY_TO_FIELD and raw_key.strip().lower() in field_names:
+                key = next(
+                    (k for k, v in _KEY_TO_FIELD.items() if v == raw_key.strip().lower()), key
+                )
+            text = _to_text(raw_value)
+            if key in _KEY_TO_FIELD:
+                changes.update(self._convert(key, text, _config_dir))
+            elif _strict:
+                raise _fail(
+                    f"unknown or unsupported parameter {raw_key!r} "
+                    f"(settable: {', '.join(SETTABLE_KEYS)})"
+                )
+            else:
+                note = _unsupported_note(key, text)
+                if note:
+                    warnings.append(note)
+        changes["warnings"] = tuple(warnings)
+        try:
+            return replace(self, **changes)
+        except TypeError as exc:  # pragma: no cover - a programming error, not user input
+            raise _fail(str(exc)) from None
+
+    def with_columns(self, columns: Iterable[str]) -> DetectionParams:
+        """Return a copy writing ``columns`` (validated against :data:`COLUMN_INFO`)."""
+        return replace(self, columns=tuple(c.strip().upper() for c in columns))
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _convert(self, key: str, text: str, config_dir: Path | None) -> dict[str, Any]:
+        name = _KEY_TO_FIELD[key]
+        if key in ("DETECT_THRESH",):
+            parts = _split_list(text)
+            if len(parts) != 1:
+                raise _fail(
+                    f"{key}: only a threshold in sigmas (or ADU with THRESH_TYPE ABSOLUTE) "
+                    f"is supported, got {text!r}"
+                )
+            return {name: _parse_float(key, parts[0])}
+        if key in ("DETECT_MINAREA", "DEBLEND_NTHRESH", "MEMORY_PIXSTACK"):
+            return {name: _parse_int(key, text)}
+        if key in (
+            "DEBLEND_MINCONT",
+            "CLEAN_PARAM",
+            "SATUR_LEVEL",
+            "MAG_ZEROPOINT",
+            "GAIN",
+            "BACK_VALUE",
+            "BACK_FILTTHRESH",
+        ):
+            parts = _split_list(text) or [""]
+            return {name: _parse_float(key, parts[0])}
+        if key in ("FILTER", "CLEAN"):
+            return {name: _parse_bool(key, text)}
+        if key in ("PHOT_AUTOPARAMS", "PHOT_AUTOAPERS"):
+            return {name: _parse_float_pair(key, text)}
+        if key in ("BACK_SIZE", "BACK_FILTERSIZE"):
+            return {name: _parse_int_pair(key, text)}
+        if key == "THRESH_TYPE":
+            return {name: _parse_choice(key, text, ("RELATIVE", "ABSOLUTE"))}
+        if key == "BACK_TYPE":
+            return {name: _parse_choice(key, text, ("AUTO", "MANUAL"))}
+        if key in ("SATUR_KEY", "GAIN_KEY"):
+            value = text.strip().upper()
+            if not value or len(value) > 8:
+                raise _fail(f"{key}: expected a FITS keyword, got {text!r}")
+            return {name: value}
+        if key == "FILTER_NAME":
+            conv = _find_file(text.strip(), config_dir)
+            kernel, norm = read_conv_file(conv)
+            return {"filter_name": text.strip(), "filter_kernel": kernel, "filter_norm": norm}
+        raise _fail(f"unsupported parameter {key}")  # pragma: no cover
+
+    @property
+    def catalogue_columns(self) -> tuple[str, ...]:
+        """The output columns (alias of :attr:`columns`)."""
+        return self.columns
+
+    def describe(self) -> dict[str, str]:
+        """SExtractor key → value text, for display in forms and catalogue headers."""
+        out: dict[str, str] = {}
+        for key, name in _KEY_TO_FIELD.items():
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                out[key] = "Y" if value else "N"
+            elif isinstance(value, tuple):
+                out[key] = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+            elif isinstance(value, float):
+                out[key] = f"{value:g}"
+            else:
+                out[key] = str(value)
+        return out
+
+
+def _to_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _unsupported_note(key: str, text: str) -> str | None:
+    if key in _NEUTRAL_VALUES:
+        if text.strip().upper() in _NEUTRAL_VALUES[key]:
+            return None
+        default = _NEUTRAL_VALUES[key][0] or "none"
+        return f"{key} {text.strip()} is not supported (canfar-tui uses {default})"
+    if key in _HARMLESS_KEYS:
+        return None
+    return f"{key} is not supported and was ignored"
+
+
+def _find_file(name: str, config_dir: Path | None, *, share: bool = True) -> Path:
+    candidate = Path(name).expanduser()
+    if candidate.is_absolute():
+        if candidate.is_file():
+            return candidate
+        raise _fail(f"{name}: file not found")
+    search = [Path.cwd()]
+    if config_dir is not None:
+        search.append(config_dir)
+    if share:
+        search.extend(Path(d) for d in SHARE_DIRS)
+    for directory in search:
+        path = directory / candidate
+        if path.is_file():
+            return path
+    where = "the current directory" + (", next to the .sex file" if config_dir else "")
+    if share:
+        where += f" and {SHARE_DIRS[0]}"
+    raise _fail(f"{name}: file not found (looked in {where})")
+
+
+# ----------------------------------------------------------------------------- file readers
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise _fail(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise _fail(f"{path}: is a directory, not a {what}") from None
+    except OSError as exc:
+        raise _fail(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    if b"\x00" in data[:4096]:
+        raise _fail(f"{path}: not a text {what} (binary content)")
+    return data.decode("utf-8", errors="replace")
+
+
+def parse_sex_file(path: str | os.PathLike[str]) -> tuple[dict[str, str], list[str]]:
+    """Read ``KEY value  # comment`` lines of a ``.sex`` file: (values, warnings)."""
+    path = Path(path)
+    text = _read_text(path, "SExtractor configuration")
+    values: dict[str, str] = {}
+    warnings: list[str] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        stripped = line.split("#", 1)[0].strip()
+        if not stripped:
+            continue
+        parts = stripped.split(None, 1)
+        key = parts[0].upper()
+        if not re.fullmatch(r"[A-Z][A-Z0-9_.]*", key):
+            raise _fail(f"{path}:{lineno}: not a configuration line: {line.strip()!r}")
+        values[key] = parts[1].strip() if len(parts) > 1 else ""
+    return values, warnings
+
+
+def sex_parameters_name(path: str | os.PathLike[str]) -> str | None:
+    """The ``PARAMETERS_NAME`` of a ``.sex`` file, if set."""
+    values, _ = parse_sex_file(path)
+    name = values.get("PARAMETERS_NAME", "").strip()
+    return name or None
+
+
+def sex_catalogue_format(path: str | os.PathLike[str]) -> CatalogueFormat | None:
+    """The output format a ``.sex`` file's ``CATALOG_TYPE`` asks for, when we write it."""
+    values, _ = parse_sex_file(path)
+    value = values.get("CATALOG_TYPE", "").strip().upper()
+    return _CATALOG_TYPES.get(value)
+
+
+def find_param_file(name: str, sex_path: str | os.PathLike[str] | None = None) -> Path:
+    """Locate a ``.param`` file like SExtractor (cwd), then next to the ``.sex`` file."""
+    return _find_file(name, Path(sex_path).parent if sex_path is not None else None, share=False)
+
+
+def read_param_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Read a SExtractor ``.param`` file: one column name per line, ``#`` comments.
+
+    Raises :class:`ParamError` naming every column canfar-tui cannot compute (vector
+    columns like ``FLUX_APER(3)`` included), and when no column is left.
+    """
+    path = Path(path)
+    text = _read_text(path, "parameter file")
+    columns: list[str] = []
+    unsupported: list[str] = []
+    for line in text.splitlines():
+        stripped = line.split("#", 1)[0].strip()
+        if not stripped:
+            continue
+        name = stripped.split()[0].upper()
+        if name in COLUMN_INFO:
+            if name not in columns:
+                columns.append(name)
+        else:
+            unsupported.append(name)
+    if unsupported:
+        raise _fail(f"{path}: unsupported column(s): {', '.join(unsupported)}")
+    if not columns:
+        raise _fail(f"{path}: no columns listed (every line is empty or commented out)")
+    return tuple(columns)
+
+
+def read_conv_file(path: str | os.PathLike[str]) -> tuple[tuple[tuple[float, ...], ...], bool]:
+    """Read a SExtractor ``.conv`` filter: (kernel rows, normalise?)."""
+    path = Path(path)
+    text = _read_text(path, "filter file")
+    rows: list[tuple[float, ...]] = []
+    norm = True
+    seen_header = False
+    for line in text.splitlines():
+        stripped = line.split("#", 1)[0].strip()
+        if not stripped:
+            continue
+        upper = stripped.upper()
+        if upper.startswith("CONV"):
+            seen_header = True
+            norm = "NONORM" not in upper
+            continue
+        try:
+            rows.append(tuple(float(v) for v in stripped.split()))
+        except ValueError:
+            raise _fail(f"{path}: not a SExtractor filter file (line {stripped!r})") from None
+    if not seen_header or not rows:
+        raise _fail(f"{path}: not a SExtractor filter file (needs a CONV line and kernel rows)")
+    return tuple(rows), norm

@@ -1,0 +1,444 @@
+"""The Detect tab: source detection on a local FITS / ``.fits.fz`` image, in the dashboard.
+
+Choose an image (type a path or browse), adjust the SExtractor parameters, run. A grid shows
+each extension's progress (``·`` waiting, ``…`` running, the source count when done, ``✗``
+failed); when the run ends the summary gives sources per CCD and the time, a histogram shows
+MAG_AUTO, and a quick-look draws one CCD with its detections marked. The catalogue is written
+atomically to the output path (default: next to the image, ``1056213p.cat``).
+
+The detection engine (:mod:`canfar_tui.detection`) runs in a worker thread that drives its
+own worker processes; the UI only receives progress events. Nothing heavy is imported until
+the first run.
+
+| key       | action                                  |
+|-----------|-----------------------------------------|
+| `ctrl+r`  | run detection                           |
+| `ctrl+o`  | browse for an image                     |
+| `escape`  | cancel the run                          |
+| `[` / `]` | quick-look of the previous / next CCD   |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
+
+from canfar_tui.logs import get_logger
+
+if TYPE_CHECKING:
+    from canfar_tui.detection import DetectionResult, ExtensionInfo, ProgressEvent
+
+log = get_logger("detect")
+
+IMAGE_SUFFIXES = (".fits", ".fits.fz", ".fit", ".fz", ".fits.gz")
+
+#: (SExtractor key, label, input id) of the parameters the form shows.
+FORM_PARAMETERS: tuple[tuple[str, str, str], ...] = (
+    ("DETECT_THRESH", "σ", "detect-thresh"),
+    ("DETECT_MINAREA", "min px", "detect-minarea"),
+    ("BACK_SIZE", "back", "detect-backsize"),
+    ("DEBLEND_MINCONT", "deblend", "detect-mincont"),
+    ("MAG_ZEROPOINT", "ZP", "detect-zeropoint"),
+)
+
+
+class SegmentLines:
+    """A Rich renderable made of ready-made lines of segments."""
+
+    def __init__(self, lines: list[list[Segment]]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines:
+            yield from line
+            yield Segment.line()
+
+
+class DetectView(Vertical, can_focus=True):
+    """Local source detection with a parameter form, progress grid and results."""
+
+    AREA: ClassVar[str] = "detect"
+    TITLE: ClassVar[str] = "Detect"
+    DESTRUCTIVE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", id="detect.run", tooltip="Run source detection"),
+        Binding("ctrl+o", "browse", "Browse", id="detect.browse", tooltip="Choose an image"),
+        Binding("escape", "cancel", "Cancel", id="detect.cancel", tooltip="Cancel the run"),
+        Binding(
+            "left_square_bracket",
+            "show_ccd(-1)",
+            "Prev CCD",
+            id="detect.previous_ccd",
+            tooltip="Quick-look of the previous CCD",
+            show=False,
+        ),
+        Binding(
+            "right_square_bracket",
+            "show_ccd(1)",
+            "Next CCD",
+            id="detect.next_ccd",
+            tooltip="Quick-look of the next CCD",
+            show=False,
+        ),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.cancel_event = threading.Event()
+        self.running = False
+        self.extensions: list[ExtensionInfo] = []
+        self.cells: dict[int, str] = {}
+        self.result: DetectionResult | None = None
+        self.catalogue_path: Path | None = None
+        self.image_path: Path | None = None
+        self.quicklook_index = 0
+        self.last_error: str | None = None
+        self.runner: Any = None
+        self.quicklook_caption = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "Detect · choose an image and press ctrl+r", id="detect-status", classes="view-status"
+        )
+        with Vertical(id="detect-form"):
+            with Horizontal(id="detect-paths"):
+                yield Input(
+                    placeholder="image: path to .fits or .fits.fz (ctrl+o: browse)",
+                    id="detect-image",
+                )
+                yield Input(placeholder="catalogue: next to the image", id="detect-output")
+            with Horizontal(id="detect-params"):
+                for key, label, input_id in FORM_PARAMETERS:
+                    yield Label(label)
+                    yield Input(placeholder=_default_text(key), id=input_id)
+                yield Select(
+                    [("ASCII_HEAD (.cat)", "ascii_head"), ("FITS table", "fits"), ("ECSV", "ecsv")],
+                    value="ascii_head",
+                    allow_blank=False,
+                    id="detect-format",
+                )
+        with Horizontal(id="detect-body"):
+            with VerticalScroll(id="detect-left"):
+                yield Static("", id="detect-grid")
+                yield Static("", id="detect-summary")
+                yield Static("", id="detect-histogram")
+            yield Static("", id="detect-quicklook")
+
+    def set_active(self, active: bool) -> None:
+        """Detect has no poller; nothing to pause."""
+
+    def on_unmount(self) -> None:
+        self.cancel_event.set()
+        if self.runner is not None:
+            self.runner.close()
+
+    def focus_default(self) -> None:
+        """Focus the image path, the first thing to fill in."""
+        self.query_one("#detect-image", Input).focus()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_browse(self) -> None:
+        from canfar_tui.screens.file_picker import FilePickerScreen
+
+        current = self.query_one("#detect-image", Input).value.strip()
+        start = Path(current).expanduser().parent if current else Path.cwd()
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one("#detect-image", Input).value = str(path)
+
+        self.app.push_screen(FilePickerScreen("Choose a FITS image", start, IMAGE_SUFFIXES), chosen)
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.cancel_event.set()
+            self._status("Cancelling…")
+
+    def action_run(self) -> None:
+        if self.running:
+            self.notify("A detection is already running (escape cancels it).", severity="warning")
+            return
+        try:
+            image, output, fmt, params = self._read_form()
+        except ValueError as error:
+            self.notify(str(error), title="Detect", severity="error")
+            self._status(f"Not started: {error}")
+            return
+        self.running = True
+        self.cancel_event = threading.Event()
+        self.result = None
+        self.extensions = []
+        self.cells = {}
+        self.image_path = image
+        self.catalogue_path = output
+        self.last_error = None
+        for widget_id in (
+            "#detect-grid",
+            "#detect-summary",
+            "#detect-histogram",
+            "#detect-quicklook",
+        ):
+            self.query_one(widget_id, Static).update("")
+        self._status(f"Opening {image.name}…")
+        self._detect(image, output, fmt, params, self.cancel_event)
+
+    def action_show_ccd(self, step: int) -> None:
+        if self.result is None or not self.extensions:
+            return
+        self.quicklook_index = (self.quicklook_index + step) % len(self.extensions)
+        self._load_quicklook(self.quicklook_index)
+
+    # ------------------------------------------------------------------ form
+
+    def _read_form(self) -> tuple[Path, Path, str, Any]:
+        """Validate the form; raises ValueError with a one-line message."""
+        from canfar_tui.detection import DetectionParams, ParamError, catalogue_path_for
+
+        text = self.query_one("#detect-image", Input).value.strip()
+        if not text:
+            raise ValueError("choose an image first (type a path or press ctrl+o)")
+        image = Path(text).expanduser()
+        if not image.is_file():
+            raise ValueError(f"{image}: no such file")
+        fmt = str(self.query_one("#detect-format", Select).value)
+        overrides = {
+            key: value
+            for key, _, input_id in FORM_PARAMETERS
+            if (value := self.query_one(f"#{input_id}", Input).value.strip())
+        }
+        try:
+            params = DetectionParams().with_overrides(overrides)
+        except ParamError as error:
+            raise ValueError(str(error)) from None
+        output_text = self.query_one("#detect-output", Input).value.strip()
+        if not output_text:
+            output = catalogue_path_for(image, image.parent, fmt)
+        else:
+            output = Path(output_text).expanduser()
+            if output.is_dir():
+                output = catalogue_path_for(image, output, fmt)
+        if not output.parent.is_dir():
+            raise ValueError(f"{output.parent}: no such folder for the catalogue")
+        return image, output, fmt, params
+
+    # ------------------------------------------------------------------ worker
+
+    @work(thread=True, exclusive=True, group="detect", exit_on_error=False)
+    def _detect(
+        self, image: Path, output: Path, fmt: str, params: Any, cancel: threading.Event
+    ) -> None:
+        from canfar_tui.detection import (
+            DetectionError,
+            DetectionRunner,
+            ImageFinished,
+            write_catalogue,
+        )
+
+        if self.runner is None:
+            self.runner = DetectionRunner(None)
+            # multiprocessing passes sys.stderr's descriptor to its helper processes, and
+            # Textual has replaced sys.stderr with an object without one: start the worker
+            # processes with the real stderr in place.
+            with _real_stderr():
+                self.runner.start()
+        try:
+            for event in self.runner.run(image, params, cancel):
+                if isinstance(event, ImageFinished):
+                    try:
+                        write_catalogue(event.result, output, fmt)  # type: ignore[arg-type]
+                    except (DetectionError, OSError) as error:
+                        message = f"catalogue not written: {error}"
+                        self.app.call_from_thread(self._finished_with_error, message)
+                        return
+                self.app.call_from_thread(self._on_event, event)
+        finally:
+            self.app.call_from_thread(self._stopped)
+
+    def _stopped(self) -> None:
+        self.running = False
+
+    def _finished_with_error(self, message: str) -> None:
+        self.last_error = message
+        self._status(message)
+        self.notify(message, title="Detect", severity="error")
+
+    def _on_event(self, event: ProgressEvent) -> None:
+        from canfar_tui.detection import (
+            ExtensionFailed,
+            ExtensionFinished,
+            ExtensionStarted,
+            ImageCancelled,
+            ImageFailed,
+            ImageFinished,
+            ImageOpened,
+        )
+
+        if isinstance(event, ImageOpened):
+            self.extensions = list(event.extensions)
+            self.cells = {ext.ext_number: "·" for ext in self.extensions}
+            skipped = f" ({len(event.skipped)} HDU skipped)" if event.skipped else ""
+            self._status(f"{Path(event.path).name}: {len(self.extensions)} extensions{skipped}")
+        elif isinstance(event, ExtensionStarted):
+            self.cells[event.extension.ext_number] = "…"
+        elif isinstance(event, ExtensionFinished):
+            self.cells[event.extension.ext_number] = str(event.n_sources)
+            self._status(f"{event.done}/{event.total} extensions done")
+        elif isinstance(event, ExtensionFailed):
+            self.cells[event.extension.ext_number] = "✗"
+            self.notify(event.message, title="Extension skipped", severity="warning")
+        elif isinstance(event, ImageFinished):
+            self.result = event.result
+            self._show_result(event.result)
+        elif isinstance(event, ImageFailed):
+            self.last_error = event.message
+            self._status(f"Failed: {event.message}")
+            self.notify(event.message, title="Detect", severity="error")
+        elif isinstance(event, ImageCancelled):
+            self._status("Cancelled; no catalogue was written.")
+        self._draw_grid()
+
+    # ------------------------------------------------------------------ drawing
+
+    @property
+    def progress(self) -> float:
+        """Share of extensions finished (done or failed), 0–1."""
+        if not self.cells:
+            return 0.0
+        finished = sum(1 for cell in self.cells.values() if cell not in ("·", "…"))
+        return finished / len(self.cells)
+
+    def _status(self, message: str) -> None:
+        self.query_one("#detect-status", Static).update(f"Detect · {message}")
+
+    def _draw_grid(self) -> None:
+        text = Text()
+        text.append(f"Extensions {self.progress:.0%}\n", style="bold")
+        for index, ext in enumerate(self.extensions):
+            cell = self.cells.get(ext.ext_number, "·")
+            style = "red" if cell == "✗" else ("dim" if cell in ("·", "…") else "")
+            text.append(f"{ext.ext_number:>2}:", style="dim")
+            text.append(f"{cell:>5} ", style=style)
+            if index % 6 == 5:
+                text.append("\n")
+        self.query_one("#detect-grid", Static).update(text)
+
+    def _show_result(self, result: DetectionResult) -> None:
+        failed = len(result.failed)
+        per_ccd = [ext.n_sources for ext in result.extensions if ext.ok]
+        summary = Text()
+        summary.append(f"{result.n_sources} sources", style="bold")
+        summary.append(f" in {len(per_ccd)} CCDs, {result.seconds:.1f} s\n")
+        if per_ccd:
+            summary.append(
+                f"per CCD: min {min(per_ccd)}, median {sorted(per_ccd)[len(per_ccd) // 2]}"
+                f", max {max(per_ccd)}\n"
+            )
+        if failed:
+            summary.append(f"{failed} extension(s) skipped\n", style="red")
+        summary.append(f"catalogue: {self.catalogue_path}", style="dim")
+        self.query_one("#detect-summary", Static).update(summary)
+        from canfar_tui.widgets.quicklook import histogram_text
+
+        magnitudes = [float(value) for value in result.catalogue["MAG_AUTO"]]
+        self.query_one("#detect-histogram", Static).update(histogram_text(magnitudes))
+        self._status(f"Done: {result.n_sources} sources, catalogue saved")
+        if per_ccd:
+            best = max(range(len(result.extensions)), key=lambda i: result.extensions[i].n_sources)
+            self.quicklook_index = best
+            self._load_quicklook(best)
+
+    def _load_quicklook(self, index: int) -> None:
+        panel = self.query_one("#detect-quicklook", Static)
+        size = panel.content_size
+        columns, rows = max(size.width, 10), max(size.height - 1, 5)
+        self._quicklook(index, columns, rows)
+
+    @work(thread=True, exclusive=True, group="quicklook", exit_on_error=False)
+    def _quicklook(self, index: int, columns: int, rows: int) -> None:
+        from canfar_tui.detection import DetectionError
+        from canfar_tui.detection.reader import read_pixels
+        from canfar_tui.widgets.quicklook import render_quicklook
+
+        result, image = self.result, self.image_path
+        if result is None or image is None or index >= len(self.extensions):
+            return
+        ext = self.extensions[index]
+        try:
+            pixels = read_pixels(image, ext)
+        except (DetectionError, OSError) as error:
+            self.app.call_from_thread(
+                self.query_one("#detect-quicklook", Static).update, f"no quick-look: {error}"
+            )
+            return
+        catalogue = result.catalogue
+        mine = catalogue[catalogue["EXT_NUMBER"] == ext.ext_number]
+        positions: Sequence[tuple[float, float]] = list(
+            zip(mine["X_IMAGE"].tolist(), mine["Y_IMAGE"].tolist(), strict=True)
+        )
+        lines = render_quicklook(pixels.data, positions, columns=columns, rows=rows)
+        caption_text = f"{ext.label}: {len(mine)} sources marked  ([ ] other CCDs)"
+        caption = Text(caption_text, style="dim")
+
+        def show() -> None:
+            self.quicklook_caption = caption_text
+            panel = self.query_one("#detect-quicklook", Static)
+            from rich.console import Group
+
+            panel.update(Group(caption, SegmentLines(lines)))
+
+        self.app.call_from_thread(show)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.running = False
+            report = getattr(self.app, "report_error", None)
+            if report is not None:
+                report(event.worker.error, context=event.worker.name)
+
+    @on(Input.Submitted, "#detect-image")
+    def _image_submitted(self) -> None:
+        self.action_run()
+
+
+@contextlib.contextmanager
+def _real_stderr() -> Iterator[None]:
+    """Put the process's real stderr back in ``sys.stderr`` for a moment."""
+    captured = sys.stderr
+    real = sys.__stderr__
+    with _STDERR_LOCK:
+        try:
+            if real is not None:
+                sys.stderr = real
+            yield
+        finally:
+            sys.stderr = captured
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+def _default_text(key: str) -> str:
+    defaults = {
+        "DETECT_THRESH": "1.5",
+        "DETECT_MINAREA": "3",
+        "BACK_SIZE": "64",
+        "DEBLEND_MINCONT": "0.005",
+        "MAG_ZEROPOINT": "0",
+    }
+    return defaults[key]
