@@ -44,18 +44,18 @@ from canfar_tui.logs import get_logger
 from canfar_tui.models import CredentialStatus, Project
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen, HelpSection
-from canfar_tui.widgets.detect_view import DetectView
-from canfar_tui.widgets.header import StatusHeader
-from canfar_tui.widgets.resource_table import ResourceTable
-from canfar_tui.widgets.resource_view import ResourceView
-from canfar_tui.widgets.views import (
+from canfar_tui.widgets.cloud_views import (
     FloatingIPsView,
     InstancesView,
     ProjectsView,
-    QueueView,
     SnapshotsView,
-    VOSpaceView,
 )
+from canfar_tui.widgets.detect_view import DetectView
+from canfar_tui.widgets.header import StatusHeader
+from canfar_tui.widgets.queue_view import QueueView
+from canfar_tui.widgets.resource_table import ResourceTable
+from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.vospace_view import VOSpaceView
 
 log = get_logger("app")
 

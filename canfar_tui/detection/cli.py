@@ -167,14 +167,17 @@ def _outputs(args: argparse.Namespace, fmt: str) -> list[tuple[str, Path]]:
     if output:
         if len(images) != 1:
             raise UsageError("-o/--output needs exactly one IMAGE (use --outdir for several)")
-        return [(images[0], Path(output))]
-    outdir = Path(getattr(args, "outdir", None) or ".")
-    if not outdir.is_dir():
-        raise UsageError(f"--outdir {outdir}: not a directory")
-    pairs = [(image, catalogue_path_for(image, outdir, fmt)) for image in images]
+        pairs = [(images[0], Path(output))]
+    else:
+        outdir = Path(getattr(args, "outdir", None) or ".")
+        if not outdir.is_dir():
+            raise UsageError(f"--outdir {outdir}: not a directory")
+        pairs = [(image, catalogue_path_for(image, outdir, fmt)) for image in images]
     seen: dict[Path, str] = {}
     for image, cat in pairs:
         key = cat.resolve()
+        if key == Path(image).resolve():
+            raise UsageError(f"{cat}: the catalogue would overwrite its own image")
         if key in seen:
             raise UsageError(
                 f"{seen[key]} and {image} would both write {cat} (use separate runs or -o)"

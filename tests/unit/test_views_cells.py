@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from canfar_tui.widgets.cells import ByteSize, human_size
 from canfar_tui.widgets.resource_table import format_cell
-from canfar_tui.widgets.views import ByteSize, human_size
 
 
 def test_byte_size_shows_decimal_units_and_sorts_numerically() -> None:

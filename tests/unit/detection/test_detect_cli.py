@@ -117,6 +117,7 @@ def test_sex_config_param_file_and_set(
         (["a.fits", "--params", "missing.param"], "missing.param: parameter file not found"),
         (["a.fits", "--outdir", "nowhere"], "--outdir nowhere: not a directory"),
         (["d1/a.fits", "d2/a.fits"], "would both write"),
+        (["a.fits", "-o", "a.fits"], "would overwrite its own image"),
     ],
 )
 def test_usage_errors_exit_2(
@@ -125,6 +126,15 @@ def test_usage_errors_exit_2(
     code, out, err = run(args, capsys)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and fragment in err and err.startswith("canfar-tui detect: error: ")
+
+
+def test_unwritable_output_is_an_image_failure(
+    small_fz: SyntheticImage, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run([str(small_fz.path), "-o", "missing/x.cat"], capsys)
+    assert code == 1
+    assert err == "canfar-tui detect: error: missing/x.cat: directory missing does not exist\n"
+    assert files(workdir) == []
 
 
 def test_argparse_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sep
 from astropy.io import fits
 from detect_support import SyntheticImage
 
@@ -169,14 +170,14 @@ def test_deblending_overflow_is_retried(monkeypatch: pytest.MonkeyPatch) -> None
         data += (500 * np.exp(-((xx - 60 - i * 20) ** 2 + (yy - 150) ** 2) / 8)).astype(np.float32)
     reference = measure(data.copy(), DetectionParams())
     limits: list[int] = []
-    real_set = engine.sep.set_sub_object_limit
+    real_set = sep.set_sub_object_limit
 
     def record(value: int) -> None:
         limits.append(value)
         real_set(value)
 
     monkeypatch.setattr(engine, "DEFAULT_SUBOBJECTS", 1)
-    monkeypatch.setattr(engine.sep, "set_sub_object_limit", record)
+    monkeypatch.setattr(sep, "set_sub_object_limit", record)
     out = measure(data.copy(), DetectionParams())
     assert limits[:2] == [1, 4]  # overflowed at 1, retried with a larger limit
     np.testing.assert_array_equal(out.catalogue, reference.catalogue)

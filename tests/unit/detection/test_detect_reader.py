@@ -154,3 +154,23 @@ def test_wrong_dimensions_is_an_extension_error(tmp_path: Path) -> None:
         read_pixels(path, exts[0])
     with pytest.raises(ExtensionError, match="not a 2-D image"):
         read_pixels(path, exts[1])
+
+
+@pytest.mark.parametrize("tile_rows", [1, 16, 100])
+def test_fast_rice_path_with_multi_row_tiles(
+    tmp_path: Path, tile_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from canfar_tui.detection import reader
+
+    def no_fallback(*args: object) -> None:
+        raise AssertionError("the generic astropy path was used")
+
+    monkeypatch.setattr(reader, "_read_with_astropy", no_fallback)
+    rng = np.random.default_rng(8)
+    data = rng.integers(0, 65535, (250, 130)).astype(np.uint16)  # 250 % 16 != 0: short last tile
+    path = tmp_path / "tiles.fits.fz"
+    hdu = fits.CompImageHDU(data, compression_type="RICE_1", tile_shape=(tile_rows, 130))
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    (ext,), _ = scan_image(path)
+    pixels = read_pixels(path, ext)
+    np.testing.assert_array_equal(pixels.data, data.astype(np.float32))

@@ -52,17 +52,18 @@ def test_deterministic_and_independent_ccds() -> None:
 
 def test_truth_sources_and_artefacts() -> None:
     config = SyntheticConfig(n_ccds=1, width=512, height=1024, seed=2).for_area()
-    data, header, truth = make_ccd(config, 0)
+    pixels, header, truth = make_ccd(config, 0)
+    data = pixels.astype(np.float64)
     kinds = {s.kind for s in truth}
     assert kinds == {"star", "galaxy"}
     assert all(0.5 <= s.x <= 512.5 and 0.5 <= s.y <= 1024.5 and s.flux > 0 for s in truth)
     assert all(s.ext_number == 1 for s in truth)
     # A hot bad column: one column clearly above its neighbours over part of the CCD.
-    column_medians = np.median(data.astype(float), axis=0)
+    column_medians = np.median(data, axis=0)
     excess = column_medians - np.median(column_medians)
     assert excess.max() > 100
     # Cosmic rays: many single-pixel spikes far above the local sky.
-    spikes = (data[1:-1, 1:-1].astype(float) - np.median(data)) > 400
+    spikes = (data[1:-1, 1:-1] - np.median(data)) > 400
     assert spikes.sum() > 5
     assert header["SATURATE"] == 65535.0 and data.max() <= 65535
 

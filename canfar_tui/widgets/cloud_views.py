@@ -1,9 +1,7 @@
-"""One view per resource tab: Projects, Instances, Floating IPs, Snapshots, Queue, VOSpace.
+"""The OpenStack tabs: Projects, Instances, Floating IPs and Snapshots.
 
-Each resource view is a :class:`~canfar_tui.widgets.resource_view.ResourceView` that names its
-service, its columns, how to fetch and how to turn an item into cells. The service issues add
-their actions (launch wizard, submission, transfers) on top. Detect has its own module,
-:mod:`canfar_tui.widgets.detect_view`.
+Each is a :class:`~canfar_tui.widgets.resource_view.ResourceView` over the profile's
+:class:`~canfar_tui.clients.base.CloudClient`.
 """
 
 from __future__ import annotations
@@ -13,7 +11,8 @@ from typing import Any
 
 from textual.binding import Binding
 
-from canfar_tui.models import Batch, FloatingIP, Image, ImageKind, Instance, Project, StorageNode
+from canfar_tui.models import FloatingIP, Image, ImageKind, Instance, Project
+from canfar_tui.widgets.cells import human_size
 from canfar_tui.widgets.resource_table import Column
 from canfar_tui.widgets.resource_view import ResourceView
 
@@ -289,122 +288,3 @@ class SnapshotsView(ResourceView):
             ),
             require_text=image.name,
         )
-
-
-class QueueView(ResourceView):
-    """The HTCondor queue, one row per batch like ``condor_q``.
-
-    | key | action                                        |
-    |-----|-----------------------------------------------|
-    | `a` | all users / only mine (``condor_q -allusers``) |
-    """
-
-    AREA = "queue"
-    TITLE = "Queue"
-    SERVICE = "queue"
-    COLUMNS = (
-        Column("owner", "OWNER"),
-        Column("batch", "BATCH_NAME"),
-        Column("submitted", "SUBMITTED"),
-        Column("done", "DONE", justify="right"),
-        Column("run", "RUN", justify="right"),
-        Column("idle", "IDLE", justify="right"),
-        Column("hold", "HOLD", justify="right"),
-        Column("total", "TOTAL", justify="right"),
-        Column("job_ids", "JOB_IDS"),
-    )
-    EMPTY_TEXT = "No job in the queue."
-    BINDINGS = [
-        Binding(
-            "a",
-            "toggle_all_users",
-            "All users",
-            id="queue.all_users",
-            tooltip="Show every user's jobs, or only yours",
-        ),
-    ]
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.all_users = False
-
-    async def fetch(self) -> Iterable[Batch]:
-        batches: Iterable[Batch] = await self.client.list_batches(all_users=self.all_users)
-        return batches
-
-    def action_toggle_all_users(self) -> None:
-        self.all_users = not self.all_users
-        self.notify("Showing every user's jobs" if self.all_users else "Showing your jobs")
-        if self.poller is not None:
-            self.poller.refresh_now()
-
-    def item_title(self, item: Any) -> str:
-        batch: Batch = item
-        return batch.name
-
-    def row(self, item: Any) -> Sequence[object]:
-        batch: Batch = item
-        ids = [str(job_id) for job_id in batch.job_ids]
-        id_text = f"{ids[0]}-{ids[-1]}" if len(ids) > 1 else (ids[0] if ids else "")
-        return (
-            batch.owner,
-            batch.name,
-            batch.submitted,
-            batch.done or None,
-            batch.running or None,
-            batch.idle or None,
-            batch.held or None,
-            batch.total,
-            id_text,
-        )
-
-
-class VOSpaceView(ResourceView):
-    """The user's VOSpace home folder."""
-
-    AREA = "vospace"
-    TITLE = "VOSpace"
-    SERVICE = "storage"
-    COLUMNS = (
-        Column("name", "NAME"),
-        Column("size", "SIZE", justify="right"),
-        Column("modified", "MODIFIED"),
-        Column("md5", "MD5"),
-    )
-    EMPTY_TEXT = "This VOSpace folder is empty."
-
-    async def fetch(self) -> Iterable[StorageNode]:
-        nodes: Iterable[StorageNode] = await self.client.list_nodes(self.client.home_uri)
-        return nodes
-
-    def row(self, item: Any) -> Sequence[object]:
-        node: StorageNode = item
-        name = f"{node.name}/" if node.is_container else node.name
-        return (name, None if node.is_container else human_size(node.size), node.modified, node.md5)
-
-
-class ByteSize(int):
-    """A size in bytes that sorts as a number and shows as ``"1.5 GB"``."""
-
-    def __str__(self) -> str:
-        value = float(self)
-        for unit in ("B", "kB", "MB", "GB", "TB"):
-            if value < 1000 or unit == "TB":
-                return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-            value /= 1000
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def human_size(size: int | None) -> ByteSize | None:
-    """Bytes as a :class:`ByteSize` cell (decimal units, like the OpenStack dashboard)."""
-    return None if size is None else ByteSize(size)
-
-
-ALL_VIEWS: tuple[type[ResourceView], ...] = (
-    ProjectsView,
-    InstancesView,
-    FloatingIPsView,
-    SnapshotsView,
-    QueueView,
-    VOSpaceView,
-)
