@@ -40,7 +40,7 @@ fi
 
 echo "== pytest"
 status=0
-.venv/bin/pytest -p no:cacheprovider "$@" || status=$?
+.venv/bin/pytest -p no:cacheprovider -rs "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure" >&2
     exit 1

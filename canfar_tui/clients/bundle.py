@@ -3,15 +3,15 @@
 The app, the ``status`` command and the tests all receive a bundle, so a test can hand the app
 any mix of backends (a sandbox, a real service, or a client that fails on purpose). A service
 without a backend in this profile is ``None`` and its reason is in :attr:`Clients.missing`; its
-tab shows that reason instead of rows.
+tab shows that reason instead of rows. Services are built on first use.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 from canfar_tui.clients.base import (
     ClientError,
@@ -25,34 +25,90 @@ from canfar_tui.config import Settings
 SERVICES = ("cloud", "queue", "storage", "credentials")
 
 
-@dataclass(slots=True)
-class Clients:
-    """The clients of one session."""
+#: A client, or a function that builds it on first use.
+ClientSource = object | Callable[[], object] | None
 
-    profile_name: str
-    cloud: CloudClient | None = None
-    queue: QueueClient | None = None
-    storage: StorageClient | None = None
-    credentials: CredentialsClient | None = None
-    missing: Mapping[str, str] = field(default_factory=dict)
+
+class Clients:
+    """The clients of one session.
+
+    Each service is given as a client or as a zero-argument factory; a factory runs on the
+    first access, so the first screen pays only for the services it shows. A factory that
+    fails with a ClientError or OSError leaves the service ``None`` with the reason in
+    :attr:`missing`.
+    """
+
+    def __init__(
+        self,
+        profile_name: str,
+        *,
+        cloud: CloudClient | Callable[[], CloudClient] | None = None,
+        queue: QueueClient | Callable[[], QueueClient] | None = None,
+        storage: StorageClient | Callable[[], StorageClient] | None = None,
+        credentials: CredentialsClient | Callable[[], CredentialsClient] | None = None,
+        missing: Mapping[str, str] | None = None,
+        mode_label: str | None = None,
+    ) -> None:
+        self.profile_name = profile_name
+        self.missing: dict[str, str] = dict(missing or {})
+        self._mode_label = mode_label
+        self._sources: dict[str, ClientSource] = {
+            "cloud": cloud,
+            "queue": queue,
+            "storage": storage,
+            "credentials": credentials,
+        }
+        self._built: dict[str, object | None] = {}
+
+    def _get(self, service: str) -> object | None:
+        if service not in self._built:
+            source = self._sources[service]
+            if callable(source) and not hasattr(source, "backend_label"):
+                try:
+                    source = source()
+                except (ClientError, OSError) as error:
+                    reason = error.message if isinstance(error, ClientError) else str(error)
+                    self.missing[service] = f"The {service} service could not start: {reason}"
+                    source = None
+            self._built[service] = source
+        return self._built[service]
+
+    @property
+    def cloud(self) -> CloudClient | None:
+        return cast("CloudClient | None", self._get("cloud"))
+
+    @property
+    def queue(self) -> QueueClient | None:
+        return cast("QueueClient | None", self._get("queue"))
+
+    @property
+    def storage(self) -> StorageClient | None:
+        return cast("StorageClient | None", self._get("storage"))
+
+    @property
+    def credentials(self) -> CredentialsClient | None:
+        return cast("CredentialsClient | None", self._get("credentials"))
 
     @property
     def mode_label(self) -> str:
         """The header badge: SANDBOX, or the cloud's name for a real profile."""
-        for client in (self.cloud, self.queue, self.storage, self.credentials):
+        if self._mode_label is not None:
+            return self._mode_label
+        for service in SERVICES:
+            client = self._get(service)
             if client is not None:
-                return client.backend_label
+                return str(getattr(client, "backend_label", self.profile_name.upper()))
         return self.profile_name.upper()
 
     def why_missing(self, service: str) -> str:
         return self.missing.get(service, f"No {service} service is configured in this profile.")
 
     async def aclose(self) -> None:
-        """Close every client; errors while closing are ignored (we are leaving anyway)."""
-        for client in (self.cloud, self.queue, self.storage, self.credentials):
+        """Close the clients built so far; errors while closing are ignored (we are leaving)."""
+        for client in self._built.values():
             if client is not None:
                 with contextlib.suppress(ClientError, OSError):
-                    await client.aclose()
+                    await cast("CloudClient", client).aclose()
 
 
 def build_clients(
@@ -66,21 +122,35 @@ def build_clients(
     """
     profile = settings.profile
     if profile.is_sandbox:
-        from canfar_tui.clients.credentials import CadcCredentials
         from canfar_tui.clients.sandbox.cloud import SandboxCloud
-        from canfar_tui.clients.sandbox.queue import SandboxQueue
-        from canfar_tui.clients.vospace import VOSpaceStorage
 
         sandbox_dir = settings.paths.data_dir / "sandbox"
-        return Clients(
-            profile_name=profile.name,
-            cloud=SandboxCloud(sandbox_dir / "cloud.sqlite"),
+
+        def sandbox_queue() -> QueueClient:
+            from canfar_tui.clients.sandbox.queue import SandboxQueue
+
             # Jobs keep running when the dashboard quits; the next start adopts them.
-            queue=SandboxQueue(sandbox_dir / "queue", keep_running=True),
-            storage=VOSpaceStorage.start_sandbox(sandbox_dir),
-            credentials=CadcCredentials.for_sandbox(
+            return SandboxQueue(sandbox_dir / "queue", keep_running=True)
+
+        def sandbox_storage() -> StorageClient:
+            from canfar_tui.clients.vospace import VOSpaceStorage
+
+            return VOSpaceStorage.start_sandbox(sandbox_dir)
+
+        def sandbox_credentials() -> CredentialsClient:
+            from canfar_tui.clients.credentials import CadcCredentials
+
+            return CadcCredentials.for_sandbox(
                 sandbox_dir / "credentials", initial_validity=timedelta(days=10)
-            ),
+            )
+
+        return Clients(
+            profile.name,
+            cloud=SandboxCloud(sandbox_dir / "cloud.sqlite"),
+            queue=sandbox_queue,
+            storage=sandbox_storage,
+            credentials=sandbox_credentials,
+            mode_label="SANDBOX",
         )
 
     from canfar_tui.clients.credentials import CadcCredentials
@@ -100,8 +170,8 @@ def build_clients(
             f"Profile {profile.name} names no cloud: set cloud (clouds.yaml) or openrc."
         )
     return Clients(
-        profile_name=profile.name,
+        profile.name,
         cloud=cloud,
-        credentials=CadcCredentials(certificate=profile.certificate),
+        credentials=lambda: CadcCredentials(certificate=profile.certificate),
         missing=missing,
     )
