@@ -54,6 +54,7 @@ from canfar_tui.clients.base import (
     QuotaExceeded,
     Unavailable,
 )
+from canfar_tui.clients.names import check_keypair_name, check_name
 from canfar_tui.clients.openrc import (
     OpenRC,
     OpenStackCredentials,
@@ -106,10 +107,6 @@ _POWER_STATES: Final = {
 _GONE_IMAGE_STATES: Final = frozenset({"deleted", "pending_delete"})
 # Servers whose cores and RAM no longer count against the quota.
 _UNCOUNTED_STATES: Final = frozenset({"DELETED", "SOFT_DELETED", "SHELVED_OFFLOADED"})
-_MAX_NAME: Final = 255
-_KEYPAIR_NAME_CHARS: Final = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.@-"
-)
 _HTTP_STATUS_IN_TEXT = re.compile(r"\(HTTP (\d{3})\)")
 _MAX_DETAIL = 300
 
@@ -118,30 +115,6 @@ _Conn = Any
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_name(what: str, name: str) -> str:
-    """Nova's rules for display names: 1-255 printable characters, no outer spaces."""
-    if not name or not name.strip():
-        raise InvalidInput(f"The {what} name is empty.")
-    if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        raise InvalidInput(f"The {what} name contains control characters.")
-    if len(name) > _MAX_NAME:
-        raise InvalidInput(f"The {what} name is {len(name)} characters long (at most {_MAX_NAME}).")
-    if name != name.strip():
-        raise InvalidInput(f"The {what} name starts or ends with a space.")
-    return name
-
-
-def _check_keypair_name(name: str) -> str:
-    _check_name("key pair", name)
-    bad = sorted({char for char in name if char not in _KEYPAIR_NAME_CHARS})
-    if bad:
-        raise InvalidInput(
-            f"The key pair name has characters Nova refuses ({''.join(bad[:5])!r}); "
-            "use letters, digits, spaces and . _ - @"
-        )
-    return name
 
 
 # --------------------------------------------------------------------------- conversions
@@ -885,7 +858,7 @@ class OpenStackCloud:
         return await self._call("Listing key pairs", fetch)
 
     async def import_keypair(self, name: str, public_key: str) -> KeyPair:
-        _check_keypair_name(name)
+        check_keypair_name(name)
         key = normalize_public_key(public_key)
         info = parse_public_key(key)
 
@@ -1128,11 +1101,11 @@ class OpenStackCloud:
         return str(candidates[0].id) if candidates else None
 
     async def launch_instance(self, request: LaunchRequest) -> Instance:
-        _check_name("instance", request.name)
+        check_name("instance", request.name)
         if request.count < 1:
             raise InvalidInput("Launch at least one instance.")
         if request.key_name is not None:
-            _check_keypair_name(request.key_name)
+            check_keypair_name(request.key_name)
 
         def launch(conn: _Conn) -> Instance:
             attrs: dict[str, Any] = {
@@ -1193,7 +1166,7 @@ class OpenStackCloud:
         )
 
     async def create_snapshot(self, instance_id: str, name: str) -> Image:
-        _check_name("snapshot", name)
+        check_name("snapshot", name)
 
         def snapshot(conn: _Conn) -> Image:
             from openstack import exceptions as sdk

@@ -45,6 +45,7 @@ from canfar_tui.clients.base import (
     QuotaExceeded,
     Unavailable,
 )
+from canfar_tui.clients.names import check_keypair_name, check_name
 from canfar_tui.clients.sshkeys import normalize_public_key, parse_public_key
 from canfar_tui.models import (
     Flavor,
@@ -81,7 +82,6 @@ EXTERNAL_NETWORK: Final = "Public-Network"
 
 _SCHEMA_VERSION: Final = "1"
 _NAMESPACE = uuid.UUID("5b2f7c1e-3d0a-4c1b-9a57-c4a7f0e1d2b3")
-_MAX_NAME = 255
 _KEYPAIR_QUOTA = 100
 _FIP_PREFIX = "206.12.92."
 _SEED_TIME = datetime(2023, 8, 1, 17, 0, tzinfo=UTC).timestamp()
@@ -175,32 +175,6 @@ def _stable_id(kind: str, name: str, *, hex_only: bool = False) -> str:
 
 def _when(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
-
-
-def _check_name(what: str, name: str) -> str:
-    """Nova's rules for display names: 1-255 characters, printable, no outer spaces."""
-    if not name or not name.strip():
-        raise InvalidInput(f"The {what} name is empty.")
-    if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        raise InvalidInput(f"The {what} name contains control characters.")
-    if len(name) > _MAX_NAME:
-        raise InvalidInput(f"The {what} name is {len(name)} characters long (at most {_MAX_NAME}).")
-    if name != name.strip():
-        raise InvalidInput(f"The {what} name starts or ends with a space.")
-    return name
-
-
-def _check_keypair_name(name: str) -> str:
-    _check_name("key pair", name)
-    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.@-")
-    bad = sorted({char for char in name if char not in allowed})
-    if bad:
-        shown = "".join(bad[:5])
-        raise InvalidInput(
-            f"The key pair name has characters Nova refuses ({shown!r}); "
-            "use letters, digits, spaces and . _ - @"
-        )
-    return name
 
 
 def _power_for(status: str) -> str:
@@ -629,7 +603,7 @@ class _Store:
         return [self._keypair(row) for row in rows]
 
     def import_keypair(self, name: str, public_key: str) -> KeyPair:
-        _check_keypair_name(name)
+        check_keypair_name(name)
         info = parse_public_key(public_key)
         text = normalize_public_key(public_key)
         with self.transaction(write=True) as conn:
@@ -800,7 +774,7 @@ class _Store:
         raise Conflict("No fixed IP address left on the project network.")
 
     def launch_instance(self, request: LaunchRequest) -> Instance:
-        _check_name("instance", request.name)
+        check_name("instance", request.name)
         if request.count < 1:
             raise InvalidInput("Launch at least one instance.")
         with self.transaction(write=True) as conn:
@@ -968,7 +942,7 @@ class _Store:
             self._begin_action(conn, live, "delete", live.status, now)
 
     def create_snapshot(self, instance_id: str, name: str) -> Image:
-        _check_name("snapshot", name)
+        check_name("snapshot", name)
         with self.transaction(write=True) as conn:
             project = self.scope(conn)
             now = self.clock()
