@@ -215,7 +215,8 @@ def main() -> int:
 
     results: dict[str, list[Measure]] = {"funpack": [], "source-extractor": [], "canfar-tui": []}
     for r in range(args.repeat):
-        print(f"run {r + 1}/{args.repeat}: funpack + source-extractor ...", flush=True)
+        load = os.getloadavg()[0]
+        print(f"run {r + 1}/{args.repeat}: funpack + source-extractor (load {load:.1f}) ...")
         shutil.copy(image, fz)
         (scratch / f"{stem}.fits").unlink(missing_ok=True)
         results["funpack"].append(run_measured(["funpack", "-D", fz.name], scratch))
@@ -234,7 +235,8 @@ def main() -> int:
                 scratch,
             )
         )
-        print(f"run {r + 1}/{args.repeat}: canfar-tui detect ...", flush=True)
+        load = os.getloadavg()[0]
+        print(f"run {r + 1}/{args.repeat}: canfar-tui detect (load {load:.1f}) ...", flush=True)
         shutil.copy(image, fz)
         cmd = [
             sys.executable,

@@ -20,10 +20,8 @@ the first run.
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -251,12 +249,10 @@ class DetectView(Vertical, can_focus=True):
         )
 
         if self.runner is None:
+            # start() restores the real stderr while it starts the worker processes (Textual
+            # has replaced sys.stderr with an object multiprocessing cannot hand on).
             self.runner = DetectionRunner(None)
-            # multiprocessing passes sys.stderr's descriptor to its helper processes, and
-            # Textual has replaced sys.stderr with an object without one: start the worker
-            # processes with the real stderr in place.
-            with _real_stderr():
-                self.runner.start()
+            self.runner.start()
         try:
             for event in self.runner.run(image, params, cancel):
                 if isinstance(event, ImageFinished):
@@ -414,23 +410,6 @@ class DetectView(Vertical, can_focus=True):
     @on(Input.Submitted, "#detect-image")
     def _image_submitted(self) -> None:
         self.action_run()
-
-
-@contextlib.contextmanager
-def _real_stderr() -> Iterator[None]:
-    """Put the process's real stderr back in ``sys.stderr`` for a moment."""
-    captured = sys.stderr
-    real = sys.__stderr__
-    with _STDERR_LOCK:
-        try:
-            if real is not None:
-                sys.stderr = real
-            yield
-        finally:
-            sys.stderr = captured
-
-
-_STDERR_LOCK = threading.Lock()
 
 
 def _default_text(key: str) -> str:
