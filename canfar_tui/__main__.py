@@ -1,4 +1,4 @@
-"""Command line: ``canfar-tui`` (the dashboard), ``canfar-tui status`` and ``canfar-tui detect``.
+"""Command line: ``canfar-tui`` (the dashboard), ``status``, ``detect`` and ``get``.
 
 Every failure a user can cause here ends with one line on stderr and a non-zero exit status,
 never a traceback: 1 for a failed operation, 2 for bad usage or configuration.
@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("tui", help="the dashboard (the default)")
     status = commands.add_parser("status", help="one-screen summary of every service")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    get = commands.add_parser("get", help="download CADC archive files (like cadcget)")
+    from canfar_tui.archive_cli import add_get_arguments
+
+    add_get_arguments(get)
     detect = commands.add_parser(
         "detect", help="detect sources in FITS images (like source-extractor, reads .fz)"
     )
@@ -124,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from canfar_tui.detection.cli import run_detect
 
             return int(run_detect(args))
+        if args.command == "get":
+            from canfar_tui.archive_cli import run_get
+
+            return int(run_get(args))
         settings = _settings(args)
         if args.command == "status":
             return run_status(settings, as_json=args.json)

@@ -129,6 +129,13 @@ class CanfarCommands(Provider):
                     lambda tab_id=tab_id: app.show_tab(tab_id),
                 )
             )
+        commands.append(
+            (
+                "archive: fetch",
+                "Fetch a CADC archive file (cadc:CFHT/1056213p.fits.fz)",
+                app.action_archive_fetch,
+            )
+        )
         commands += [
             ("app: help", "Every key and its binding id", app.action_help),
             ("app: errors", "Recent errors with their details", app.action_errors),
@@ -382,6 +389,13 @@ class CanfarApp(App[None]):
                 view.poller.reset()
 
     # ------------------------------------------------------------------ actions
+
+    async def action_archive_fetch(self) -> None:
+        """Open the VOSpace tab and ask for an archive URI to fetch."""
+        self.show_tab("vospace")
+        view = await self.ensure_view("vospace")
+        if isinstance(view, VOSpaceView):
+            view.action_archive_fetch()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections()))

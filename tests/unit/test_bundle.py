@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from fakes import FixedCloud
+
 from canfar_tui.clients.base import Unavailable
 from canfar_tui.clients.bundle import Clients, build_clients
 from canfar_tui.config import Settings
-from fakes import FixedCloud
 
 
 def test_factories_run_on_first_access_only() -> None:

@@ -1,0 +1,339 @@
+"""CADC archive downloads: URI parsing, the sandbox archive, verified atomic writes, the CLI.
+
+The sandbox archive is exercised for real (synthetic exposures generated with astropy, copied
+with progress and MD5 checks). The CADC backend needs ``cadcdata``, which is not a dependency
+yet: without it the backend must fail with one line saying how to get it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from canfar_tui.archive_cli import add_get_arguments, run_get
+from canfar_tui.clients.archive import (
+    SEED_FILE_IDS,
+    ArchiveChecksumMismatch,
+    ArchiveClient,
+    CadcArchive,
+    SandboxArchive,
+    build_archive,
+    map_archive_error,
+    parse_archive_uri,
+    receive_verified,
+)
+from canfar_tui.clients.base import AuthError, InvalidInput, NotFound, Unavailable
+from canfar_tui.config import Profile, Settings
+
+SEED = "cadc:CFHT/1056213p.fits.fz"
+
+
+def md5_of(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+@pytest.fixture(scope="module")
+def generated_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sandbox archive in which the seed exposure 1056213p has been generated once."""
+    root = tmp_path_factory.mktemp("archive")
+    asyncio.run(SandboxArchive(root).info(SEED))
+    return root
+
+
+@pytest.fixture
+def archive_copy(generated_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the generated archive (tests may damage it)."""
+    root = tmp_path / "archive"
+    shutil.copytree(generated_root, root)
+    return root
+
+
+# --------------------------------------------------------------------------- URIs
+
+
+@pytest.mark.parametrize(
+    ("text", "scheme", "archive", "path", "name"),
+    [
+        (SEED, "cadc", "CFHT", "1056213p.fits.fz", "1056213p.fits.fz"),
+        ("CFHT/1056215p.fits.fz", "cadc", "CFHT", "1056215p.fits.fz", "1056215p.fits.fz"),
+        ("  mast:HST/product/x.fits ", "mast", "HST", "product/x.fits", "x.fits"),
+    ],
+)
+def test_archive_uris_parse_like_cadcget(
+    text: str, scheme: str, archive: str, path: str, name: str
+) -> None:
+    uri = parse_archive_uri(text)
+    assert (uri.scheme, uri.archive, uri.path, uri.file_name) == (scheme, archive, path, name)
+    assert str(uri) == f"{scheme}:{archive}/{path}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "cadc:",
+        "cadc:CFHT",
+        "cadc:CFHT/",
+        "cadc:CFHT/../etc/passwd",
+        "cadc:CFHT/./x",
+        "cadc://CFHT/x",
+        "cadc:CFHT/x.fits?cutout=[1]",
+        "cadc:CFHT/x\nfits",
+        "cadc:CFHT\\x",
+        ":CFHT/x",
+    ],
+)
+def test_bad_archive_uris_are_one_line_errors(text: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_archive_uri(text)
+    assert "\n" not in caught.value.message
+    assert "cadc:CFHT/1056213p.fits.fz" in caught.value.message
+
+
+# --------------------------------------------------------------------------- sandbox archive
+
+
+async def test_the_seed_exposure_is_generated_on_first_use_and_downloaded_verified(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "archive"
+    archive = SandboxArchive(root)
+    assert isinstance(archive, ArchiveClient)
+    assert not root.exists(), "nothing is generated before it is asked for"
+    dest = tmp_path / "scratch"
+    dest.mkdir()
+    seen: list[tuple[int, int | None]] = []
+
+    path = await archive.download(SEED, dest, progress=lambda d, t: seen.append((d, t)))
+
+    served = root / "CFHT" / "1056213p.fits.fz"
+    assert path == dest / "1056213p.fits.fz"
+    assert md5_of(path) == md5_of(served)
+    info = await archive.info(SEED)
+    assert info.md5 == md5_of(path) and info.size == path.stat().st_size
+    assert seen[0][0] == 0 and seen[-1] == (info.size, info.size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert leftovers(dest) == [] and sorted(os.listdir(dest)) == ["1056213p.fits.fz"]
+    assert sorted(p.name for p in (root / "CFHT").iterdir() if not p.name.startswith(".")) == [
+        "1056213p.fits.fz"
+    ], "only the exposure asked for is generated"
+    assert not [p for p in (root / "CFHT").iterdir() if p.name.startswith(".generate-")]
+
+    from astropy.io import fits
+
+    with fits.open(path) as hdus:
+        assert len(hdus) == 5
+        assert [hdu.header["EXTNAME"] for hdu in hdus[1:]] == ["ccd00", "ccd01", "ccd02", "ccd03"]
+        assert hdus[1].data.shape == (1024, 512)
+        assert hdus[0].header["INSTRUME"] == "MegaPrime"
+
+
+async def test_an_identical_local_copy_is_not_downloaded_again(
+    archive_copy: Path, tmp_path: Path
+) -> None:
+    archive = SandboxArchive(archive_copy)
+    dest = tmp_path / "scratch"
+    dest.mkdir()
+    first = await archive.download(SEED, dest)
+    stamp = first.stat().st_mtime_ns
+    again = await archive.download(SEED, dest)
+    assert again == first and again.stat().st_mtime_ns == stamp
+    first.write_bytes(b"stale")  # a different file of that name is replaced atomically
+    replaced = await archive.download(SEED, dest)
+    assert md5_of(replaced) == md5_of(archive_copy / "CFHT" / "1056213p.fits.fz")
+
+
+async def test_a_file_the_archive_does_not_hold_is_not_found(
+    archive_copy: Path, tmp_path: Path
+) -> None:
+    archive = SandboxArchive(archive_copy)
+    with pytest.raises(NotFound) as caught:
+        await archive.download("cadc:CFHT/9999999p.fits.fz", tmp_path)
+    assert "1056213p" in caught.value.message and "\n" not in caught.value.message
+    assert list(tmp_path.glob("9999999p*")) == []
+
+
+async def test_any_file_placed_in_the_archive_folder_is_served(
+    archive_copy: Path, tmp_path: Path
+) -> None:
+    (archive_copy / "JCMT").mkdir()
+    (archive_copy / "JCMT" / "scan.sdf").write_bytes(b"scan bytes")
+    path = await SandboxArchive(archive_copy).download("cadc:JCMT/scan.sdf", tmp_path)
+    assert path.read_bytes() == b"scan bytes"
+
+
+async def test_a_missing_destination_folder_is_invalid_input(archive_copy: Path) -> None:
+    with pytest.raises(InvalidInput, match="No such local folder"):
+        await SandboxArchive(archive_copy).download(SEED, archive_copy / "nowhere")
+
+
+async def test_bytes_that_do_not_match_the_archive_md5_are_not_kept(
+    archive_copy: Path, tmp_path: Path
+) -> None:
+    archive = SandboxArchive(archive_copy)
+    await archive.info(SEED)  # the archive records the checksum
+    served = archive_copy / "CFHT" / "1056213p.fits.fz"
+    st = served.stat()
+    data = bytearray(served.read_bytes())
+    data[len(data) // 2] ^= 0x01  # bit rot: same size, same time stamp
+    served.write_bytes(bytes(data))
+    os.utime(served, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    dest = tmp_path / "scratch"
+    dest.mkdir()
+    with pytest.raises(ArchiveChecksumMismatch) as caught:
+        await archive.download(SEED, dest)
+
+    assert "MD5" in caught.value.message and "nothing was kept" in caught.value.message
+    assert list(dest.iterdir()) == []
+
+
+def test_receive_verified_refuses_a_short_transfer(tmp_path: Path) -> None:
+    dest = tmp_path / "scratch"
+    dest.mkdir()
+    with pytest.raises(ArchiveChecksumMismatch, match="received 3 bytes"):
+        receive_verified(
+            [b"abc"],
+            dest / "x.fits",
+            expected_md5=None,
+            expected_size=10,
+            report=lambda *a, **k: None,
+            cancel=threading.Event(),
+            subject="cadc:CFHT/x.fits",
+        )
+    assert list(dest.iterdir()) == []
+
+
+async def test_cancelling_a_download_leaves_no_partial_file(
+    archive_copy: Path, tmp_path: Path
+) -> None:
+    archive = SandboxArchive(archive_copy, bytes_per_second=400_000, chunk_size=32 * 1024)
+    dest = tmp_path / "scratch"
+    dest.mkdir()
+    progressed = asyncio.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done > 0:
+            progressed.set()
+
+    task = asyncio.create_task(archive.download(SEED, dest, progress=progress))
+    await asyncio.wait_for(progressed.wait(), 20)
+    assert leftovers(dest), "the download is under way, in a temp file"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert list(dest.iterdir()) == []
+
+
+async def test_two_fetches_of_a_new_exposure_generate_it_once(tmp_path: Path) -> None:
+    archive = SandboxArchive(tmp_path / "archive")
+    uri = "cadc:CFHT/1056215p.fits.fz"
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    a, b = await asyncio.gather(archive.download(uri, first), archive.download(uri, second))
+    assert md5_of(a) == md5_of(b)
+    assert len(list((tmp_path / "archive" / "CFHT").glob("*.fits.fz"))) == 1
+
+
+def test_the_sandbox_holds_the_seed_ids() -> None:
+    assert SandboxArchive.seed_uris() == [f"cadc:CFHT/{i}.fits.fz" for i in SEED_FILE_IDS]
+    assert SEED_FILE_IDS == ("1056213p", "1056215p", "1056216p", "1056217p", "1056218p")
+
+
+# --------------------------------------------------------------------------- CADC backend
+
+
+def test_the_profile_chooses_the_archive(settings: Settings) -> None:
+    sandbox = build_archive(settings)
+    assert isinstance(sandbox, SandboxArchive)
+    assert sandbox.root == settings.paths.data_dir / "sandbox" / "archive"
+    real = build_archive(replace(settings, profile=Profile(name="arbutus", kind="canfar")))
+    assert isinstance(real, CadcArchive) and real.backend_label == "CADC"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("cadcdata") is not None, reason="cadcdata is installed"
+)
+async def test_without_cadcdata_the_real_archive_says_how_to_get_it(tmp_path: Path) -> None:
+    dest = tmp_path / "scratch"
+    dest.mkdir()
+    with pytest.raises(Unavailable) as caught:
+        await CadcArchive(certificate=tmp_path / "none.pem").download(SEED, dest)
+    assert "pip install cadcdata" in caught.value.message
+    assert list(dest.iterdir()) == []
+
+
+def test_archive_errors_map_to_one_line_client_errors() -> None:
+    import requests
+
+    response = requests.Response()
+    response.status_code = 404
+    assert isinstance(map_archive_error(requests.HTTPError(response=response), SEED), NotFound)
+    response.status_code = 403
+    assert isinstance(map_archive_error(requests.HTTPError(response=response), SEED), AuthError)
+    response.status_code = 503
+    unavailable = map_archive_error(requests.HTTPError(response=response), SEED)
+    assert isinstance(unavailable, Unavailable) and unavailable.transient
+    assert isinstance(map_archive_error(requests.ConnectionError("reset"), SEED), Unavailable)
+    other = map_archive_error(RuntimeError("first line\nsecond line"), SEED)
+    assert other.message == f"Fetching {SEED} failed: first line"
+
+
+def test_the_archive_module_imports_no_textual_and_no_heavy_sdk() -> None:
+    code = "import json, sys, canfar_tui.clients.archive; print(json.dumps(sorted(sys.modules)))"
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    loaded = {name.split(".")[0] for name in json.loads(output)}
+    assert not loaded & {"textual", "astropy", "cadcdata", "vos", "numpy"}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def get_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="canfar-tui get")
+    add_get_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_cli_get_fetches_into_the_output_folder(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "scratch"
+    out.mkdir()
+    assert run_get(get_args("cadc:CFHT/1056213p.fits.fz", "-o", str(out))) == 0
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(out / "1056213p.fits.fz")
+    assert printed.err == ""  # not a terminal: no progress line
+    served = settings.paths.data_dir / "sandbox" / "archive" / "CFHT" / "1056213p.fits.fz"
+    assert md5_of(out / "1056213p.fits.fz") == md5_of(served)
+
+
+def test_cli_get_reports_each_failure_in_one_line(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_get(get_args("cadc:CFHT/nope.fits.fz", "cadc:CFHT/..", "-o", str(tmp_path))) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("canfar-tui: ") for line in err)
+    assert "Not in the sandbox archive" in err[0]
+    assert run_get(get_args(SEED, "-o", str(tmp_path / "missing"))) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [tmp_path / "home"]
