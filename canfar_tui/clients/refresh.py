@@ -161,6 +161,7 @@ class Poller(Generic[K, T]):
         """Forget the rows (e.g. after switching project); the next tick reports all as added."""
         self._rows = {}
         self.loaded = False
+        self.last_success = None
         self._wake.set()
 
     # ------------------------------------------------------------------ ticking

@@ -22,6 +22,8 @@ HEADLESS_MODULES = [
     "canfar_tui.models",
     "canfar_tui.config",
     "canfar_tui.status",
+    "canfar_tui.ssh",
+    "canfar_tui.preferences",
 ]
 
 HEAVY = ["openstack", "astropy", "vos", "sep", "htcondor2", "htcondor"]

@@ -167,6 +167,7 @@ async def test_reset_reports_everything_as_added_again() -> None:
     poller, _, _ = make_poller(source)
     await poller.tick()
     poller.reset()
+    assert poller.last_success is None, "a reset poller fetches again as soon as it resumes"
     diff = await poller.tick()
     assert diff is not None and set(diff.added) == {"a"}
 
