@@ -3,7 +3,8 @@
 #   1. a virtualenv in .venv with canfar-tui and its test extras,
 #   2. the Debian tools the parity tests compare against (source-extractor, funpack),
 #   3. the quality gates (ruff, mypy),
-#   4. as root: a real OpenStack on 127.0.0.1 (scripts/openstack), stopped by PID on exit,
+#   4. as root: a real OpenStack and a real HTCondor pool (in a Debian trixie chroot) on
+#      127.0.0.1 (scripts/openstack, scripts/condor), stopped by PID on exit,
 #   5. pytest over tests/ (unit, contract, ui snapshots, integration).
 # CANFAR_TUI_NO_SERVICES=1 skips step 4 (the tests that need it then skip instead of fail).
 # Extra arguments go to pytest. Exit status is pytest's; "no tests collected" is a failure.
@@ -30,10 +31,13 @@ echo "== mypy"
 if [ "$(id -u)" = 0 ] && [ -z "${CANFAR_TUI_NO_SERVICES:-}" ]; then
     echo "== real services"
     bash scripts/openstack/install.sh
-    trap 'bash scripts/openstack/stop.sh' EXIT
+    bash scripts/condor/install.sh
+    trap 'bash scripts/condor/stop.sh; bash scripts/openstack/stop.sh' EXIT
     bash scripts/openstack/start.sh
+    bash scripts/condor/start.sh
     set -a
     . .services/openstack/env
+    . .services/condor/env
     set +a
     export CANFAR_TUI_REQUIRE_SERVICES=1
 fi

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from condor_services import pytest_runtest_makereport as pytest_runtest_makereport
 from fakes import FIXED_TIME, FixedCloud
 
 from canfar_tui.app import CanfarApp, create_app

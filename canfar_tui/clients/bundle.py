@@ -157,9 +157,15 @@ def build_clients(
     from canfar_tui.clients.openstack import OpenStackCloud
 
     missing = {
-        "queue": "The HTCondor backend for real profiles is not part of this version yet.",
         "storage": "The VOSpace backend for real profiles is not part of this version yet.",
     }
+
+    def condor_queue() -> QueueClient:
+        from canfar_tui.clients.condor import CondorQueue
+
+        # The schedd and collector come from CONDOR_CONFIG, as for condor_q.
+        return CondorQueue(schedd_name=profile.schedd)
+
     cloud: CloudClient | None = None
     if profile.openrc is not None:
         cloud = OpenStackCloud.from_openrc(profile.openrc, password_provider=password_provider)
@@ -172,6 +178,7 @@ def build_clients(
     return Clients(
         profile.name,
         cloud=cloud,
+        queue=condor_queue,
         credentials=lambda: CadcCredentials(certificate=profile.certificate),
         missing=missing,
     )

@@ -1,9 +1,11 @@
 """Backends and a waiting harness for the QueueClient contract suite.
 
 Backends are registered in :data:`QUEUE_BACKENDS` by name. ``sandbox`` always runs (fresh state
-in ``tmp_path``, two slots). ``condor`` is the htcondor2 backend against the minicondor started
-by ``scripts/``; it is marked ``integration`` and runs only when ``CANFAR_TUI_CONDOR_CONFIG``
-names that pool's HTCondor config (wire it in :func:`_make_condor` when the backend exists).
+in ``tmp_path``, two slots). ``condor`` is the htcondor2 backend against the minicondor pool
+started by ``scripts/condor/start.sh``; it is marked ``integration`` and runs when that pool is
+found (``CANFAR_TUI_CONDOR_CONFIG`` and friends, or ``.services/condor/env``; see
+``tests/condor_services.py``); otherwise it skips, or fails when ``CANFAR_TUI_REQUIRE_SERVICES=1``.
+Its jobs' files go to a fresh folder inside the job folder the chroot shares at the same path.
 
 Tests talk to a backend through :class:`QueueHarness`: it polls with a timeout instead of
 relying on timing (a real schedd takes seconds to match a job), finds a job in the queue or,
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import stat
 import textwrap
 import time
@@ -90,12 +91,20 @@ async def _make_sandbox(tmp_path: Path) -> QueueClient:
 
 
 async def _make_condor(tmp_path: Path) -> QueueClient:
-    """The htcondor2 backend against the pool configured by ``CANFAR_TUI_CONDOR_CONFIG``.
+    """The htcondor2 backend on the test pool, authenticated by the test user's IDTOKEN."""
+    from condor_services import condor_service_or_skip
 
-    Wire the real backend in here when it exists, and give ``QUEUE_BACKENDS["condor"]`` a
-    ``job_dir`` inside the folder the chroot bind-mounts at the same path.
-    """
-    pytest.skip("the htcondor2 backend is not wired into the contract suite yet")
+    from canfar_tui.clients.condor import CondorQueue
+
+    service = condor_service_or_skip()
+    return CondorQueue(service.config, call_timeout=60.0)
+
+
+def _condor_job_dir(tmp_path: Path) -> Path:
+    """A fresh folder in the pool's shared job folder, owned by the user the jobs run as."""
+    from condor_services import condor_service_or_skip
+
+    return condor_service_or_skip().new_job_dir(tmp_path.name)
 
 
 QUEUE_BACKENDS: dict[str, QueueBackend] = {
@@ -111,13 +120,9 @@ QUEUE_BACKENDS: dict[str, QueueBackend] = {
         _make_condor,
         timeout=180.0,
         poll_interval=0.5,
-        marks=(
-            pytest.mark.integration,
-            pytest.mark.skipif(
-                not os.environ.get(CONDOR_ENV),
-                reason=f"set {CONDOR_ENV} to run the contract suite on a real HTCondor pool",
-            ),
-        ),
+        other_owners=("jdoe", "asmith"),  # queued by scripts/condor/start.sh
+        job_dir=_condor_job_dir,
+        marks=(pytest.mark.integration,),
     ),
 }
 

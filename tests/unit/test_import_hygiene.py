@@ -15,6 +15,7 @@ HEADLESS_MODULES = [
     "canfar_tui.clients.bundle",
     "canfar_tui.clients.archive",
     "canfar_tui.clients.openstack",
+    "canfar_tui.clients.condor",
     "canfar_tui.clients.sandbox.queue",
     "canfar_tui.batch",
     "canfar_tui.clients.sandbox.cloud",

@@ -1,0 +1,190 @@
+"""Finding the real HTCondor pool started by ``scripts/condor/start.sh`` for the integration tests.
+
+``start.sh`` writes ``.services/condor/env`` (``KEY=value`` lines). The tests read those
+variables from the environment (the test command sources the file) or, when they are not set,
+from that file directly, so a developer who ran ``start.sh`` can run ``pytest`` as is:
+
+* ``CANFAR_TUI_CONDOR_CONFIG``: the client's HTCondor config (collector, IDTOKENS);
+* ``CANFAR_TUI_CONDOR_TOKEN``: the test user's IDTOKEN (0600);
+* ``CANFAR_TUI_CONDOR_JOB_DIR``: the job folder mounted at the same path inside the chroot;
+* ``CANFAR_TUI_CONDOR_USER`` / ``CANFAR_TUI_CONDOR_UID``: who jobs run as;
+* ``CANFAR_TUI_CONDOR_OTHER_USERS``: owners of the jobs queued so that "all users" shows some.
+
+Without them the HTCondor tests skip, unless ``CANFAR_TUI_REQUIRE_SERVICES=1``: then a missing
+or unreachable pool FAILS them (:func:`condor_service_or_skip`), and
+:func:`pytest_runtest_makereport` (when registered as a plugin) turns any skip of an HTCondor
+test into a failure, so a CI run cannot pass without them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import uuid
+from collections.abc import Generator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+REQUIRE_ENV = "CANFAR_TUI_REQUIRE_SERVICES"
+CONDOR_ENV = "CANFAR_TUI_CONDOR_CONFIG"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_ENV_FILE = REPO / ".services" / "condor" / "env"
+_KEYS = (
+    "CANFAR_TUI_CONDOR_CONFIG",
+    "CANFAR_TUI_CONDOR_TOKEN",
+    "CANFAR_TUI_CONDOR_JOB_DIR",
+    "CANFAR_TUI_CONDOR_USER",
+    "CANFAR_TUI_CONDOR_UID",
+    "CANFAR_TUI_CONDOR_OTHER_USERS",
+)
+_COLLECTOR = re.compile(r"^\s*COLLECTOR_HOST\s*=\s*(\S+)\s*$", re.MULTILINE)
+
+
+def services_required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_or_skip(reason: str) -> NoReturn:
+    """Skip, or fail when the real services are required."""
+    if services_required():
+        pytest.fail(f"{REQUIRE_ENV}=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class CondorService:
+    """Where the test pool is and who the tests are on it."""
+
+    config: Path
+    token: Path
+    job_dir: Path
+    user: str
+    uid: int
+    other_users: tuple[str, ...]
+    collector: tuple[str, int]
+
+    def new_job_dir(self, name: str) -> Path:
+        """A fresh folder for one test's jobs, owned by the test user (jobs write there)."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60] or "test"
+        path = self.job_dir / "tests" / f"{safe}-{uuid.uuid4().hex[:8]}"
+        path.mkdir(parents=True, exist_ok=False)
+        for directory in (path.parent, path):
+            if os.geteuid() == 0:
+                os.chown(directory, self.uid, self.uid)
+            directory.chmod(0o755)
+        return path
+
+    def remove_job_dir(self, path: Path) -> None:
+        """Delete a folder made by :meth:`new_job_dir` (errors are ignored)."""
+        if path.parent == self.job_dir / "tests":
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, raw = line.partition("=")
+        if sep and key in _KEYS:
+            words = shlex.split(raw)
+            values[key] = " ".join(words)
+    return values
+
+
+def _settings() -> dict[str, str]:
+    values = {key: os.environ[key] for key in _KEYS if os.environ.get(key)}
+    if CONDOR_ENV not in values and DEFAULT_ENV_FILE.is_file():
+        values = _read_env_file(DEFAULT_ENV_FILE)
+    return values
+
+
+def _collector(config: Path) -> tuple[str, int]:
+    found = _COLLECTOR.search(config.read_text(encoding="utf-8"))
+    address = found.group(1) if found else "127.0.0.1"
+    host, _, port = address.partition(":")
+    return host or "127.0.0.1", int(port) if port.isdigit() else 9618
+
+
+@cache
+def _find() -> tuple[CondorService | None, str]:
+    values = _settings()
+    if not values.get(CONDOR_ENV):
+        return None, (
+            f"{CONDOR_ENV} is not set and {DEFAULT_ENV_FILE} does not exist "
+            "(run scripts/condor/install.sh and start.sh)"
+        )
+    missing = [key for key in _KEYS if not values.get(key)]
+    if missing:
+        return None, f"the HTCondor test environment lacks {', '.join(missing)}"
+    config = Path(values["CANFAR_TUI_CONDOR_CONFIG"])
+    token = Path(values["CANFAR_TUI_CONDOR_TOKEN"])
+    job_dir = Path(values["CANFAR_TUI_CONDOR_JOB_DIR"])
+    for path in (config, token):
+        if not path.is_file():
+            return None, f"{path} is missing (was the pool stopped?)"
+    if not job_dir.is_dir():
+        return None, f"the job folder {job_dir} is missing (was the pool stopped?)"
+    try:
+        uid = int(values["CANFAR_TUI_CONDOR_UID"])
+    except ValueError:
+        return None, "CANFAR_TUI_CONDOR_UID is not a number"
+    collector = _collector(config)
+    try:
+        with socket.create_connection(collector, 3):
+            pass
+    except OSError as error:
+        return None, f"the HTCondor collector at {collector[0]}:{collector[1]} is down ({error})"
+    service = CondorService(
+        config=config,
+        token=token,
+        job_dir=job_dir,
+        user=values["CANFAR_TUI_CONDOR_USER"],
+        uid=uid,
+        other_users=tuple(values["CANFAR_TUI_CONDOR_OTHER_USERS"].split()),
+        collector=collector,
+    )
+    return service, ""
+
+
+def condor_service_or_skip() -> CondorService:
+    """The running test pool; skips (or fails when required) when there is none."""
+    service, reason = _find()
+    if service is None:
+        require_or_skip(reason)
+    return service
+
+
+def condor_configured() -> bool:
+    """Whether the environment names a test pool (cheap: reads variables and one file)."""
+    return bool(_settings().get(CONDOR_ENV))
+
+
+def _is_condor_test(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("queue_backend") == "condor":
+        return True
+    return "condor_service" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
+    """With the services required, an HTCondor test that skipped has failed."""
+    report = yield
+    if (
+        report.skipped
+        and services_required()
+        and not hasattr(report, "wasxfail")
+        and _is_condor_test(item)
+    ):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRE_ENV}=1 but this HTCondor test skipped: {reason}"
+    return report
