@@ -1,4 +1,4 @@
-"""Command line: ``canfar-tui`` (the dashboard), ``status``, ``detect`` and ``get``.
+"""Command line: ``canfar-tui`` (the dashboard), ``status``, ``detect``, ``submit`` and ``get``.
 
 Every failure a user can cause here ends with one line on stderr and a non-zero exit status,
 never a traceback: 1 for a failed operation, 2 for bad usage or configuration.
@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("tui", help="the dashboard (the default)")
     status = commands.add_parser("status", help="one-screen summary of every service")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    submit = commands.add_parser(
+        "submit", help="submit a batch like canfar_submit, after a preview and a lint"
+    )
+    from canfar_tui.batch.cli import add_submit_arguments
+
+    add_submit_arguments(submit)
     get = commands.add_parser("get", help="download CADC archive files (like cadcget)")
     from canfar_tui.archive_cli import add_get_arguments
 
@@ -128,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from canfar_tui.detection.cli import run_detect
 
             return int(run_detect(args))
+        if args.command == "submit":
+            from canfar_tui.batch.cli import run_submit
+
+            return int(run_submit(args))
         if args.command == "get":
             from canfar_tui.archive_cli import run_get
 

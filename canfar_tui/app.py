@@ -355,7 +355,7 @@ class CanfarApp(App[None]):
         if view is not None:
             view.focus_default()
 
-    @on(TabbedContent.TabActivated)
+    @on(TabbedContent.TabActivated, "#tabs")
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane_id = event.pane.id or ""
         self.active_tab_id = pane_id.removeprefix("tab-")

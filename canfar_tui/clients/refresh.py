@@ -4,7 +4,8 @@ A :class:`Poller` calls one async ``fetch`` function on an interval and turns ea
 keyed :class:`Diff` against the previous one, so that views update only what changed.
 
 * The next tick is scheduled after the previous one finished (a slow service is never asked
-  twice at once); :meth:`Poller.refresh_now` during a fetch is skipped, not queued.
+  twice at once); :meth:`Poller.refresh_now` during a fetch runs one more fetch right after
+  it (several requests coalesce into one).
 * Errors back off exponentially (interval × 2ⁿ, capped at ``max_backoff``) and are reported
   through ``on_error``; the last good rows stay where they are, marked stale.
 * :meth:`Poller.pause` stops fetching (hidden tab, modal open); :meth:`Poller.resume` fetches
@@ -154,7 +155,7 @@ class Poller(Generic[K, T]):
             self._wake.set()
 
     def refresh_now(self) -> None:
-        """Ask the running loop for an immediate tick (ignored while one is in flight)."""
+        """Ask the running loop for an immediate tick (after the one in flight, if any)."""
         self._wake.set()
 
     def reset(self) -> None:
@@ -210,8 +211,10 @@ class Poller(Generic[K, T]):
     async def run(self) -> None:
         """Tick forever (until cancelled): tick, wait ``next_delay()`` or a wake-up, repeat."""
         while True:
+            # Cleared before the tick, so a refresh asked for during a slow fetch is not lost:
+            # it starts the next tick as soon as this one ends (coalesced, never concurrent).
+            self._wake.clear()
             if not self._paused:
                 await self.tick()
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.next_delay())

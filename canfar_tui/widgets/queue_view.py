@@ -1,41 +1,331 @@
-"""The Queue tab: the HTCondor queue over the profile's QueueClient."""
+"""The Queue tab: the HTCondor queue like ``condor_q`` and ``condor_watch_q``, and submission.
+
+Three views of the profile's :class:`~canfar_tui.clients.base.QueueClient`, each its own
+sortable, filterable table:
+
+* **batches** (the default, like ``condor_q``): OWNER, BATCH_NAME, SUBMITTED, DONE, RUN, IDLE,
+  HOLD, TOTAL, a progress bar (``█`` done, ``▓`` running, ``!`` held, ``░`` idle) and JOB_IDS.
+  Batches that left the queue stay visible from the history (``SupportsHistory``) as
+  *complete*, so a finished batch does not simply vanish;
+* **jobs** (``condor_q -nobatch``): ID, OWNER, BATCH_NAME, SUBMITTED, RUN_TIME, ST, CMD, the
+  jobs in the queue followed by the recently finished ones (ST ``C`` completed, ``X``
+  removed);
+* **held** (``condor_q -hold``): ID, OWNER, BATCH_NAME, SUBMITTED, HOLD_REASON.
+
+Under the table a totals line like condor_watch_q's ("4 jobs; 2 completed, 0 removed, 1 idle,
+1 running, 0 held · updated at 09:30:12"). Besides the periodic full query (``[refresh] queue``
+seconds), the tab follows the job event log (``events_since``) a few times a second: an event
+(a job started, ended, was held…) triggers a refresh at once, a job going on hold and a batch
+completing are notified even when another tab is shown.
+
+Hold, release and remove act on the selected job, or on every job of the selected batch that
+is still in the queue; hold and remove ask for a reason, remove asks for confirmation.
+Read-only mode hides hold, release, remove and submit.
+
+| key     | action                                                      |
+|---------|-------------------------------------------------------------|
+| `a`     | all users / only mine (``condor_q -allusers``)               |
+| `n`     | one row per job / per batch (``-nobatch``)                   |
+| `H`     | held jobs and their reasons (``-hold``) / back               |
+| `enter` | on a batch: its jobs; on a job: its details                  |
+| `escape`| clear the filter; without one, back to the batches           |
+| `i`     | details of the job (ClassAd, why idle, hold reason)          |
+| `o`     | the job's output (a batch: its first job), followed live     |
+| `h`     | hold the job or batch (asks a reason)                        |
+| `u`     | release the job or batch                                     |
+| `d`     | remove the job or batch (asks a reason, then confirmation)   |
+| `b`     | submit a batch: file, snapshot, flavor, preview, lint        |
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import asyncio
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Final, Literal
 
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.widgets import Input, Static
 
-from canfar_tui.models import Batch
-from canfar_tui.widgets.resource_table import Column
-from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.batch.joblog import duration_text
+from canfar_tui.clients.base import ClientError, SupportsHistory
+from canfar_tui.clients.refresh import Diff
+from canfar_tui.logs import get_logger
+from canfar_tui.models import (
+    Batch,
+    Job,
+    JobEvent,
+    JobEventKind,
+    JobId,
+    JobStatus,
+    SubmitResult,
+)
+from canfar_tui.widgets.resource_table import Column, ResourceTable
+from canfar_tui.widgets.resource_view import ERROR_NOTIFY_SECONDS, ResourceView, ViewState
+
+__all__ = [
+    "BatchRow",
+    "JobIdCell",
+    "QueueMode",
+    "QueueView",
+    "RunTime",
+    "job_ids_text",
+    "merge_batches",
+    "progress_bar",
+]
+
+log = get_logger("queue")
+
+QueueMode = Literal["batches", "jobs", "held"]
+MODES: Final[tuple[QueueMode, ...]] = ("batches", "jobs", "held")
+
+#: Finished jobs asked from the history for the "complete" batches and finished jobs.
+HISTORY_LIMIT: Final = 500
+#: Seconds between two reads of the job events while the tab is shown / hidden.
+EVENT_INTERVAL: Final = 0.25
+EVENT_INTERVAL_HIDDEN: Final = 1.0
+#: Cells of the per-batch progress bar.
+BAR_WIDTH: Final = 12
+
+_MODE_LABELS: Final = {
+    "batches": "batches",
+    "jobs": "jobs (-nobatch)",
+    "held": "held jobs (-hold)",
+}
+_FINISHED: Final = (JobStatus.COMPLETED, JobStatus.REMOVED)
+
+BATCH_COLUMNS: Final = (
+    Column("owner", "OWNER"),
+    Column("batch", "BATCH_NAME"),
+    Column("submitted", "SUBMITTED"),
+    Column("done", "DONE", justify="right"),
+    Column("run", "RUN", justify="right"),
+    Column("idle", "IDLE", justify="right"),
+    Column("hold", "HOLD", justify="right"),
+    Column("total", "TOTAL", justify="right"),
+    Column("progress", "PROGRESS", width=BAR_WIDTH + 9),
+    Column("job_ids", "JOB_IDS"),
+)
+JOB_COLUMNS: Final = (
+    Column("id", "ID", justify="right"),
+    Column("owner", "OWNER"),
+    Column("batch", "BATCH_NAME"),
+    Column("submitted", "SUBMITTED"),
+    Column("run_time", "RUN_TIME", justify="right"),
+    Column("st", "ST", width=2),
+    Column("cmd", "CMD"),
+)
+HELD_COLUMNS: Final = (
+    Column("id", "ID", justify="right"),
+    Column("owner", "OWNER"),
+    Column("batch", "BATCH_NAME"),
+    Column("submitted", "SUBMITTED"),
+    Column("reason", "HOLD_REASON"),
+)
+_COLUMNS_BY_MODE: Final = {"batches": BATCH_COLUMNS, "jobs": JOB_COLUMNS, "held": HELD_COLUMNS}
 
 
-class QueueView(ResourceView):
-    """The HTCondor queue, one row per batch like ``condor_q``.
+# --------------------------------------------------------------------------- cells and rows
 
-    | key | action                                        |
-    |-----|-----------------------------------------------|
-    | `a` | all users / only mine (``condor_q -allusers``) |
+
+class JobIdCell(int):
+    """A ``cluster.proc`` cell that sorts numerically (12.9 before 12.10) and reads as text."""
+
+    _SCALE: ClassVar[int] = 10_000_000
+
+    def __new__(cls, job_id: JobId) -> JobIdCell:
+        return super().__new__(cls, job_id.cluster * cls._SCALE + job_id.proc)
+
+    def __str__(self) -> str:
+        cluster, proc = divmod(int(self), self._SCALE)
+        return f"{cluster}.{proc}"
+
+
+class RunTime(timedelta):
+    """A duration cell shown like condor_q's RUN_TIME (``0+00:01:23``)."""
+
+    def __str__(self) -> str:
+        return duration_text(self.total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """One row of the batches view: a batch and what is known of its finished jobs."""
+
+    batch: Batch
+    #: Jobs of the batch that completed / were removed (from the history when known).
+    completed: int
+    removed: int
+    #: False when no job of the batch is left in the queue (a complete batch).
+    in_queue: bool = True
+
+    @property
+    def key(self) -> str:
+        return self.batch.key
+
+
+def job_ids_text(ids: Sequence[JobId]) -> str:
+    """condor_q's JOB_IDS: ``12.0-3`` within one cluster, ``12.0 ... 13.2`` across clusters."""
+    if not ids:
+        return ""
+    first, last = min(ids, key=_id_order), max(ids, key=_id_order)
+    if first == last:
+        return str(first)
+    if first.cluster == last.cluster:
+        return f"{first}-{last.proc}"
+    return f"{first} ... {last}"
+
+
+def _id_order(job_id: JobId) -> tuple[int, int]:
+    return job_id.cluster, job_id.proc
+
+
+def merge_batches(batches: Iterable[Batch], history: Iterable[Job]) -> list[BatchRow]:
+    """Batches in the queue plus the batches whose jobs all left it (from the history).
+
+    A batch in the queue keeps its own counts (its DONE covers its finished jobs); the history
+    only splits DONE into completed and removed. A batch found only in the history is
+    complete: every job it has there is done.
+    """
+    finished: dict[str, list[Job]] = {}
+    for job in history:
+        if job.status in _FINISHED:
+            finished.setdefault(f"{job.owner}/{job.batch_name}", []).append(job)
+    rows: list[BatchRow] = []
+    for batch in batches:
+        jobs = finished.pop(batch.key, [])
+        removed = min(batch.done, sum(1 for job in jobs if job.status is JobStatus.REMOVED))
+        rows.append(BatchRow(batch, batch.done - removed, removed, True))
+    for jobs in finished.values():
+        first = jobs[0]
+        ids = tuple(sorted((job.id for job in jobs), key=_id_order))
+        times = [job.submitted for job in jobs if job.submitted is not None]
+        removed = sum(1 for job in jobs if job.status is JobStatus.REMOVED)
+        batch = Batch(
+            owner=first.owner,
+            name=first.batch_name,
+            submitted=min(times) if times else None,
+            done=len(jobs),
+            running=0,
+            idle=0,
+            held=0,
+            total=len(jobs),
+            job_ids=ids,
+        )
+        rows.append(BatchRow(batch, len(jobs) - removed, removed, False))
+    return rows
+
+
+def progress_bar(row: BatchRow, width: int = BAR_WIDTH) -> Text:
+    """``███▓▓░░░░░░░  25%``: done, running, held and idle shares of the batch."""
+    batch = row.batch
+    total = max(batch.total, 1)
+    parts = [(batch.done, "█", "bold"), (batch.running, "▓", ""), (batch.held, "!", "bold")]
+    text = Text()
+    used = 0
+    for count, glyph, style in parts:
+        cells = round(count * width / total)
+        cells = min(cells, width - used)
+        if count and not cells and used < width:
+            cells = 1  # a running or held job is never invisible
+        text.append(glyph * cells, style=style)
+        used += cells
+    text.append("░" * (width - used), style="dim")
+    if not row.in_queue:
+        text.append(" complete")
+    else:
+        text.append(f" {100 * batch.done // total:3d}%")
+    return text
+
+
+def _local(when: datetime | None) -> datetime | None:
+    if when is None or when.tzinfo is None:
+        return when
+    return when.astimezone()
+
+
+def _run_time(job: Job, now: datetime) -> RunTime | None:
+    if job.started is None:
+        return None
+    end = job.finished if job.finished is not None else now
+    started = job.started
+    if (started.tzinfo is None) != (end.tzinfo is None):
+        end = end.replace(tzinfo=started.tzinfo)
+    return RunTime(seconds=max(0.0, (end - started).total_seconds()))
+
+
+def _command(job: Job) -> str:
+    name = Path(job.command).name if job.command else ""
+    return f"{name} {job.arguments}".strip()
+
+
+#: (total, completed, removed, idle, running, held) of one row, for the totals line.
+_Counts = tuple[int, int, int, int, int, int]
+_ZERO: Final[_Counts] = (0, 0, 0, 0, 0, 0)
+
+
+def _counts(item: object) -> _Counts:
+    if isinstance(item, BatchRow):
+        batch = item.batch
+        return (batch.total, item.completed, item.removed, batch.idle, batch.running, batch.held)
+    if isinstance(item, Job):
+        status = item.status
+        return (
+            1,
+            int(status is JobStatus.COMPLETED),
+            int(status is JobStatus.REMOVED),
+            int(status is JobStatus.IDLE),
+            int(status in (JobStatus.RUNNING, JobStatus.TRANSFERRING_OUTPUT)),
+            int(status in (JobStatus.HELD, JobStatus.SUSPENDED)),
+        )
+    return _ZERO
+
+
+# --------------------------------------------------------------------------- the view
+
+
+class QueueView(ResourceView, can_focus=True):
+    """The HTCondor queue: batches, jobs or held jobs; live; hold/release/remove; submit.
+
+    | key     | action                                                    |
+    |---------|-----------------------------------------------------------|
+    | `a`     | all users / only mine (``condor_q -allusers``)             |
+    | `n`     | one row per job / per batch (``-nobatch``)                 |
+    | `H`     | held jobs and their reasons (``-hold``) / back             |
+    | `enter` | on a batch: its jobs; on a job: its details                |
+    | `escape`| clear the filter; without one, back to the batches         |
+    | `i`     | details of the job (ClassAd, why idle, hold reason)        |
+    | `o`     | the job's output, followed live                            |
+    | `h`     | hold (asks a reason)                                       |
+    | `u`     | release                                                    |
+    | `d`     | remove (asks a reason, then confirmation)                  |
+    | `b`     | submit a batch (file, snapshot, flavor, preview, lint)     |
     """
 
     AREA = "queue"
     TITLE = "Queue"
     SERVICE = "queue"
-    COLUMNS = (
-        Column("owner", "OWNER"),
-        Column("batch", "BATCH_NAME"),
-        Column("submitted", "SUBMITTED"),
-        Column("done", "DONE", justify="right"),
-        Column("run", "RUN", justify="right"),
-        Column("idle", "IDLE", justify="right"),
-        Column("hold", "HOLD", justify="right"),
-        Column("total", "TOTAL", justify="right"),
-        Column("job_ids", "JOB_IDS"),
+    COLUMNS = BATCH_COLUMNS
+    EMPTY_TEXT = "No job in the queue. Press b to submit a batch."
+    #: State-changing actions: hidden in read-only mode (remove is also confirmed).
+    DESTRUCTIVE_ACTIONS = frozenset({"hold", "release", "remove", "submit"})
+    #: Actions that need a queue backend (hidden when the profile has none).
+    _NEEDS_QUEUE: ClassVar[frozenset[str]] = frozenset(
+        {"hold", "release", "remove", "submit", "details", "output", "jobs_view", "held_view"}
     )
-    EMPTY_TEXT = "No job in the queue."
     BINDINGS = [
+        Binding(
+            "b",
+            "submit",
+            "Submit",
+            id="queue.submit",
+            tooltip="Submit a batch: file, snapshot, flavor, preview and lint",
+        ),
         Binding(
             "a",
             "toggle_all_users",
@@ -43,38 +333,603 @@ class QueueView(ResourceView):
             id="queue.all_users",
             tooltip="Show every user's jobs, or only yours",
         ),
+        Binding(
+            "n",
+            "jobs_view",
+            "Jobs",
+            id="queue.nobatch",
+            tooltip="One row per job (condor_q -nobatch), or per batch",
+        ),
+        Binding("h", "hold", "Hold", id="queue.hold", tooltip="Hold the job or batch (a reason)"),
+        Binding("u", "release", "Release", id="queue.release", tooltip="Release the job or batch"),
+        Binding(
+            "d",
+            "remove",
+            "Remove",
+            id="queue.remove",
+            tooltip="Remove the job or batch (asks first)",
+        ),
+        Binding(
+            "o",
+            "output",
+            "Output",
+            id="queue.output",
+            tooltip="The job's output, error and log files, followed live",
+        ),
+        Binding(
+            "H",
+            "held_view",
+            "Held",
+            id="queue.held",
+            tooltip="Held jobs and their hold reasons (condor_q -hold)",
+            show=False,
+        ),
+        Binding(
+            "i",
+            "details",
+            "Details",
+            id="queue.details",
+            tooltip="The job's ClassAd, why it is idle, its hold reason",
+            show=False,
+        ),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.all_users = False
+        self.mode: QueueMode = "batches"
+        self._fetching_mode: QueueMode = "batches"
+        self._refresh_pending = False
+        self._counted: dict[Hashable, _Counts] = {}
+        #: Keys of the running jobs shown (their RUN_TIME is repainted on every refresh).
+        self._running_keys: set[Hashable] = set()
+        self._totals: list[int] = list(_ZERO)
+        self._cluster_names: dict[int, str] = {}
+        #: Clusters that had a job end since the last completion check.
+        self._finishing: set[int] = set()
+        #: Jobs this view just acted on (their events are not notified again).
+        self._own_action: set[JobId] = set()
+        self._jump: SubmitResult | None = None
+        self._jump_tries = 0
+        self._submit_dir: Path | None = None
+        self._remove_reason = ""
 
-    async def fetch(self) -> Iterable[Batch]:
-        batches: Iterable[Batch] = await self.client.list_batches(all_users=self.all_users)
-        return batches
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="view-status")
+        yield Input(
+            placeholder="filter: text, column=value, !text   (enter: apply, escape: clear)",
+            classes="view-filter",
+        )
+        yield Static("", classes="view-placeholder")
+        for mode in MODES:
+            yield ResourceTable(
+                _COLUMNS_BY_MODE[mode], classes="view-table", id=f"queue-table-{mode}"
+            )
+        yield Static("", id="queue-totals")
+
+    @property
+    def table(self) -> ResourceTable:
+        return self.query_one(f"#queue-table-{self.mode}", ResourceTable)
+
+    def on_mount(self) -> None:
+        for mode in MODES:
+            if mode != self.mode:
+                self.query_one(f"#queue-table-{mode}", ResourceTable).display = False
+        super().on_mount()
+        if self.client is not None:
+            self.run_worker(
+                self._follow_events(),
+                name="queue-events",
+                group="queue-events",
+                exit_on_error=False,
+            )
+
+    def set_state(self, state: ViewState, message: str = "") -> None:
+        super().set_state(state, message)
+        for mode in MODES:
+            if mode != self.mode:
+                self.query_one(f"#queue-table-{mode}", ResourceTable).display = False
+        totals = self.query_one("#queue-totals", Static)
+        totals.display = state in ("ready", "stale", "empty")
+        self._show_totals()
+        if self.active and state != "unavailable":
+            self._keep_focus()
+
+    def _keep_focus(self) -> None:
+        """Keep the keys of this tab working while its table is hidden (loading, empty)."""
+        focused = self.app.focused
+        mine = focused is None or focused is self or isinstance(focused, ResourceTable)
+        if not mine:
+            return  # the filter box, or another screen's widget
+        if self.table.display:
+            if focused is not self.table:
+                self.table.focus()
+        elif focused is not self:
+            self.focus()
+
+    def focus_default(self) -> None:
+        if self.table.display or self.state == "unavailable":
+            self.table.focus()
+        else:
+            self.focus()
+
+    def _update_status(self, extra: str = "") -> None:
+        if self.state == "unavailable":
+            super()._update_status(extra)
+            return
+        scope = "all users" if self.all_users else "mine"
+        label = f"{_MODE_LABELS[self.mode]}, {scope}"
+        super()._update_status(f"{label} · {extra}" if extra else label)
+
+    def _show_totals(self) -> None:
+        total, completed, removed, idle, running, held = self._totals
+        if self.mode == "held":
+            text = f"{held} held job{'s' if held != 1 else ''}"
+        else:
+            text = (
+                f"{total} job{'s' if total != 1 else ''}; {completed} completed, "
+                f"{removed} removed, {idle} idle, {running} running, {held} held"
+            )
+        if self.last_refresh is not None:
+            text += f" · updated at {self.last_refresh:%H:%M:%S}"
+        self.query_one("#queue-totals", Static).update(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if not allowed:
+            return allowed
+        return not (action in self._NEEDS_QUEUE and self.canfar_app.clients.queue is None)
+
+    # ------------------------------------------------------------------ data
+
+    async def fetch(self) -> Iterable[Any]:
+        mode = self._fetching_mode = self.mode
+        client = self.client
+        # The queue first, then the history: a job finishing in between shows up in both
+        # (the queue's row wins) instead of in neither.
+        if mode == "batches":
+            batches: Sequence[Batch] = await client.list_batches(all_users=self.all_users)
+            history = await self._history()
+            return merge_batches(batches, history)
+        jobs: Sequence[Job] = await client.list_jobs(all_users=self.all_users)
+        if mode == "held":
+            return [job for job in jobs if job.status is JobStatus.HELD]
+        history = await self._history()
+        seen = {job.id for job in jobs}
+        return [*jobs, *(job for job in history if job.id not in seen)]
+
+    async def _history(self) -> Sequence[Job]:
+        client = self.client
+        if not isinstance(client, SupportsHistory):
+            return ()
+        return await client.history(limit=HISTORY_LIMIT, all_users=self.all_users)
+
+    def item_key(self, item: Any) -> Hashable:
+        key: Hashable = item.key
+        return key
+
+    def item_title(self, item: Any) -> str:
+        if isinstance(item, BatchRow):
+            return item.batch.name
+        return f"job {item.id}"
+
+    def row(self, item: Any) -> Sequence[object]:
+        if isinstance(item, BatchRow):
+            batch = item.batch
+            return (
+                batch.owner,
+                batch.name,
+                _local(batch.submitted),
+                batch.done or None,
+                batch.running or None,
+                batch.idle or None,
+                batch.held or None,
+                batch.total,
+                progress_bar(item),
+                job_ids_text(batch.job_ids),
+            )
+        job: Job = item
+        if self.mode == "held":
+            return (
+                JobIdCell(job.id),
+                job.owner,
+                job.batch_name,
+                _local(job.submitted),
+                job.hold_reason or "",
+            )
+        return (
+            JobIdCell(job.id),
+            job.owner,
+            job.batch_name,
+            _local(job.submitted),
+            _run_time(job, datetime.now(UTC)),
+            job.status.letter,
+            _command(job),
+        )
+
+    def _apply_diff(self, diff: Diff[Hashable, Any]) -> None:
+        if self._fetching_mode != self.mode:
+            # Fetched for the view shown before a switch: forget it and fetch again.
+            if self.poller is not None:
+                self.poller.reset()
+            self._refresh_pending = True
+            return
+        for key in diff.removed:
+            self._count(key, None)
+        for changes in (diff.added, diff.changed):
+            for key, item in changes.items():
+                self._count(key, item)
+                self._learn_names(item)
+        super()._apply_diff(diff)
+        self._tick_run_times(diff)
+        self._jump_to_new_batch()
+
+    def _tick_run_times(self, diff: Diff[Hashable, Any]) -> None:
+        """RUN_TIME grows while a job runs: repaint the running rows the diff left alone."""
+        if self.mode != "jobs" or self.poller is None or not self._running_keys:
+            return
+        rows = self.poller.rows
+        stale = [
+            key for key in self._running_keys if key not in diff.changed and key not in diff.added
+        ]
+        if stale:
+            self.table.apply_diff(
+                {}, {key: self.row(rows[key]) for key in stale if key in rows}, ()
+            )
+
+    def _count(self, key: Hashable, item: object | None) -> None:
+        old = self._counted.pop(key, _ZERO)
+        new = _counts(item) if item is not None else _ZERO
+        if item is not None:
+            self._counted[key] = new
+        if isinstance(item, Job) and new[4]:
+            self._running_keys.add(key)
+        else:
+            self._running_keys.discard(key)
+        self._totals = [total - a + b for total, a, b in zip(self._totals, old, new, strict=True)]
+
+    def _learn_names(self, item: object) -> None:
+        if isinstance(item, BatchRow):
+            for job_id in item.batch.job_ids:
+                self._cluster_names.setdefault(job_id.cluster, item.batch.name)
+        elif isinstance(item, Job):
+            self._cluster_names.setdefault(item.id.cluster, item.batch_name)
+
+    def _jump_to_new_batch(self) -> None:
+        jump = self._jump
+        if jump is None or self.mode != "batches" or self.poller is None:
+            return
+        self._jump_tries += 1
+        rows = self.poller.rows
+        found = next(
+            (
+                key
+                for key, item in rows.items()
+                if any(job_id.cluster == jump.cluster for job_id in item.batch.job_ids)
+            ),
+            None,
+        )
+        if found is None and not self.all_users:
+            found = next(
+                (key for key, item in rows.items() if item.batch.name == jump.batch_name), None
+            )
+        if found is not None:
+            self.table.move_cursor_to_key(found)
+            self._jump = None
+            return
+        if self._jump_tries > 20:
+            self._jump = None
+
+    # ------------------------------------------------------------------ modes
+
+    def set_mode(self, mode: QueueMode) -> None:
+        """Show ``mode``'s table and fetch its rows."""
+        if mode == self.mode:
+            return
+        self.mode = mode
+        for other in MODES:
+            self.query_one(f"#queue-table-{other}", ResourceTable).display = False
+        self.table.replace_all({})
+        self._counted.clear()
+        self._running_keys.clear()
+        self._totals = list(_ZERO)
+        if self.poller is not None:
+            self.poller.reset()
+            self.set_state("loading", f"Loading {_MODE_LABELS[mode]}…")
+        self._refresh_pending = True
 
     def action_toggle_all_users(self) -> None:
         self.all_users = not self.all_users
         self.notify("Showing every user's jobs" if self.all_users else "Showing your jobs")
+        self._update_status()
+        self.request_refresh()
         if self.poller is not None:
             self.poller.refresh_now()
 
-    def item_title(self, item: Any) -> str:
-        batch: Batch = item
-        return batch.name
+    def action_clear_filter(self) -> None:
+        """``escape``: clear the filter; with none, go back from jobs/held to the batches."""
+        typing = self.query_one(".view-filter", Input).display
+        had_filter = bool(self.table.filter_text)
+        super().action_clear_filter()
+        if not typing and not had_filter and self.mode != "batches":
+            self.set_mode("batches")
 
-    def row(self, item: Any) -> Sequence[object]:
-        batch: Batch = item
-        ids = [str(job_id) for job_id in batch.job_ids]
-        id_text = f"{ids[0]}-{ids[-1]}" if len(ids) > 1 else (ids[0] if ids else "")
-        return (
-            batch.owner,
-            batch.name,
-            batch.submitted,
-            batch.done or None,
-            batch.running or None,
-            batch.idle or None,
-            batch.held or None,
-            batch.total,
-            id_text,
+    def action_jobs_view(self) -> None:
+        self.set_mode("jobs" if self.mode != "jobs" else "batches")
+
+    def action_held_view(self) -> None:
+        self.set_mode("held" if self.mode != "held" else "batches")
+
+    @on(ResourceTable.RowSelected)
+    def _queue_row_selected(self, event: ResourceTable.RowSelected) -> None:
+        event.stop()
+        event.prevent_default()  # not the generic details screen
+        if self.poller is None:
+            return
+        item = self.poller.rows.get(event.key)
+        if isinstance(item, BatchRow):
+            name = item.batch.name.replace('"', "")
+            self.set_mode("jobs")
+            self.table.set_filter(f'batch="{name}"')
+            self._update_status()
+        elif isinstance(item, Job):
+            self.open_job("summary")
+
+    # ------------------------------------------------------------------ live updates
+
+    def request_refresh(self) -> None:
+        """Refresh as soon as no fetch is in flight (a fetch already running may be stale)."""
+        self._refresh_pending = True
+
+    async def _follow_events(self) -> None:
+        """Follow the job event log; an event triggers a refresh and maybe a notification."""
+        cursor: object | None = None
+        failures = 0
+        while True:
+            client = self.client
+            try:
+                events, cursor = await client.events_since(cursor)
+                failures = 0
+            except ClientError as error:
+                failures += 1
+                if failures == 1:
+                    log.warning("queue events: %s", error.message)
+                if not error.transient:
+                    cursor = None  # e.g. a cursor the backend no longer knows: start afresh
+                await asyncio.sleep(min(30.0, EVENT_INTERVAL * 2**failures))
+                continue
+            if events:
+                self._on_events(events)
+            if self._finishing:
+                await self._check_completed()
+            poller = self.poller
+            if self._refresh_pending and poller is not None and not poller.in_flight:
+                self._refresh_pending = False
+                poller.refresh_now()
+            await asyncio.sleep(EVENT_INTERVAL if self.active else EVENT_INTERVAL_HIDDEN)
+
+    def _on_events(self, events: Sequence[JobEvent]) -> None:
+        self._refresh_pending = True
+        for event in events:
+            if event.kind is JobEventKind.HELD and event.job_id not in self._own_action:
+                reason = f": {event.text}" if event.text else ""
+                self.notify(
+                    f"Job {event.job_id} is on hold{reason}",
+                    title="Queue",
+                    severity="warning",
+                    timeout=ERROR_NOTIFY_SECONDS,
+                )
+            if event.kind in (JobEventKind.TERMINATED, JobEventKind.ABORTED):
+                self._finishing.add(event.job_id.cluster)
+        self._own_action.difference_update(event.job_id for event in events)
+
+    async def _check_completed(self) -> None:
+        """Notify the clusters whose last job just left the queue."""
+        try:
+            batches: Sequence[Batch] = await self.client.list_batches(all_users=False)
+        except ClientError:
+            return  # the next event or refresh tries again
+        in_queue = {job_id.cluster for batch in batches for job_id in batch.job_ids}
+        for cluster in sorted(self._finishing - in_queue):
+            name = self._cluster_names.get(cluster, f"ID: {cluster}")
+            self.notify(f"Batch {name} is complete.", title="Queue")
+        self._finishing &= in_queue
+
+    # ------------------------------------------------------------------ actions
+
+    def _target(self) -> tuple[list[JobId], str] | None:
+        """The jobs an action applies to (the job, or the batch's jobs in the queue)."""
+        item = self.selected_item
+        if item is None:
+            self.notify("Select a job or a batch first.", severity="warning")
+            return None
+        if isinstance(item, BatchRow):
+            ids = list(item.batch.job_ids) if item.in_queue else []
+            if not ids:
+                self.notify(f"Batch {item.batch.name} has no job left in the queue.")
+                return None
+            plural = "s" if len(ids) != 1 else ""
+            return ids, f"batch {item.batch.name} ({len(ids)} job{plural})"
+        job: Job = item
+        if job.status in _FINISHED:
+            self.notify(f"Job {job.id} has left the queue ({job.status.name.lower()}).")
+            return None
+        return [job.id], f"job {job.id}"
+
+    def action_hold(self) -> None:
+        if self.canfar_app.read_only:
+            return
+        target = self._target()
+        if target is None:
+            return
+        ids, label = target
+        from canfar_tui.screens.job_detail import JobReasonScreen
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self._act("hold", ids, reason, label)
+
+        self.app.push_screen(
+            JobReasonScreen(
+                f"Hold {label}",
+                "Held jobs stay in the queue and do not run until released (u); a running "
+                "job is stopped and starts again from the beginning when released.",
+                action_label="Hold",
+            ),
+            answered,
         )
+
+    def action_release(self) -> None:
+        if self.canfar_app.read_only:
+            return
+        target = self._target()
+        if target is not None:
+            ids, label = target
+            self._act("release", ids, "", label)
+
+    def action_remove(self) -> None:
+        if self.canfar_app.read_only:
+            return
+        target = self._target()
+        if target is None:
+            return
+        ids, label = target
+        from canfar_tui.screens.job_detail import JobReasonScreen
+
+        def confirmed() -> None:
+            self._act("remove", ids, self._remove_reason, label)
+
+        def answered(reason: str | None) -> None:
+            if reason is None:
+                return
+            self._remove_reason = reason
+            because = f" Reason: {reason}." if reason else ""
+            self.confirm_then(
+                "Remove jobs",
+                f"Remove {label}? Running jobs are stopped and removed jobs leave the queue: "
+                f"they cannot be released, only submitted again.{because}",
+                confirmed,
+                confirm_label="Remove",
+            )
+
+        self.app.push_screen(
+            JobReasonScreen(
+                f"Remove {label}",
+                "Why (optional, recorded with the jobs)? You confirm on the next screen.",
+                action_label="Next",
+            ),
+            answered,
+        )
+
+    def _act(self, action: str, ids: list[JobId], reason: str, label: str) -> None:
+        """Hold, release or remove ``ids`` in a worker; one line for the outcome."""
+        client = self.client
+        self._own_action.update(ids)
+
+        async def work() -> None:
+            try:
+                if action == "hold":
+                    changed = await client.hold(ids, reason)
+                elif action == "release":
+                    changed = await client.release(ids)
+                else:
+                    changed = await client.remove(ids, reason)
+            except ClientError as error:
+                self._own_action.difference_update(ids)
+                self.notify(
+                    error.message,
+                    title=f"{action.capitalize()} failed",
+                    severity="error",
+                    timeout=ERROR_NOTIFY_SECONDS,
+                )
+                return
+            verb = {"hold": "Held", "release": "Released", "remove": "Removed"}[action]
+            if changed:
+                of = f" of {len(ids)}" if changed != len(ids) else ""
+                plural = "s" if changed != 1 else ""
+                self.notify(f"{verb} {changed}{of} job{plural} of {label}", title="Queue")
+            else:
+                state = {"hold": "held", "release": "held", "remove": "in the queue"}[action]
+                self.notify(
+                    f"Nothing to {action}: no job of {label} is "
+                    f"{'not ' if action == 'hold' else ''}{state}.",
+                    severity="warning",
+                )
+            self.request_refresh()
+
+        self.run_worker(work(), name=f"queue-{action}", group="actions", exit_on_error=False)
+
+    def action_output(self) -> None:
+        self.open_job("output")
+
+    def action_details(self) -> None:
+        self.open_job("summary")
+
+    def open_job(self, pane: str) -> None:
+        """Open the selected job (a batch: its first job) on ``pane`` of its detail screen."""
+        item = self.selected_item
+        if item is None:
+            return
+        if isinstance(item, BatchRow):
+            ids = sorted(item.batch.job_ids, key=_id_order)
+            if not ids:
+                return
+            job_id, title = ids[0], f"Job {ids[0]} of batch {item.batch.name}"
+        else:
+            job_id, title = item.id, f"Job {item.id} ({item.batch_name})"
+        from canfar_tui.screens.job_detail import JobDetailScreen
+
+        slots = getattr(self.client, "slots", None)
+        self.app.push_screen(
+            JobDetailScreen(
+                self.client,
+                job_id,
+                title=title,
+                initial=pane,
+                executor_slots=slots if isinstance(slots, int) else None,
+            )
+        )
+
+    def action_submit(self) -> None:
+        app = self.canfar_app
+        if app.read_only:
+            self.notify("Read-only mode: nothing can be submitted.", severity="warning")
+            return
+        if self.client is None:
+            return
+        from canfar_tui.screens.submit import SubmitScreen
+
+        clients = app.clients
+        screen = SubmitScreen(
+            queue=self.client,
+            cloud=clients.cloud,
+            credentials=clients.credentials,
+            data_dir=app.settings.paths.data_dir,
+            start_dir=self._submit_dir or Path.cwd(),
+            read_only=app.read_only,
+            no_cloud_reason=clients.why_missing("cloud") if clients.cloud is None else "",
+            profile=app.settings.profile.name,
+        )
+
+        def done(result: SubmitResult | None) -> None:
+            self._submit_dir = screen.submit_dir
+            if result is not None:
+                self.submitted(result)
+
+        app.push_screen(screen, done)
+
+    def submitted(self, result: SubmitResult) -> None:
+        """A batch was submitted: say so, show the batches and put the cursor on it."""
+        plural = "s" if result.num_jobs != 1 else ""
+        self.notify(
+            f"Submitted {result.num_jobs} job{plural} as {result.batch_name} "
+            f"(cluster {result.cluster})",
+            title="Submit",
+        )
+        self._cluster_names[result.cluster] = result.batch_name
+        self._jump, self._jump_tries = result, 0
+        if self.mode != "batches":
+            self.set_mode("batches")
+        self.request_refresh()

@@ -18,6 +18,7 @@ HEADLESS_MODULES = [
     "canfar_tui.clients.condor",
     "canfar_tui.clients.sandbox.queue",
     "canfar_tui.batch",
+    "canfar_tui.batch.cli",
     "canfar_tui.clients.sandbox.cloud",
     "canfar_tui.detection",
     "canfar_tui.models",

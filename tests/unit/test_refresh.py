@@ -183,3 +183,24 @@ def test_client_error_messages_are_one_line() -> None:
 def test_interval_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Poller(Source(), lambda row: row.key, interval=0)
+
+
+async def test_refresh_asked_during_a_slow_fetch_runs_right_after_it() -> None:
+    source = Source()
+    source.gate = asyncio.Event()
+    poller, _, _ = make_poller(source, interval=60.0)
+    task = asyncio.create_task(poller.run())
+    while source.calls == 0:
+        await asyncio.sleep(0)
+    poller.refresh_now()
+    poller.refresh_now()
+    source.gate.set()
+    for _ in range(200):
+        if source.calls >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert source.calls == 2, "two requests during one fetch coalesce into one more fetch"

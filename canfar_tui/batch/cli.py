@@ -1,0 +1,289 @@
+"""``canfar-tui submit SUBFILE IMAGE FLAVOR [--dry-run]``: canfar_submit, with a preview.
+
+Does what ``canfar_submit do_catalogue.sub image-reduction-2023-08-21 c2-7.5gb-30`` does on
+the batch host, but shows it first:
+
+1. finds the snapshot and flavor in the profile's cloud (a flavor name such as
+   ``c2-7.5gb-30`` is also understood without a cloud);
+2. prints which ``canfar_submit`` form the installed command accepts (if one is on PATH) and
+   the equivalent command line;
+3. prints the rewritten submit description (``+`` added, ``~`` replaced lines), the list of
+   changes, the lint (every finding with its line) and the dry run (the jobs it queues);
+4. unless ``--dry-run`` or a lint error, submits through the profile's QueueClient (the
+   sandbox's local executor, or HTCondor) and prints the cluster and batch name.
+
+Exit status: 0 submitted (or a clean dry run), 1 lint errors or a failed submission (nothing
+is submitted), 2 bad usage (unreadable file, unknown snapshot or flavor, read-only mode).
+
+The lead wires :func:`add_submit_arguments` and :func:`run_submit` as the ``submit``
+subcommand of ``canfar_tui.__main__``; the top-level ``--profile``, ``--openrc``,
+``--config`` and ``--read-only`` options are honoured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from canfar_tui.batch.canfar_submit import CanfarSubmit, detect_canfar_submit, equivalent_command
+from canfar_tui.batch.choices import batch_proxy, find_flavor, find_image
+from canfar_tui.batch.lint import LintReport, lint_submit
+from canfar_tui.batch.resources import flavor_from_name, flavor_requests, scratch_gb
+from canfar_tui.batch.rewrite import Rewrite, canfar_description, numbered_lines
+from canfar_tui.clients.base import ClientError
+from canfar_tui.clients.bundle import Clients, build_clients
+from canfar_tui.config import ConfigError, load_settings
+from canfar_tui.models import Flavor
+
+__all__ = ["add_submit_arguments", "format_preview", "run_submit"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Jobs listed by the dry run (the count is always given).
+DRY_RUN_ROWS = 10
+
+
+class _UsageError(Exception):
+    """Bad input from the command line: exit status 2."""
+
+
+def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``submit`` arguments to ``parser`` (a subparser of ``canfar-tui``)."""
+    parser.description = (
+        "Submit an HTCondor submit file to CANFAR batch with a VM snapshot and flavor, like "
+        "canfar_submit, after showing the rewritten submit description and its lint."
+    )
+    parser.add_argument("subfile", metavar="SUBFILE", type=Path, help="HTCondor submit file")
+    parser.add_argument("image", metavar="IMAGE", help="the VM snapshot (name or id)")
+    parser.add_argument("flavor", metavar="FLAVOR", help="the VM flavor, e.g. c2-7.5gb-30")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the preview, the lint and the jobs; submit nothing",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    rewrite: Rewrite
+    report: LintReport
+    found: CanfarSubmit | None
+
+
+def _terminal_password() -> str:
+    import getpass
+
+    return getpass.getpass("OpenStack (CADC) password: ")
+
+
+def run_submit(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """Run ``canfar-tui submit``; returns the exit status (never raises for user errors)."""
+    stdout = out or sys.stdout
+    try:
+        settings = load_settings(
+            config_file=getattr(args, "config", None),
+            profile=getattr(args, "profile", None),
+            openrc=getattr(args, "openrc", None),
+            read_only=getattr(args, "read_only", None),
+        )
+    except ConfigError as error:
+        print(f"canfar-tui submit: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    subfile: Path = args.subfile.expanduser()
+    try:
+        text = subfile.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        print(f"canfar-tui submit: cannot read {subfile}: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        clients = build_clients(settings, password_provider=_terminal_password)
+    except ClientError as error:
+        print(f"canfar-tui submit: {error.message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def go() -> int:
+        try:
+            return await _submit(
+                clients,
+                text,
+                subfile,
+                args.image,
+                args.flavor,
+                dry_run=bool(args.dry_run),
+                read_only=settings.read_only,
+                out=stdout,
+            )
+        finally:
+            await clients.aclose()
+
+    try:
+        return asyncio.run(go())
+    except _UsageError as error:
+        print(f"canfar-tui submit: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ClientError as error:
+        print(f"canfar-tui submit: {error.message}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+async def _resolve(clients: Clients, image_name: str, flavor_name: str) -> tuple[str, Flavor]:
+    cloud = clients.cloud
+    if cloud is None:
+        try:
+            return image_name, flavor_from_name(flavor_name)
+        except ClientError as error:
+            raise _UsageError(error.message) from None
+    images = await cloud.list_images()
+    image = find_image(images, image_name)
+    if image is None:
+        names = sorted({i.name for i in images if i.status.lower() == "active"})
+        raise _UsageError(
+            f"no snapshot or image named {image_name!r} in this project"
+            + (f" (active: {', '.join(names)})" if names else "")
+        )
+    if image.status.lower() != "active":
+        raise _UsageError(f"snapshot {image.name} is {image.status}, not active yet")
+    flavors = await cloud.list_flavors()
+    flavor = find_flavor(flavors, flavor_name)
+    if flavor is None:
+        offered = ", ".join(f.name for f in flavors)
+        raise _UsageError(f"no flavor named {flavor_name!r} (flavors: {offered})")
+    return image.name, flavor
+
+
+async def _prepare(
+    clients: Clients, text: str, subfile: Path, image: str, flavor: Flavor
+) -> _Prepared:
+    proxy, problem = None, None
+    if clients.credentials is not None:
+        try:
+            status = await clients.credentials.status()
+        except ClientError as error:
+            problem = f"cannot read the proxy certificate: {error.message}"
+        else:
+            proxy, problem = batch_proxy(status)
+    rewrite = canfar_description(text, image, flavor, proxy=proxy)
+    submit_dir = subfile.parent.absolute()
+    report = await asyncio.to_thread(
+        lint_submit, text, submit_dir=submit_dir, flavor=flavor, image=image, proxy_problem=problem
+    )
+    found = await asyncio.to_thread(detect_canfar_submit)
+    return _Prepared(rewrite, report, found)
+
+
+def format_preview(
+    rewrite: Rewrite,
+    report: LintReport,
+    found: CanfarSubmit | None,
+    subfile: str,
+) -> list[str]:
+    """The text ``canfar-tui submit`` prints before it submits (or instead, with --dry-run)."""
+    flavor = rewrite.flavor
+    requests = flavor_requests(flavor)
+    lines = [
+        f"Submit file: {subfile}",
+        f"VM snapshot: {rewrite.image}",
+        f"VM flavor:   {flavor.name} ({flavor.vcpus} CPUs, {flavor.ram_mb} MB RAM, "
+        f"{scratch_gb(flavor)} GB scratch; jobs may request up to {requests.cpus} CPUs, "
+        f"{requests.memory_mb} MB, {requests.disk_text})",
+    ]
+    if found is None:
+        lines.append(
+            "canfar_submit: not on PATH; canfar-tui submits the rewritten description itself."
+        )
+    else:
+        lines.append(found.describe())
+    command = equivalent_command(found, subfile, rewrite.image, flavor.name)
+    lines.append(f"Equivalent on the batch host: {shlex.join(command)}")
+    lines.append("")
+    lines.append("Rewritten submit description (+ added, ~ replaced):")
+    width = len(str(len(rewrite.text.splitlines())))
+    for number, marker, text in numbered_lines(rewrite):
+        lines.append(f"{number:>{width}} {marker} {text}".rstrip())
+    lines.append("")
+    lines.append("Changes:")
+    lines += [f"  {change}" for change in rewrite.changes] or ["  none"]
+    lines.append("")
+    lines.append(f"Lint: {report.summary()}")
+    lines += [f"  {issue}" for issue in report.issues]
+    if report.jobs:
+        lines.append("")
+        count = len(report.jobs)
+        lines.append(f"Dry run: {count} job{'s' if count != 1 else ''}")
+        for job in report.jobs[:DRY_RUN_ROWS]:
+            output = Path(job.output).name if job.output else "-"
+            lines.append(
+                f"  proc {job.proc}: {Path(job.executable).name} {job.arguments}  > {output}"
+            )
+        if count > DRY_RUN_ROWS:
+            lines.append(f"  … and {count - DRY_RUN_ROWS} more")
+    return lines
+
+
+async def _submit(
+    clients: Clients,
+    text: str,
+    subfile: Path,
+    image_name: str,
+    flavor_name: str,
+    *,
+    dry_run: bool,
+    read_only: bool,
+    out: TextIO,
+) -> int:
+    image, flavor = await _resolve(clients, image_name, flavor_name)
+    prepared = await _prepare(clients, text, subfile, image, flavor)
+    for line in format_preview(prepared.rewrite, prepared.report, prepared.found, str(subfile)):
+        print(line, file=out)
+    if not prepared.report.ok:
+        errors = len(prepared.report.errors)
+        print(
+            f"canfar-tui submit: {errors} error{'s' if errors != 1 else ''} in {subfile}; "
+            "nothing submitted.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if dry_run:
+        print("Dry run: nothing submitted.", file=out)
+        return EXIT_OK
+    if read_only:
+        raise _UsageError("read-only mode: nothing submitted (use --dry-run to preview)")
+    queue = clients.queue
+    if queue is None:
+        print(f"canfar-tui submit: {clients.why_missing('queue')}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        result = await queue.submit(prepared.rewrite.text, submit_dir=subfile.parent.absolute())
+    except ClientError as error:
+        print(f"canfar-tui submit: {error.message}", file=sys.stderr)
+        return EXIT_FAILED
+    jobs = f"{result.num_jobs} job{'s' if result.num_jobs != 1 else ''}"
+    print(f"Submitted {jobs} to cluster {result.cluster} (batch {result.batch_name}).", file=out)
+    if queue.backend_label == "SANDBOX":
+        print(
+            "The sandbox runs its jobs while canfar-tui is open: watch them on the Queue tab.",
+            file=out,
+        )
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m canfar_tui.batch.cli``: the same as ``canfar-tui submit``."""
+    parser = argparse.ArgumentParser(prog="canfar-tui submit")
+    parser.add_argument("--profile", metavar="NAME")
+    parser.add_argument("--config", metavar="FILE", type=Path)
+    parser.add_argument("--openrc", metavar="FILE", type=Path)
+    parser.add_argument("--read-only", action="store_true", default=None)
+    add_submit_arguments(parser)
+    return run_submit(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

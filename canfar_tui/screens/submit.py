@@ -1,0 +1,497 @@
+"""The Submit screen: canfar_submit with a preview, from the Queue tab (key `b`).
+
+Open a submit file (``ctrl+o``: a file picker over ``*.sub``; or type its path and press
+enter; or ``ctrl+t`` for the Quick Start's ``do_catalogue.sub``), edit it in place, choose the
+VM snapshot (the cloud's active images and snapshots; the remembered "use for batch" snapshot
+first) and the flavor (the cloud's flavors; ``c2-7.5gb-30`` by default). While you type, the
+screen shows:
+
+* which form the installed ``canfar_submit`` accepts (0.3.x: ``JOB_FILE VM_IMAGE VM_FLAVOR``,
+  0.4.x: ``JOB_FILE [VM_IMAGE]``) and the equivalent command on the batch host;
+* the rewritten submit description, with ``+`` on added and ``~`` on replaced lines;
+* the lint (every problem with its line) and the dry run (how many jobs, their arguments).
+
+``ctrl+s`` submits the rewritten description through the profile's QueueClient, unless the
+lint found an error; the screen closes with the :class:`~canfar_tui.models.SubmitResult` and
+the Queue tab jumps to the new batch. Nothing is written to your submit file.
+
+| key      | action                                        |
+|----------|-----------------------------------------------|
+| `ctrl+o` | choose a submit file (``*.sub``)              |
+| `ctrl+t` | start from the Quick Start's do_catalogue.sub |
+| `ctrl+s` | submit (when the lint has no error)           |
+| `tab`    | next field                                    |
+| `escape` | close without submitting (asks if you edited)  |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from rich.console import Group
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
+
+from canfar_tui.batch.canfar_submit import CanfarSubmit, detect_canfar_submit, equivalent_command
+from canfar_tui.batch.choices import (
+    batch_flavors,
+    batch_images,
+    batch_proxy,
+    default_flavor,
+    default_image,
+)
+from canfar_tui.batch.lint import LintReport, lint_submit
+from canfar_tui.batch.resources import scratch_gb
+from canfar_tui.batch.rewrite import Rewrite, canfar_description, numbered_lines
+from canfar_tui.batch.templates import DO_CATALOGUE_SUB
+from canfar_tui.clients.base import ClientError, CloudClient, CredentialsClient, QueueClient
+from canfar_tui.models import Flavor, Image, SubmitResult
+from canfar_tui.preferences import FILE_NAME as PREFERENCES_FILE
+from canfar_tui.preferences import PreferenceStore
+from canfar_tui.screens.confirm import ConfirmScreen
+from canfar_tui.screens.file_picker import FilePickerScreen
+
+__all__ = ["SubmitScreen"]
+
+#: Seconds of quiet typing before the preview and lint are computed again.
+PREVIEW_DELAY = 0.25
+#: Jobs whose arguments the dry-run line lists.
+DRY_RUN_SHOWN = 6
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """Everything the preview depends on (compared to know whether it is current)."""
+
+    text: str
+    submit_dir: Path
+    image: str | None
+    flavor: Flavor | None
+    proxy: Path | None
+    proxy_problem: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Preview:
+    inputs: _Inputs
+    rewrite: Rewrite | None
+    report: LintReport
+
+
+def _flavor_label(flavor: Flavor) -> str:
+    ram = flavor.ram_mb / 1024
+    scratch = f"{scratch_gb(flavor)} GB scratch" if not flavor.is_persistent else "no scratch"
+    return f"{flavor.name}  ({flavor.vcpus} CPU, {ram:g} GB, {scratch})"
+
+
+def _image_label(image: Image) -> str:
+    return f"{image.name}  ({image.kind.value})"
+
+
+class SubmitScreen(Screen[SubmitResult | None]):
+    """Choose a submit file, snapshot and flavor; preview, lint and submit."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "ctrl+o", "browse", "Open .sub", id="submit.browse", tooltip="Choose a submit file"
+        ),
+        Binding(
+            "ctrl+t",
+            "template",
+            "Template",
+            id="submit.template",
+            tooltip="Start from the Quick Start's do_catalogue.sub",
+        ),
+        Binding(
+            "ctrl+s",
+            "submit",
+            "Submit",
+            id="submit.submit",
+            tooltip="Submit the rewritten description (when the lint has no error)",
+        ),
+        Binding("escape", "cancel", "Close", id="submit.cancel", tooltip="Close; submit nothing"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        queue: QueueClient,
+        cloud: CloudClient | None,
+        credentials: CredentialsClient | None,
+        data_dir: Path,
+        start_dir: Path,
+        path: Path | None = None,
+        read_only: bool = False,
+        no_cloud_reason: str = "",
+        profile: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.profile = profile
+        self.queue = queue
+        self.cloud = cloud
+        self.credentials = credentials
+        self.data_dir = data_dir
+        self.start_dir = start_dir
+        self.path = path
+        self.submit_dir = path.parent if path is not None else start_dir
+        self.read_only = read_only
+        self.no_cloud_reason = no_cloud_reason
+        self.images: dict[str, Image] = {}
+        self.flavors: dict[str, Flavor] = {}
+        self.proxy: Path | None = None
+        self.proxy_problem: str | None = None
+        self.canfar_submit: CanfarSubmit | None = None
+        self.canfar_submit_checked = False
+        self.preview: _Preview | None = None
+        self.submitting = False
+        self._timer: Timer | None = None
+        self._loaded_text = ""
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="submit-dialog"):
+            yield Label("Submit a batch to CANFAR (canfar_submit)", classes="dialog-title")
+            with Horizontal(id="submit-file-row", classes="submit-row"):
+                yield Label("Submit file", classes="submit-label")
+                yield Input(
+                    str(self.path) if self.path else "",
+                    placeholder="path to a .sub file, enter to open (ctrl+o browse, "
+                    "ctrl+t Quick Start template)",
+                    id="submit-path",
+                )
+            with Horizontal(id="submit-choices", classes="submit-row"):
+                yield Label("Snapshot", classes="submit-label")
+                yield Select[str]([], id="submit-image", prompt="loading snapshots…")
+                yield Label("Flavor", classes="submit-label")
+                yield Select[str]([], id="submit-flavor", prompt="loading flavors…")
+            yield Static("Looking for canfar_submit…", id="submit-form", markup=False)
+            with Horizontal(id="submit-body"):
+                yield TextArea("", id="submit-editor", show_line_numbers=True, soft_wrap=False)
+                with VerticalScroll(id="submit-preview-scroll"):
+                    yield Static("", id="submit-preview")
+            yield Static("", id="submit-lint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="submit-cancel", variant="default")
+                yield Button("Submit", id="submit-go", variant="primary", disabled=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#submit-editor", TextArea).border_title = "submit file (editable)"
+        self.query_one(
+            "#submit-preview-scroll", VerticalScroll
+        ).border_title = "what will be submitted"
+        if self.path is not None:
+            self.load(self.path)
+            self.query_one("#submit-editor", TextArea).focus()
+        else:
+            self.query_one("#submit-path", Input).focus()
+            self._show_waiting("Open a submit file (ctrl+o) or start from the template (ctrl+t).")
+        self._load_choices()
+        self._detect_canfar_submit()
+
+    # ------------------------------------------------------------------ inputs
+
+    def load(self, path: Path) -> bool:
+        """Put ``path``'s text in the editor; False (and a message) when it cannot be read."""
+        path = path.expanduser()
+        if not path.is_absolute():
+            path = (self.start_dir / path).absolute()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.notify(f"Cannot open {path}: {reason}", title="Submit file", severity="error")
+            return False
+        self.path = path
+        self.submit_dir = path.parent
+        self.query_one("#submit-path", Input).value = str(path)
+        self._loaded_text = text
+        self.query_one("#submit-editor", TextArea).load_text(text)
+        self._schedule()
+        return True
+
+    @on(Input.Submitted, "#submit-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip() and self.load(Path(event.value.strip())):
+            self.query_one("#submit-editor", TextArea).focus()
+
+    @on(TextArea.Changed, "#submit-editor")
+    def _text_changed(self) -> None:
+        self._schedule()
+
+    @on(Select.Changed)
+    def _choice_changed(self) -> None:
+        self._schedule()
+
+    def action_browse(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None and self.load(path):
+                self.query_one("#submit-editor", TextArea).focus()
+
+        start = self.path.parent if self.path is not None else self.start_dir
+        self.app.push_screen(FilePickerScreen("Open a submit file", start, (".sub",)), chosen)
+
+    def action_template(self) -> None:
+        self.path = None
+        self.submit_dir = self.start_dir
+        self.query_one("#submit-path", Input).value = ""
+        editor = self.query_one("#submit-editor", TextArea)
+        self._loaded_text = DO_CATALOGUE_SUB
+        editor.load_text(DO_CATALOGUE_SUB)
+        editor.focus()
+        self.notify(
+            f"The Quick Start's do_catalogue.sub; it runs do_catalogue.bash from {self.start_dir}.",
+            title="Template",
+        )
+        self._schedule()
+
+    def action_cancel(self) -> None:
+        editor = self.query_one("#submit-editor", TextArea)
+        if editor.text == self._loaded_text or not editor.text.strip():
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Discard your edits?",
+                "The submit file was edited here and nothing was submitted. Close anyway? "
+                "(Your file on disk is unchanged.)",
+                confirm_label="Discard",
+            ),
+            answered,
+        )
+
+    @on(Button.Pressed, "#submit-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    @on(Button.Pressed, "#submit-go")
+    def _submit_pressed(self) -> None:
+        self.action_submit()
+
+    # ------------------------------------------------------------------ loading
+
+    @work(group="submit-choices", exit_on_error=False)
+    async def _load_choices(self) -> None:
+        """Fill the snapshot and flavor lists from the cloud, and read the certificate."""
+        preference: str | None = None
+        if self.profile is not None:
+            store = PreferenceStore(self.data_dir / PREFERENCES_FILE, self.profile)
+            remembered = await asyncio.to_thread(store.batch_image)
+            preference = remembered.id if remembered is not None else None
+        image_select = self.query_one("#submit-image", Select)
+        flavor_select = self.query_one("#submit-flavor", Select)
+        if self.credentials is not None:
+            try:
+                status = await self.credentials.status()
+            except ClientError as error:
+                self.proxy_problem = f"cannot read the proxy certificate: {error.message}"
+            else:
+                self.proxy, self.proxy_problem = batch_proxy(status)
+        if self.cloud is None:
+            reason = self.no_cloud_reason or "no cloud in this profile"
+            image_select.prompt = flavor_select.prompt = "no cloud"
+            self.notify(f"Cannot list snapshots and flavors: {reason}", severity="error")
+            self._schedule()
+            return
+        try:
+            images, flavors = await asyncio.gather(
+                self.cloud.list_images(), self.cloud.list_flavors()
+            )
+        except ClientError as error:
+            image_select.prompt = flavor_select.prompt = "unavailable"
+            self.notify(error.message, title="Snapshots and flavors", severity="error")
+            self._schedule()
+            return
+        usable_images = batch_images(images)
+        usable_flavors = batch_flavors(flavors)
+        self.images = {image.id: image for image in usable_images}
+        self.flavors = {flavor.id: flavor for flavor in usable_flavors}
+        image_select.prompt = "choose a snapshot" if usable_images else "no active snapshot"
+        flavor_select.prompt = "choose a flavor"
+        image_select.set_options((_image_label(image), image.id) for image in usable_images)
+        flavor_select.set_options((_flavor_label(flavor), flavor.id) for flavor in usable_flavors)
+        chosen_image = default_image(usable_images, preference)
+        chosen_flavor = default_flavor(usable_flavors)
+        if chosen_image is not None:
+            image_select.value = chosen_image.id
+        if chosen_flavor is not None:
+            flavor_select.value = chosen_flavor.id
+        self._schedule()
+
+    @work(thread=True, group="submit-detect", exit_on_error=False)
+    def _detect_canfar_submit(self) -> None:
+        found = detect_canfar_submit()
+        self.app.call_from_thread(self._detected, found)
+
+    def _detected(self, found: CanfarSubmit | None) -> None:
+        self.canfar_submit = found
+        self.canfar_submit_checked = True
+        self._show_form()
+
+    # ------------------------------------------------------------------ preview
+
+    @property
+    def selected_image(self) -> Image | None:
+        value = self.query_one("#submit-image", Select).value
+        return self.images.get(value) if isinstance(value, str) else None
+
+    @property
+    def selected_flavor(self) -> Flavor | None:
+        value = self.query_one("#submit-flavor", Select).value
+        return self.flavors.get(value) if isinstance(value, str) else None
+
+    def current_inputs(self) -> _Inputs:
+        image = self.selected_image
+        return _Inputs(
+            self.query_one("#submit-editor", TextArea).text,
+            self.submit_dir,
+            image.name if image is not None else None,
+            self.selected_flavor,
+            self.proxy,
+            self.proxy_problem,
+        )
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(PREVIEW_DELAY, self._start_preview)
+
+    def _start_preview(self) -> None:
+        self._timer = None
+        inputs = self.current_inputs()
+        if not inputs.text.strip():
+            self.preview = None
+            self._show_waiting("Open a submit file (ctrl+o) or start from the template (ctrl+t).")
+            return
+        self._compute_preview(inputs)
+
+    @work(thread=True, exclusive=True, group="submit-preview", exit_on_error=False)
+    def _compute_preview(self, inputs: _Inputs) -> None:
+        rewrite = None
+        if inputs.image is not None and inputs.flavor is not None:
+            rewrite = canfar_description(
+                inputs.text, inputs.image, inputs.flavor, proxy=inputs.proxy
+            )
+        report = lint_submit(
+            inputs.text,
+            submit_dir=inputs.submit_dir,
+            flavor=inputs.flavor,
+            image=inputs.image,
+            proxy_problem=inputs.proxy_problem,
+        )
+        self.app.call_from_thread(self._preview_ready, _Preview(inputs, rewrite, report))
+
+    def _preview_ready(self, preview: _Preview) -> None:
+        if preview.inputs != self.current_inputs():
+            return  # typed on meanwhile: a newer preview is on its way
+        self.preview = preview
+        self._show_preview(preview)
+
+    def _show_waiting(self, message: str) -> None:
+        self.query_one("#submit-preview", Static).update(Text(message))
+        self.query_one("#submit-lint", Static).update("")
+        self.query_one("#submit-go", Button).disabled = True
+
+    def _show_preview(self, preview: _Preview) -> None:
+        rewrite, report = preview.rewrite, preview.report
+        if rewrite is None:
+            body = Text("Choose a snapshot and a flavor to see what will be submitted.")
+        else:
+            body = Text()
+            width = len(str(rewrite.text.count("\n")))
+            for number, marker, line in numbered_lines(rewrite):
+                style = "bold" if marker != " " else ""
+                body.append(f"{number:>{width}} {marker} ", style="dim")
+                body.append(line + "\n", style=style)
+        self.query_one("#submit-preview", Static).update(body)
+
+        lines: list[Text] = []
+        summary = Text(f"Lint: {report.summary()}", style="bold")
+        lines.append(summary)
+        for issue in report.issues:
+            mark = "✗" if issue.severity == "error" else "!"
+            lines.append(Text(f"  {mark} {issue}"))
+        if report.jobs:
+            count = len(report.jobs)
+            shown = ", ".join(
+                job.arguments or "(no arguments)" for job in report.jobs[:DRY_RUN_SHOWN]
+            )
+            more = f", … {count - DRY_RUN_SHOWN} more" if count > DRY_RUN_SHOWN else ""
+            lines.append(Text(f"Dry run: {count} job{'s' if count != 1 else ''}: {shown}{more}"))
+        self.query_one("#submit-lint", Static).update(Group(*lines))
+        self.query_one("#submit-go", Button).disabled = (
+            self.read_only or rewrite is None or not report.ok
+        )
+        self._show_form()
+
+    def _show_form(self) -> None:
+        if not self.canfar_submit_checked:
+            return
+        found = self.canfar_submit
+        if found is None:
+            text = "canfar_submit: not on PATH; canfar-tui submits the rewritten description."
+        else:
+            text = found.describe()
+        inputs = self.current_inputs()
+        if inputs.image and inputs.flavor:
+            job_file = self.path.name if self.path is not None else "do_catalogue.sub"
+            command = equivalent_command(found, job_file, inputs.image, inputs.flavor.name)
+            text += f"\nOn the batch host: {shlex.join(command)}"
+        self.query_one("#submit-form", Static).update(text)
+
+    # ------------------------------------------------------------------ submitting
+
+    def action_submit(self) -> None:
+        if self.read_only:
+            self.notify("Read-only mode: nothing can be submitted.", severity="warning")
+            return
+        if self.submitting:
+            return
+        preview = self.preview
+        if preview is None or preview.inputs != self.current_inputs():
+            self.notify("Still checking the submit file; try again in a moment.")
+            self._schedule()
+            return
+        if preview.rewrite is None:
+            self.notify("Choose a snapshot and a flavor first.", severity="warning")
+            return
+        if not preview.report.ok:
+            first = preview.report.errors[0]
+            count = len(preview.report.errors)
+            self.notify(
+                f"{first}" + (f" (and {count - 1} more)" if count > 1 else ""),
+                title="Fix the submit file first",
+                severity="error",
+            )
+            return
+        self.submitting = True
+        self.query_one("#submit-go", Button).disabled = True
+        self._submit(preview.rewrite.text, preview.inputs.submit_dir)
+
+    @work(exclusive=True, group="submit-go", exit_on_error=False)
+    async def _submit(self, text: str, submit_dir: Path) -> None:
+        try:
+            result = await self.queue.submit(text, submit_dir=submit_dir)
+        except ClientError as error:
+            self.submitting = False
+            self.query_one("#submit-go", Button).disabled = False
+            self.notify(error.message, title="Submit failed", severity="error", timeout=12)
+            return
+        self.dismiss(result)
