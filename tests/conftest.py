@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from condor_services import pytest_runtest_makereport as pytest_runtest_makereport
-from fakes import FIXED_TIME, FixedCloud
+from fakes import FIXED_TIME, FixedCloud, FixedQueue
 
 from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.clients.bundle import Clients
@@ -54,12 +54,11 @@ def make_app(settings: Settings) -> AppFactory:
         chosen = replace(settings, read_only=read_only, keymap=keymap or {})
         if clients is None:
             clients = Clients(
-                profile_name="sandbox",
+                "sandbox",
                 cloud=cloud if cloud is not None else FixedCloud(),
-                missing={
-                    "queue": "The local batch executor is not part of this version yet.",
-                    "storage": "The sandbox VOSpace service is not part of this version yet.",
-                },
+                queue=FixedQueue(),
+                missing={"storage": "This test profile has no VOSpace."},
+                mode_label="SANDBOX",
             )
         return create_app(chosen, clients, now=lambda: FIXED_TIME)
 

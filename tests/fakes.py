@@ -1,4 +1,4 @@
-"""Test doubles for the shell tests: a CloudClient with fixed rows that can be told to fail.
+"""Test doubles for the shell tests: fixed cloud and queue rows; the cloud can be told to fail.
 
 The sandbox backend is what users run and is tested on its own (tests/contract, tests/unit);
 the shell's snapshot tests need rows that never change between runs (no clock, no random ids),
@@ -7,21 +7,28 @@ and the error-handler tests need a client that fails on demand. That is all this
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from canfar_tui.clients.base import ClientError, NotFound
 from canfar_tui.models import (
+    Batch,
     Flavor,
     FloatingIP,
     Image,
     ImageKind,
     Instance,
+    Job,
+    JobEvent,
+    JobFiles,
+    JobId,
+    JobStatus,
     KeyPair,
     LaunchRequest,
     Project,
     Quota,
     QuotaUsage,
+    SubmitResult,
 )
 
 FIXED_TIME = datetime(2026, 11, 24, 9, 30, 0)
@@ -172,3 +179,72 @@ class FixedCloud:
 
     async def create_snapshot(self, instance_id: str, name: str) -> Image:
         raise NotImplementedError
+
+
+class FixedQueue:
+    """A QueueClient over a fixed batch of the seed's four exposures (for snapshots)."""
+
+    backend_label = "SANDBOX"
+
+    def __init__(self) -> None:
+        statuses = (JobStatus.COMPLETED, JobStatus.RUNNING, JobStatus.RUNNING, JobStatus.IDLE)
+        self.jobs = [
+            Job(
+                id=JobId(42, proc),
+                owner="sandbox-user",
+                status=status,
+                command="do_catalogue.bash",
+                arguments=exposure,
+                batch_name="do_catalogue",
+                submitted=FIXED_TIME,
+            )
+            for proc, (exposure, status) in enumerate(
+                zip(("1056215p", "1056216p", "1056217p", "1056218p"), statuses, strict=True)
+            )
+        ]
+
+    async def aclose(self) -> None:
+        return None
+
+    async def list_jobs(self, *, all_users: bool = False) -> Sequence[Job]:
+        return [job for job in self.jobs if job.status is not JobStatus.COMPLETED]
+
+    async def list_batches(self, *, all_users: bool = False) -> Sequence[Batch]:
+        queued = await self.list_jobs()
+        return [
+            Batch(
+                owner="sandbox-user",
+                name="do_catalogue",
+                submitted=FIXED_TIME,
+                done=1,
+                running=2,
+                idle=1,
+                held=0,
+                total=4,
+                job_ids=tuple(job.id for job in queued),
+            )
+        ]
+
+    async def history(self, *, limit: int = 100, all_users: bool = False) -> Sequence[Job]:
+        return [job for job in self.jobs if job.status is JobStatus.COMPLETED]
+
+    async def job_ad(self, job_id: JobId) -> Mapping[str, object]:
+        return {"ClusterId": job_id.cluster, "ProcId": job_id.proc}
+
+    async def hold(self, job_ids: Sequence[JobId], reason: str = "") -> int:
+        return 0
+
+    async def release(self, job_ids: Sequence[JobId]) -> int:
+        return 0
+
+    async def remove(self, job_ids: Sequence[JobId], reason: str = "") -> int:
+        return 0
+
+    async def submit(self, description: str, **kwargs: object) -> SubmitResult:
+        raise NotImplementedError
+
+    async def job_files(self, job_id: JobId) -> JobFiles:
+        return JobFiles()
+
+    async def events_since(self, cursor: object | None) -> tuple[Sequence[JobEvent], object]:
+        return [], cursor

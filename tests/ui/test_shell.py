@@ -49,10 +49,11 @@ async def test_number_keys_reach_every_tab_and_each_shows_a_state(make_app) -> N
             if isinstance(view, ResourceView):
                 await wait_loaded(pilot, view)
         assert app.view("instances").state == "ready"  # type: ignore[union-attr]
-        queue = app.view("queue")
-        assert isinstance(queue, ResourceView) and queue.state == "unavailable"
-        placeholder = queue.query_one(".view-placeholder")
-        assert "batch executor" in str(placeholder.render())
+        assert app.view("queue").state == "ready"  # type: ignore[union-attr]
+        vospace = app.view("vospace")
+        assert isinstance(vospace, ResourceView) and vospace.state == "unavailable"
+        placeholder = vospace.query_one(".view-placeholder")
+        assert "no VOSpace" in str(placeholder.render())
         assert app.unexpected_errors == 0
 
 
