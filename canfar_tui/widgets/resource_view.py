@@ -202,7 +202,8 @@ class ResourceView(Vertical):
         if self.state in ("ready", "stale"):
             shown = table.visible_count
             total = table.row_count
-            parts.append(f"{total} rows" if shown == total else f"{shown} of {total} rows")
+            noun = "row" if total == 1 else "rows"
+            parts.append(f"{total} {noun}" if shown == total else f"{shown} of {total} {noun}")
         if table.filter_text:
             parts.append(f"filter: {table.filter_text}")
         if table.sort_column:

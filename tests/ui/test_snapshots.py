@@ -21,14 +21,21 @@ async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
         if not isinstance(view, ResourceView) or view.state != "loading":
             break
         await pilot.pause(0.02)
-    await pilot.pause()
+    await pilot.pause(0.2)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
 @pytest.mark.parametrize("keys", ["1", "2", "5"])
 def test_shell_snapshot(snap_compare, make_app, size, keys) -> None:  # type: ignore[no-untyped-def]
+    tab = {"1": "projects", "2": "instances", "5": "queue"}[keys]
+
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _settle(pilot)  # the dashboard is up before the key is pressed
         await pilot.press(keys)
+        for _ in range(200):
+            if pilot.app.active_tab_id == tab:
+                break
+            await pilot.pause(0.02)
         await _settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
