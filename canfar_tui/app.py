@@ -40,7 +40,7 @@ from canfar_tui.clients.base import AuthError, ClientError, expiry_text
 from canfar_tui.clients.bundle import Clients, build_clients
 from canfar_tui.clients.refresh import Poller
 from canfar_tui.config import Settings
-from canfar_tui.logs import get_logger
+from canfar_tui.logs import get_logger, redact
 from canfar_tui.models import CredentialStatus, Project
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen, HelpSection
@@ -247,6 +247,14 @@ class CanfarApp(App[None]):
         self.sub_title = f"{self.settings.profile.name} · {self.clients.mode_label}"
         self.activate_view(self.active_tab_id)
         self._focus_view(self.active_tab_id)
+        if not self.settings.profile.verify_tls:
+            self.notify(
+                f"TLS certificate verification is OFF for profile {self.settings.profile.name}: "
+                "anyone on the network path could read your credentials.",
+                title="Insecure profile",
+                severity="warning",
+                timeout=30,
+            )
         if self.clients.credentials is not None:
             self.credentials_poller = Poller(
                 self.clients.credentials.status,
@@ -362,6 +370,14 @@ class CanfarApp(App[None]):
         await self.ensure_view(self.active_tab_id)
         self.activate_view(self.active_tab_id)
         self._focus_view(self.active_tab_id)
+        if not self.settings.profile.verify_tls:
+            self.notify(
+                f"TLS certificate verification is OFF for profile {self.settings.profile.name}: "
+                "anyone on the network path could read your credentials.",
+                title="Insecure profile",
+                severity="warning",
+                timeout=30,
+            )
         self.refresh_bindings()
 
     @on(ResourceView.Refreshed)
@@ -484,6 +500,8 @@ class CanfarApp(App[None]):
             title = "Internal error"
             details = "".join(traceback.format_exception(error))
             log.error("%s%s\n%s", where, message, details)
+        # The screen gets what the log gets: secrets masked (the log's formatter does the same).
+        message, details = redact(message), redact(details)
         self.errors.append(ReportedError(self.now(), title, message, details))
         self.notify(f"{message} (e: details)", title=title, severity="error")
 

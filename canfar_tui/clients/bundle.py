@@ -9,6 +9,7 @@ tab shows that reason instead of rows. Services are built on first use.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import cast
@@ -20,6 +21,7 @@ from canfar_tui.clients.base import (
     QueueClient,
     StorageClient,
 )
+from canfar_tui.clients.faults import plan_from_env, wrap_service
 from canfar_tui.config import Settings
 
 SERVICES = ("cloud", "queue", "storage", "credentials")
@@ -121,6 +123,8 @@ def build_clients(
     terminal. Raises :class:`InvalidInput` (one line) for an unusable openrc file.
     """
     profile = settings.profile
+    # CANFAR_TUI_FAULTS="latency=0.2,error_rate=0.1,seed=1" injects faults (tests, demos).
+    plan = plan_from_env(os.environ)
     if profile.is_sandbox:
         from canfar_tui.clients.sandbox.cloud import SandboxCloud
 
@@ -146,10 +150,10 @@ def build_clients(
 
         return Clients(
             profile.name,
-            cloud=SandboxCloud(sandbox_dir / "cloud.sqlite"),
-            queue=sandbox_queue,
-            storage=sandbox_storage,
-            credentials=sandbox_credentials,
+            cloud=wrap_service(SandboxCloud(sandbox_dir / "cloud.sqlite"), plan, "cloud"),
+            queue=wrap_service(sandbox_queue, plan, "queue"),
+            storage=wrap_service(sandbox_storage, plan, "storage"),
+            credentials=wrap_service(sandbox_credentials, plan, "credentials"),
             mode_label="SANDBOX",
         )
 
@@ -177,8 +181,10 @@ def build_clients(
         )
     return Clients(
         profile.name,
-        cloud=cloud,
-        queue=condor_queue,
-        credentials=lambda: CadcCredentials(certificate=profile.certificate),
+        cloud=wrap_service(cloud, plan, "cloud"),
+        queue=wrap_service(condor_queue, plan, "queue"),
+        credentials=wrap_service(
+            lambda: CadcCredentials(certificate=profile.certificate), plan, "credentials"
+        ),
         missing=missing,
     )
