@@ -12,8 +12,8 @@ from that file directly, so a developer who ran ``start.sh`` can run ``pytest`` 
 
 Without them the HTCondor tests skip, unless ``CANFAR_TUI_REQUIRE_SERVICES=1``: then a missing
 or unreachable pool FAILS them (:func:`condor_service_or_skip`), and
-:func:`pytest_runtest_makereport` (when registered as a plugin) turns any skip of an HTCondor
-test into a failure, so a CI run cannot pass without them.
+the hook in ``tests/conftest.py`` turns any skip of an HTCondor test (:func:`is_condor_test`)
+into a failure, so a CI run cannot pass without them.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ import shlex
 import shutil
 import socket
 import uuid
-from collections.abc import Generator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
 
@@ -165,26 +164,8 @@ def condor_configured() -> bool:
     return bool(_settings().get(CONDOR_ENV))
 
 
-def _is_condor_test(item: pytest.Item) -> bool:
+def is_condor_test(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("queue_backend") == "condor":
         return True
     return "condor_service" in getattr(item, "fixturenames", ())
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, Any, Any]:
-    """With the services required, an HTCondor test that skipped has failed."""
-    report = yield
-    if (
-        report.skipped
-        and services_required()
-        and not hasattr(report, "wasxfail")
-        and _is_condor_test(item)
-    ):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.outcome = "failed"
-        report.longrepr = f"{REQUIRE_ENV}=1 but this HTCondor test skipped: {reason}"
-    return report

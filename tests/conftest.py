@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from condor_services import pytest_runtest_makereport as pytest_runtest_makereport
+from condor_services import is_condor_test
 from fakes import FIXED_TIME, FixedCloud, FixedQueue
+from openstack_services import REQUIRE_ENV, is_openstack_test, services_required
 
 from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.config import DEFAULT_REFRESH, Settings, load_settings
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, Any]:
+    """With the real services required, a test that needs one and skipped has failed."""
+    report = yield
+    if (
+        report.skipped
+        and services_required()
+        and not hasattr(report, "wasxfail")
+        and (is_openstack_test(item) or is_condor_test(item))
+    ):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRE_ENV}=1 but this test of a real service skipped: {reason}"
+    return report
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,9 @@ from that file directly, so a developer who ran ``start.sh`` can run ``pytest`` 
   ``CANFAR_TUI_OPENSTACK_USERNAME``.
 
 Without them the OpenStack tests skip, unless ``CANFAR_TUI_REQUIRE_SERVICES=1``: then a missing
-or unreachable cloud FAILS them (:func:`require_or_skip`), and :func:`pytest_runtest_makereport`
-turns any skip of an OpenStack test into a failure, so a CI run cannot pass without them.
+or unreachable cloud FAILS them (:func:`require_or_skip`), and the hook in ``tests/conftest.py``
+turns any skip of an OpenStack test (:func:`is_openstack_test`) into a failure, so a CI run
+cannot pass without them.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import asyncio
 import os
 import shlex
 import socket
-from collections.abc import Generator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -166,26 +166,8 @@ async def finish_snapshot(service: OpenStackService, project_id: str, image_id: 
     await asyncio.to_thread(upload)
 
 
-def _is_openstack_test(item: pytest.Item) -> bool:
+def is_openstack_test(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("cloud_backend") == "openstack":
         return True
     return "openstack_service" in getattr(item, "fixturenames", ())
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, Any, Any]:
-    """With the services required, an OpenStack test that skipped has failed."""
-    report = yield
-    if (
-        report.skipped
-        and services_required()
-        and not hasattr(report, "wasxfail")
-        and _is_openstack_test(item)
-    ):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.outcome = "failed"
-        report.longrepr = f"{REQUIRE_ENV}=1 but this OpenStack test skipped: {reason}"
-    return report

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import pytest
 from openstack_services import finish_snapshot, openstack_service_or_skip
-from openstack_services import pytest_runtest_makereport as pytest_runtest_makereport
 
 from canfar_tui.clients.base import ClientError, CloudClient, NotFound
 from canfar_tui.models import Flavor, FloatingIP, Image, Instance, KeyPair, LaunchRequest
