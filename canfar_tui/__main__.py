@@ -1,4 +1,4 @@
-"""Command line: ``canfar-tui`` (the dashboard), ``status``, ``detect``, ``submit`` and ``get``.
+"""Command line: ``canfar-tui`` (the dashboard) and its status, detect, submit, get, put commands.
 
 Every failure a user can cause here ends with one line on stderr and a non-zero exit status,
 never a traceback: 1 for a failed operation, 2 for bad usage or configuration.
@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     from canfar_tui.batch.cli import add_submit_arguments
 
     add_submit_arguments(submit)
+    put = commands.add_parser("put", help="upload files to VOSpace (like vcp), verified by MD5")
+    from canfar_tui.batch.put_cli import add_put_arguments
+
+    add_put_arguments(put)
     get = commands.add_parser("get", help="download CADC archive files (like cadcget)")
     from canfar_tui.archive_cli import add_get_arguments
 
@@ -138,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from canfar_tui.batch.cli import run_submit
 
             return int(run_submit(args))
+        if args.command == "put":
+            from canfar_tui.batch.put_cli import run_put
+
+            return int(run_put(args))
         if args.command == "get":
             from canfar_tui.archive_cli import run_get
 

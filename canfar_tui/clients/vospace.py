@@ -53,6 +53,8 @@ import functools
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -450,6 +452,7 @@ class VOSpaceStorage:
         self._vos: Any = None
         self._closed = False
         self._owned_server: RunningVOSpace | None = None
+        self._owned_config_home: Path | None = None
         if self._home_uri.startswith("vos://"):
             self._short_scheme: str | None = None
         else:
@@ -480,17 +483,24 @@ class VOSpaceStorage:
     ) -> VOSpaceStorage:
         """Start the loopback service over ``data_dir/vospace`` and return a backend for it.
 
-        Cheap (a socket and a thread; ``vos`` is not imported). The client's registry lives
-        in ``data_dir/vos-client``. Closing the backend stops the service.
+        Cheap (a socket and a thread; ``vos`` is not imported). The client's registry, which
+        names this process's port, lives in a private temporary directory: a shared one would
+        be rewritten by every other process serving the same sandbox (batch jobs uploading,
+        a second dashboard) and point this one at a service that has stopped. Closing the
+        backend stops the service and removes that directory.
         """
         from canfar_tui.clients.sandbox.vospace_server import start_server
 
         server = start_server(data_dir / "vospace", quota_bytes=quota_bytes)
+        config_home = Path(tempfile.mkdtemp(prefix="canfar-tui-vos-"))
         try:
-            return cls.for_sandbox(server, data_dir / "vos-client", owns_server=True, **options)
+            client = cls.for_sandbox(server, config_home, owns_server=True, **options)
         except BaseException:
             server.stop()
+            shutil.rmtree(config_home, ignore_errors=True)
             raise
+        client._owned_config_home = config_home
+        return client
 
     def __repr__(self) -> str:  # no token, no certificate content
         return f"VOSpaceStorage({self._home_uri!r}, sandbox={self._sandbox})"
@@ -518,6 +528,9 @@ class VOSpaceStorage:
         if self._owned_server is not None:
             await asyncio.to_thread(self._owned_server.stop)
             self._owned_server = None
+        if self._owned_config_home is not None:
+            shutil.rmtree(self._owned_config_home, ignore_errors=True)
+            self._owned_config_home = None
 
     # ---- StorageClient
 

@@ -1,0 +1,179 @@
+"""``canfar-tui put LOCAL… vos:DEST[/]``: upload files to VOSpace like ``vcp``, MD5-verified.
+
+Wire it into the main parser with :func:`add_put_arguments` and call :func:`run_put`.
+
+``DEST`` is a folder when it ends with ``/``, when it already is a folder, or when several
+files are given; each file then lands as ``DEST/NAME``. A folder named with a trailing ``/``
+that does not exist yet is created (its parent must exist), so that many batch jobs can put
+into a new folder at the same time. Otherwise ``DEST`` is the file's new URI.
+
+Uploads go through the profile's StorageClient — in the sandbox, a
+:class:`~canfar_tui.clients.vospace.VOSpaceStorage` on the loopback VOSpace service over
+``$XDG_DATA_HOME/canfar-tui/sandbox/vospace``, started by this process with a private ``vos``
+registry so that concurrent ``put`` processes (batch jobs) do not redirect each other. The
+client compares the stored copy's MD5 with the local file's and removes a copy that does not
+match. One line
+per stored file on stdout (``URI  md5=…  N bytes``); one line per failure on stderr.
+
+Exit status: 0 every file stored and verified, 1 one failed, 2 bad usage or configuration
+(no VOSpace in this profile, a destination that is not a VOSpace URI), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from canfar_tui.clients.base import ClientError, Conflict, NotFound, StorageClient
+
+__all__ = ["add_put_arguments", "main", "run_put"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_put_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``put`` sub-command's arguments to ``parser``."""
+    parser.description = (
+        "Upload files to VOSpace (like vcp), verified by MD5. DEST is a folder when it ends "
+        "with '/', already is a folder, or several files are given."
+    )
+    parser.add_argument("local", nargs="+", metavar="LOCAL", type=Path, help="file to upload")
+    parser.add_argument(
+        "destination", metavar="DEST", help="VOSpace file or folder, e.g. vos:USER/catalogues/"
+    )
+
+
+class _Usage(Exception):
+    """Bad usage: exit status 2."""
+
+
+def _is_vospace_uri(text: str) -> bool:
+    scheme, sep, rest = text.partition(":")
+    return bool(sep) and scheme in ("vos", "arc", "cavern") and bool(rest.strip("/"))
+
+
+async def _folder_state(storage: StorageClient, uri: str) -> bool | None:
+    """True: ``uri`` is a folder; False: a file; None: nothing there."""
+    try:
+        node = await storage.stat(uri.rstrip("/"))
+    except NotFound:
+        return None
+    return node.is_container
+
+
+async def _ensure_folder(storage: StorageClient, uri: str) -> None:
+    state = await _folder_state(storage, uri)
+    if state is True:
+        return
+    if state is False:
+        raise _Usage(f"{uri.rstrip('/')} is a file, not a folder")
+    try:
+        await storage.mkdir(uri.rstrip("/"))
+    except Conflict:  # another job created it in the meantime
+        if await _folder_state(storage, uri) is not True:
+            raise
+
+
+async def _put_all(
+    storage: StorageClient, locals_: list[Path], destination: str, out: TextIO, err: TextIO
+) -> int:
+    as_folder = destination.endswith("/") or len(locals_) > 1
+    if as_folder:
+        await _ensure_folder(storage, destination)
+    elif await _folder_state(storage, destination) is True:
+        as_folder = True
+    failures = 0
+    for local in locals_:
+        target = f"{destination.rstrip('/')}/{local.name}" if as_folder else destination
+        if not local.is_file():
+            print(f"canfar-tui put: {local}: no such file", file=err)
+            failures += 1
+            continue
+        try:
+            node = await storage.upload(local, target)
+        except ClientError as error:
+            print(f"canfar-tui put: {local} → {target}: {error.message}", file=err)
+            failures += 1
+            continue
+        size = node.size if node.size is not None else local.stat().st_size
+        print(f"{target}  md5={node.md5 or '?'}  {size} bytes", file=out)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def run_put(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """Run ``canfar-tui put``; returns the exit status (see the module docstring)."""
+    from canfar_tui.clients.bundle import build_clients
+    from canfar_tui.config import ConfigError, load_settings
+
+    stdout = out or sys.stdout
+    stderr = sys.stderr
+    destination = str(args.destination).strip()
+    if not _is_vospace_uri(destination):
+        print(
+            f"canfar-tui put: not a VOSpace destination: {destination!r} "
+            "(expected e.g. vos:USER/folder/)",
+            file=stderr,
+        )
+        return EXIT_USAGE
+    try:
+        settings = load_settings(
+            config_file=getattr(args, "config", None),
+            profile=getattr(args, "profile", None),
+            openrc=getattr(args, "openrc", None),
+            read_only=getattr(args, "read_only", None),
+        )
+    except ConfigError as error:
+        print(f"canfar-tui put: {error}", file=stderr)
+        return EXIT_USAGE
+    if settings.read_only:
+        print("canfar-tui put: read-only mode: nothing is uploaded", file=stderr)
+        return EXIT_USAGE
+    try:
+        clients = build_clients(settings)
+    except ClientError as error:
+        print(f"canfar-tui put: {error.message}", file=stderr)
+        return EXIT_USAGE
+
+    async def go() -> int:
+        try:
+            storage = clients.storage
+            if storage is None:
+                print(f"canfar-tui put: {clients.why_missing('storage')}", file=stderr)
+                return EXIT_USAGE
+            return await _put_all(storage, list(args.local), destination, stdout, stderr)
+        finally:
+            await clients.aclose()
+
+    return _finish(go, destination)
+
+
+def _finish(go: Callable[[], Coroutine[Any, Any, int]], destination: str) -> int:
+    stderr = sys.stderr
+    try:
+        return asyncio.run(go())
+    except _Usage as error:
+        print(f"canfar-tui put: {error}", file=stderr)
+        return EXIT_USAGE
+    except ClientError as error:
+        print(f"canfar-tui put: {destination}: {error.message}", file=stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("canfar-tui put: interrupted", file=stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point (``python -m canfar_tui.batch.put_cli LOCAL… DEST``)."""
+    parser = argparse.ArgumentParser(prog="canfar-tui put")
+    parser.add_argument("--profile", metavar="NAME", help="profile from the config file")
+    parser.add_argument("--config", metavar="FILE", type=Path, help="config file")
+    add_put_arguments(parser)
+    return run_put(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
