@@ -260,7 +260,8 @@ def _run_time(job: Job, now: datetime) -> RunTime | None:
 
 
 def _command(job: Job) -> str:
-    name = Path(job.command).name if job.command else ""
+    # rpartition, not Path(): this runs once per row, for up to 100 000 jobs.
+    name = job.command.rpartition("/")[2]
     return f"{name} {job.arguments}".strip()
 
 
