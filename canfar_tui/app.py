@@ -18,6 +18,7 @@ file under the XDG state dir and shown as one line.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import traceback
 from collections import deque
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -44,34 +45,40 @@ from canfar_tui.logs import get_logger, redact
 from canfar_tui.models import CredentialStatus, Project
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen, HelpSection
-from canfar_tui.widgets.cloud_views import (
-    FloatingIPsView,
-    InstancesView,
-    ProjectsView,
-    SnapshotsView,
-)
-from canfar_tui.widgets.detect_view import DetectView
 from canfar_tui.widgets.header import StatusHeader
-from canfar_tui.widgets.queue_view import QueueView
 from canfar_tui.widgets.resource_table import ResourceTable
 from canfar_tui.widgets.resource_view import ResourceView
-from canfar_tui.widgets.vospace_view import VOSpaceView
+
+if TYPE_CHECKING:
+    from canfar_tui.widgets.detect_view import DetectView
+
+    #: What a tab holds: a resource view, or the Detect form.
+    TabView = ResourceView | DetectView
 
 log = get_logger("app")
 
 #: The header warns when the proxy certificate has less than this left.
 CERTIFICATE_WARNING_SECONDS = 24 * 3600
 
-#: (tab id, title, view class) in the order of the number keys.
-TABS: tuple[tuple[str, str, type[ResourceView] | type[DetectView]], ...] = (
-    ("projects", "Projects", ProjectsView),
-    ("instances", "Instances", InstancesView),
-    ("floating_ips", "Floating IPs", FloatingIPsView),
-    ("snapshots", "Snapshots", SnapshotsView),
-    ("queue", "Queue", QueueView),
-    ("vospace", "VOSpace", VOSpaceView),
-    ("detect", "Detect", DetectView),
+#: (tab id, title, "module:ViewClass") in the order of the number keys. A tab's module is
+#: imported when the tab is first shown, so the first paint pays only for the first tab.
+TABS: tuple[tuple[str, str, str], ...] = (
+    ("projects", "Projects", "canfar_tui.widgets.cloud_views:ProjectsView"),
+    ("instances", "Instances", "canfar_tui.widgets.cloud_views:InstancesView"),
+    ("floating_ips", "Floating IPs", "canfar_tui.widgets.cloud_views:FloatingIPsView"),
+    ("snapshots", "Snapshots", "canfar_tui.widgets.cloud_views:SnapshotsView"),
+    ("queue", "Queue", "canfar_tui.widgets.queue_view:QueueView"),
+    ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
+    ("detect", "Detect", "canfar_tui.widgets.detect_view:DetectView"),
 )
+
+
+def view_class(tab_id: str) -> type[TabView]:
+    """The view class of a tab (importing its module on first use)."""
+    path = next(path for tid, _, path in TABS if tid == tab_id)
+    module, _, name = path.partition(":")
+    cls: type[TabView] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +99,10 @@ class DashboardScreen(Screen[None]):
         # so the first paint does not wait for six tabs nobody has looked at yet.
         yield StatusHeader(id="header")
         with TabbedContent(id="tabs"):
-            for index, (tab_id, title, view_class) in enumerate(TABS):
+            for index, (tab_id, title, _) in enumerate(TABS):
                 with TabPane(title, id=f"tab-{tab_id}"):
                     if index == 0:
-                        yield view_class(id=f"view-{tab_id}")
+                        yield view_class(tab_id)(id=f"view-{tab_id}")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -314,28 +321,26 @@ class CanfarApp(App[None]):
     def header(self) -> StatusHeader:
         return self.screen_stack[0].query_one(StatusHeader)
 
-    def view(self, tab_id: str) -> ResourceView | DetectView | None:
+    def view(self, tab_id: str) -> TabView | None:
         """The view of a tab, or None while that tab has never been shown."""
         for view in self.screen_stack[0].query(f"#view-{tab_id}"):
-            if isinstance(view, ResourceView | DetectView):
-                return view
+            return cast("TabView", view)
         return None
 
     @property
-    def views(self) -> list[ResourceView | DetectView]:
+    def views(self) -> list[TabView]:
         """The views mounted so far."""
         return [view for tab_id, _, _ in TABS if (view := self.view(tab_id)) is not None]
 
     @property
-    def active_view(self) -> ResourceView | DetectView | None:
+    def active_view(self) -> TabView | None:
         return self.view(self.active_tab_id)
 
-    async def ensure_view(self, tab_id: str) -> ResourceView | DetectView:
+    async def ensure_view(self, tab_id: str) -> TabView:
         """Mount a tab's view the first time it is shown."""
         view = self.view(tab_id)
         if view is None:
-            view_class = next(cls for tid, _, cls in TABS if tid == tab_id)
-            view = view_class(id=f"view-{tab_id}")
+            view = view_class(tab_id)(id=f"view-{tab_id}")
             pane = self.screen_stack[0].query_one(f"#tab-{tab_id}", TabPane)
             await pane.mount(view)
         return view
@@ -365,19 +370,15 @@ class CanfarApp(App[None]):
 
     @on(TabbedContent.TabActivated, "#tabs")
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        pane_id = event.pane.id or ""
-        self.active_tab_id = pane_id.removeprefix("tab-")
-        await self.ensure_view(self.active_tab_id)
-        self.activate_view(self.active_tab_id)
-        self._focus_view(self.active_tab_id)
-        if not self.settings.profile.verify_tls:
-            self.notify(
-                f"TLS certificate verification is OFF for profile {self.settings.profile.name}: "
-                "anyone on the network path could read your credentials.",
-                title="Insecure profile",
-                severity="warning",
-                timeout=30,
-            )
+        tab_id = (event.pane.id or "").removeprefix("tab-")
+        self.active_tab_id = tab_id
+        await self.ensure_view(tab_id)
+        if self.active_tab_id != tab_id:
+            # The user moved on while this tab was being built; focusing its table now
+            # would make TabbedContent switch back to it.
+            return
+        self.activate_view(tab_id)
+        self._focus_view(tab_id)
         self.refresh_bindings()
 
     @on(ResourceView.Refreshed)
@@ -385,7 +386,7 @@ class CanfarApp(App[None]):
         if event.view is self.active_view:
             self._update_header_from(event.view)
 
-    def _update_header_from(self, view: ResourceView | DetectView) -> None:
+    def _update_header_from(self, view: TabView) -> None:
         header = self.header
         if isinstance(view, ResourceView):
             header.last_refresh = view.last_refresh
@@ -409,6 +410,8 @@ class CanfarApp(App[None]):
     async def action_archive_fetch(self) -> None:
         """Open the VOSpace tab and ask for an archive URI to fetch."""
         self.show_tab("vospace")
+        from canfar_tui.widgets.vospace_view import VOSpaceView
+
         view = await self.ensure_view("vospace")
         if isinstance(view, VOSpaceView):
             view.action_archive_fetch()
@@ -448,10 +451,11 @@ class CanfarApp(App[None]):
             ("Every table", rows(ResourceTable.BINDINGS)),
             ("Every resource tab", rows(ResourceView.BINDINGS)),
         ]
-        for _, title, view_class in TABS:
-            own = [b for b in view_class.BINDINGS if b not in ResourceView.BINDINGS]
+        for tab_id, title, _ in TABS:
+            cls = view_class(tab_id)
+            own = [b for b in cls.BINDINGS if b not in ResourceView.BINDINGS]
             if own:
-                sections.append((title, rows(own, view_class.DESTRUCTIVE_ACTIONS)))
+                sections.append((title, rows(own, cls.DESTRUCTIVE_ACTIONS)))
         sections.append(
             ("Command palette", [("ctrl+p", "Search every command", "app.command_palette")])
         )

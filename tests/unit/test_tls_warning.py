@@ -16,7 +16,16 @@ async def test_insecure_profile_warns(settings: Settings) -> None:
     app = create_app(insecure, Clients("sandbox", cloud=FixedCloud()), now=lambda: FIXED_TIME)
     async with app.run_test() as pilot:
         await pilot.pause(0.1)
-        assert any("TLS certificate verification is OFF" in n.message for n in app._notifications)
+        warnings = [
+            n for n in app._notifications if "TLS certificate verification is OFF" in n.message
+        ]
+        assert len(warnings) == 1
+        await pilot.press("2", "3", "1")
+        await pilot.pause(0.1)
+        again = [
+            n for n in app._notifications if "TLS certificate verification is OFF" in n.message
+        ]
+        assert len(again) == 1, "said once, not on every tab switch"
 
 
 async def test_secure_profile_does_not_warn(settings: Settings) -> None:
