@@ -20,20 +20,17 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import socket
 import uuid
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+from real_services import REPO, require_or_skip, service_settings
 
-REQUIRE_ENV = "CANFAR_TUI_REQUIRE_SERVICES"
 CONDOR_ENV = "CANFAR_TUI_CONDOR_CONFIG"
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO / ".services" / "condor" / "env"
 _KEYS = (
     "CANFAR_TUI_CONDOR_CONFIG",
@@ -44,17 +41,6 @@ _KEYS = (
     "CANFAR_TUI_CONDOR_OTHER_USERS",
 )
 _COLLECTOR = re.compile(r"^\s*COLLECTOR_HOST\s*=\s*(\S+)\s*$", re.MULTILINE)
-
-
-def services_required() -> bool:
-    return os.environ.get(REQUIRE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-
-
-def require_or_skip(reason: str) -> NoReturn:
-    """Skip, or fail when the real services are required."""
-    if services_required():
-        pytest.fail(f"{REQUIRE_ENV}=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)
@@ -86,21 +72,8 @@ class CondorService:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, raw = line.partition("=")
-        if sep and key in _KEYS:
-            words = shlex.split(raw)
-            values[key] = " ".join(words)
-    return values
-
-
 def _settings() -> dict[str, str]:
-    values = {key: os.environ[key] for key in _KEYS if os.environ.get(key)}
-    if CONDOR_ENV not in values and DEFAULT_ENV_FILE.is_file():
-        values = _read_env_file(DEFAULT_ENV_FILE)
-    return values
+    return service_settings(_KEYS, CONDOR_ENV, DEFAULT_ENV_FILE)
 
 
 def _collector(config: Path) -> tuple[str, int]:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from condor_services import is_condor_test
 from fakes import FIXED_TIME, FixedCloud, FixedQueue
-from openstack_services import REQUIRE_ENV, is_openstack_test, services_required
+from openstack_services import is_openstack_test
+from real_services import REQUIRE_ENV, services_required
 
 from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.clients.bundle import Clients

@@ -18,20 +18,16 @@ cannot pass without them.
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
 import socket
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pytest
+from real_services import REPO, require_or_skip, service_settings
 
-REQUIRE_ENV = "CANFAR_TUI_REQUIRE_SERVICES"
 OPENSTACK_ENV = "CANFAR_TUI_OPENSTACK_CLOUD"
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = REPO / ".services" / "openstack" / "env"
 _KEYS = (
     "CANFAR_TUI_OPENSTACK_CLOUD",
@@ -41,17 +37,6 @@ _KEYS = (
     "CANFAR_TUI_OPENSTACK_AUTH_URL",
     "CANFAR_TUI_OPENSTACK_USERNAME",
 )
-
-
-def services_required() -> bool:
-    return os.environ.get(REQUIRE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-
-
-def require_or_skip(reason: str) -> NoReturn:
-    """Skip, or fail when the real services are required."""
-    if services_required():
-        pytest.fail(f"{REQUIRE_ENV}=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass(frozen=True)
@@ -70,21 +55,8 @@ class OpenStackService:
         return self.password_file.read_text(encoding="utf-8").strip()
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, raw = line.partition("=")
-        if sep and key in _KEYS:
-            words = shlex.split(raw)
-            values[key] = words[0] if words else ""
-    return values
-
-
 def _settings() -> dict[str, str]:
-    values = {key: os.environ[key] for key in _KEYS if os.environ.get(key)}
-    if OPENSTACK_ENV not in values and DEFAULT_ENV_FILE.is_file():
-        values = _read_env_file(DEFAULT_ENV_FILE)
-    return values
+    return service_settings(_KEYS, OPENSTACK_ENV, DEFAULT_ENV_FILE)
 
 
 @cache
