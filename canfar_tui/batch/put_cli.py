@@ -15,6 +15,12 @@ client compares the stored copy's MD5 with the local file's and removes a copy t
 match. One line
 per stored file on stdout (``URI  md5=…  N bytes``); one line per failure on stderr.
 
+``$CANFAR_TUI_SANDBOX_VOSPACE`` (sandbox profile only) names a HOME-like folder whose
+``.config/cadc-registry`` points ``vos`` at a VOSpace service that is already running (see
+:func:`~canfar_tui.clients.sandbox.vospace_server.prepare_client_home`): ``put`` then uploads
+there instead of starting a service of its own. Batch jobs on a real HTCondor pool use it to
+reach the service their submitter runs (``tests/integration/test_condor_pipeline.py``).
+
 Exit status: 0 every file stored and verified, 1 one failed, 2 bad usage or configuration
 (no VOSpace in this profile, a destination that is not a VOSpace URI), 130 interrupted.
 """
@@ -23,16 +29,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from canfar_tui.clients.base import ClientError, Conflict, NotFound, StorageClient
 
-__all__ = ["add_put_arguments", "main", "run_put"]
+__all__ = ["SANDBOX_VOSPACE_ENV", "add_put_arguments", "main", "run_put"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: A HOME-like folder whose vos registry names a running VOSpace service (sandbox profile).
+SANDBOX_VOSPACE_ENV = "CANFAR_TUI_SANDBOX_VOSPACE"
 
 
 def add_put_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +65,33 @@ class _Usage(Exception):
 def _is_vospace_uri(text: str) -> bool:
     scheme, sep, rest = text.partition(":")
     return bool(sep) and scheme in ("vos", "arc", "cavern") and bool(rest.strip("/"))
+
+
+def _running_service(config_home: Path, destination: str, private: Path) -> StorageClient:
+    """A client of the already running service that ``config_home``'s registry names.
+
+    The registry is copied (with its future mtimes) into ``private``, this process's own
+    folder: ``vos`` writes its capabilities cache next to it, and many jobs share the named
+    folder, which they may not be allowed to write.
+    """
+    from canfar_tui.clients.vospace import VOSpaceStorage
+
+    if not (config_home / ".config" / "cadc-registry" / "resource-caps").is_file():
+        raise _Usage(
+            f"{SANDBOX_VOSPACE_ENV}={config_home}: no VOSpace registry there "
+            "(.config/cadc-registry/resource-caps)"
+        )
+    try:
+        shutil.copytree(config_home / ".config", private / ".config", dirs_exist_ok=True)
+    except OSError as error:
+        raise _Usage(f"{SANDBOX_VOSPACE_ENV}={config_home}: cannot read it ({error})") from None
+    scheme, _, rest = destination.partition(":")
+    if rest.startswith("//"):
+        authority, _, path = rest[2:].partition("/")
+        home = f"{scheme}://{authority}/{path.strip('/').split('/', 1)[0]}"
+    else:
+        home = f"{scheme}:{rest.strip('/').split('/', 1)[0]}"
+    return VOSpaceStorage(home, config_home=private, sandbox=True)
 
 
 async def _folder_state(storage: StorageClient, uri: str) -> bool | None:
@@ -138,14 +176,29 @@ def run_put(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         print(f"canfar-tui put: {error.message}", file=stderr)
         return EXIT_USAGE
 
+    service_home = os.environ.get(SANDBOX_VOSPACE_ENV, "").strip()
+    if not settings.profile.is_sandbox:
+        service_home = ""
+
     async def go() -> int:
+        own: StorageClient | None = None
+        private: Path | None = None
         try:
-            storage = clients.storage
+            storage: StorageClient | None
+            if service_home:
+                private = Path(tempfile.mkdtemp(prefix="canfar-tui-put-"))
+                storage = own = _running_service(Path(service_home), destination, private)
+            else:
+                storage = clients.storage
             if storage is None:
                 print(f"canfar-tui put: {clients.why_missing('storage')}", file=stderr)
                 return EXIT_USAGE
             return await _put_all(storage, list(args.local), destination, stdout, stderr)
         finally:
+            if own is not None:
+                await own.aclose()
+            if private is not None:
+                shutil.rmtree(private, ignore_errors=True)
             await clients.aclose()
 
     return _finish(go, destination)

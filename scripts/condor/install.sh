@@ -11,6 +11,10 @@
 # records what it was built with, so a rerun with nothing to do takes well under a second.
 # Delete $RUN/root (after stop.sh) to rebuild it.
 #
+# canfar-tui itself goes into the chroot as on a CANFAR snapshot (jobs run `canfar-tui detect`
+# there): python3 and python3-venv are installed here, and install_canfar_tui.sh (run at the
+# end, also when the chroot was already built) puts this checkout in a venv, /opt/canfar-tui.
+#
 # Users: the test user ($CANFAR_TUI_CONDOR_USER, default "astro") exists with the SAME uid in
 # the chroot and on this machine (jobs run as that uid inside the chroot and write into a folder
 # bind-mounted at the same path inside and out); "jdoe" and "asmith" exist only in the chroot
@@ -30,7 +34,7 @@ TEST_USER=${CANFAR_TUI_CONDOR_USER:-astro}
 OTHER_USERS=(jdoe asmith)
 STAMP_NAME=.canfar-tui-installed
 # Bump when what the chroot must contain changes (forces a rebuild).
-RECIPE=1
+RECIPE=2
 
 T0=$(date +%s%N)
 lap() { awk -v now="$(date +%s%N)" -v t0="$T0" -v msg="$*" \
@@ -63,6 +67,7 @@ if [ -f "$ROOT/$STAMP_NAME" ] && [ "$(cat "$ROOT/$STAMP_NAME")" = "$WANT" ] \
         && [ -x "$ROOT/usr/sbin/condor_master" ]; then
     ensure_host_user
     lap "already installed: $ROOT ($WANT)"
+    "$HERE/install_canfar_tui.sh"
     exit 0
 fi
 
@@ -143,12 +148,14 @@ printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
     > "$NEW/etc/apt/apt.conf.d/90canfar-tui"
 mount -t proc proc "$NEW/proc"
 mount --bind /dev "$NEW/dev"
+# python3 and python3-venv: for install_canfar_tui.sh (canfar-tui in a venv, like a snapshot).
 chroot "$NEW" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    minicondor > "$RUN/install-minicondor.log" 2>&1 \
-    || die "installing minicondor failed (see $RUN/install-minicondor.log)"
+    minicondor python3 python3-venv > "$RUN/install-minicondor.log" 2>&1 \
+    || die "installing minicondor and python3 failed (see $RUN/install-minicondor.log)"
 chroot "$NEW" apt-get clean
 cleanup
 lap "minicondor installed: $(chroot "$NEW" condor_version | head -n1)"
+lap "python installed: $(chroot "$NEW" python3 --version)"
 
 # Users: the test user with the host's uid, the other users only inside.
 chroot "$NEW" groupadd -g "$TEST_UID" "$TEST_USER"
@@ -166,3 +173,4 @@ fi
 mv "$NEW" "$ROOT"
 trap - EXIT
 lap "installed: $ROOT ($(du -sm --one-file-system "$ROOT" | cut -f1) MB on disk)"
+"$HERE/install_canfar_tui.sh"
