@@ -363,7 +363,9 @@ class FrameWatch:
 
         self.app = app
         self.kind = CompositorUpdate
-        self.waiters: list[tuple[re.Pattern[str], asyncio.Future[tuple[float, float, float]]]] = []
+        self.waiters: list[
+            tuple[re.Pattern[str], asyncio.Future[tuple[float, float, float, float]]]
+        ] = []
         self.frames = 0
         original = app._display
 
@@ -375,7 +377,8 @@ class FrameWatch:
             if not self.waiters:
                 return
             text = plain(renderable.render_segments(app.console))
-            stamp = (time.perf_counter(), time.process_time(), time.time())
+            # wall, process CPU (all threads), epoch, CPU of this (the screen's) thread
+            stamp = (time.perf_counter(), time.process_time(), time.time(), time.thread_time())
             for pattern, future in list(self.waiters):
                 if not future.done() and pattern.search(text):
                     future.set_result(stamp)
@@ -383,8 +386,8 @@ class FrameWatch:
 
         app._display = display
 
-    def wait(self, pattern: str) -> asyncio.Future[tuple[float, float, float]]:
-        future: asyncio.Future[tuple[float, float, float]] = (
+    def wait(self, pattern: str) -> asyncio.Future[tuple[float, float, float, float]]:
+        future: asyncio.Future[tuple[float, float, float, float]] = (
             asyncio.get_running_loop().create_future()
         )
         self.waiters.append((re.compile(pattern, re.M), future))
@@ -426,13 +429,13 @@ async def scale_app(jobs: int, batches: int, repeat: int) -> dict[str, Any]:
             frame = frames.wait(first)
             start = time.perf_counter()
             await pilot.press(key)
-            end, _, _ = await asyncio.wait_for(frame, 300)
+            end, _, _, _ = await asyncio.wait_for(frame, 300)
             result[f"{mode}_first_paint"] = end - start
             view = app.view("queue")
             assert isinstance(view, QueueView) and view.mode == mode
             await settle(pilot, 0.5)
             result[f"{mode}_rows"] = view.table.row_count
-            walls, cpus, clients = [], [], []
+            walls, cpus, clients, mains = [], [], [], []
             for rep in range(repeat):
                 await settle(pilot, 0.1)
                 while view.poller is not None and view.poller.in_flight:
@@ -441,13 +444,16 @@ async def scale_app(jobs: int, batches: int, repeat: int) -> dict[str, Any]:
                 gc.collect()
                 frame = frames.wait(rf"running, {held} held")
                 start, cpu, busy = time.perf_counter(), time.process_time(), queue.busy
+                main = time.thread_time()
                 assert view.poller is not None
                 view.poller.refresh_now()
-                end, cpu_end, _ = await asyncio.wait_for(frame, 120)
+                end, cpu_end, _, main_end = await asyncio.wait_for(frame, 120)
                 walls.append(end - start)
                 cpus.append(cpu_end - cpu)
+                mains.append(main_end - main)
                 clients.append(queue.busy - busy)
             result[f"{mode}_refresh_client"] = clients
+            result[f"{mode}_refresh_main_cpu"] = mains
             result[f"{mode}_refresh_wall"] = walls
             result[f"{mode}_refresh_cpu"] = cpus
             rss = rss_mb()
@@ -465,14 +471,17 @@ async def scale_app(jobs: int, batches: int, repeat: int) -> dict[str, Any]:
 
 
 def peer_rows(items: Sequence[Any], mode: str) -> list[tuple[object, ...]]:
+    from datetime import UTC, datetime
+
     from rich.text import Text
 
     from canfar_tui.widgets.queue_view import QueueView
 
     fake = SimpleNamespace(mode=mode)
+    make = QueueView._row_maker(fake, datetime.now(UTC))  # type: ignore[arg-type]
     out = []
     for item in items:
-        cells = QueueView.row(fake, item)  # type: ignore[arg-type]
+        cells = make(item)
         out.append(
             tuple(
                 cell if isinstance(cell, Text) else "" if cell is None else str(cell)
@@ -797,8 +806,12 @@ def ms(values: Sequence[float]) -> float:
     return statistics.median(values) * 1000 if values else float("nan")
 
 
-def ui_ms(result: dict[str, Any], mode: str) -> float:
-    cpu, client = result[f"{mode}_refresh_cpu"], result[f"{mode}_refresh_client"]
+def ui_ms(result: dict[str, Any], mode: str, *, thread: str = "main") -> float:
+    """CPU time of the refresh minus the client's own, on the screen's thread (``main``; the
+    app digests large refreshes in a worker thread) or in the whole process (``all``)."""
+    key = f"{mode}_refresh_main_cpu" if thread == "main" else f"{mode}_refresh_cpu"
+    cpu = result.get(key, result[f"{mode}_refresh_cpu"])  # the DataTable has one thread
+    client = result[f"{mode}_refresh_client"]
     return ms([a - b for a, b in zip(cpu, client, strict=True)])
 
 
@@ -887,7 +900,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                     ms(app[f"{mode}_refresh_cpu"]),
                     ms(peer[f"{mode}_refresh_cpu"]),
                 ),
-                ("1% refresh, CPU - client (ms)", ui_ms(app, mode), ui_ms(peer, mode)),
+                (
+                    "1% refresh, CPU - client (ms)",
+                    ui_ms(app, mode, thread="all"),
+                    ui_ms(peer, mode, thread="all"),
+                ),
+                (
+                    "1% refresh, UI-thread CPU - client",
+                    ui_ms(app, mode),
+                    ui_ms(peer, mode),
+                ),
                 ("RSS after refreshes (MB)", app[f"{mode}_rss_mb"], peer[f"{mode}_rss_mb"]),
             ]
             for label, ours, theirs in rows:
@@ -910,13 +932,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         for mode in ("batches", "jobs"):
             paint = app[f"{mode}_first_paint"] * 1000
             wall, ui = ms(app[f"{mode}_refresh_wall"]), ui_ms(app, mode)
+            process = ui_ms(app, mode, thread="all")
             targets.append(
                 f"{mode}: first paint {paint:.0f} ms <= 1000: "
                 f"{'MET' if paint <= 1000 else 'MISSED'}"
             )
             targets.append(
-                f"{mode}: 1% refresh UI CPU {ui:.1f} ms (wall {wall:.1f} ms, client "
-                f"included) <= 30: {'MET' if ui <= 30 else 'MISSED'}"
+                f"{mode}: 1% refresh UI-thread CPU {ui:.1f} ms (all threads {process:.1f} ms, "
+                f"wall {wall:.1f} ms, client included) <= 30: {'MET' if ui <= 30 else 'MISSED'}"
             )
         hwm = app["jobs_hwm_mb"]
         targets.append(f"peak RSS {hwm:.0f} MB <= 400: {'MET' if hwm <= 400 else 'MISSED'}")

@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="config file (default: $XDG_CONFIG_HOME/canfar-tui/config.toml)",
     )
+    parser.add_argument(
+        "--tutorial",
+        action="store_true",
+        help="start with the guided walk through the Batch Quick Start (sandbox only)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("tui", help="the dashboard (the default)")
     status = commands.add_parser("status", help="one-screen summary of every service")
@@ -107,7 +112,7 @@ def run_status(settings: Settings, *, as_json: bool) -> int:
     return status_exit_code(statuses)
 
 
-def run_tui(settings: Settings) -> int:
+def run_tui(settings: Settings, *, tutorial: bool = False) -> int:
     from canfar_tui.app import CanfarApp, create_app
     from canfar_tui.clients.bundle import build_clients
     from canfar_tui.logs import setup_logging
@@ -116,6 +121,7 @@ def run_tui(settings: Settings) -> int:
     apps: list[CanfarApp] = []
     clients = build_clients(settings, password_provider=lambda: apps[0].ask_password())
     app = create_app(settings, clients)
+    app.start_tutorial = tutorial
     apps.append(app)
     app.run()
     if app.exit_message:
@@ -153,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "status":
             return run_status(settings, as_json=args.json)
-        return run_tui(settings)
+        return run_tui(settings, tutorial=args.tutorial)
     except ConfigError as error:
         print(f"canfar-tui: {error}", file=sys.stderr)
         return 2

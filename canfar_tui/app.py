@@ -5,7 +5,7 @@ Build it with :func:`create_app` (the CLI and the tests do): it takes Settings a
 
 | key          | action                                   |
 |--------------|------------------------------------------|
-| `1`…`7`      | Projects, Instances, Floating IPs, Snapshots, Queue, VOSpace, Detect |
+| `1`…`8`      | Projects, Instances, Floating IPs, Snapshots, Queue, VOSpace, Detect, Pipeline |
 | `?`          | help: every key and its binding id       |
 | `ctrl+p`     | command palette (`area: action`)         |
 | `e`          | recent errors with their details         |
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -70,6 +70,7 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("queue", "Queue", "canfar_tui.widgets.queue_view:QueueView"),
     ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
     ("detect", "Detect", "canfar_tui.widgets.detect_view:DetectView"),
+    ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline_view:PipelineView"),
 )
 
 
@@ -146,6 +147,7 @@ class CanfarCommands(Provider):
         commands += [
             ("app: help", "Every key and its binding id", app.action_help),
             ("app: errors", "Recent errors with their details", app.action_errors),
+            ("app: tutorial", "Start or end the guided Batch Quick Start", app.action_tutorial),
             ("app: quit", "Leave canfar-tui", app.action_quit),
         ]
         view = app.active_view
@@ -168,6 +170,12 @@ class CanfarCommands(Provider):
                     commands.append(
                         (f"{area}: {binding.description.lower()}", binding.tooltip, callback)
                     )
+            if view.AREA == "queue" and not any(
+                isinstance(b, Binding) and b.action.startswith("trace") for b in view.BINDINGS
+            ):
+                commands.append(
+                    ("queue: trace", "Snapshot, instance, jobs, outputs", app.action_trace)
+                )
         return commands
 
     async def discover(self) -> Hits:
@@ -210,6 +218,14 @@ class CanfarApp(App[None]):
             tooltip="Get a new CADC proxy certificate (like cadc-get-cert -n)",
             show=False,
         ),
+        Binding(
+            "T",
+            "tutorial",
+            "Tutorial",
+            id="app.tutorial",
+            tooltip="Start or end the guided Batch Quick Start (sandbox only)",
+            show=False,
+        ),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Leave canfar-tui"),
     ]
 
@@ -234,6 +250,8 @@ class CanfarApp(App[None]):
         self.credentials_poller: Poller[str, CredentialStatus] | None = None
         #: One line for the CLI to print when the app stopped on an unexpected error.
         self.exit_message: str | None = None
+        #: Start the tutorial when the dashboard is up (``--tutorial``).
+        self.start_tutorial = False
         if settings.theme in self.available_themes:
             self.theme = settings.theme
         if settings.keymap:
@@ -254,6 +272,8 @@ class CanfarApp(App[None]):
         self.sub_title = f"{self.settings.profile.name} · {self.clients.mode_label}"
         self.activate_view(self.active_tab_id)
         self._focus_view(self.active_tab_id)
+        if self.start_tutorial:
+            self.action_tutorial()
         if not self.settings.profile.verify_tls:
             self.notify(
                 f"TLS certificate verification is OFF for profile {self.settings.profile.name}: "
@@ -309,8 +329,77 @@ class CanfarApp(App[None]):
             self.notify(f"New proxy certificate, valid {left}", title="Certificate")
             if self.credentials_poller is not None:
                 self.credentials_poller.refresh_now()
+            self._retry_refused_views()
 
         self.run_worker(renew(), name="renew-certificate", exit_on_error=False)
+
+    # ------------------------------------------------------------------ re-authentication
+
+    #: True while the renewal prompt is up or its renewal runs (one offer at a time).
+    renewal_pending = False
+
+    def offer_renewal(self, error: ClientError, retry: Callable[[], None]) -> None:
+        """A service refused the proxy certificate (``error``): offer to renew it.
+
+        The password prompt asks for the CADC password; with it the certificate is renewed
+        (``renew_certificate(password=…)``; the sandbox issues its own) and ``retry`` (the
+        view's refresh) runs, so the view keeps its folder, filter and cursor. Escape leaves
+        things as they are (``c`` renews later). One offer at a time.
+        """
+        credentials = self.clients.credentials
+        if credentials is None or self.renewal_pending or not self.is_running:
+            return
+        self.renewal_pending = True
+        from canfar_tui.screens.password import PasswordScreen
+
+        def answered(password: str | None) -> None:
+            if not password:
+                self.renewal_pending = False
+                self.notify(
+                    "Certificate not renewed: c renews it, r retries.",
+                    title="Credentials",
+                    severity="warning",
+                )
+                return
+            self.run_worker(
+                self._renew_then_retry(password, retry),
+                name="renew-certificate",
+                exit_on_error=False,
+            )
+
+        self.push_screen(
+            PasswordScreen(
+                "Renew your CADC certificate",
+                f"{error.message}\nYour CADC password gets a new proxy certificate; "
+                "then this tab fetches again.",
+            ),
+            answered,
+        )
+
+    async def _renew_then_retry(self, password: str, retry: Callable[[], None]) -> None:
+        credentials = self.clients.credentials
+        try:
+            if credentials is None:
+                return
+            status = await cast("Any", credentials).renew_certificate(password=password)
+        except ClientError as failure:
+            self.report_error(failure, context="renew certificate")
+            return
+        finally:
+            self.renewal_pending = False
+        left = expiry_text(status.expires_at, datetime.now(UTC))
+        self.notify(f"New proxy certificate, valid {left}; fetching again", title="Certificate")
+        if self.credentials_poller is not None:
+            self.credentials_poller.refresh_now()
+        retry()
+        self._retry_refused_views()
+
+    def _retry_refused_views(self) -> None:
+        """Refresh the views whose last fetch was refused for credentials."""
+        for view in self.views:
+            poller = view.poller if isinstance(view, ResourceView) else None
+            if poller is not None and isinstance(poller.last_error, AuthError):
+                poller.refresh_now()
 
     async def on_unmount(self) -> None:
         await self.clients.aclose()
@@ -418,6 +507,18 @@ class CanfarApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections()))
+
+    def action_tutorial(self) -> None:
+        """Start or end the tutorial (its module is imported only now)."""
+        from canfar_tui.widgets.tutorial import toggle_tutorial
+
+        toggle_tutorial(self)
+
+    def action_trace(self) -> None:
+        """Trace the batch under the Queue tab's cursor (its module is imported only now)."""
+        from canfar_tui.screens.trace import trace_selected_batch
+
+        trace_selected_batch(self)
 
     def action_errors(self) -> None:
         rows = [

@@ -130,7 +130,7 @@ def job_summary(ad: Mapping[str, object]) -> list[tuple[str, str]]:
     add("owner", "Owner")
     add("batch", "JobBatchName")
     add("command", "Cmd")
-    add("arguments", "Args", "Arguments")
+    add("arguments", "Arguments", "Args")
     add("directory", "Iwd")
     add("submitted", "QDate", render=_when)
     add("started", "JobCurrentStartDate", "JobStartDate", render=_when)

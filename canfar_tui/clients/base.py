@@ -237,6 +237,72 @@ class SupportsHistory(Protocol):
     async def history(self, *, limit: int = 100, all_users: bool = False) -> Sequence[Job]: ...
 
 
+#: Job attributes a user may change on a held or idle job of theirs (``condor_qedit``), with
+#: their canonical spelling. Anything else (``Cmd``, ``Owner``, ``Iwd``, file names…) is refused:
+#: changing it would make the job something else, so submit a new one instead.
+EDITABLE_JOB_ATTRIBUTES: tuple[str, ...] = (
+    "Arguments",
+    "Environment",
+    "RequestCpus",
+    "RequestMemory",
+    "RequestDisk",
+    "Requirements",
+    "VMImage",
+    "VMInstanceType",
+)
+
+
+@runtime_checkable
+class SupportsEditJob(Protocol):
+    """A queue backend that can change a held or idle job before it runs (``condor_qedit``)."""
+
+    async def edit_job(self, job_id: JobId, attributes: Mapping[str, str]) -> None:
+        """Set ``attributes`` (name to ClassAd expression) of one of the user's jobs.
+
+        Names come from :data:`EDITABLE_JOB_ATTRIBUTES` (any case, ``+VMImage`` allowed);
+        values are ClassAd expressions, so text is quoted (:func:`classad_string`):
+        ``{"Arguments": '"1056215p --fast"', "RequestMemory": "4096"}``. ``Arguments`` and
+        ``Environment`` use HTCondor's new (V2) syntax, the ``Request*`` values are whole
+        numbers (``RequestMemory`` in MB, ``RequestDisk`` in KiB), ``Requirements`` is any
+        expression. Every value is checked before anything changes: InvalidInput for another
+        attribute or a bad value, NotFound for an unknown job, AuthError for another user's
+        job, Conflict for a job that is neither held nor idle. The job keeps its state: a held
+        job runs with the new values once released.
+        """
+        ...
+
+
+def editable_job_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
+    """``attributes`` with canonical names, or InvalidInput naming the first refused one.
+
+    Only the names are checked here (and that each value is non-empty text); the backends
+    check the values.
+    """
+    canonical = {name.lower(): name for name in EDITABLE_JOB_ATTRIBUTES}
+    result: dict[str, str] = {}
+    for name, value in attributes.items():
+        key = str(name).strip()
+        key = key[1:] if key.startswith("+") else key
+        key = key[3:] if key.lower().startswith("my.") else key
+        found = canonical.get(key.lower())
+        if found is None:
+            allowed = ", ".join(EDITABLE_JOB_ATTRIBUTES)
+            raise InvalidInput(f"{name} cannot be edited; only {allowed} can.")
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"{found} needs a value (a ClassAd expression).")
+        if found in result:
+            raise InvalidInput(f"{found} is given twice.")
+        result[found] = value.strip()
+    if not result:
+        raise InvalidInput("Nothing to change: no attribute was given.")
+    return result
+
+
+def classad_string(text: str) -> str:
+    """``text`` as a ClassAd string literal (quotes and backslashes escaped)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 @runtime_checkable
 class StorageClient(ServiceClient, Protocol):
     """VOSpace: nodes, verified transfers and quota."""

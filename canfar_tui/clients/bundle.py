@@ -171,10 +171,15 @@ def build_clients(
         return CondorQueue(schedd_name=profile.schedd)
 
     cloud: CloudClient | None = None
+    verify = profile.verify_tls  # False: no certificate checks (the app warns at start)
     if profile.openrc is not None:
-        cloud = OpenStackCloud.from_openrc(profile.openrc, password_provider=password_provider)
+        cloud = OpenStackCloud.from_openrc(
+            profile.openrc, password_provider=password_provider, verify_tls=verify
+        )
     elif profile.cloud:
-        cloud = OpenStackCloud.from_cloud(profile.cloud, password_provider=password_provider)
+        cloud = OpenStackCloud.from_cloud(
+            profile.cloud, password_provider=password_provider, verify_tls=verify
+        )
     else:
         missing["cloud"] = (
             f"Profile {profile.name} names no cloud: set cloud (clouds.yaml) or openrc."
@@ -184,7 +189,9 @@ def build_clients(
         cloud=wrap_service(cloud, plan, "cloud"),
         queue=wrap_service(condor_queue, plan, "queue"),
         credentials=wrap_service(
-            lambda: CadcCredentials(certificate=profile.certificate), plan, "credentials"
+            lambda: CadcCredentials(certificate=profile.certificate, verify_tls=verify),
+            plan,
+            "credentials",
         ),
         missing=missing,
     )

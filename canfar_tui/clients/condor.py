@@ -1,8 +1,9 @@
 """The htcondor2 backend: a real HTCondor access point (batch.canfar.net) as a QueueClient.
 
-:class:`CondorQueue` implements :class:`~canfar_tui.clients.base.QueueClient` and
-:class:`~canfar_tui.clients.base.SupportsHistory` with the htcondor2 Python bindings, the way
-``condor_q``, ``condor_hold``/``condor_release``/``condor_rm``, ``condor_submit``,
+:class:`CondorQueue` implements :class:`~canfar_tui.clients.base.QueueClient`,
+:class:`~canfar_tui.clients.base.SupportsHistory` and
+:class:`~canfar_tui.clients.base.SupportsEditJob` with the htcondor2 Python bindings, the way
+``condor_q``, ``condor_hold``/``condor_release``/``condor_rm``, ``condor_qedit``, ``condor_submit``,
 ``condor_history`` and ``condor_watch_q`` do:
 
 * **where and who**: the collector, the schedd and the authentication methods come from the
@@ -19,6 +20,10 @@
   first: an unknown id raises ``NotFound``, another user's job ``AuthError`` ("Permission
   denied", like ``condor_hold``), and then nothing changes. Jobs that are already in the target
   state, or that left the queue, are not counted.
+* **edit_job** (:class:`~canfar_tui.clients.base.SupportsEditJob`): ``condor_qedit`` with
+  ``Schedd.edit``, for the allow-listed attributes of the user's held or idle jobs only; the
+  values are checked like the sandbox checks them, then set while the job is still held or
+  idle (one ``Schedd.edit`` per attribute: the bindings have no multi-attribute transaction).
 * **submit**: the description is checked and expanded offline first by the sandbox's
   :func:`~canfar_tui.clients.sandbox.queue_submit.expand_submit` (a malformed description
   raises ``InvalidInput`` with its line number and nothing is queued); then it goes to the
@@ -76,6 +81,7 @@ from canfar_tui.clients.base import (
     InvalidInput,
     NotFound,
     Unavailable,
+    editable_job_attributes,
 )
 from canfar_tui.models import (
     Batch,
@@ -235,7 +241,9 @@ def job_from_ad(ad: Mapping[str, object]) -> Job:
         status = JobStatus(status_value)
     except ValueError:
         status = JobStatus.IDLE
-    arguments = _text(ad.get("Args")) or _text(ad.get("Arguments")) or ""
+    # HTCondor runs a job with Arguments (new syntax) when it has one, else Args (old syntax);
+    # after condor_qedit of Arguments a job has both.
+    arguments = _text(ad.get("Arguments")) or _text(ad.get("Args")) or ""
     batch = _text(ad.get("JobBatchName")) or f"ID: {cluster}"
     started = _when(ad.get("JobCurrentStartDate")) or _when(ad.get("JobStartDate"))
     finished = _when(ad.get("CompletionDate"))
@@ -905,6 +913,30 @@ class CondorCalls:
             "batch_name": prepared.batch_name or f"ID: {cluster}",
         }
 
+    def op_edit(self, job: str, attributes: dict[str, str]) -> dict[str, int]:
+        """``condor_qedit``: the values are checked first, then set one by one, each only while
+        the job is still held or idle (a constraint on its id and state)."""
+        from canfar_tui.clients.sandbox.queue_edit import EDITABLE_STATES, parse_job_edit
+
+        edit = parse_job_edit(attributes)
+        cluster, _, proc = job.partition(".")
+        states = " || ".join(f"JobStatus == {state}" for state in EDITABLE_STATES)
+        constraint = f"ClusterId == {int(cluster)} && ProcId == {int(proc)} && ({states})"
+        schedd = self.schedd()
+        edited = 0
+        for name, expression in edit.expressions.items():
+            try:
+                edited = int(schedd.edit(constraint, name, expression))
+            except self.htcondor.HTCondorException as error:
+                if "matching constraint" in str(error):
+                    raise Conflict(
+                        f"Job {job} is no longer held or idle; nothing more was changed."
+                        if edited
+                        else f"Job {job} is no longer held or idle; nothing was changed."
+                    ) from None
+                raise
+        return {"edited": edited}
+
     def _discover(self, owner: str, last_cluster: int, since: float) -> tuple[dict[str, int], int]:
         """User logs of the owner's clusters above ``last_cluster``: path -> cluster."""
         mine = owner_constraint(owner)
@@ -1378,6 +1410,44 @@ class CondorQueue:
         if _int(result.get("TotalPermissionDenied")):
             raise AuthError(f"Permission denied: the schedd refused to {action} these jobs.")
         return _int(result.get("TotalSuccess"))
+
+    # ----------------------------------------------------------------- edit
+
+    async def edit_job(self, job_id: JobId, attributes: Mapping[str, str]) -> None:
+        """``condor_qedit`` of one of the user's held or idle jobs (see ``SupportsEditJob``).
+
+        The names are checked here, the owner and state with a query, and the values in the
+        worker (:func:`~canfar_tui.clients.sandbox.queue_edit.parse_job_edit`) before any
+        ``Schedd.edit``.
+        """
+        from canfar_tui.clients.sandbox.queue_edit import EDITABLE_STATES, not_editable
+
+        if not isinstance(job_id, JobId):
+            raise InvalidInput("Job ids must be JobId values like 123.0.")
+        wanted = editable_job_attributes(attributes)
+        owner = await self.owner()
+        projection = ["ClusterId", "ProcId", "Owner", "JobStatus"]
+        constraint = ids_constraint([job_id])
+        ads = await self._call("query", constraint=constraint, projection=projection)
+        if not ads:
+            ads = await self._call("history", constraint=constraint, projection=projection, match=1)
+            if not ads:
+                raise NotFound(f"Job {job_id} does not exist.")
+        ad = ads[0]
+        job_owner = str(ad.get("Owner") or "")
+        if job_owner != owner:
+            raise AuthError(
+                f"Permission denied: job {job_id} belongs to {job_owner}; "
+                "you can only edit your own jobs."
+            )
+        status = _int(ad.get("JobStatus"), int(JobStatus.IDLE))
+        if status not in EDITABLE_STATES:
+            try:
+                state = JobStatus(status)
+            except ValueError:
+                state = JobStatus.IDLE
+            raise Conflict(not_editable(job_id, state))
+        await self._call("edit", job=str(job_id), attributes=wanted)
 
     # ----------------------------------------------------------------- submit
 

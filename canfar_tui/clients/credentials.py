@@ -8,7 +8,9 @@
 * ``renew_certificate(days_valid)`` obtains a new proxy certificate like ``cadc-get-cert -n``:
   the CADC credential delegation service (``ivo://cadc.nrc.ca/cred``, through ``cadcutils``)
   is asked with the username/password of the netrc entry. The certificate is written
-  atomically with mode 0600.
+  atomically with mode 0600. ``renew_certificate(password=…)`` (the dashboard's prompt after
+  a service refused an expired certificate) uses that password instead, for the username of
+  the netrc entry or of the current certificate; it is held for that one request only.
 * ``save_netrc_entry(username, password)`` creates or updates the entries like
   ``cadc_dotnetrc`` does: one ``machine`` line per CADC host, other hosts kept, written
   atomically with mode 0600. The password is never logged, never put in argv, never kept.
@@ -81,6 +83,11 @@ class CdpIssuer:
         self._netrc_path = netrc_path
         self._verify_tls = verify_tls
 
+    @property
+    def verify_tls(self) -> bool:
+        """Whether the service's TLS certificate is checked (``insecure=`` for cadcutils)."""
+        return self._verify_tls
+
     def issue(self, days_valid: int) -> bytes:
         from cadcutils.net import auth
         from cadcutils.util import utils
@@ -88,6 +95,19 @@ class CdpIssuer:
         if "cadcutils" not in utils.check_version.checked:
             utils.check_version.checked.append("cadcutils")  # no PyPI look-ups
         subject = auth.Subject(netrc=str(self._netrc_path))
+        text: str = auth.get_cert(subject, days_valid=days_valid, insecure=not self._verify_tls)
+        return text.encode("ascii")
+
+    def issue_with_password(self, days_valid: int, username: str, password: str) -> bytes:
+        """Like :meth:`issue`, authenticated with a password typed in (never stored)."""
+        from cadcutils.net import auth
+        from cadcutils.util import utils
+
+        if "cadcutils" not in utils.check_version.checked:
+            utils.check_version.checked.append("cadcutils")
+        subject = auth.Subject(username=username)
+        for host in CADC_NETRC_HOSTS:  # what cadcutils would otherwise ask on the terminal
+            subject._hosts_auth[host] = (username, password)
         text: str = auth.get_cert(subject, days_valid=days_valid, insecure=not self._verify_tls)
         return text.encode("ascii")
 
@@ -196,11 +216,12 @@ class CadcCredentials:
         sandbox_username: str | None = None,
         label: str = "CADC",
         timeout: float = 60.0,
+        verify_tls: bool = True,
     ) -> None:
         self._certificate = certificate or Path("~/.ssl/cadcproxy.pem").expanduser()
         self._netrc = netrc_path or Path("~/.netrc").expanduser()
         self._hosts = tuple(hosts)
-        self._issuer: CertificateIssuer = issuer or CdpIssuer(self._netrc)
+        self._issuer: CertificateIssuer = issuer or CdpIssuer(self._netrc, verify_tls=verify_tls)
         self._sandbox = sandbox
         self._sandbox_username = sandbox_username
         self._label = label
@@ -245,6 +266,11 @@ class CadcCredentials:
     def certificate_path(self) -> Path:
         return self._certificate
 
+    @property
+    def issuer(self) -> CertificateIssuer:
+        """What renews the certificate (the credential delegation service, or the sandbox's)."""
+        return self._issuer
+
     async def aclose(self) -> None:
         return None
 
@@ -253,11 +279,16 @@ class CadcCredentials:
     async def status(self) -> CredentialStatus:
         return await self._run(self._status_sync)
 
-    async def renew_certificate(self, *, days_valid: int = 10) -> CredentialStatus:
+    async def renew_certificate(
+        self, *, days_valid: int = 10, password: str | None = None
+    ) -> CredentialStatus:
+        """A new proxy certificate; with ``password``, authenticated by it instead of netrc."""
         if not 1 <= days_valid <= MAX_DAYS_VALID:
             raise InvalidInput(f"A certificate can be valid 1 to {MAX_DAYS_VALID} days")
+        if password is not None and (not password or "\n" in password):
+            raise InvalidInput("The password must be one non-empty line")
         async with self._lock:
-            return await self._run(self._renew_sync, days_valid)
+            return await self._run(self._renew_sync, days_valid, password)
 
     async def save_netrc_entry(self, username: str, password: str) -> CredentialStatus:
         """Create or update the netrc entries for the CADC hosts (like ``cadc_dotnetrc``)."""
@@ -337,17 +368,29 @@ class CadcCredentials:
             problem=problem,
         )
 
-    def _renew_sync(self, days_valid: int) -> CredentialStatus:
+    def _renew_sync(self, days_valid: int, password: str | None = None) -> CredentialStatus:
+        with_password = getattr(self._issuer, "issue_with_password", None)
+        username: str | None = None
         if not self._sandbox:
             username, problem = self._netrc_state()
-            if problem is not None:
+            if password is not None and with_password is not None:
+                username = username or self._status_sync().username
+                if username is None:
+                    raise AuthError(
+                        f"No CADC username known (no netrc entry, no certificate): "
+                        f"save your CADC username and password in {self._netrc} first"
+                    )
+            elif problem is not None:
                 raise AuthError(problem)
-            if username is None:
+            elif username is None:
                 raise AuthError(
                     f"No CADC entry in {self._netrc}: save your CADC username and password first"
                 )
         try:
-            pem = self._issuer.issue(days_valid)
+            if password is not None and with_password is not None and username is not None:
+                pem = with_password(days_valid, username, password)
+            else:
+                pem = self._issuer.issue(days_valid)
             certificate_expiry(pem)
         except ClientError:
             raise

@@ -1,4 +1,4 @@
-"""Fault injection around any client: latency, timeouts, HTTP 503/500 and expired tokens.
+"""Fault injection around any client: latency, timeouts, HTTP 503/500, expired tokens, full disk.
 
 :func:`with_faults` wraps a client (cloud, queue, storage or credentials) in an object that
 implements the same Protocol: every ``async`` method is delegated to the wrapped client after
@@ -12,6 +12,12 @@ it was" needs. Faults are drawn from a seeded :class:`random.Random`, so a run w
 seed and the same sequence of calls meets the same faults. Each wrapper counts what it fired
 in :attr:`FaultyClient.fault_counters`.
 
+A full disk is not a fault of a call but of the local writes a call makes: with
+``disk_full`` set, the backends' local write path (the download loop of
+:mod:`canfar_tui.clients.vospace`) asks :func:`check_local_write` before each write, and gets
+``OSError(ENOSPC)`` once a file would grow past ``disk_free_bytes``, exactly what a full disk
+answers. Every :class:`FaultyClient` whose plan is enabled takes part (they are tracked weakly).
+
 The plan can come from the environment (see :func:`plan_from_env`)::
 
     CANFAR_TUI_FAULTS="latency=0.2,error_rate=0.1,seed=1" canfar-tui
@@ -22,9 +28,13 @@ Imports no Textual.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import inspect
+import os
 import random
+import threading
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -64,6 +74,10 @@ class FaultPlan:
     auth_after: int = 0
     auth_window: int = 1
     auth_repeat: bool = False
+    #: Expired credentials that stay expired until renewed: every call of a service but
+    #: ``credentials`` raises AuthError until a ``renew_certificate`` call through a wrapper of
+    #: this plan succeeds (which switches this off).
+    expired_until_renewed: bool = False
     #: Seed of the random draws (None: not reproducible).
     seed: int | None = None
     #: Only these method names are faulted (empty: every async method but ``aclose``).
@@ -76,6 +90,10 @@ class FaultPlan:
     enabled: bool = True
     #: Scripted failures: the next faulted calls raise these, in order, before any draw.
     scripted: list[ClientError] = field(default_factory=list)
+    #: A full local disk: local writes (downloads) fail with ENOSPC once a file would be
+    #: larger than ``disk_free_bytes``.
+    disk_full: bool = False
+    disk_free_bytes: int = 0
 
     def fail_next(self, times: int, error: ClientError | None = None) -> None:
         """The next ``times`` faulted calls raise ``error`` (default: HTTP 503)."""
@@ -100,6 +118,8 @@ class FaultPlan:
             or self.timeout_rate
             or self.auth_after
             or self.scripted
+            or self.disk_full
+            or self.expired_until_renewed
         )
 
 
@@ -140,6 +160,8 @@ class FaultyClient:
         seed = None if plan.seed is None else f"{plan.seed}:{name}"
         self._random = random.Random(seed)
         self._faulted_calls = 0
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     @property
     def wrapped(self) -> object:
@@ -174,7 +196,10 @@ class FaultyClient:
         @functools.wraps(method)
         async def faulted(*args: Any, **kwargs: Any) -> Any:
             await self._before_call()
-            return await method(*args, **kwargs)
+            result = await method(*args, **kwargs)
+            if name == "renew_certificate":
+                self.fault_plan.expired_until_renewed = False  # the new credentials work
+            return result
 
         return faulted
 
@@ -194,6 +219,9 @@ class FaultyClient:
             error = plan.scripted.pop(0)
             counters.by_kind["scripted"] += 1
             raise type(error)(error.message, details=error.details)
+        if plan.expired_until_renewed and self.fault_name != "credentials":
+            counters.by_kind["auth_expired"] += 1
+            raise token_expired()
         if self._token_expired(self._faulted_calls):
             counters.by_kind["auth_expired"] += 1
             raise token_expired()
@@ -220,6 +248,27 @@ class FaultyClient:
         if not plan.auth_repeat and position >= period:
             return False
         return position % period >= plan.auth_after
+
+
+#: Every FaultyClient alive, for :func:`check_local_write` (weak: no client is kept alive).
+_LIVE: weakref.WeakSet[FaultyClient] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
+
+
+def check_local_write(path: os.PathLike[str] | str, size_after: int) -> None:
+    """Called by a backend before it grows the local file ``path`` to ``size_after`` bytes.
+
+    Raises ``OSError(ENOSPC)`` (as the kernel would) when a live fault plan has ``disk_full``
+    and ``size_after`` exceeds its ``disk_free_bytes``; counts it as ``disk_full``. Cheap when
+    no plan asks for it. Thread-safe (downloads write from worker threads).
+    """
+    with _LIVE_LOCK:
+        clients = list(_LIVE)
+    for client in clients:
+        plan = client.fault_plan
+        if plan.enabled and plan.disk_full and size_after > plan.disk_free_bytes:
+            client.fault_counters.by_kind["disk_full"] += 1
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
 
 
 def with_faults(client: C, plan: FaultPlan, *, name: str = "client") -> C:
@@ -257,9 +306,9 @@ def wrap_service(source: Any, plan: FaultPlan | None, service: str) -> Any:
 # --------------------------------------------------------------------------- environment
 
 _FLOATS = ("latency", "jitter", "error_rate", "server_error_rate", "timeout_rate", "timeout_after")
-_INTS = ("auth_after", "auth_window", "seed")
+_INTS = ("auth_after", "auth_window", "seed", "disk_free_bytes")
 _SETS = ("methods", "exempt", "services")
-_BOOLS = ("auth_repeat", "enabled")
+_BOOLS = ("auth_repeat", "enabled", "disk_full", "expired_until_renewed")
 _KNOWN = frozenset(f.name for f in fields(FaultPlan)) - {"scripted"}
 
 

@@ -272,6 +272,7 @@ class OpenStackCloud:
         external_network: str = EXTERNAL_NETWORK,
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         max_workers: int = 4,
+        verify_tls: bool = True,
     ) -> None:
         if (credentials is None) == (cloud is None):
             raise ValueError("give exactly one of credentials or cloud")
@@ -284,6 +285,9 @@ class OpenStackCloud:
         self._external_network_name = external_network
         self._call_timeout = float(call_timeout)
         self._max_workers = max(1, max_workers)
+        #: False (the profile's ``verify_tls = false``) turns certificate checks off even when
+        #: the openrc file or clouds.yaml asks for them; True leaves their choice in force.
+        self._verify_tls = verify_tls
         self._label = label or cloud or self._default_label(credentials)
         self._user_label = credentials.user_label if credentials else "?"
         self.openrc_warnings: tuple[str, ...] = ()
@@ -620,12 +624,13 @@ class OpenStackCloud:
         if self._cloud is not None:
             files = [str(self._clouds_yaml)] if self._clouds_yaml is not None else None
             loader = os_config.OpenStackConfig(config_files=files, load_envvars=False)
+            insecure: dict[str, Any] = {} if self._verify_tls else {"verify": False}
             return loader.get_one(
-                cloud=self._cloud, auth=dict(auth), api_timeout=self._call_timeout
+                cloud=self._cloud, auth=dict(auth), api_timeout=self._call_timeout, **insecure
             )
         credentials = self._credentials
         assert credentials is not None
-        extra: dict[str, Any] = {"verify": credentials.verify}
+        extra: dict[str, Any] = {"verify": credentials.verify and self._verify_tls}
         for key in ("region_name", "interface", "cacert"):
             value = getattr(credentials, key)
             if value:

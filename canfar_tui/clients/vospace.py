@@ -73,6 +73,7 @@ from canfar_tui.clients.base import (
     QuotaExceeded,
     Unavailable,
 )
+from canfar_tui.clients.faults import check_local_write
 from canfar_tui.models import StorageNode, StorageQuota
 
 if TYPE_CHECKING:
@@ -517,6 +518,11 @@ class VOSpaceStorage:
     def home_uri(self) -> str:
         return self._home_uri
 
+    @property
+    def sandbox_server(self) -> RunningVOSpace | None:
+        """The loopback service this client started (restarted on next use if it died)."""
+        return self._owned_server
+
     async def aclose(self) -> None:
         if self._closed:
             return
@@ -595,6 +601,8 @@ class VOSpaceStorage:
         """
         if self._closed:
             raise Unavailable("The VOSpace client is closed")
+        if self._owned_server is not None and not self._owned_server.alive:
+            await asyncio.to_thread(self._revive_sandbox)
         cancel = threading.Event()
         work = asyncio.ensure_future(asyncio.to_thread(function, *args, cancel))
         try:
@@ -618,6 +626,21 @@ class VOSpaceStorage:
             raise asyncio.CancelledError() from None
         except Exception as exc:  # the boundary: nothing untranslated gets out
             raise map_error(exc, self._home_uri, "talking to VOSpace") from exc
+
+    def _revive_sandbox(self) -> None:
+        """Start the owned loopback service again, on the same port and folder, if it died."""
+        with self._client_lock:
+            server = self._owned_server
+            if server is None or server.alive or self._closed:
+                return
+            log.warning("sandbox VOSpace service on port %d stopped; restarting it", server.port)
+            try:
+                self._owned_server = server.restart()
+            except OSError as exc:
+                raise Unavailable(
+                    f"The sandbox VOSpace service stopped and cannot start again: "
+                    f"{exc.strerror or exc}"
+                ) from exc
 
     def _retrying(
         self,
@@ -1030,10 +1053,10 @@ class VOSpaceStorage:
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except OSError as exc:
-            raise InvalidInput(f"Cannot write in {destination.parent}: {exc.strerror}") from exc
+            raise _local_write_error(exc, destination) from exc
         try:
             with os.fdopen(fd, "wb") as handle:
-                state = _DownloadState(handle, destination)
+                state = _DownloadState(handle, destination, temp)
                 report(0, force=True)
                 verified = False
                 for _round in range(self._retry.attempts):
@@ -1061,7 +1084,7 @@ class VOSpaceStorage:
                 os.fsync(handle.fileno())
             os.replace(temp, destination)
         except OSError as exc:
-            raise InvalidInput(f"Cannot write {destination}: {exc.strerror or exc}") from exc
+            raise _local_write_error(exc, destination) from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
@@ -1109,21 +1132,33 @@ class _TransientMismatch(Unavailable):
         super().__init__(f"{uri}: MD5 mismatch in transit")
 
 
+def _local_write_error(exc: OSError, destination: Path) -> InvalidInput:
+    """One line for a failed local write; a full disk (or quota) names the folder."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InvalidInput(
+            f"No space left on {destination.parent} for {destination.name}; nothing was kept",
+            details=f"{type(exc).__name__}: {exc}",
+        )
+    return InvalidInput(f"Cannot write {destination}: {exc.strerror or exc}")
+
+
 class _DownloadState:
     """Bytes received so far, their running MD5, and the MD5 the service announced."""
 
-    def __init__(self, handle: Any, path: Path) -> None:
+    def __init__(self, handle: Any, path: Path, temp: Path | None = None) -> None:
         self.handle = handle
         self.path = path
+        self.temp = temp or path
         self.digest = hashlib.md5(usedforsecurity=False)
         self.written = 0
         self.announced_md5: str | None = None
 
     def write(self, chunk: bytes) -> None:
         try:
+            check_local_write(self.temp, self.written + len(chunk))  # injected full disk
             self.handle.write(chunk)
         except OSError as exc:
-            raise InvalidInput(f"Cannot write {self.path}: {exc.strerror or exc}") from exc
+            raise _local_write_error(exc, self.path) from exc
         self.digest.update(chunk)
         self.written += len(chunk)
 

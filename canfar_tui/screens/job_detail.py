@@ -12,10 +12,14 @@ failure is one line in the pane.
 | `s`             | summary (status, why idle)     |
 | `a`             | the full ClassAd               |
 | `o`             | tail of the output file        |
-| `e`             | tail of the error file         |
+| `e`             | held job: edit & release       |
+| `E` (or `e`)    | tail of the error file         |
 | `l`             | tail of the user log           |
 | `r`             | read everything again now      |
 | `escape`, `q`   | close                          |
+
+``e`` opens :class:`~canfar_tui.screens.job_edit.JobEditScreen` when the job is held, the
+queue can edit jobs and the dashboard is not read-only; otherwise it shows the error file.
 
 :class:`JobReasonScreen` asks for the optional reason of a hold or remove (``condor_hold
 -reason``); it dismisses with the text (possibly empty) on ``enter`` and None on ``escape``.
@@ -44,8 +48,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
 
 from canfar_tui.batch.joblog import FileTail, idle_explanation, job_summary, read_tail
-from canfar_tui.clients.base import ClientError, QueueClient
-from canfar_tui.models import JobFiles, JobId
+from canfar_tui.clients.base import ClientError, QueueClient, SupportsEditJob
+from canfar_tui.models import JobFiles, JobId, JobStatus
 
 __all__ = ["PANES", "JobDetailScreen", "JobReasonScreen"]
 
@@ -91,7 +95,14 @@ class JobDetailScreen(ModalScreen[None]):
         Binding("s", "show('summary')", "Summary", id="job.summary", tooltip="Status, why idle"),
         Binding("a", "show('classad')", "ClassAd", id="job.classad", tooltip="The full ClassAd"),
         Binding("o", "show('output')", "Output", id="job.output", tooltip="Tail of the output"),
-        Binding("e", "show('error')", "Error", id="job.error", tooltip="Tail of the error file"),
+        Binding(
+            "e",
+            "edit",
+            "Edit & release",
+            id="job.edit",
+            tooltip="Change the held job's arguments, requests or VM, then release it",
+        ),
+        Binding("e,E", "show('error')", "Error", id="job.error", tooltip="Tail of the error file"),
         Binding("l", "show('log')", "Log", id="job.log", tooltip="Tail of the user log"),
         Binding("r", "reload", "Reload", id="job.reload", tooltip="Read everything again now"),
     ]
@@ -131,10 +142,29 @@ class JobDetailScreen(ModalScreen[None]):
                         VerticalScroll(id=f"job-scroll-{pane}", classes="job-scroll"),
                     ):
                         yield Static("Loading…", id=f"job-{pane}", markup=False)
-            yield Label(
-                "s summary · a ClassAd · o output · e error · l log · r reload · escape close",
-                classes="dialog-hint",
+            yield Label(self._hint(), id="job-hint", classes="dialog-hint")
+
+    def _hint(self) -> str:
+        if self.can_edit():
+            return (
+                "e edit & release · s summary · a ClassAd · o output · E error · l log · "
+                "r reload · escape close"
             )
+        return "s summary · a ClassAd · o output · e error · l log · r reload · escape close"
+
+    def can_edit(self) -> bool:
+        """Whether ``e`` edits: a held job, a queue that edits jobs, not read-only."""
+        return (
+            self.ad is not None
+            and self.ad.get("JobStatus") == int(JobStatus.HELD)
+            and isinstance(self.client, SupportsEditJob)
+            and not getattr(self.app, "read_only", False)
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "edit":
+            return self.can_edit()
+        return True
 
     def on_mount(self) -> None:
         self.reload(with_ad=True)
@@ -156,6 +186,17 @@ class JobDetailScreen(ModalScreen[None]):
     def action_reload(self) -> None:
         self.reload(with_ad=True)
 
+    def action_edit(self) -> None:
+        if not self.can_edit():
+            return
+        from canfar_tui.screens.job_edit import JobEditScreen
+
+        def done(saved: bool | None) -> None:
+            if saved:
+                self.reload(with_ad=True)
+
+        self.app.push_screen(JobEditScreen(self.client, self.job_id), done)
+
     # ------------------------------------------------------------------ reading
 
     def _follow(self) -> None:
@@ -175,6 +216,8 @@ class JobDetailScreen(ModalScreen[None]):
                 self._show_problem(error.message)
                 return
             self.ad, self.files, self.problem = ad, files, None
+            self.query_one("#job-hint", Label).update(self._hint())
+            self.refresh_bindings()
         files = self.files or JobFiles()
         paths: dict[str, Path | None] = {
             "output": files.output,

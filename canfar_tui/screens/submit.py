@@ -9,7 +9,17 @@ screen shows:
 * which form the installed ``canfar_submit`` accepts (0.3.x: ``JOB_FILE VM_IMAGE VM_FLAVOR``,
   0.4.x: ``JOB_FILE [VM_IMAGE]``) and the equivalent command on the batch host;
 * the rewritten submit description, with ``+`` on added and ``~`` on replaced lines;
-* the lint (every problem with its line) and the dry run (how many jobs, their arguments).
+* the lint (every problem with its line) and a one-line dry run (how many jobs, their
+  arguments);
+* the **dry-run table** (``ctrl+r`` switches the right pane between the preview and it): one
+  row per job the file queues, expanded without submitting anything (the sandbox executor's
+  ``condor_submit`` expansion, :func:`~canfar_tui.clients.sandbox.queue_submit.expand_submit`,
+  run by the lint in a worker thread, where ``htcondor2`` is imported): PROC, ARGUMENTS,
+  OUTPUT, ERROR, LOG (relative to the submit file's folder) and one column per item variable,
+  at most :data:`DRY_RUN_ROWS` rows and then "… N more". ``$(Cluster)`` is not known before
+  the schedd assigns it and shows as 0. When the file does not expand (a syntax error, an
+  empty item list, an unknown macro…) the pane lists the lint errors with their line numbers
+  instead.
 
 ``ctrl+s`` submits the rewritten description through the profile's QueueClient, unless the
 lint found an error; the screen closes with the :class:`~canfar_tui.models.SubmitResult` and
@@ -19,6 +29,7 @@ the Queue tab jumps to the new batch. Nothing is written to your submit file.
 |----------|-----------------------------------------------|
 | `ctrl+o` | choose a submit file (``*.sub``)              |
 | `ctrl+t` | start from the Quick Start's do_catalogue.sub |
+| `ctrl+r` | right pane: the preview / the dry-run table   |
 | `ctrl+s` | submit (when the lint has no error)           |
 | `tab`    | next field                                    |
 | `escape` | close without submitting (asks if you edited)  |
@@ -27,7 +38,10 @@ the Queue tab jumps to the new batch. Nothing is written to your submit file.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -40,7 +54,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
 
 from canfar_tui.batch.canfar_submit import CanfarSubmit, detect_canfar_submit, equivalent_command
 from canfar_tui.batch.choices import (
@@ -55,18 +80,75 @@ from canfar_tui.batch.resources import scratch_gb
 from canfar_tui.batch.rewrite import Rewrite, canfar_description, numbered_lines
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
 from canfar_tui.clients.base import ClientError, CloudClient, CredentialsClient, QueueClient
+from canfar_tui.clients.sandbox.queue_submit import JobSpec
 from canfar_tui.models import Flavor, Image, SubmitResult
 from canfar_tui.preferences import FILE_NAME as PREFERENCES_FILE
 from canfar_tui.preferences import PreferenceStore
 from canfar_tui.screens.confirm import ConfirmScreen
 from canfar_tui.screens.file_picker import FilePickerScreen
 
-__all__ = ["SubmitScreen"]
+__all__ = ["DRY_RUN_ROWS", "DryRun", "SubmitScreen", "dry_run_table"]
 
 #: Seconds of quiet typing before the preview and lint are computed again.
 PREVIEW_DELAY = 0.25
 #: Jobs whose arguments the dry-run line lists.
 DRY_RUN_SHOWN = 6
+#: Rows of the dry-run table at most; one "… N more" row says how many are not shown.
+DRY_RUN_ROWS = 1000
+#: The dry-run table's first columns; item variables follow.
+DRY_RUN_COLUMNS = ("PROC", "ARGUMENTS", "OUTPUT", "ERROR", "LOG")
+_CLUSTER_MACRO = re.compile(r"\$\(\s*cluster(?:id)?\s*\)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """The dry-run table: its columns, its rows (at most :data:`DRY_RUN_ROWS`) and the total."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    #: How many jobs the file queues.
+    total: int
+
+    @property
+    def more(self) -> int:
+        """Jobs not in :attr:`rows`."""
+        return self.total - len(self.rows)
+
+
+def _shown_path(path: str, submit_dir: Path) -> str:
+    """A job file relative to the submit folder when it is inside it; "" for none."""
+    if not path or path == os.devnull:
+        return ""
+    try:
+        relative = os.path.relpath(path, submit_dir)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def dry_run_table(
+    jobs: Sequence[JobSpec], submit_dir: Path, *, limit: int = DRY_RUN_ROWS
+) -> DryRun:
+    """The table of the jobs a submit file expands to (see the module docstring)."""
+    fixed = {name.lower() for name in DRY_RUN_COLUMNS}
+    variables: list[str] = []
+    for job in jobs[:limit]:
+        for name in job.item:
+            if name.lower() not in fixed and name not in variables:
+                variables.append(name)
+    rows = tuple(
+        (
+            str(job.proc),
+            job.arguments,
+            _shown_path(job.output, submit_dir),
+            _shown_path(job.error, submit_dir),
+            _shown_path(job.log, submit_dir),
+            *(job.item.get(name, "") for name in variables),
+        )
+        for job in jobs[:limit]
+    )
+    columns = (*DRY_RUN_COLUMNS, *(name.upper() for name in variables))
+    return DryRun(columns, rows, len(jobs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +168,7 @@ class _Preview:
     inputs: _Inputs
     rewrite: Rewrite | None
     report: LintReport
+    dry_run: DryRun
 
 
 def _flavor_label(flavor: Flavor) -> str:
@@ -99,7 +182,26 @@ def _image_label(image: Image) -> str:
 
 
 class SubmitScreen(Screen[SubmitResult | None]):
-    """Choose a submit file, snapshot and flavor; preview, lint and submit."""
+    """Choose a submit file, snapshot and flavor; preview, lint, dry-run table and submit."""
+
+    DEFAULT_CSS = """
+    #submit-right {
+        width: 1fr;
+        height: 1fr;
+    }
+    #submit-right TabPane {
+        padding: 0;
+        height: 1fr;
+    }
+    #submit-dryrun-status {
+        height: auto;
+        max-height: 12;
+        overflow-y: auto;
+    }
+    #submit-dryrun {
+        height: 1fr;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -111,6 +213,13 @@ class SubmitScreen(Screen[SubmitResult | None]):
             "Template",
             id="submit.template",
             tooltip="Start from the Quick Start's do_catalogue.sub",
+        ),
+        Binding(
+            "ctrl+r",
+            "toggle_dry_run",
+            "Dry run",
+            id="submit.dry_run",
+            tooltip="Right pane: the preview or the table of the jobs the file queues",
         ),
         Binding(
             "ctrl+s",
@@ -155,6 +264,8 @@ class SubmitScreen(Screen[SubmitResult | None]):
         self.preview: _Preview | None = None
         self.submitting = False
         self._timer: Timer | None = None
+        #: What the dry-run pane shows now (to skip rebuilding an unchanged table).
+        self._dry_run_shown: object = None
         self._loaded_text = ""
 
     # ------------------------------------------------------------------ layout
@@ -178,8 +289,15 @@ class SubmitScreen(Screen[SubmitResult | None]):
             yield Static("Looking for canfar_submit…", id="submit-form", markup=False)
             with Horizontal(id="submit-body"):
                 yield TextArea("", id="submit-editor", show_line_numbers=True, soft_wrap=False)
-                with VerticalScroll(id="submit-preview-scroll"):
-                    yield Static("", id="submit-preview")
+                with TabbedContent(initial="submit-pane-preview", id="submit-right"):
+                    with (
+                        TabPane("Preview", id="submit-pane-preview"),
+                        VerticalScroll(id="submit-preview-scroll"),
+                    ):
+                        yield Static("", id="submit-preview")
+                    with TabPane("Dry run", id="submit-pane-dryrun"):
+                        yield Static("", id="submit-dryrun-status", markup=False)
+                        yield DataTable(id="submit-dryrun", cursor_type="row", zebra_stripes=True)
             yield Static("", id="submit-lint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="submit-cancel", variant="default")
@@ -199,6 +317,16 @@ class SubmitScreen(Screen[SubmitResult | None]):
             self._show_waiting("Open a submit file (ctrl+o) or start from the template (ctrl+t).")
         self._load_choices()
         self._detect_canfar_submit()
+
+    @on(TabbedContent.TabActivated)
+    def _keep_tab_changes_here(self, event: TabbedContent.TabActivated) -> None:
+        # The dashboard listens for TabActivated to switch its own tabs; these are not those.
+        event.stop()
+
+    def action_toggle_dry_run(self) -> None:
+        tabs = self.query_one("#submit-right", TabbedContent)
+        showing = tabs.active == "submit-pane-dryrun"
+        tabs.active = "submit-pane-preview" if showing else "submit-pane-dryrun"
 
     # ------------------------------------------------------------------ inputs
 
@@ -396,7 +524,8 @@ class SubmitScreen(Screen[SubmitResult | None]):
             image=inputs.image,
             proxy_problem=inputs.proxy_problem,
         )
-        self.app.call_from_thread(self._preview_ready, _Preview(inputs, rewrite, report))
+        dry_run = dry_run_table(report.jobs, inputs.submit_dir)
+        self.app.call_from_thread(self._preview_ready, _Preview(inputs, rewrite, report, dry_run))
 
     def _preview_ready(self, preview: _Preview) -> None:
         if preview.inputs != self.current_inputs():
@@ -408,6 +537,52 @@ class SubmitScreen(Screen[SubmitResult | None]):
         self.query_one("#submit-preview", Static).update(Text(message))
         self.query_one("#submit-lint", Static).update("")
         self.query_one("#submit-go", Button).disabled = True
+        self.query_one("#submit-dryrun-status", Static).update(Text(message))
+        table = self.query_one("#submit-dryrun", DataTable)
+        table.clear(columns=True)
+        table.display = False
+        self._dry_run_shown = None
+
+    def _show_dry_run(self, preview: _Preview) -> None:
+        """The dry-run pane: the jobs' table, or the lint errors when the file does not expand."""
+        dry_run, report = preview.dry_run, preview.report
+        shown = (dry_run, report.errors, bool(_CLUSTER_MACRO.search(preview.inputs.text)))
+        if shown == self._dry_run_shown:
+            return  # the same jobs: keep the table (and its cursor) as it is
+        self._dry_run_shown = shown
+        status = self.query_one("#submit-dryrun-status", Static)
+        table = self.query_one("#submit-dryrun", DataTable)
+        table.clear(columns=True)
+        if not dry_run.total:
+            message = Text("Nothing to show: the submit file does not expand to any job.")
+            if report.errors:
+                message = Text("No dry run: fix these first.", style="bold")
+                for issue in report.errors:
+                    message.append(f"\n  ✗ {issue}", style="not bold")
+            status.update(message)
+            table.display = False
+            return
+        plural = "s" if dry_run.total != 1 else ""
+        head = f"{dry_run.total} job{plural}, nothing submitted"
+        if _CLUSTER_MACRO.search(preview.inputs.text):
+            head += "; $(Cluster) shows as 0 until the schedd assigns it"
+        if report.errors:
+            count = len(report.errors)
+            head += f"; the lint found {count} error{'s' if count != 1 else ''} (below)"
+        status.update(Text(head + "."))
+        table.add_columns(*dry_run.columns)
+        table.add_rows(dry_run.rows)
+        if dry_run.more:
+            filler = ("…", f"{dry_run.more} more", *([""] * (len(dry_run.columns) - 2)))
+            table.add_row(*filler, key="more")
+        table.display = True
+
+    def dry_run_rows(self) -> list[tuple[str, ...]]:
+        """The dry-run table's rows as shown (for tests and copying)."""
+        table = self.query_one("#submit-dryrun", DataTable)
+        return [
+            tuple(str(cell) for cell in table.get_row_at(index)) for index in range(table.row_count)
+        ]
 
     def _show_preview(self, preview: _Preview) -> None:
         rewrite, report = preview.rewrite, preview.report
@@ -434,8 +609,10 @@ class SubmitScreen(Screen[SubmitResult | None]):
                 job.arguments or "(no arguments)" for job in report.jobs[:DRY_RUN_SHOWN]
             )
             more = f", … {count - DRY_RUN_SHOWN} more" if count > DRY_RUN_SHOWN else ""
-            lines.append(Text(f"Dry run: {count} job{'s' if count != 1 else ''}: {shown}{more}"))
+            plural = "s" if count != 1 else ""
+            lines.append(Text(f"Dry run: {count} job{plural}: {shown}{more} (ctrl+r: the table)"))
         self.query_one("#submit-lint", Static).update(Group(*lines))
+        self._show_dry_run(preview)
         self.query_one("#submit-go", Button).disabled = (
             self.read_only or rewrite is None or not report.ok
         )

@@ -16,6 +16,7 @@ the first run.
 | `ctrl+o`  | browse for an image                     |
 | `escape`  | cancel the run                          |
 | `[` / `]` | quick-look of the previous / next CCD   |
+| `p`       | batch: the Pipeline tab, these params   |
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ class DetectView(Vertical, can_focus=True):
             id="detect.next_ccd",
             tooltip="Quick-look of the next CCD",
             show=False,
+        ),
+        Binding(
+            "p,ctrl+b",
+            "batch",
+            "Batch…",
+            id="detect.batch",
+            tooltip="Run these parameters on many exposures: the Pipeline tab",
         ),
     ]
 
@@ -410,6 +418,27 @@ class DetectView(Vertical, can_focus=True):
     @on(Input.Submitted, "#detect-image")
     def _image_submitted(self) -> None:
         self.action_run()
+
+    def form_overrides(self) -> dict[str, str]:
+        """The parameters typed in the form (SExtractor key → text), not yet checked."""
+        return {
+            key: value
+            for key, _, input_id in FORM_PARAMETERS
+            if (value := self.query_one(f"#{input_id}", Input).value.strip())
+        }
+
+    async def action_batch(self) -> None:
+        """Open the Pipeline tab with this form's parameters (``p`` / ``ctrl+b``)."""
+        # Duck-typed: importing the app or the Pipeline tab here would make an import cycle.
+        app: Any = self.app
+        ensure_view = getattr(app, "ensure_view", None)
+        if ensure_view is None:
+            return
+        pipeline = await ensure_view("pipeline")
+        use = getattr(pipeline, "use_detect_overrides", None)
+        if use is not None:
+            use(self.form_overrides())
+        app.show_tab("pipeline")
 
 
 def _default_text(key: str) -> str:

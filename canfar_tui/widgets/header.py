@@ -15,18 +15,24 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Label
 
+from canfar_tui.widgets.cells import set_text as _set_text
+
 
 class StatusHeader(Horizontal):
-    """Profile, project, mode, certificate, last refresh and staleness, on one line."""
+    """Profile, project, mode, certificate, last refresh and staleness, on one line.
 
-    profile: reactive[str] = reactive("")
-    project: reactive[str] = reactive("—")
-    mode: reactive[str] = reactive("")
-    certificate: reactive[str] = reactive("—")
-    certificate_warning: reactive[bool] = reactive(False)
-    last_refresh: reactive[datetime | None] = reactive(None)
-    stale: reactive[bool] = reactive(False)
-    read_only: reactive[bool] = reactive(False)
+    The reactives do not repaint the header itself: each change updates only the labels whose
+    text changed, so that a refresh over SSH sends the new time, not the whole line.
+    """
+
+    profile: reactive[str] = reactive("", repaint=False)
+    project: reactive[str] = reactive("—", repaint=False)
+    mode: reactive[str] = reactive("", repaint=False)
+    certificate: reactive[str] = reactive("—", repaint=False)
+    certificate_warning: reactive[bool] = reactive(False, repaint=False)
+    last_refresh: reactive[datetime | None] = reactive(None, repaint=False)
+    stale: reactive[bool] = reactive(False, repaint=False)
+    read_only: reactive[bool] = reactive(False, repaint=False)
 
     def compose(self) -> ComposeResult:
         yield Label("canfar-tui", id="header-app")
@@ -44,19 +50,19 @@ class StatusHeader(Horizontal):
     def _render_all(self) -> None:
         if not self.is_mounted:
             return
-        self.query_one("#header-profile", Label).update(self.profile)
-        self.query_one("#header-project", Label).update(f"▸ {self.project}")
-        self.query_one("#header-mode", Label).update(self.mode)
+        when = self.last_refresh.strftime("%H:%M:%S") if self.last_refresh else "—"
+        _set_text(self.query_one("#header-profile", Label), self.profile)
+        _set_text(self.query_one("#header-project", Label), f"▸ {self.project}")
         mode = self.query_one("#header-mode", Label)
+        _set_text(mode, self.mode)
         mode.set_class(self.mode == "SANDBOX", "sandbox")
         readonly = self.query_one("#header-readonly", Label)
-        readonly.update("READ-ONLY")
+        _set_text(readonly, "READ-ONLY")
         readonly.display = self.read_only
         cert = self.query_one("#header-cert", Label)
-        cert.update(f"cert {self.certificate}")
+        _set_text(cert, f"cert {self.certificate}")
         cert.set_class(self.certificate_warning, "warning")
-        when = self.last_refresh.strftime("%H:%M:%S") if self.last_refresh else "—"
-        self.query_one("#header-refresh", Label).update(f"⟳ {when}")
+        _set_text(self.query_one("#header-refresh", Label), f"⟳ {when}")
         self.query_one("#header-stale", Label).display = self.stale
 
     def watch_profile(self) -> None:

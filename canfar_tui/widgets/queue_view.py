@@ -13,10 +13,10 @@ sortable, filterable table:
 * **held** (``condor_q -hold``): ID, OWNER, BATCH_NAME, SUBMITTED, HOLD_REASON.
 
 Under the table a totals line like condor_watch_q's ("4 jobs; 2 completed, 0 removed, 1 idle,
-1 running, 0 held · updated at 09:30:12"). Besides the periodic full query (``[refresh] queue``
-seconds), the tab follows the job event log (``events_since``) a few times a second: an event
-(a job started, ended, was held…) triggers a refresh at once, a job going on hold and a batch
-completing are notified even when another tab is shown.
+1 running, 0 held"; the time of the last refresh is in the header). Besides the periodic full
+query (``[refresh] queue`` seconds), the tab follows the job event log (``events_since``) a
+few times a second: an event (a job started, ended, was held…) triggers a refresh at once, a
+job going on hold and a batch completing are notified even when another tab is shown.
 
 Hold, release and remove act on the selected job, or on every job of the selected batch that
 is still in the queue; hold and remove ask for a reason, remove asks for confirmation.
@@ -40,11 +40,13 @@ Read-only mode hides hold, release, remove and submit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, cast
 
 from rich.text import Text
 from textual import on
@@ -65,8 +67,14 @@ from canfar_tui.models import (
     JobStatus,
     SubmitResult,
 )
+from canfar_tui.widgets.cells import set_text
 from canfar_tui.widgets.resource_table import Column, ResourceTable
-from canfar_tui.widgets.resource_view import ERROR_NOTIFY_SECONDS, ResourceView, ViewState
+from canfar_tui.widgets.resource_view import (
+    ERROR_NOTIFY_SECONDS,
+    PreparedRows,
+    ResourceView,
+    ViewState,
+)
 
 __all__ = [
     "BatchRow",
@@ -89,6 +97,11 @@ HISTORY_LIMIT: Final = 500
 #: Seconds between two reads of the job events while the tab is shown / hidden.
 EVENT_INTERVAL: Final = 0.25
 EVENT_INTERVAL_HIDDEN: Final = 1.0
+#: Seconds between two repaints of RUN_TIME of the running jobs on screen / of all of them.
+RUN_TIME_TICK: Final = 5.0
+RUN_TIME_TICK_OFF_SCREEN: Final = 60.0
+#: Jobs from which a fetch's merging is done in a worker thread (not on the screen's).
+LARGE_QUEUE: Final = 5_000
 #: Cells of the per-batch progress bar.
 BAR_WIDTH: Final = 12
 
@@ -99,7 +112,10 @@ _MODE_LABELS: Final = {
 }
 _FINISHED: Final = (JobStatus.COMPLETED, JobStatus.REMOVED)
 
+#: The first column of every view: ✓ on the rows marked for a bulk hold/release/remove.
+MARK_COLUMN: Final = Column("mark", "", width=1)
 BATCH_COLUMNS: Final = (
+    MARK_COLUMN,
     Column("owner", "OWNER"),
     Column("batch", "BATCH_NAME"),
     Column("submitted", "SUBMITTED"),
@@ -112,6 +128,7 @@ BATCH_COLUMNS: Final = (
     Column("job_ids", "JOB_IDS"),
 )
 JOB_COLUMNS: Final = (
+    MARK_COLUMN,
     Column("id", "ID", justify="right"),
     Column("owner", "OWNER"),
     Column("batch", "BATCH_NAME"),
@@ -121,6 +138,7 @@ JOB_COLUMNS: Final = (
     Column("cmd", "CMD"),
 )
 HELD_COLUMNS: Final = (
+    MARK_COLUMN,
     Column("id", "ID", justify="right"),
     Column("owner", "OWNER"),
     Column("batch", "BATCH_NAME"),
@@ -133,21 +151,29 @@ _COLUMNS_BY_MODE: Final = {"batches": BATCH_COLUMNS, "jobs": JOB_COLUMNS, "held"
 # --------------------------------------------------------------------------- cells and rows
 
 
+_new_int = int.__new__
+#: cluster × _ID_SCALE + proc: the sort order of job ids.
+_ID_SCALE: Final = 10_000_000
+_STATUS_LETTERS: Final = {status: status.letter for status in JobStatus}
+
+
 class JobIdCell(int):
     """A ``cluster.proc`` cell that sorts numerically (12.9 before 12.10) and reads as text."""
 
-    _SCALE: ClassVar[int] = 10_000_000
+    __slots__ = ()
 
     def __new__(cls, job_id: JobId) -> JobIdCell:
-        return super().__new__(cls, job_id.cluster * cls._SCALE + job_id.proc)
+        return _new_int(cls, job_id.cluster * _ID_SCALE + job_id.proc)
 
     def __str__(self) -> str:
-        cluster, proc = divmod(int(self), self._SCALE)
+        cluster, proc = divmod(int(self), _ID_SCALE)
         return f"{cluster}.{proc}"
 
 
 class RunTime(timedelta):
     """A duration cell shown like condor_q's RUN_TIME (``0+00:01:23``)."""
+
+    __slots__ = ()
 
     def __str__(self) -> str:
         return duration_text(self.total_seconds())
@@ -179,6 +205,12 @@ def job_ids_text(ids: Sequence[JobId]) -> str:
     if first.cluster == last.cluster:
         return f"{first}-{last.proc}"
     return f"{first} ... {last}"
+
+
+def jobs_and_history(jobs: Sequence[Job], history: Iterable[Job]) -> list[Job]:
+    """The jobs in the queue, then the finished ones not (or no longer) among them."""
+    seen = {job.id for job in jobs}
+    return [*jobs, *(job for job in history if job.id not in seen)]
 
 
 def _id_order(job_id: JobId) -> tuple[int, int]:
@@ -243,10 +275,20 @@ def progress_bar(row: BatchRow, width: int = BAR_WIDTH) -> Text:
     return text
 
 
+#: Submit times in local time, by UTC time: the jobs of a batch share one (a bounded cache).
+_LOCAL_TIMES: dict[datetime, datetime] = {}
+_LOCAL_TIMES_MAX: Final = 20_000
+
+
 def _local(when: datetime | None) -> datetime | None:
     if when is None or when.tzinfo is None:
         return when
-    return when.astimezone()
+    local = _LOCAL_TIMES.get(when)
+    if local is None:
+        if len(_LOCAL_TIMES) >= _LOCAL_TIMES_MAX:
+            _LOCAL_TIMES.clear()
+        local = _LOCAL_TIMES[when] = when.astimezone()
+    return local
 
 
 def _run_time(job: Job, now: datetime) -> RunTime | None:
@@ -270,6 +312,9 @@ _Counts = tuple[int, int, int, int, int, int]
 _ZERO: Final[_Counts] = (0, 0, 0, 0, 0, 0)
 
 
+_RUNNING_STATES: Final = frozenset({JobStatus.RUNNING, JobStatus.TRANSFERRING_OUTPUT})
+
+
 def _counts(item: object) -> _Counts:
     if isinstance(item, BatchRow):
         batch = item.batch
@@ -285,6 +330,72 @@ def _counts(item: object) -> _Counts:
             int(status in (JobStatus.HELD, JobStatus.SUSPENDED)),
         )
     return _ZERO
+
+
+#: The counts of one job in each state.
+_STATUS_COUNTS: Final = {status: _counts(Job(JobId(0, 0), "", status)) for status in JobStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDigest(PreparedRows):
+    """A refresh digested off the screen's thread: rows, totals, running jobs, batch names."""
+
+    tally: QueueTally | None = None
+    names: Mapping[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTally:
+    """The totals and running jobs of one snapshot of the queue (``of``: that snapshot)."""
+
+    of: Mapping[Hashable, object]
+    totals: _Counts
+    running: frozenset[Hashable]
+
+
+def tally_queue(
+    previous: QueueTally | None,
+    previous_items: Mapping[Hashable, object],
+    current: Mapping[Hashable, object],
+    diff: Diff[Hashable, Any],
+) -> QueueTally:
+    """Totals and running jobs of ``current``: from ``previous`` and the diff when ``previous``
+    is the tally of ``previous_items``, else counted afresh."""
+    if previous is not None and previous.of is previous_items:
+        totals = list(previous.totals)
+        running = set(previous.running)
+        for key in (*diff.removed, *diff.changed):
+            totals = [a - b for a, b in zip(totals, _counts(previous_items[key]), strict=True)]
+            running.discard(key)
+        items: Iterable[tuple[Hashable, object]] = [*diff.added.items(), *diff.changed.items()]
+    else:
+        totals, running = list(_ZERO), set()
+        items = current.items()
+    by_status: Counter[JobStatus] = Counter()
+    running_states = _RUNNING_STATES
+    for key, item in items:
+        if type(item) is Job:
+            status = item.status
+            by_status[status] += 1
+            if status in running_states:
+                running.add(key)
+        else:
+            totals = [a + b for a, b in zip(totals, _counts(item), strict=True)]
+    for status, count in by_status.items():
+        totals = [a + b * count for a, b in zip(totals, _STATUS_COUNTS[status], strict=True)]
+    return QueueTally(current, cast(_Counts, tuple(totals)), frozenset(running))
+
+
+def batch_names(items: Iterable[object]) -> dict[int, str]:
+    """The batch name of each cluster among ``items`` (for "batch complete" notifications)."""
+    names: dict[int, str] = {}
+    for item in items:
+        if isinstance(item, BatchRow):
+            for job_id in item.batch.job_ids:
+                names.setdefault(job_id.cluster, item.batch.name)
+        elif isinstance(item, Job):
+            names.setdefault(item.id.cluster, item.batch_name)
+    return names
 
 
 # --------------------------------------------------------------------------- the view
@@ -305,6 +416,9 @@ class QueueView(ResourceView, can_focus=True):
     | `h`     | hold (asks a reason)                                       |
     | `u`     | release                                                    |
     | `d`     | remove (asks a reason, then confirmation)                  |
+    | `space` | mark / unmark the row: h, u, d then act on all marked rows  |
+    | `t`     | trace the batch: snapshot, flavor, instance, jobs, outputs |
+    | `E`     | edit a held (or idle) job's arguments, requests…; release it |
     | `b`     | submit a batch (file, snapshot, flavor, preview, lint)     |
     """
 
@@ -313,11 +427,25 @@ class QueueView(ResourceView, can_focus=True):
     SERVICE = "queue"
     COLUMNS = BATCH_COLUMNS
     EMPTY_TEXT = "No job in the queue. Press b to submit a batch."
+    ROWS_OFF_THREAD = True
+    #: A batch row holds its job ids: 1 000 batches weigh like 100 000 jobs.
+    THREAD_THRESHOLD = 500
     #: State-changing actions: hidden in read-only mode (remove is also confirmed).
-    DESTRUCTIVE_ACTIONS = frozenset({"hold", "release", "remove", "submit"})
+    DESTRUCTIVE_ACTIONS = frozenset({"hold", "release", "remove", "submit", "edit_job"})
     #: Actions that need a queue backend (hidden when the profile has none).
     _NEEDS_QUEUE: ClassVar[frozenset[str]] = frozenset(
-        {"hold", "release", "remove", "submit", "details", "output", "jobs_view", "held_view"}
+        {
+            "hold",
+            "release",
+            "remove",
+            "submit",
+            "details",
+            "output",
+            "jobs_view",
+            "held_view",
+            "trace",
+            "edit_job",
+        }
     )
     BINDINGS = [
         Binding(
@@ -358,6 +486,30 @@ class QueueView(ResourceView, can_focus=True):
             tooltip="The job's output, error and log files, followed live",
         ),
         Binding(
+            "E",
+            "edit_job",
+            "Edit",
+            id="queue.edit",
+            tooltip="Edit a held job (arguments, requests…) and release it (condor_qedit)",
+            show=False,
+        ),
+        Binding(
+            "t",
+            "trace",
+            "Trace",
+            id="queue.trace",
+            tooltip="The batch's snapshot, flavor, instance, jobs and outputs, with links",
+            show=False,
+        ),
+        Binding(
+            "space",
+            "toggle_mark",
+            "Mark",
+            id="queue.mark",
+            tooltip="Mark or unmark the row: h, u and d then act on every marked row",
+            show=False,
+        ),
+        Binding(
             "H",
             "held_view",
             "Held",
@@ -381,10 +533,16 @@ class QueueView(ResourceView, can_focus=True):
         self.mode: QueueMode = "batches"
         self._fetching_mode: QueueMode = "batches"
         self._refresh_pending = False
-        self._counted: dict[Hashable, _Counts] = {}
         #: Keys of the running jobs shown (their RUN_TIME is repainted on every refresh).
-        self._running_keys: set[Hashable] = set()
-        self._totals: list[int] = list(_ZERO)
+        self._running_keys: frozenset[Hashable] = frozenset()
+        #: Keys of the rows marked for a bulk action (batches, or jobs "cluster.proc").
+        self.marked: set[Hashable] = set()
+        #: Totals and running jobs of the Poller's last rows (made and read by prepare()).
+        self._tally: QueueTally | None = None
+        #: When the running rows on screen / all running rows last had RUN_TIME repainted.
+        self._ticked_screen = 0.0
+        self._ticked_all = 0.0
+        self._totals: _Counts = _ZERO
         self._cluster_names: dict[int, str] = {}
         #: Clusters that had a job end since the last completion check.
         self._finishing: set[int] = set()
@@ -462,6 +620,8 @@ class QueueView(ResourceView, can_focus=True):
             return
         scope = "all users" if self.all_users else "mine"
         label = f"{_MODE_LABELS[self.mode]}, {scope}"
+        if self.marked:
+            label += f" · {len(self.marked)} marked (h/u/d act on them)"
         super()._update_status(f"{label} · {extra}" if extra else label)
 
     def _show_totals(self) -> None:
@@ -473,9 +633,7 @@ class QueueView(ResourceView, can_focus=True):
                 f"{total} job{'s' if total != 1 else ''}; {completed} completed, "
                 f"{removed} removed, {idle} idle, {running} running, {held} held"
             )
-        if self.last_refresh is not None:
-            text += f" · updated at {self.last_refresh:%H:%M:%S}"
-        self.query_one("#queue-totals", Static).update(text)
+        set_text(self.query_one("#queue-totals", Static), text)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)
@@ -498,8 +656,9 @@ class QueueView(ResourceView, can_focus=True):
         if mode == "held":
             return [job for job in jobs if job.status is JobStatus.HELD]
         history = await self._history()
-        seen = {job.id for job in jobs}
-        return [*jobs, *(job for job in history if job.id not in seen)]
+        if len(jobs) < LARGE_QUEUE:
+            return jobs_and_history(jobs, history)
+        return await asyncio.to_thread(jobs_and_history, jobs, history)
 
     async def _history(self) -> Sequence[Job]:
         client = self.client
@@ -517,38 +676,75 @@ class QueueView(ResourceView, can_focus=True):
         return f"job {item.id}"
 
     def row(self, item: Any) -> Sequence[object]:
-        if isinstance(item, BatchRow):
-            batch = item.batch
+        return self._row_maker(datetime.now(UTC))(item)
+
+    def _row_maker(self, now: datetime) -> Callable[[Any], tuple[object, ...]]:
+        """A function making rows for the current mode, RUN_TIME counted up to ``now``.
+
+        Written for speed: it runs once per job on the first paint of 100 000 jobs.
+        """
+        held_view = self.mode == "held"
+        letters = _STATUS_LETTERS
+        local = _local
+        marked = self.marked
+
+        def make(item: Any) -> tuple[object, ...]:
+            if type(item) is BatchRow:
+                batch = item.batch
+                return (
+                    "✓" if marked and batch.key in marked else "",
+                    batch.owner,
+                    batch.name,
+                    local(batch.submitted),
+                    batch.done or None,
+                    batch.running or None,
+                    batch.idle or None,
+                    batch.held or None,
+                    batch.total,
+                    progress_bar(item),
+                    job_ids_text(batch.job_ids),
+                )
+            job: Job = item
+            job_id = job.id
+            cell = _new_int(JobIdCell, job_id.cluster * _ID_SCALE + job_id.proc)
+            mark = "✓" if marked and str(job_id) in marked else ""
+            if held_view:
+                return (
+                    mark,
+                    cell,
+                    job.owner,
+                    job.batch_name,
+                    local(job.submitted),
+                    job.hold_reason or "",
+                )
             return (
-                batch.owner,
-                batch.name,
-                _local(batch.submitted),
-                batch.done or None,
-                batch.running or None,
-                batch.idle or None,
-                batch.held or None,
-                batch.total,
-                progress_bar(item),
-                job_ids_text(batch.job_ids),
-            )
-        job: Job = item
-        if self.mode == "held":
-            return (
-                JobIdCell(job.id),
+                mark,
+                cell,
                 job.owner,
                 job.batch_name,
-                _local(job.submitted),
-                job.hold_reason or "",
+                local(job.submitted),
+                None if job.started is None else _run_time(job, now),
+                letters[job.status],
+                _command(job),
             )
-        return (
-            JobIdCell(job.id),
-            job.owner,
-            job.batch_name,
-            _local(job.submitted),
-            _run_time(job, datetime.now(UTC)),
-            job.status.letter,
-            _command(job),
-        )
+
+        return make
+
+    def prepare(
+        self,
+        previous: Mapping[Hashable, Any],
+        current: Mapping[Hashable, Any],
+        diff: Diff[Hashable, Any],
+    ) -> QueueDigest:
+        """Rows, totals, running jobs and batch names of a refresh (in a worker thread when
+        the queue is large: see :attr:`ResourceView.ROWS_OFF_THREAD`)."""
+        make = self._row_maker(datetime.now(UTC))
+        added = {key: make(item) for key, item in diff.added.items()}
+        changed = {key: make(item) for key, item in diff.changed.items()}
+        tally = tally_queue(self._tally, previous, current, diff)
+        self._tally = tally  # the next digest starts from it (digests never overlap)
+        names = batch_names([*diff.added.values(), *diff.changed.values()])
+        return QueueDigest(added, changed, tally, names)
 
     def _apply_diff(self, diff: Diff[Hashable, Any]) -> None:
         if self._fetching_mode != self.mode:
@@ -557,46 +753,51 @@ class QueueView(ResourceView, can_focus=True):
                 self.poller.reset()
             self._refresh_pending = True
             return
-        for key in diff.removed:
-            self._count(key, None)
-        for changes in (diff.added, diff.changed):
-            for key, item in changes.items():
-                self._count(key, item)
-                self._learn_names(item)
-        super()._apply_diff(diff)
+        digest = diff.prepared
+        if not isinstance(digest, QueueDigest) or digest.tally is None:
+            # Not digested by the Poller (a diff made by hand): count everything afresh.
+            self._tally = None
+            digest = self.prepare({}, self.poller.rows if self.poller is not None else {}, diff)
+        assert digest.tally is not None
+        if self.marked:  # forget marked rows that left the view
+            rows = self.poller.rows if self.poller is not None else {}
+            self.marked = {key for key in self.marked if key in rows}
+        self._totals = digest.tally.totals
+        self._running_keys = digest.tally.running
+        for cluster, name in digest.names.items():
+            self._cluster_names.setdefault(cluster, name)
+        super()._apply_diff(replace(diff, prepared=digest))
         self._tick_run_times(diff)
         self._jump_to_new_batch()
 
     def _tick_run_times(self, diff: Diff[Hashable, Any]) -> None:
-        """RUN_TIME grows while a job runs: repaint the running rows the diff left alone."""
+        """RUN_TIME grows while a job runs: repaint the running rows the diff left alone.
+
+        Every repaint costs bytes over SSH and time on a 100 000-job queue, so the rows on
+        screen are brought up to date every :data:`RUN_TIME_TICK` seconds and the others
+        every :data:`RUN_TIME_TICK_OFF_SCREEN` seconds (sorting by RUN_TIME uses those values).
+        """
         if self.mode != "jobs" or self.poller is None or not self._running_keys:
             return
-        rows = self.poller.rows
-        stale = [
-            key for key in self._running_keys if key not in diff.changed and key not in diff.added
-        ]
-        if stale:
-            self.table.apply_diff(
-                {}, {key: self.row(rows[key]) for key in stale if key in rows}, ()
-            )
-
-    def _count(self, key: Hashable, item: object | None) -> None:
-        old = self._counted.pop(key, _ZERO)
-        new = _counts(item) if item is not None else _ZERO
-        if item is not None:
-            self._counted[key] = new
-        if isinstance(item, Job) and new[4]:
-            self._running_keys.add(key)
+        now = time.monotonic()
+        if now - self._ticked_all >= RUN_TIME_TICK_OFF_SCREEN:
+            self._ticked_all = self._ticked_screen = now
+            candidates: Iterable[Hashable] = self._running_keys
+        elif now - self._ticked_screen >= RUN_TIME_TICK:
+            self._ticked_screen = now
+            running = self._running_keys
+            candidates = [key for key in self.table.keys_on_screen() if key in running]
         else:
-            self._running_keys.discard(key)
-        self._totals = [total - a + b for total, a, b in zip(self._totals, old, new, strict=True)]
-
-    def _learn_names(self, item: object) -> None:
-        if isinstance(item, BatchRow):
-            for job_id in item.batch.job_ids:
-                self._cluster_names.setdefault(job_id.cluster, item.batch.name)
-        elif isinstance(item, Job):
-            self._cluster_names.setdefault(item.id.cluster, item.batch_name)
+            return
+        rows = self.poller.rows
+        make = self._row_maker(datetime.now(UTC))
+        stale = {
+            key: make(rows[key])
+            for key in candidates
+            if key in rows and key not in diff.changed and key not in diff.added
+        }
+        if stale:
+            self.table.apply_diff({}, stale, ())
 
     def _jump_to_new_batch(self) -> None:
         jump = self._jump
@@ -633,9 +834,9 @@ class QueueView(ResourceView, can_focus=True):
         for other in MODES:
             self.query_one(f"#queue-table-{other}", ResourceTable).display = False
         self.table.replace_all({})
-        self._counted.clear()
-        self._running_keys.clear()
-        self._totals = list(_ZERO)
+        self._running_keys = frozenset()
+        self.marked.clear()
+        self._totals = _ZERO
         if self.poller is not None:
             self.poller.reset()
             self.set_state("loading", f"Loading {_MODE_LABELS[mode]}…")
@@ -741,7 +942,10 @@ class QueueView(ResourceView, can_focus=True):
     # ------------------------------------------------------------------ actions
 
     def _target(self) -> tuple[list[JobId], str] | None:
-        """The jobs an action applies to (the job, or the batch's jobs in the queue)."""
+        """The jobs an action applies to: the marked rows' jobs, else the selected job or
+        batch (a batch: its jobs still in the queue)."""
+        if self.marked:
+            return self._marked_target()
         item = self.selected_item
         if item is None:
             self.notify("Select a job or a batch first.", severity="warning")
@@ -758,6 +962,50 @@ class QueueView(ResourceView, can_focus=True):
             self.notify(f"Job {job.id} has left the queue ({job.status.name.lower()}).")
             return None
         return [job.id], f"job {job.id}"
+
+    def _marked_target(self) -> tuple[list[JobId], str] | None:
+        rows = self.poller.rows if self.poller is not None else {}
+        ids: list[JobId] = []
+        for key in sorted(self.marked, key=str):
+            item = rows.get(key)
+            if isinstance(item, BatchRow):
+                ids.extend(item.batch.job_ids if item.in_queue else ())
+            elif isinstance(item, Job) and item.status not in _FINISHED:
+                ids.append(item.id)
+        rows_text = f"{len(self.marked)} marked row{'s' if len(self.marked) != 1 else ''}"
+        if not ids:
+            self.notify(f"No job of the {rows_text} is left in the queue.")
+            return None
+        return sorted(set(ids), key=_id_order), f"{rows_text} ({len(set(ids))} jobs)"
+
+    # ------------------------------------------------------------------ marking
+
+    def action_toggle_mark(self) -> None:
+        """``space``: mark or unmark the row for a bulk hold/release/remove."""
+        item = self.selected_item
+        if item is None or self.poller is None:
+            return
+        key = self.item_key(item)
+        if key in self.marked:
+            self.marked.discard(key)
+        else:
+            self.marked.add(key)
+        self._repaint_rows([key])
+        self.table.action_cursor_down()
+        self._update_status()
+
+    def action_clear_marks(self) -> None:
+        keys = list(self.marked)
+        self.marked.clear()
+        self._repaint_rows(keys)
+        self._update_status()
+
+    def _repaint_rows(self, keys: Iterable[Hashable]) -> None:
+        if self.poller is None:
+            return
+        rows = self.poller.rows
+        make = self._row_maker(datetime.now(UTC))
+        self.table.apply_diff({}, {key: make(rows[key]) for key in keys if key in rows}, ())
 
     def action_hold(self) -> None:
         if self.canfar_app.read_only:
@@ -828,6 +1076,8 @@ class QueueView(ResourceView, can_focus=True):
         """Hold, release or remove ``ids`` in a worker; one line for the outcome."""
         client = self.client
         self._own_action.update(ids)
+        if self.marked:  # the marks were for this action
+            self.action_clear_marks()
 
         async def work() -> None:
             try:
@@ -861,6 +1111,26 @@ class QueueView(ResourceView, can_focus=True):
             self.request_refresh()
 
         self.run_worker(work(), name=f"queue-{action}", group="actions", exit_on_error=False)
+
+    def action_edit_job(self) -> None:
+        if self.canfar_app.read_only:
+            return
+        item = self.selected_item
+        if not isinstance(item, Job):
+            self.notify("Select a job (n: one row per job) to edit it.", severity="warning")
+            return
+        from canfar_tui.screens.job_edit import open_job_edit  # on first use only
+
+        def done(saved: bool) -> None:
+            if saved:  # an edit without a release writes no job event: look again now
+                self.request_refresh()
+
+        open_job_edit(self.app, item, on_done=done)
+
+    def action_trace(self) -> None:
+        from canfar_tui.screens.trace import trace_selected_batch  # on first use only
+
+        trace_selected_batch(self.canfar_app)
 
     def action_output(self) -> None:
         self.open_job("output")

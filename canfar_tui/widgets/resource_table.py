@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate, chain, count
 from operator import itemgetter
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -47,10 +47,14 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from canfar_tui.clients.refresh import paused_gc
+
 __all__ = ["Column", "ResourceTable", "RowKey", "format_cell"]
 
 RowKey = Hashable
 """Identifies a row across updates (e.g. a server id or an HTCondor job id)."""
+#: Diffs of this many rows or more are applied with the garbage collector paused.
+_LARGE_DIFF: Final = 5_000
 _K = TypeVar("_K", bound=Hashable)  # lets dict[str, ...] be passed (Mapping keys are invariant)
 
 _MAX_AUTO_WIDTH = 40
@@ -499,6 +503,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self._strips: dict[RowKey, Strip] = {}
         self._header: Strip | None = None
         self._painted: dict[int, tuple[RowKey, bool] | None] = {}
+        #: Columns whose value changed in rows updated since the last repaint (so that only
+        #: those cells are sent to the terminal, not the whole line).
+        self._changed_columns: dict[RowKey, set[int]] = {}
         self._styles: tuple[Style, Style, Style, Style] | None = None
 
     # ------------------------------------------------------------------ properties
@@ -547,6 +554,12 @@ class ResourceTable(ScrollView, can_focus=True):
         """Raw values of a row, or None if there is no such key."""
         return self._rows.get(key)
 
+    def keys_on_screen(self) -> list[RowKey]:
+        """Keys of the rows shown in the current page, top to bottom."""
+        top = self.scroll_offset.y
+        end = min(len(self._view), top + self._page_rows)
+        return [self._display_key(index) for index in range(top, end)]
+
     def visible_keys(self) -> Sequence[RowKey]:
         """Keys of the rows that pass the filter, in display order (a copy)."""
         keys = self._view.keys()
@@ -566,6 +579,18 @@ class ResourceTable(ScrollView, can_focus=True):
         Raises:
             ValueError: A row does not have one value per column (nothing is applied then).
         """
+        if len(added) + len(changed) >= _LARGE_DIFF:
+            with paused_gc():
+                self._apply_diff(added, changed, removed)
+        else:
+            self._apply_diff(added, changed, removed)
+
+    def _apply_diff(
+        self,
+        added: Mapping[_K, Sequence[object]],
+        changed: Mapping[_K, Sequence[object]],
+        removed: Iterable[_K],
+    ) -> None:
         ncols = len(self._columns)
         key: RowKey
         prepared: list[tuple[RowKey, tuple[object, ...]]] = []
@@ -624,6 +649,8 @@ class ResourceTable(ScrollView, can_focus=True):
             rows[key] = row
             self._forget(key)
             touched.add(key)
+            columns = [i for i, (a, b) in enumerate(zip(old, row, strict=True)) if a != b]
+            self._changed_columns.setdefault(key, set()).update(columns)
             old_sk = sks[key]
             if sort_index is None or old[sort_index] == row[sort_index]:
                 sk = old_sk
@@ -1033,6 +1060,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def _sync_screen(self, touched: set[RowKey]) -> None:
         """Refresh only the screen lines whose key, content or cursor state changed."""
+        changed_columns, self._changed_columns = self._changed_columns, {}
         if not self.is_mounted:
             return
         height = self.size.height
@@ -1059,12 +1087,46 @@ class ResourceTable(ScrollView, can_focus=True):
         if not dirty:
             return
         width = max(self.virtual_size.width, self.size.width)
-        start = previous = dirty[0]
-        for y in [*dirty[1:], -2]:
+        whole: list[int] = []
+        for y in dirty:
+            span = self._changed_span(y, painted, changed_columns) if y else None
+            if span is None:
+                whole.append(y)
+            else:
+                self.refresh(Region(span[0], y, span[1], 1))
+        if not whole:
+            return
+        start = previous = whole[0]
+        for y in [*whole[1:], -2]:
             if y != previous + 1:
                 self.refresh(Region(0, start, width, previous - start + 1))
                 start = y
             previous = y
+
+    def _changed_span(
+        self,
+        y: int,
+        painted: Mapping[int, tuple[RowKey, bool] | None],
+        changed_columns: Mapping[RowKey, set[int]],
+    ) -> tuple[int, int] | None:
+        """The x and width of the cells that changed on screen line ``y``, when only some did.
+
+        None when the whole line must be repainted: another row (or the cursor) moved there,
+        or nothing is known about which cells changed.
+        """
+        index = self.scroll_offset.y + y - 1
+        if index >= len(self._view):
+            return None
+        key = self._display_key(index)
+        columns = changed_columns.get(key)
+        if not columns or painted.get(y, _MISSING) != (key, key == self._cursor_key):
+            return None
+        widths = self._widths
+        first, last = min(columns), max(columns)
+        start = sum(widths[:first]) + 2 * first
+        end = sum(widths[: last + 1]) + 2 * (last + 1)
+        scroll_x = self.scroll_offset.x
+        return start - scroll_x, end - start
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -25,7 +25,8 @@ disabled and hidden (``check_action`` returns False), and their methods refuse t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -37,11 +38,12 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
-from canfar_tui.clients.base import ClientError
+from canfar_tui.clients.base import AuthError, ClientError
 from canfar_tui.clients.refresh import Diff, Poller
 from canfar_tui.logs import get_logger
 from canfar_tui.screens.confirm import ConfirmScreen
 from canfar_tui.screens.details import DetailsScreen, fields_of
+from canfar_tui.widgets.cells import set_text
 from canfar_tui.widgets.resource_table import Column, ResourceTable
 
 if TYPE_CHECKING:
@@ -54,6 +56,18 @@ log = get_logger("views")
 #: Errors stay on screen longer than information (a slow SSH link, a user looking away).
 ERROR_NOTIFY_SECONDS = 12.0
 
+#: Services that authenticate with the CADC proxy certificate: when one refuses it (expired),
+#: the app offers to renew it and the view then fetches again, keeping its place.
+CERTIFICATE_SERVICES = frozenset({"storage", "queue"})
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRows:
+    """Table rows made from a diff, by key (see :meth:`ResourceView.prepare`)."""
+
+    added: Mapping[Hashable, Sequence[object]]
+    changed: Mapping[Hashable, Sequence[object]]
+
 
 class ResourceView(Vertical):
     """A tab body: state line, filter box and one ResourceTable fed by a Poller."""
@@ -65,6 +79,12 @@ class ResourceView(Vertical):
     DESTRUCTIVE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     EMPTY_TEXT: ClassVar[str] = "Nothing here yet."
     FAST_INTERVAL: ClassVar[float | None] = None
+    #: Turn changed items into table rows in the Poller's digest, which runs in a worker
+    #: thread for large results. Only for views whose :meth:`row` reads nothing but the item
+    #: and plain attributes (it may run while the screen is being drawn).
+    ROWS_OFF_THREAD: ClassVar[bool] = False
+    #: Results of this many items or more are digested in a worker thread.
+    THREAD_THRESHOLD: ClassVar[int] = 5_000
 
     BINDINGS = [
         Binding(
@@ -109,6 +129,19 @@ class ResourceView(Vertical):
     def item_key(self, item: Any) -> Hashable:
         key: Hashable = item.key
         return key
+
+    def prepare(
+        self,
+        previous: Mapping[Hashable, Any],
+        current: Mapping[Hashable, Any],
+        diff: Diff[Hashable, Any],
+    ) -> PreparedRows:
+        """The table rows of a diff's added and changed items (see :attr:`ROWS_OFF_THREAD`)."""
+        row = self.row
+        return PreparedRows(
+            {key: row(item) for key, item in diff.added.items()},
+            {key: row(item) for key, item in diff.changed.items()},
+        )
 
     def item_title(self, item: Any) -> str:
         return str(getattr(item, "name", None) or self.item_key(item))
@@ -164,6 +197,8 @@ class ResourceView(Vertical):
             on_diff=self._apply_diff,
             on_error=self._poll_failed,
             name=self.TITLE,
+            prepare=self.prepare if self.ROWS_OFF_THREAD else None,
+            thread_threshold=self.THREAD_THRESHOLD,
         )
         if not self.active:
             self.poller.pause()
@@ -193,7 +228,7 @@ class ResourceView(Vertical):
         show_table = state in ("ready", "stale")
         table.display = show_table
         placeholder.display = not show_table
-        placeholder.update(message)
+        set_text(placeholder, message)
         self._update_status(message if show_table else "")
 
     def _update_status(self, extra: str = "") -> None:
@@ -210,16 +245,15 @@ class ResourceView(Vertical):
             parts.append(f"sort: {table.sort_column} {'▼' if table.sort_reverse else '▲'}")
         if extra:
             parts.append(extra)
-        self.query_one(".view-status", Static).update(" · ".join(parts))
+        set_text(self.query_one(".view-status", Static), " · ".join(parts))
 
     # ------------------------------------------------------------------ poller callbacks
 
     def _apply_diff(self, diff: Diff[Hashable, Any]) -> None:
-        self.table.apply_diff(
-            {key: self.row(item) for key, item in diff.added.items()},
-            {key: self.row(item) for key, item in diff.changed.items()},
-            diff.removed,
-        )
+        prepared = diff.prepared
+        if not isinstance(prepared, PreparedRows):
+            prepared = ResourceView.prepare(self, {}, {}, diff)
+        self.table.apply_diff(prepared.added, prepared.changed, diff.removed)
         self.last_refresh = self.canfar_app.now()
         if self.table.row_count == 0:
             self.set_state("empty", self.EMPTY_TEXT)
@@ -249,6 +283,8 @@ class ResourceView(Vertical):
                 severity="error",
                 timeout=ERROR_NOTIFY_SECONDS,
             )
+            if isinstance(error, AuthError) and self.SERVICE in CERTIFICATE_SERVICES:
+                self.canfar_app.offer_renewal(error, self.poller.refresh_now)
         self.post_message(self.Refreshed(self, error))
 
     # ------------------------------------------------------------------ actions

@@ -24,14 +24,18 @@ from queue_backends import (
     QueueHarness,
     backend_params,
     catalogue_script,
+    write_script,
 )
 
 from canfar_tui.clients.base import (
     AuthError,
+    Conflict,
     InvalidInput,
     NotFound,
     QueueClient,
+    SupportsEditJob,
     SupportsHistory,
+    classad_string,
 )
 from canfar_tui.models import JobEvent, JobEventKind, JobId, JobStatus
 
@@ -399,3 +403,147 @@ async def test_malformed_submit_is_invalid_input_and_queues_nothing(
     message = raised.value.message
     assert message and "\n" not in message
     assert {job.id for job in await queue.client.list_jobs()} == before
+
+
+# --------------------------------------------------------------------------- edit and release
+
+#: A job submitted on hold that prints its arguments (one per line) and $GREETING.
+HELD_SUBMIT = """\
+executable = show_args.bash
+arguments = first run
+output = show-$(Cluster).$(Process).out
+error = show-$(Cluster).$(Process).err
+log = show-$(Cluster).log
+request_cpus = 1
+request_memory = 128M
++VMImage = "catalogue-software-2023-08-21"
+hold = true
+queue
+"""
+
+
+async def submit_held(queue: QueueHarness) -> JobId:
+    write_script(
+        queue.job_dir / "show_args.bash",
+        """
+        for arg in "$@"; do echo "arg: $arg"; done
+        echo "greeting: $GREETING"
+        """,
+    )
+    _, [job_id] = await queue.submit(HELD_SUBMIT)
+    await queue.wait_status([job_id], [JobStatus.HELD], "the job submitted on hold")
+    return job_id
+
+
+def editor(queue: QueueHarness) -> SupportsEditJob:
+    assert isinstance(queue.client, SupportsEditJob)
+    return queue.client
+
+
+async def test_edit_a_held_job_then_release_it_runs_with_the_new_values(
+    queue: QueueHarness,
+) -> None:
+    job_id = await submit_held(queue)
+    await editor(queue).edit_job(
+        job_id,
+        {
+            "Arguments": classad_string("second 'run two'"),
+            "environment": classad_string("GREETING='hello there'"),
+            "RequestMemory": "256",
+            "+VMImage": classad_string("edited-snapshot"),
+        },
+    )
+    ad = await queue.client.job_ad(job_id)
+    assert ad["JobStatus"] == int(JobStatus.HELD)  # an edit does not release
+    assert ad["Arguments"] == "second 'run two'"
+    assert "GREETING='hello there'" in str(ad["Environment"])
+    assert ad["RequestMemory"] == 256
+    assert ad["VMImage"] == "edited-snapshot"
+    job = (await queue.jobs([job_id]))[job_id]
+    assert job.arguments == "second 'run two'"
+    assert (job.request_memory_mb, job.vm_image) == (256, "edited-snapshot")
+
+    assert await queue.client.release([job_id]) == 1
+    final = await queue.wait_status([job_id], FINISHED, "the edited job to finish")
+    assert final[job_id] == JobStatus.COMPLETED
+    output = queue.job_dir / f"show-{job_id}.out"
+    assert output.read_text().splitlines() == [
+        "arg: second",
+        "arg: run two",
+        "greeting: hello there",
+    ]
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"Cmd": classad_string("/bin/false")},
+        {"Owner": classad_string("root")},
+        {"Arguments": classad_string("fine"), "Iwd": classad_string("/tmp")},
+        {"Arguments": "unquoted words"},
+        {"Arguments": classad_string("'unterminated")},
+        {"Environment": classad_string("NOT AN ASSIGNMENT")},
+        {"RequestMemory": classad_string("lots")},
+        {"RequestCpus": "0"},
+        {"Arguments": classad_string("fine"), "RequestDisk": "1.5"},
+        {"Requirements": "TARGET.Memory >="},
+        {},
+    ],
+    ids=[
+        "cmd",
+        "owner",
+        "one-refused-among-good",
+        "unquoted-text",
+        "bad-quoting",
+        "bad-environment",
+        "text-for-a-number",
+        "zero-cpus",
+        "fraction-after-a-good-one",
+        "bad-expression",
+        "nothing",
+    ],
+)
+async def test_edit_refuses_other_attributes_and_bad_values_and_changes_nothing(
+    queue: QueueHarness, attributes: dict[str, str]
+) -> None:
+    job_id = await submit_held(queue)
+    before = await queue.client.job_ad(job_id)
+    with pytest.raises(InvalidInput) as raised:
+        await editor(queue).edit_job(job_id, attributes)
+    assert raised.value.message and "\n" not in raised.value.message
+    after = await queue.client.job_ad(job_id)
+    for name in ("Args", "Arguments", "Cmd", "Owner", "Iwd", "RequestCpus", "RequestMemory"):
+        assert after.get(name) == before.get(name), name
+    assert after["JobStatus"] == int(JobStatus.HELD)
+
+
+async def test_edit_refuses_running_finished_unknown_and_other_users_jobs(
+    queue: QueueHarness,
+) -> None:
+    change = {"Arguments": classad_string("600")}
+    _, [running] = await submit_sleepers(queue)
+    await queue.wait_status([running], [JobStatus.RUNNING], "the sleep job to run")
+    with pytest.raises(Conflict) as raised:
+        await editor(queue).edit_job(running, change)
+    assert "hold it first" in raised.value.message
+    assert (await queue.client.job_ad(running)).get("Arguments") in (None, "300")
+
+    held = await submit_held(queue)
+    assert await queue.client.remove([held], "not needed") == 1
+    await queue.wait_status([held], [JobStatus.REMOVED], "the removed job")
+    with pytest.raises(Conflict) as raised:
+        await editor(queue).edit_job(held, change)
+    assert "left the queue" in raised.value.message
+
+    with pytest.raises(NotFound):
+        await editor(queue).edit_job(JobId(987654, 0), change)
+
+    others = [
+        job
+        for job in await queue.client.list_jobs(all_users=True)
+        if job.owner in queue.backend.other_owners
+    ]
+    if others:
+        with pytest.raises(AuthError) as denied:
+            await editor(queue).edit_job(others[0].id, change)
+        assert "Permission denied" in denied.value.message

@@ -27,7 +27,9 @@ from canfar_tui.screens.confirm import ConfirmScreen
 from canfar_tui.screens.file_picker import FilePickerScreen
 from canfar_tui.screens.job_detail import JobDetailScreen, JobReasonScreen
 from canfar_tui.screens.submit import SubmitScreen
-from canfar_tui.widgets.queue_view import BatchRow, QueueView
+from canfar_tui.widgets.queue_view import JOB_COLUMNS, BatchRow, QueueView
+
+ST_COLUMN = next(column for column in JOB_COLUMNS if column.key == "st")
 
 SIZE = (120, 36)
 
@@ -115,7 +117,7 @@ def only_batch(view: QueueView) -> BatchRow | None:
 
 def status_of(view: QueueView, job: str) -> str | None:
     row = view.table.get_row(job)
-    return None if row is None else str(row[5])
+    return None if row is None else str(row[JOB_COLUMNS.index(ST_COLUMN)])
 
 
 async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complete(
@@ -192,7 +194,7 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
 
         await wait_for(pilot, one_running_three_idle, "one job running, three idle")
         cells = view.table.get_row(batch.key)
-        assert cells is not None and cells[4] == 1 and cells[5] == 3 and cells[7] == 4
+        assert cells is not None and cells[5] == 1 and cells[6] == 3 and cells[8] == 4
         totals = str(view.query_one("#queue-totals").content)
         assert totals.startswith("4 jobs; 0 completed, 0 removed, 3 idle, 1 running, 0 held")
 
@@ -204,7 +206,7 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
 
         await wait_for(pilot, complete, "the batch to complete")
         cells = view.table.get_row(batch.key)
-        assert cells is not None and str(cells[8]).endswith("complete")
+        assert cells is not None and str(cells[9]).endswith("complete")
         await wait_for(
             pilot,
             lambda: f"Batch ID: {cluster} is complete." in notifications(app),
@@ -216,7 +218,7 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
         # The jobs, and the output of the first one.
         await pilot.press("n")
         await wait_for(pilot, lambda: len(rows(view)) == 4, "four finished jobs")
-        assert {str(row[5]) for row in rows(view)} == {"C"}
+        assert {str(row[6]) for row in rows(view)} == {"C"}
         view.table.move_cursor_to_key(f"{cluster}.0")
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailScreen), "job details")
@@ -262,8 +264,8 @@ async def test_hold_release_and_remove_jobs_and_batches_with_reasons_and_confirm
         await wait_for(pilot, lambda: status_of(view, f"{cluster}.1") == "H", "held")
         await pilot.press("H")
         await wait_for(pilot, lambda: view.mode == "held" and len(rows(view)) == 1, "held view")
-        assert str(rows(view)[0][0]) == f"{cluster}.1"
-        assert rows(view)[0][4] == "input missing"
+        assert str(rows(view)[0][1]) == f"{cluster}.1"  # after the mark column
+        assert rows(view)[0][5] == "input missing"
         assert str(view.query_one("#queue-totals").content).startswith("1 held job")
 
         # Release it from the held view.
@@ -324,6 +326,92 @@ async def test_hold_release_and_remove_jobs_and_batches_with_reasons_and_confirm
         await wait_for(pilot, complete, "the batch to complete")
         totals = str(view.query_one("#queue-totals").content)
         assert totals.startswith("4 jobs; 3 completed, 1 removed, 0 idle, 0 running, 0 held")
+        assert app.unexpected_errors == 0
+
+
+async def test_mark_jobs_with_space_then_hold_release_and_remove_them_together(
+    settings: Settings, job_dir: Path
+) -> None:
+    app = create_app(settings, sandbox_clients(settings))
+    async with app.run_test(size=SIZE) as pilot:
+        queue = app.clients.queue
+        assert queue is not None
+        cluster = (await queue.submit(DO_CATALOGUE_SUB, submit_dir=job_dir)).cluster
+        await pilot.press("5", "n")
+        view = queue_view(app)
+        await wait_for(pilot, lambda: view.mode == "jobs" and len(rows(view)) == 4, "the jobs")
+
+        # space marks the row and moves down: mark .1 and .2, leave .3 alone.
+        view.table.move_cursor_to_key(f"{cluster}.1")
+        await pilot.press("space", "space")
+        assert view.marked == {f"{cluster}.1", f"{cluster}.2"}
+        marks = {str(row[1]): row[0] for row in rows(view)}
+        assert marks[f"{cluster}.1"] == marks[f"{cluster}.2"] == "✓"
+        assert marks[f"{cluster}.3"] == ""
+        assert "2 marked" in str(view.query_one(".view-status").content)
+
+        # h holds the marked jobs (not the one under the cursor) and clears the marks.
+        await pilot.press("h")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobReasonScreen), "the reason")
+        await pilot.press(*"bulk", "enter")
+        await wait_for(
+            pilot,
+            lambda: status_of(view, f"{cluster}.1") == status_of(view, f"{cluster}.2") == "H",
+            "both held",
+        )
+        assert status_of(view, f"{cluster}.3") == "I"
+        assert view.marked == set()
+        assert all(row[0] == "" for row in rows(view))
+        assert any("Held 2 jobs of 2 marked rows" in text for text in notifications(app))
+
+        # space twice on the same row unmarks it; then release both held jobs at once.
+        view.table.move_cursor_to_key(f"{cluster}.1")
+        await pilot.press("space")
+        view.table.move_cursor_to_key(f"{cluster}.1")
+        await pilot.press("space")
+        assert view.marked == set()
+        view.table.move_cursor_to_key(f"{cluster}.1")
+        await pilot.press("space", "space")
+        await pilot.press("u")
+        await wait_for(
+            pilot,
+            lambda: status_of(view, f"{cluster}.1") == status_of(view, f"{cluster}.2") == "I",
+            "both released",
+        )
+
+        # Remove two marked jobs: one confirmation for both.
+        view.table.move_cursor_to_key(f"{cluster}.2")
+        await pilot.press("space", "space")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobReasonScreen), "the reason")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert "2 marked rows" in str(app.screen.query_one("#confirm-message").content)
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: status_of(view, f"{cluster}.2") == status_of(view, f"{cluster}.3") == "X",
+            "both removed",
+        )
+        assert status_of(view, f"{cluster}.1") == "I"
+
+        # t traces the job's batch (snapshot, flavor, instance, jobs, outputs).
+        from canfar_tui.screens.trace import TraceScreen
+
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TraceScreen), "the trace")
+        assert app.screen.cluster == cluster
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TraceScreen), "closed")
+
+        # E edits an idle (or held) job: the condor_qedit form.
+        from canfar_tui.screens.job_edit import JobEditScreen
+
+        view.table.move_cursor_to_key(f"{cluster}.1")
+        await pilot.press("E")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobEditScreen), "the edit form")
+        await pilot.press("escape")
+        open_gate(job_dir)
         assert app.unexpected_errors == 0
 
 

@@ -10,6 +10,7 @@ import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Static, TabbedContent, TabPane
 
@@ -108,6 +109,54 @@ async def test_changed_row_repaints_only_its_line() -> None:
         assert [line for y, line in enumerate(after) if y != 4] == [
             line for y, line in enumerate(before) if y != 4
         ]
+
+
+class RegionTable(CountingTable):
+    """Also records the regions passed to ``refresh`` (what the terminal will be sent)."""
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        super().__init__(columns)
+        self.regions: list[Region] = []
+
+    def refresh(self, *regions: Region, **kwargs: bool) -> RegionTable:
+        self.regions.extend(regions)
+        super().refresh(*regions, **kwargs)
+        return self
+
+
+async def test_a_changed_cell_repaints_only_that_cell_over_the_wire() -> None:
+    app = TableApp()
+    app.table = RegionTable(COLUMNS)
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.table
+        assert isinstance(table, RegionTable)
+        table.apply_diff(make_rows(30), {}, [])
+        await pilot.pause()
+        table.regions.clear()
+
+        row = make_rows(4)["k000003"]
+        table.apply_diff({}, {"k000003": (*row[:2], "ERROR", row[3])}, [])  # status only
+        await pilot.pause()
+        status_x = table.render_line(0).text.index("Status") - 1  # the cell's left padding
+        assert table.regions == [Region(status_x, 4, table._widths[2] + 2, 1)]
+        assert "ERROR" in screen_text(table)[4]
+
+        # Two cells far apart: one span from the first to the last.
+        table.regions.clear()
+        table.apply_diff({}, {"k000003": ("k000003", "vm-9", "ERROR", 7.0)}, [])
+        await pilot.pause()
+        name_x = table.render_line(0).text.index("Name") - 1
+        (region,) = table.regions
+        assert (region.x, region.y, region.height) == (name_x, 4, 1)
+        assert region.right == sum(table._widths) + 2 * len(table._widths)
+
+        # The cursor moving: both lines whole (the cursor's style spans the line).
+        table.regions.clear()
+        await pilot.press("down")
+        await pilot.pause()
+        (region,) = table.regions  # lines 1 and 2, merged
+        assert (region.x, region.y, region.height) == (0, 1, 2)
+        assert region.width >= table.size.width
 
 
 async def test_change_outside_the_viewport_repaints_nothing() -> None:

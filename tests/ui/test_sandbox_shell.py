@@ -43,7 +43,7 @@ async def test_sandbox_tabs_show_the_simulated_canfar(settings: Settings) -> Non
             if queue.table.row_count:
                 break
             await pilot.pause(0.05)
-        owners = {queue.table.get_row(key)[0] for key in queue.table.visible_keys()}  # type: ignore[index]
+        owners = {queue.table.get_row(key)[1] for key in queue.table.visible_keys()}  # type: ignore[index]
         assert {"jdoe", "asmith"} <= owners
 
         await pilot.press("6")

@@ -1,18 +1,30 @@
 """Fault injection (``clients/faults.py``): delegation, seeded rates, the expired-token window,
-counters, the environment switch, and the app recovering by itself when the faults stop."""
+counters, the environment switch, the app recovering by itself when the faults stop, and a
+download onto a full disk (injected, and a real 1 MB tmpfs when run as root)."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes import FixedCloud
+from textual.widgets import Input
 
 from canfar_tui.clients.base import AuthError, CloudClient, InvalidInput, Unavailable
 from canfar_tui.clients.bundle import Clients
+from canfar_tui.clients.credentials import CadcCredentials, SelfSignedIssuer
 from canfar_tui.clients.faults import (
     FaultPlan,
     FaultyClient,
+    check_local_write,
     fault_counters,
     parse_plan,
     plan_from_env,
@@ -20,7 +32,14 @@ from canfar_tui.clients.faults import (
     with_faults,
     wrap_service,
 )
+from canfar_tui.clients.sandbox.vospace_server import start_server
+from canfar_tui.clients.vospace import RetryPolicy, VOSpaceStorage
+from canfar_tui.models import TransferState
+from canfar_tui.screens.password import PasswordScreen
+from canfar_tui.screens.vospace_dialogs import PromptScreen
 from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.transfers import TransferJob
+from canfar_tui.widgets.vospace_view import VOSpaceView
 
 # --------------------------------------------------------------------------- the wrapper
 
@@ -256,3 +275,238 @@ async def test_expired_token_mid_session_recovers_without_losing_the_place(make_
         assert view.table.row_count == 6
         assert view.table.cursor_row == cursor, "the user's place is kept"
         assert app.unexpected_errors == 0
+
+
+# --------------------------------------------------------------------------- a full disk
+
+
+def test_disk_full_makes_local_writes_fail_with_enospc(tmp_path: Path) -> None:
+    plan = FaultPlan(disk_full=True, disk_free_bytes=1000)
+    client = with_faults(FixedCloud(), plan, name="storage")
+    check_local_write(tmp_path / "a.part", 1000)  # fits
+    with pytest.raises(OSError) as caught:
+        check_local_write(tmp_path / "a.part", 1001)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "a.part")
+    assert fault_counters(client).by_kind["disk_full"] == 1  # type: ignore[union-attr]
+    plan.enabled = False
+    check_local_write(tmp_path / "a.part", 10**9)
+    plan.enabled, plan.disk_full = True, False
+    check_local_write(tmp_path / "a.part", 10**9)
+    assert not FaultPlan(disk_full=True).is_quiet
+    parsed = parse_plan("disk_full=yes,disk_free_bytes=4096,services=storage")
+    assert parsed.disk_full and parsed.disk_free_bytes == 4096
+    del client
+
+
+@dataclass
+class Box:
+    """An app whose VOSpace tab talks to a loopback service with one 3 MB file."""
+
+    app: Any
+    plan: FaultPlan
+    md5: str
+
+
+@pytest.fixture
+def vospace_box(make_app, tmp_path: Path) -> Iterator[Box]:  # type: ignore[no-untyped-def]
+    server = start_server(tmp_path / "root")
+    data = os.urandom(3 * 1024 * 1024)
+    (server.root / server.username / "big.fits").write_bytes(data)
+    plan = FaultPlan()
+    storage = with_faults(
+        VOSpaceStorage.for_sandbox(
+            server, tmp_path / "vos-client", owns_server=True, retry=RetryPolicy(2, 0.05)
+        ),
+        plan,
+        name="storage",
+    )
+    app = make_app(clients=Clients("sandbox", cloud=FixedCloud(), storage=storage))
+    try:
+        yield Box(app, plan, hashlib.md5(data).hexdigest())
+    finally:
+        server.stop()
+
+
+async def download_into(pilot: Any, view: VOSpaceView, folder: Path) -> TransferJob:
+    """Select big.fits, press w, answer the folder prompt; wait for the transfer to end."""
+    await wait_for(pilot, lambda: view.table.get_row("big.fits") is not None)
+    view.table.focus()
+    view.table.move_cursor_to_key("big.fits")
+    before = len(view.transfers.jobs)
+    await pilot.press("w")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptScreen))
+    pilot.app.screen.query_one("#prompt-input", Input).value = str(folder)
+    await pilot.press("enter")
+    await wait_for(
+        pilot,
+        lambda: (
+            len(view.transfers.jobs) == before + 1
+            and list(view.transfers.jobs.values())[-1].finished_state
+        ),
+    )
+    return list(view.transfers.jobs.values())[-1]
+
+
+async def open_vospace(pilot: Any) -> VOSpaceView:
+    await pilot.press("6")
+    await wait_for(pilot, lambda: isinstance(pilot.app.view("vospace"), VOSpaceView))
+    view = pilot.app.view("vospace")
+    await wait_for(pilot, lambda: view.state == "ready")
+    return view  # type: ignore[no-any-return]
+
+
+def assert_disk_full_failure(job: TransferJob, folder: Path, view: VOSpaceView) -> None:
+    assert job.state is TransferState.FAILED
+    assert job.message == f"No space left on {folder} for big.fits; nothing was kept"
+    assert list(folder.iterdir()) == [], "no partial file, no temp file"
+    row = view.transfers.table.get_row(job.id)
+    assert row is not None and str(row[3]).startswith("failed: No space left on ")
+
+
+async def test_a_download_onto_a_full_disk_injected_is_one_line_and_leaves_nothing(
+    vospace_box: Box, tmp_path: Path
+) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    vospace_box.plan.disk_full = True
+    vospace_box.plan.disk_free_bytes = 600_000  # a few chunks get written, then ENOSPC
+    app = vospace_box.app
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = await open_vospace(pilot)
+        job = await download_into(pilot, view, folder)
+        assert_disk_full_failure(job, folder, view)
+        assert fault_counters(app.clients.storage).by_kind["disk_full"] == 1  # type: ignore[union-attr]
+        # The view still works, and once there is room the same download is verified.
+        view.action_refresh()
+        await pilot.pause(0.3)
+        assert view.state == "ready" and view.table.get_row("big.fits") is not None
+        vospace_box.plan.disk_full = False
+        again = await download_into(pilot, view, folder)
+        assert again.state is TransferState.DONE, again.message
+        assert [p.name for p in folder.iterdir()] == ["big.fits"]
+        assert hashlib.md5((folder / "big.fits").read_bytes()).hexdigest() == vospace_box.md5
+        assert app.unexpected_errors == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+async def test_a_download_onto_a_real_full_disk_is_one_line_and_leaves_nothing(
+    vospace_box: Box, tmp_path: Path
+) -> None:
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], check=True)
+    try:
+        app = vospace_box.app
+        async with app.run_test(size=(120, 36)) as pilot:
+            view = await open_vospace(pilot)
+            job = await download_into(pilot, view, folder)  # 3 MB onto 1 MB
+            assert_disk_full_failure(job, folder, view)
+            view.action_refresh()
+            await pilot.pause(0.3)
+            assert view.state == "ready"
+            assert app.unexpected_errors == 0
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+# --------------------------------------------------------------------------- re-authentication
+
+
+async def test_expired_certificate_prompts_renews_and_refetches_in_place(
+    make_app, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A storage call refused for credentials: the password prompt, a renewed certificate, and
+    the same folder, filter and cursor fetched again. Escape declines (one offer); c renews."""
+    server = start_server(tmp_path / "root")
+    raw = server.root / server.username / "raw"
+    raw.mkdir()
+    for name in ("a.cat", "b.cat", "c.cat", "d.cat"):
+        (raw / name).write_bytes(name.encode())
+    plan = FaultPlan()
+    storage = with_faults(
+        VOSpaceStorage.for_sandbox(server, tmp_path / "vos-client", owns_server=True),
+        plan,
+        name="storage",
+    )
+    credentials = with_faults(
+        CadcCredentials.for_sandbox(tmp_path / "cred", initial_validity=timedelta(hours=2)),
+        plan,
+        name="credentials",
+    )
+    certificate = tmp_path / "cred" / "cadcproxy.pem"
+    first_pem = certificate.read_bytes()
+    app = make_app(
+        clients=Clients("sandbox", cloud=FixedCloud(), storage=storage, credentials=credentials)
+    )
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            view = await open_vospace(pilot)
+            view.open_folder(f"{storage.home_uri}/raw")
+            await wait_for(pilot, lambda: view.state == "ready" and view.table.row_count == 4)
+            view.table.set_filter("!a.cat")
+            view.table.focus()
+            view.table.move_cursor_to_key("c.cat")
+            place = (view.cwd, view.table.filter_text, view.table.cursor_key)
+            assert place[2] == "c.cat" and view.table.visible_count == 3
+
+            plan.expired_until_renewed = True  # the certificate expires mid-session
+            await wait_for(pilot, lambda: isinstance(app.screen, PasswordScreen))
+            assert view.state == "stale" and view.table.row_count == 4
+            assert any("token expired" in n.message for n in app._notifications)
+            await pilot.press(*"secret", "enter")
+            await wait_for(pilot, lambda: view.state == "ready" and not app.header.stale)
+            assert not plan.expired_until_renewed
+            assert certificate.read_bytes() != first_pem, "a new proxy certificate"
+            assert (view.cwd, view.table.filter_text, view.table.cursor_key) == place
+            assert view.table.visible_count == 3
+            assert any("New proxy certificate" in n.message for n in app._notifications)
+
+            # Declined: one line, no second prompt while it stays refused; c renews later.
+            plan.expired_until_renewed = True
+            await wait_for(pilot, lambda: isinstance(app.screen, PasswordScreen))
+            await pilot.press("escape")
+            await wait_for(
+                pilot, lambda: any("not renewed" in n.message for n in app._notifications)
+            )
+            await pilot.pause(1.5)  # a few more refused fetches
+            assert not isinstance(app.screen, PasswordScreen) and view.state == "stale"
+            assert fault_counters(storage).by_kind["auth_expired"] >= 2  # type: ignore[union-attr]
+            await pilot.press("c")
+            await wait_for(pilot, lambda: view.state == "ready" and not app.header.stale)
+            assert (view.cwd, view.table.filter_text, view.table.cursor_key) == place
+            assert app.unexpected_errors == 0
+    finally:
+        server.stop()
+
+
+class PasswordIssuer(SelfSignedIssuer):
+    """Issues like the sandbox, and records how it was authenticated."""
+
+    def __init__(self) -> None:
+        super().__init__("alice")
+        self.asked: list[tuple[str, str]] = []
+
+    def issue_with_password(self, days_valid: int, username: str, password: str) -> bytes:
+        self.asked.append((username, password))
+        return self.issue(days_valid)
+
+
+async def test_renewing_with_a_typed_password_uses_the_certificates_username(
+    tmp_path: Path,
+) -> None:
+    issuer = PasswordIssuer()
+    certificate = tmp_path / "cadcproxy.pem"
+    credentials = CadcCredentials(
+        certificate=certificate, netrc_path=tmp_path / "netrc", issuer=issuer
+    )
+    with pytest.raises(AuthError, match="No CADC username known"):
+        await credentials.renew_certificate(password="pw")  # no netrc, no certificate
+    certificate.write_bytes(SelfSignedIssuer("alice").issue_for(timedelta(minutes=-1)))
+    with pytest.raises(AuthError, match="No CADC entry"):
+        await credentials.renew_certificate()  # the netrc way still needs the netrc
+    status = await credentials.renew_certificate(password="pw", days_valid=3)
+    assert issuer.asked == [("alice", "pw")]
+    assert status.problem is None and status.username == "alice"
+    assert not (tmp_path / "netrc").exists(), "the password is not written anywhere"
+    with pytest.raises(InvalidInput):
+        await credentials.renew_certificate(password="two\nlines")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pytest
 
 from canfar_tui.clients.base import ClientError, NotFound, Unavailable
-from canfar_tui.clients.refresh import Diff, Poller, backoff_delay, compute_diff
+from canfar_tui.clients.refresh import Diff, Poller, backoff_delay, compute_diff, paused_gc
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class Source:
         if self.error is not None:
             raise self.error
         return list(self.rows)
+
+
+Rows = Mapping[str, Row]
 
 
 def make_poller(
@@ -204,3 +210,85 @@ async def test_refresh_asked_during_a_slow_fetch_runs_right_after_it() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert source.calls == 2, "two requests during one fetch coalesce into one more fetch"
+
+
+async def test_large_results_are_digested_in_a_worker_thread_with_prepare() -> None:
+    source = Source()
+    source.rows = [Row(f"r{i}", i) for i in range(10)]
+    seen: list[tuple[str, int, int, int]] = []
+
+    def prepare(previous: Rows, current: Rows, diff: Diff[str, Row]) -> object:
+        seen.append((threading.current_thread().name, len(previous), len(current), len(diff)))
+        assert not gc.isenabled()  # a big digest runs with the collector paused
+        return {key: row.value * 2 for key, row in diff.changed.items()}
+
+    poller, diffs, _ = make_poller(source, prepare=prepare, thread_threshold=5)
+    await poller.tick()
+    source.rows[3] = Row("r3", 33)
+    await poller.tick()
+    assert [name != threading.main_thread().name for name, *_ in seen] == [True, True]
+    assert [counts for _, *counts in seen] == [[0, 10, 10], [10, 10, 1]]
+    assert diffs[1].prepared == {"r3": 66}
+    assert gc.isenabled()
+    assert poller.rows["r3"] == Row("r3", 33)
+
+
+async def test_small_results_are_digested_inline() -> None:
+    source = Source()
+    source.rows = [Row("a", 1)]
+    threads: list[str] = []
+
+    def prepare(previous: Rows, current: Rows, diff: Diff[str, Row]) -> object:
+        threads.append(threading.current_thread().name)
+        return None
+
+    poller, _, _ = make_poller(source, prepare=prepare, thread_threshold=5)
+    await poller.tick()
+    assert threads == [threading.main_thread().name]
+
+
+async def test_a_reset_during_a_threaded_digest_throws_the_digest_away() -> None:
+    source = Source()
+    source.rows = [Row(f"r{i}", i) for i in range(10)]
+    entered, release = threading.Event(), threading.Event()
+
+    def prepare(previous: Rows, current: Rows, diff: Diff[str, Row]) -> object:
+        entered.set()
+        release.wait(5)
+        return None
+
+    poller, diffs, _ = make_poller(source, prepare=prepare, thread_threshold=5)
+    tick = asyncio.ensure_future(poller.tick())
+    await asyncio.to_thread(entered.wait, 5)
+    poller.reset()  # e.g. the user switched project while the old rows were compared
+    release.set()
+    assert await tick is None
+    assert diffs == [] and poller.rows == {} and not poller.loaded
+
+
+def test_paused_gc_nests_and_restores_the_collector() -> None:
+    assert gc.isenabled()
+    with paused_gc():
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # it was off before: left off
+    finally:
+        gc.enable()
+
+
+def test_compute_diff_treats_the_same_object_as_unchanged_and_finds_removals() -> None:
+    class NeverEqual:
+        def __eq__(self, other: object) -> bool:
+            return False
+
+        __hash__ = object.__hash__
+
+    same = NeverEqual()
+    diff = compute_diff({"a": same, "b": 1}, {"a": same, "c": 2})
+    assert (dict(diff.added), dict(diff.changed), diff.removed) == ({"c": 2}, {}, {"b"})

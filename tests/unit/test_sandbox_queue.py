@@ -26,12 +26,24 @@ import pytest
 
 from canfar_tui.clients.base import (
     AuthError,
+    Conflict,
     InvalidInput,
     NotFound,
     QueueClient,
+    SupportsEditJob,
     SupportsHistory,
+    classad_string,
+    editable_job_attributes,
 )
 from canfar_tui.clients.sandbox.queue import SEEDED_OWNERS, SandboxQueue
+from canfar_tui.clients.sandbox.queue_edit import (
+    join_v2_arguments,
+    join_v2_environment,
+    parse_job_edit,
+    split_v1_arguments,
+    split_v2_arguments,
+    split_v2_environment,
+)
 from canfar_tui.clients.sandbox.queue_store import EVENT_PAGE
 from canfar_tui.clients.sandbox.queue_submit import expand_submit, parse_arguments
 from canfar_tui.models import Job, JobEvent, JobEventKind, JobId, JobStatus
@@ -1015,3 +1027,169 @@ async def test_two_clients_share_a_directory_and_hand_over(
     await wait_status(
         observer, [JobId(later.cluster, p) for p in range(2)], [JobStatus.COMPLETED], "more jobs"
     )
+
+
+# --------------------------------------------------------------------------- edit (condor_qedit)
+
+
+@pytest.mark.parametrize(
+    ("text", "argv"),
+    [
+        ("3 simple arguments", ("3", "simple", "arguments")),
+        # The example of the condor_submit manual, as HTCondor stores it in Arguments.
+        (
+            """one "two" 'spacey ''quoted'' argument'""",
+            ("one", '"two"', "spacey 'quoted' argument"),
+        ),
+        ("  ''  x''y  ", ("", "xy")),
+        ("", ()),
+    ],
+)
+def test_v2_arguments_split_and_join_back(text: str, argv: tuple[str, ...]) -> None:
+    assert split_v2_arguments(text) == argv
+    assert split_v2_arguments(join_v2_arguments(argv)) == argv
+
+
+def test_v1_v2_and_environment_syntaxes() -> None:
+    assert split_v1_arguments('a \\"b\\" c') == ("a", '"b"', "c")
+    assert join_v2_arguments(["plain", "two words", "it's", ""]) == "plain 'two words' 'it''s' ''"
+    with pytest.raises(ValueError, match="unterminated"):
+        split_v2_arguments("'open")
+    pairs = (("A", "1"), ("B", "x y"), ("C", ""), ("D", "it's"))
+    assert join_v2_environment(pairs) == "A=1 B='x y' C= D='it''s'"
+    assert split_v2_environment(join_v2_environment(pairs)) == pairs
+    with pytest.raises(ValueError, match="NAME=value"):
+        split_v2_environment("A=1 oops")
+    with pytest.raises(ValueError, match="NAME=value"):
+        split_v2_environment("1A=x")
+
+
+def test_edit_names_are_checked_and_canonical() -> None:
+    assert editable_job_attributes(
+        {"arguments": "1", "+VMImage": "2", "MY.vminstancetype": "3", "requestmemory": "4"}
+    ) == {"Arguments": "1", "VMImage": "2", "VMInstanceType": "3", "RequestMemory": "4"}
+    with pytest.raises(InvalidInput, match="Iwd cannot be edited"):
+        editable_job_attributes({"Arguments": "1", "Iwd": '"/tmp"'})
+    with pytest.raises(InvalidInput, match="given twice"):
+        editable_job_attributes({"Arguments": "1", "arguments": "2"})
+    with pytest.raises(InvalidInput, match="needs a value"):
+        editable_job_attributes({"RequestCpus": "  "})
+    assert classad_string('say "hi" \\ bye') == '"say \\"hi\\" \\\\ bye"'
+
+
+def test_edit_values_are_decoded() -> None:
+    edit = parse_job_edit(
+        {
+            "Arguments": classad_string("a 'b c'"),
+            "Environment": classad_string("X='1 2'"),
+            "RequestMemory": "2 * 1024",
+            "RequestDisk": "10485760",
+            "Requirements": "TARGET.Memory >= 4096",
+            "VMInstanceType": classad_string("c4-15gb-83"),
+        }
+    )
+    assert edit.argv == ("a", "b c")
+    assert edit.environment == (("X", "1 2"),)
+    assert edit.values["RequestMemory"] == 2048
+    assert edit.values["RequestDisk"] == 10485760
+    assert edit.expressions["Requirements"] == "TARGET.Memory >= 4096"
+    assert edit.values["VMInstanceType"] == "c4-15gb-83"
+    for bad, message in [
+        ({"VMImage": '""'}, "cannot be empty"),
+        ({"RequestMemory": "true"}, "whole number of MB"),
+        ({"RequestCpus": "1.5"}, "whole number of CPUs"),
+        ({"Arguments": "42"}, "text in double quotes"),
+        ({"Requirements": "(("}, "not a ClassAd expression"),
+    ]:
+        with pytest.raises(InvalidInput, match=message):
+            parse_job_edit(bad)
+
+
+async def test_job_ad_shows_arguments_and_environment_in_htcondor_syntax(
+    queue: SandboxQueue, job_dir: Path
+) -> None:
+    text = (
+        "executable = /bin/true\ntransfer_executable = false\nhold = true\n"
+        "environment = \"A=1 B='x y'\"\n"
+    )
+    new = await queue.submit(
+        text + 'arguments = "one ""two"" \'x y\'"\nqueue\n', submit_dir=job_dir
+    )
+    old = await queue.submit(text + "arguments = a b\nqueue\n", submit_dir=job_dir)
+    new_ad = await queue.job_ad(JobId(new.cluster, 0))
+    old_ad = await queue.job_ad(JobId(old.cluster, 0))
+    assert new_ad["Arguments"] == """one "two" 'x y'""" and "Args" not in new_ad
+    assert old_ad["Args"] == "a b" and "Arguments" not in old_ad
+    assert split_v2_environment(str(new_ad["Environment"])) == (("A", "1"), ("B", "x y"))
+
+
+async def test_edit_an_idle_job_changes_how_it_runs(
+    make_queue: Callable[..., SandboxQueue], job_dir: Path
+) -> None:
+    queue = make_queue(slots=1)
+    assert isinstance(queue, SupportsEditJob)
+    gate = job_dir / "gate"
+    gated(job_dir, gate)
+    first = await queue.submit(gated_submit(), submit_dir=job_dir)
+    await wait_status(queue, [JobId(first.cluster, 0)], [JobStatus.RUNNING], "the first job")
+    script(job_dir / "show.sh", 'echo "$# args: $*"; echo "cpus=$OMP_NUM_THREADS mode=$MODE"\n')
+    waiting = await queue.submit(
+        "executable = show.sh\narguments = old\noutput = show.out\nqueue\n", submit_dir=job_dir
+    )
+    job_id = JobId(waiting.cluster, 0)
+    assert (await find_job(queue, job_id)) is not None
+    assert (await queue.job_ad(job_id))["JobStatus"] == int(JobStatus.IDLE)
+
+    await queue.edit_job(
+        job_id,
+        {
+            "Arguments": classad_string("new 'and improved'"),
+            "RequestCpus": "3",
+            "Environment": classad_string("MODE=fast"),
+            "Requirements": "TARGET.Memory >= 1024",
+            "RequestDisk": "2048",
+        },
+    )
+    ad = await queue.job_ad(job_id)
+    assert ad["JobStatus"] == int(JobStatus.IDLE)
+    assert ad["Arguments"] == "new 'and improved'"
+    assert (ad["RequestCpus"], ad["RequestDisk"]) == (3, 2048)
+    assert ad["Requirements"] == "TARGET.Memory >= 1024"
+
+    gate.touch()
+    await wait_status(queue, [job_id], [JobStatus.COMPLETED], "the edited job")
+    assert (job_dir / "show.out").read_text().splitlines() == [
+        "2 args: new and improved",
+        "cpus=3 mode=fast",
+    ]
+
+
+async def test_edits_survive_a_restart_and_refusals_change_nothing(
+    make_queue: Callable[..., SandboxQueue], job_dir: Path, state_dir: Path
+) -> None:
+    script(job_dir / "echo.sh", 'echo "$*"\n')
+    queue = make_queue()
+    held = await queue.submit(
+        "executable = echo.sh\narguments = before\noutput = echo.out\nhold = true\nqueue\n",
+        submit_dir=job_dir,
+    )
+    job_id = JobId(held.cluster, 0)
+    await queue.edit_job(job_id, {"Arguments": classad_string("after the edit")})
+    with pytest.raises(InvalidInput):
+        await queue.edit_job(job_id, {"Arguments": classad_string("nope"), "RequestCpus": "0"})
+    with pytest.raises(InvalidInput, match="JobId"):
+        await queue.edit_job("1.0", {"Arguments": classad_string("x")})  # type: ignore[arg-type]
+    other = next(job for job in await queue.list_jobs(all_users=True) if job.owner != OWNER)
+    with pytest.raises(AuthError):
+        await queue.edit_job(other.id, {"RequestCpus": "2"})
+    await queue.aclose()
+
+    again = make_queue()
+    ad = await again.job_ad(job_id)
+    assert ad["Args" if "Args" in ad else "Arguments"] == "after the edit"
+    assert ad["JobStatus"] == int(JobStatus.HELD)
+    assert await again.release([job_id]) == 1
+    await wait_status(again, [job_id], [JobStatus.COMPLETED], "the released job")
+    assert (job_dir / "echo.out").read_text() == "after the edit\n"
+    with pytest.raises(Conflict, match="left the queue"):
+        await again.edit_job(job_id, {"Arguments": classad_string("too late")})

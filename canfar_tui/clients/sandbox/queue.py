@@ -1,7 +1,8 @@
 """A real local batch executor behind the QueueClient protocol: HTCondor on one machine.
 
-:class:`SandboxQueue` implements :class:`~canfar_tui.clients.base.QueueClient` and
-:class:`~canfar_tui.clients.base.SupportsHistory` the way an HTCondor access point with one
+:class:`SandboxQueue` implements :class:`~canfar_tui.clients.base.QueueClient`,
+:class:`~canfar_tui.clients.base.SupportsHistory` and
+:class:`~canfar_tui.clients.base.SupportsEditJob` the way an HTCondor access point with one
 execute machine behaves for the CANFAR Batch Quick Start:
 
 * **submit** parses the description with ``htcondor2.Submit`` (imported on first use only) and
@@ -19,6 +20,10 @@ execute machine behaves for the CANFAR Batch Quick Start:
   running, held); completed and removed jobs leave it and are listed by ``history``. A batch is
   an owner plus ``batch_name`` (default ``ID: <cluster>``); its ``done`` counts the jobs of its
   clusters that left the queue.
+* **edit_job** (``condor_qedit``, :class:`~canfar_tui.clients.base.SupportsEditJob`) changes
+  the arguments, environment, requests, requirements or VM of a held or idle job of the owner
+  (:mod:`~canfar_tui.clients.sandbox.queue_edit` checks the values); a held job runs with them
+  once released.
 * **hold / release / remove** act on the owner's jobs only: another user's job raises
   ``AuthError`` ("Permission denied", like ``condor_hold``), an unknown id ``NotFound``; nothing
   changes unless every id is acceptable. Jobs already in the target state are not counted.
@@ -75,7 +80,7 @@ def _default_owner() -> str:
 
 
 class SandboxQueue:
-    """The sandbox :class:`~canfar_tui.clients.base.QueueClient` (also SupportsHistory).
+    """The sandbox :class:`~canfar_tui.clients.base.QueueClient` (SupportsHistory, SupportsEditJob).
 
     ``state_dir`` holds the database, the executor lock and the jobs' scratch directories.
     ``slots`` is how many jobs run at once (default ``os.cpu_count()``). ``owner`` is the user
@@ -225,6 +230,18 @@ class SandboxQueue:
         if result.changed:
             self._runner.wake()
         return result.changed
+
+    async def edit_job(self, job_id: JobId, attributes: Mapping[str, str]) -> None:
+        """``condor_qedit`` of a held or idle job (see ``SupportsEditJob``)."""
+        if not isinstance(job_id, JobId):
+            raise InvalidInput("Job ids must be JobId values like 123.0.")
+        await self._call(self._edit, job_id, dict(attributes))
+        self._runner.wake()
+
+    def _edit(self, job_id: JobId, attributes: dict[str, str]) -> None:
+        from canfar_tui.clients.sandbox.queue_edit import parse_job_edit
+
+        self._store.edit(job_id, parse_job_edit(attributes))
 
     async def submit(
         self,

@@ -33,8 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from canfar_tui.clients.base import AuthError, InvalidInput, NotFound, Unavailable
+from canfar_tui.clients.base import AuthError, Conflict, InvalidInput, NotFound, Unavailable
 from canfar_tui.clients.sandbox import queue_eventlog as eventlog
+from canfar_tui.clients.sandbox.queue_edit import (
+    EDITABLE_STATES,
+    JobEdit,
+    join_v2_environment,
+    not_editable,
+)
 from canfar_tui.clients.sandbox.queue_submit import JobSpec, Submission
 from canfar_tui.models import (
     Batch,
@@ -691,6 +697,53 @@ class QueueStore:
             )
         raise InvalidInput(f"Unknown action {action!r}.")
 
+    def edit(self, job_id: JobId, edit: JobEdit) -> None:
+        """``condor_qedit``: store checked values on the owner's held or idle job.
+
+        The state is checked in the same transaction as the change, so an idle job that the
+        executor claims meanwhile is refused (Conflict) rather than edited while it runs.
+        """
+        with self._write() as conn:
+            row = self._row(conn, job_id)
+            if row["owner"] != self.owner:
+                raise AuthError(
+                    f"Permission denied: job {job_id} belongs to {row['owner']}; "
+                    "you can only edit your own jobs."
+                )
+            status = JobStatus(row["status"])
+            if int(status) not in EDITABLE_STATES:
+                raise Conflict(not_editable(job_id, status))
+            spec = spec_of(row)
+            custom = dict(spec.get("custom") or {})
+            columns: dict[str, object] = {}
+            for name, value in edit.values.items():
+                if name == "Arguments":
+                    text = str(value)
+                    spec["arguments"] = '"' + text.replace('"', '""') + '"'
+                    spec["argv"] = list(edit.argv or ())
+                    columns["args"] = text
+                elif name == "Environment":
+                    spec["environment"] = [list(pair) for pair in edit.environment or ()]
+                elif name == "RequestCpus":
+                    columns["request_cpus"] = int(value)
+                elif name == "RequestMemory":
+                    columns["request_memory"] = int(value)
+                elif name == "RequestDisk":
+                    spec["request_disk_kb"] = int(value)
+                elif name == "Requirements":
+                    spec["requirements"] = str(value)
+                elif name == "VMImage":
+                    custom["VMImage"] = columns["vm_image"] = str(value)
+                elif name == "VMInstanceType":
+                    custom["VMInstanceType"] = columns["vm_flavor"] = str(value)
+            spec["custom"] = custom
+            columns["spec"] = json.dumps(spec)
+            assignments = ", ".join(f"{column} = ?" for column in columns)
+            conn.execute(
+                f"UPDATE jobs SET {assignments} WHERE cluster = ? AND proc = ?",
+                (*columns.values(), *_key(job_id)),
+            )
+
     # ----------------------------------------------------------------- executor side
 
     def idle_jobs(self, limit: int) -> list[sqlite3.Row]:
@@ -1014,7 +1067,6 @@ def job_ad(row: sqlite3.Row, now: float) -> dict[str, object]:
         "EnteredCurrentStatus": int(row["entered_status"]),
         "JobUniverse": 12 if spec.get("universe") == "local" else 5,
         "Cmd": str(row["cmd"]),
-        "Args": str(row["args"]),
         "Iwd": str(row["iwd"]),
         "In": spec.get("input") or "/dev/null",
         "Out": str(row["output"]) or "/dev/null",
@@ -1036,6 +1088,12 @@ def job_ad(row: sqlite3.Row, now: float) -> dict[str, object]:
         "ShouldTransferFiles": "YES" if spec.get("should_transfer_files", True) else "NO",
         "TransferExecutable": bool(spec.get("transfer_executable", True)),
     }
+    written = str(spec.get("arguments", row["args"]))
+    if len(written) >= 2 and written.startswith('"') and written.endswith('"'):
+        # New syntax: HTCondor stores it as Arguments, without the quotes ("" is a quote).
+        ad["Arguments"] = written[1:-1].replace('""', '"')
+    else:
+        ad["Args"] = str(row["args"])
     if row["log"]:
         ad["UserLog"] = str(row["log"])
     if row["batch_name"]:
@@ -1045,7 +1103,7 @@ def job_ad(row: sqlite3.Row, now: float) -> dict[str, object]:
     if spec.get("transfer_output") is not None:
         ad["TransferOutput"] = ",".join(spec["transfer_output"])
     if spec.get("environment"):
-        ad["Environment"] = " ".join(f"{name}={value}" for name, value in spec["environment"])
+        ad["Environment"] = join_v2_environment(spec["environment"])
     if spec.get("requirements"):
         ad["Requirements"] = spec["requirements"]
     if spec.get("x509_proxy"):

@@ -36,7 +36,9 @@ Safety rules:
   and the quota allows it. A cut-off or corrupted upload leaves nothing at the destination.
 
 :class:`FaultPlan` injects faults for tests (a download cut off mid-file, an upload corrupted in
-transit, a request answered with 503).
+transit, a request answered with 503, a listing or upload paused mid-way until released).
+:meth:`RunningVOSpace.restart` serves the same folder on the same port again after the service
+died; the sandbox's VOSpace client does that by itself for the service it started.
 
 Pointing a ``vos`` client at the service: ``vos``/``cadcutils`` find services through the
 registry cache ``$HOME/.config/cadc-registry/resource-caps`` and check PyPI for a newer ``vos``
@@ -211,10 +213,12 @@ class FaultPlan:
     _corruptions: int = 0
     _failures: list[tuple[int, str | None, str | None]] = field(default_factory=list)
     _stalls: list[int] = field(default_factory=list)
+    _request_stalls: list[tuple[str | None, str | None, int]] = field(default_factory=list)
     _released: threading.Event = field(default_factory=threading.Event, repr=False)
     downloads_cut: int = 0
     uploads_corrupted: int = 0
     requests_failed: int = 0
+    requests_stalled: int = 0
 
     def cut_downloads(self, times: int = 1, *, after_bytes: int = 1024) -> None:
         """The next ``times`` data downloads send ``after_bytes`` bytes, then drop the socket."""
@@ -237,6 +241,35 @@ class FaultPlan:
 
     def wait_released(self, timeout: float = 60.0) -> None:
         self._released.wait(timeout)
+
+    def stall_requests(
+        self,
+        times: int = 1,
+        *,
+        endpoint: str | None = None,
+        method: str | None = None,
+        after_bytes: int = 0,
+    ) -> None:
+        """The next ``times`` matching requests pause until :meth:`release`: before they are
+        answered, or, for a request with a body, once ``after_bytes`` of it were read (a
+        listing or an upload caught mid-way when the service is stopped or killed)."""
+        with self._lock:
+            self._released.clear()
+            self._request_stalls.extend([(endpoint, method, max(0, after_bytes))] * times)
+
+    def take_request_stall(self, endpoint: str, method: str) -> int | None:
+        with self._lock:
+            for index, (want_endpoint, want_method, after) in enumerate(self._request_stalls):
+                if want_endpoint in (None, endpoint) and want_method in (None, method):
+                    del self._request_stalls[index]
+                    return after
+        return None
+
+    def stall_here(self) -> None:
+        """Count a stall and wait for :meth:`release` (called by the request's thread)."""
+        with self._lock:
+            self.requests_stalled += 1
+        self.wait_released()
 
     def corrupt_uploads(self, times: int = 1) -> None:
         """The next ``times`` uploads have one bit flipped as they arrive (bad network)."""
@@ -261,6 +294,7 @@ class FaultPlan:
             self._corruptions = 0
             self._failures.clear()
             self._stalls.clear()
+            self._request_stalls.clear()
         self._released.set()
 
     def take_cut(self) -> int | None:
@@ -862,6 +896,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self._body_read = False
+        self._stall_after: int | None = None
         try:
             self._route(method)
         except PathRefused as exc:
@@ -955,11 +990,16 @@ class _Handler(BaseHTTPRequestHandler):
             raise VOSpaceFault(400, "InvalidArgument", "bad Content-Length") from None
         if remaining < 0:
             raise VOSpaceFault(400, "InvalidArgument", "bad Content-Length")
+        received = 0
         while remaining:
+            if self._stall_after is not None and received >= self._stall_after:
+                self._stall_after = None
+                self.server.faults.stall_here()
             data = self.rfile.read(min(CHUNK_SIZE, remaining))
             if not data:
                 raise _ClientGone()
             remaining -= len(data)
+            received += len(data)
             yield data
 
     def _small_body(self) -> bytes:
@@ -1008,6 +1048,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(failure, b"Service busy (injected fault)\n", headers={"Retry-After": "0"})
             return
+        stall = self.server.faults.take_request_stall(endpoint, method)
+        if stall is not None:
+            if self._has_body():
+                self._stall_after = stall
+            else:
+                self.server.faults.stall_here()
         store = self.server.store
         base = self.server.base_url
         if endpoint == "capabilities" and method in ("GET", "HEAD"):
@@ -1462,6 +1508,29 @@ class RunningVOSpace:
     def prepare_client_home(self, home: Path) -> Path:
         """Write the registry and version caches that point ``vos`` at this service."""
         return prepare_client_home(home, self.base_url, resource_id=self.resource_id)
+
+    @property
+    def alive(self) -> bool:
+        """True until the service is stopped or its serving thread has died."""
+        return not self._stopped and self._thread.is_alive()
+
+    def restart(self) -> RunningVOSpace:
+        """A new service on this one's address, root, user, quota and token (after it died).
+
+        What the old one stored is kept (it is all on disk); uploads it had not finished are
+        removed, as at any start. Faults are not carried over.
+        """
+        self.stop()
+        store = self._server.store
+        return start_server(
+            store.root,
+            host=self.host,
+            port=self.port,
+            username=store.username,
+            quota_bytes=store.quota_bytes,
+            resource_id=store.resource_id,
+            token=self._server.token,
+        )
 
     def stop(self) -> None:
         """Stop serving and close every connection. Safe to call twice."""
