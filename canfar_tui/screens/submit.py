@@ -181,6 +181,32 @@ def _image_label(image: Image) -> str:
     return f"{image.name}  ({image.kind.value})"
 
 
+def fill_batch_choices(
+    image_select: Select[str],
+    flavor_select: Select[str],
+    images: Sequence[Image],
+    flavors: Sequence[Flavor],
+    preference: str | None,
+) -> tuple[list[Image], list[Flavor]]:
+    """Offer the snapshots and flavors a batch can use, with the usual defaults chosen.
+
+    Returns the images and flavors offered (the Submit screen's and the Pipeline tab's).
+    """
+    usable_images = batch_images(images)
+    usable_flavors = batch_flavors(flavors)
+    image_select.prompt = "choose a snapshot" if usable_images else "no active snapshot"
+    flavor_select.prompt = "choose a flavor"
+    image_select.set_options((_image_label(image), image.id) for image in usable_images)
+    flavor_select.set_options((_flavor_label(flavor), flavor.id) for flavor in usable_flavors)
+    chosen_image = default_image(usable_images, preference)
+    chosen_flavor = default_flavor(usable_flavors)
+    if chosen_image is not None:
+        image_select.value = chosen_image.id
+    if chosen_flavor is not None:
+        flavor_select.value = chosen_flavor.id
+    return usable_images, usable_flavors
+
+
 class SubmitScreen(Screen[SubmitResult | None]):
     """Choose a submit file, snapshot and flavor; preview, lint, dry-run table and submit."""
 
@@ -447,20 +473,11 @@ class SubmitScreen(Screen[SubmitResult | None]):
             self.notify(error.message, title="Snapshots and flavors", severity="error")
             self._schedule()
             return
-        usable_images = batch_images(images)
-        usable_flavors = batch_flavors(flavors)
+        usable_images, usable_flavors = fill_batch_choices(
+            image_select, flavor_select, images, flavors, preference
+        )
         self.images = {image.id: image for image in usable_images}
         self.flavors = {flavor.id: flavor for flavor in usable_flavors}
-        image_select.prompt = "choose a snapshot" if usable_images else "no active snapshot"
-        flavor_select.prompt = "choose a flavor"
-        image_select.set_options((_image_label(image), image.id) for image in usable_images)
-        flavor_select.set_options((_flavor_label(flavor), flavor.id) for flavor in usable_flavors)
-        chosen_image = default_image(usable_images, preference)
-        chosen_flavor = default_flavor(usable_flavors)
-        if chosen_image is not None:
-            image_select.value = chosen_image.id
-        if chosen_flavor is not None:
-            flavor_select.value = chosen_flavor.id
         self._schedule()
 
     @work(thread=True, group="submit-detect", exit_on_error=False)

@@ -67,11 +67,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Input, Label, Select, Static, TextArea
 
 from canfar_tui.batch.choices import (
-    batch_flavors,
-    batch_images,
     batch_proxy,
-    default_flavor,
-    default_image,
     find_flavor,
     find_image,
 )
@@ -839,23 +835,14 @@ class PipelineView(Vertical, can_focus=True):
             self.choices_loaded = True
             self._schedule()
             return
-        usable_images = batch_images(images)
-        usable_flavors = batch_flavors(flavors)
+        from canfar_tui.screens.submit import fill_batch_choices
+
+        usable_images, usable_flavors = fill_batch_choices(
+            image_select, flavor_select, images, flavors, preference
+        )
         self.images = {image.id: image for image in usable_images}
         self.flavors = {flavor.id: flavor for flavor in usable_flavors}
         self.instances = {instance.id: instance for instance in instances}
-        from canfar_tui.screens.submit import _flavor_label, _image_label
-
-        image_select.prompt = "choose a snapshot" if usable_images else "no active snapshot"
-        flavor_select.prompt = "choose a flavor"
-        image_select.set_options((_image_label(image), image.id) for image in usable_images)
-        flavor_select.set_options((_flavor_label(flavor), flavor.id) for flavor in usable_flavors)
-        chosen_image = default_image(usable_images, preference)
-        chosen_flavor = default_flavor(usable_flavors)
-        if chosen_image is not None:
-            image_select.value = chosen_image.id
-        if chosen_flavor is not None:
-            flavor_select.value = chosen_flavor.id
         self.choices_loaded = True
         self._show_warning()
         self._schedule()

@@ -124,7 +124,8 @@ STEPS: Final[tuple[TutorialStep, ...]] = (
         "Batch",
         "queue",
         "queue.submit",
-        "{tab}: {key} submits do_catalogue.sub on your snapshot.",
+        "{tab}: {key} submits do_catalogue.sub on your snapshot (or the Pipeline tab makes"
+        " the batch from a Detect run).",
     ),
     TutorialStep(
         "catalogues",

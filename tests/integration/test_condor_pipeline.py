@@ -27,15 +27,14 @@ resubmitting queues that ID alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from condor_services import CondorService, condor_service_or_skip
+from condor_services import CondorService
 
 from canfar_tui.batch.lint import lint_submit
 from canfar_tui.batch.pipeline import PipelineSpec, submit_file, write_pipeline
@@ -44,7 +43,7 @@ from canfar_tui.batch.put_cli import SANDBOX_VOSPACE_ENV
 from canfar_tui.batch.put_cli import main as put_main
 from canfar_tui.batch.rewrite import canfar_description
 from canfar_tui.clients.archive import SandboxArchive
-from canfar_tui.clients.base import ClientError, NotFound
+from canfar_tui.clients.base import NotFound
 from canfar_tui.clients.condor import CondorQueue
 from canfar_tui.clients.sandbox.vospace_server import RunningVOSpace, start_server
 from canfar_tui.clients.vospace import VOSpaceStorage
@@ -70,31 +69,6 @@ def md5_of(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def condor_service() -> CondorService:
-    return condor_service_or_skip()
-
-
-@pytest.fixture
-def job_dir(condor_service: CondorService, request: pytest.FixtureRequest) -> Iterator[Path]:
-    path = condor_service.new_job_dir(request.node.name)
-    yield path
-    condor_service.remove_job_dir(path)
-
-
-@pytest.fixture
-async def queue(condor_service: CondorService) -> AsyncIterator[CondorQueue]:
-    client = CondorQueue(condor_service.config, call_timeout=60.0)
-    try:
-        yield client
-    finally:
-        with contextlib.suppress(ClientError):
-            mine = [job.id for job in await client.list_jobs()]
-            if mine:
-                await client.remove(mine, "integration test cleanup")
-        await client.aclose()
 
 
 @pytest.fixture

@@ -15,18 +15,17 @@ catalogues checked; then hold / release / remove of a long job, the history, and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import stat
 import textwrap
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from condor_services import CondorService, condor_service_or_skip
+from condor_services import CondorService
 
-from canfar_tui.clients.base import AuthError, ClientError
+from canfar_tui.clients.base import AuthError
 from canfar_tui.clients.condor import CondorQueue
 from canfar_tui.models import Job, JobEvent, JobEventKind, JobId, JobStatus
 
@@ -64,31 +63,6 @@ async def wait_until(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}; last seen: {value!r}")
         await asyncio.sleep(0.5)
-
-
-@pytest.fixture
-def condor_service() -> CondorService:
-    return condor_service_or_skip()
-
-
-@pytest.fixture
-def job_dir(condor_service: CondorService, request: pytest.FixtureRequest) -> Iterable[Path]:
-    path = condor_service.new_job_dir(request.node.name)
-    yield path
-    condor_service.remove_job_dir(path)
-
-
-@pytest.fixture
-async def queue(condor_service: CondorService) -> AsyncIterator[CondorQueue]:
-    client = CondorQueue(condor_service.config, call_timeout=60.0)
-    try:
-        yield client
-    finally:
-        with contextlib.suppress(ClientError):
-            mine = [job.id for job in await client.list_jobs()]
-            if mine:
-                await client.remove(mine, "integration test cleanup")
-        await client.aclose()
 
 
 async def find_jobs(queue: CondorQueue, ids: Iterable[JobId]) -> dict[JobId, Job]:

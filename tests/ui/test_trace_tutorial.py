@@ -468,7 +468,10 @@ async def test_the_tutorial_walks_the_first_steps_by_keys(
         await pilot.press("enter")
         await wait_for(pilot, lambda: marks(panel)["snapshot"] == "✓", "the snapshot's ✓")
         assert marks(panel)["batch"] == "→"
-        assert panel.hint_text == "Tab 5 Queue: b submits do_catalogue.sub on your snapshot."
+        assert panel.hint_text == (
+            "Tab 5 Queue: b submits do_catalogue.sub on your snapshot"
+            " (or the Pipeline tab makes the batch from a Detect run)."
+        )
         assert tab_highlighted(app) == ["queue"]
 
         # -- the seed deletes the instance now: the step it was stays done
