@@ -100,6 +100,8 @@ EVENT_INTERVAL_HIDDEN: Final = 1.0
 #: Seconds between two repaints of RUN_TIME of the running jobs on screen / of all of them.
 RUN_TIME_TICK: Final = 5.0
 RUN_TIME_TICK_OFF_SCREEN: Final = 60.0
+#: More jobs going on hold at once than this make one notification, not one each.
+HOLD_NOTIFICATIONS: Final = 3
 #: Jobs from which a fetch's merging is done in a worker thread (not on the screen's).
 LARGE_QUEUE: Final = 5_000
 #: Cells of the per-batch progress bar.
@@ -914,18 +916,35 @@ class QueueView(ResourceView, can_focus=True):
 
     def _on_events(self, events: Sequence[JobEvent]) -> None:
         self._refresh_pending = True
+        held: list[JobEvent] = []
         for event in events:
             if event.kind is JobEventKind.HELD and event.job_id not in self._own_action:
-                reason = f": {event.text}" if event.text else ""
-                self.notify(
-                    f"Job {event.job_id} is on hold{reason}",
-                    title="Queue",
-                    severity="warning",
-                    timeout=ERROR_NOTIFY_SECONDS,
-                )
+                held.append(event)
             if event.kind in (JobEventKind.TERMINATED, JobEventKind.ABORTED):
                 self._finishing.add(event.job_id.cluster)
         self._own_action.difference_update(event.job_id for event in events)
+        if len(held) > HOLD_NOTIFICATIONS:
+            # A burst (e.g. a periodic_hold policy): one notification, not hundreds.
+            reasons = Counter(event.text or "no reason given" for event in held)
+            reason, count = reasons.most_common(1)[0]
+            others = len(reasons) - 1
+            also = f" (and {others} other reason{'s' if others > 1 else ''})" if others else ""
+            self.notify(
+                f"{len(held)} jobs went on hold; {count} of them: {reason}{also}. "
+                "H lists them with their reasons.",
+                title="Queue",
+                severity="warning",
+                timeout=ERROR_NOTIFY_SECONDS,
+            )
+            return
+        for event in held:
+            reason = f": {event.text}" if event.text else ""
+            self.notify(
+                f"Job {event.job_id} is on hold{reason}",
+                title="Queue",
+                severity="warning",
+                timeout=ERROR_NOTIFY_SECONDS,
+            )
 
     async def _check_completed(self) -> None:
         """Notify the clusters whose last job just left the queue."""

@@ -526,3 +526,36 @@ def test_job_ids_progress_and_cells_read_like_condor_q() -> None:
     assert [str(cell) for cell in cells] == ["3.0", "12.9", "12.10"]
     assert str(RunTime(seconds=3723)) == "0+01:02:03"
     assert RunTime(seconds=5) < timedelta(seconds=6)
+
+
+async def test_a_burst_of_holds_is_one_notification_a_few_are_one_each(make_app: Any) -> None:
+    from datetime import UTC, datetime
+
+    from canfar_tui.models import JobEvent, JobEventKind
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        view = queue_view(app)
+        now = datetime.now(UTC)
+
+        def held(count: int, cluster: int) -> list[JobEvent]:
+            reasons = ["memory exceeded"] * (count - 1) + ["disk exceeded"]
+            return [
+                JobEvent(JobId(cluster, proc), JobEventKind.HELD, now, text=reason)
+                for proc, reason in enumerate(reasons)
+            ]
+
+        view._on_events(held(2, 7))
+        await pilot.pause()
+        assert [t for t in notifications(app) if "hold" in t] == [
+            "Job 7.0 is on hold: memory exceeded",
+            "Job 7.1 is on hold: disk exceeded",
+        ]
+        view._on_events(held(500, 8))
+        await pilot.pause()
+        burst = [t for t in notifications(app) if "hold" in t][2:]
+        assert burst == [
+            "500 jobs went on hold; 499 of them: memory exceeded (and 1 other reason). "
+            "H lists them with their reasons."
+        ]
