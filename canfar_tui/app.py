@@ -461,6 +461,9 @@ class CanfarApp(App[None]):
     async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         tab_id = (event.pane.id or "").removeprefix("tab-")
         self.active_tab_id = tab_id
+        # The tab left stops now, not once this one is built: a refresh of it landing
+        # meanwhile would focus its table, and TabbedContent would switch back to it.
+        self.activate_view(tab_id)
         await self.ensure_view(tab_id)
         if self.active_tab_id != tab_id:
             # The user moved on while this tab was being built; focusing its table now

@@ -600,6 +600,8 @@ class QueueView(ResourceView, can_focus=True):
 
     def _keep_focus(self) -> None:
         """Keep the keys of this tab working while its table is hidden (loading, empty)."""
+        if self.canfar_app.active_tab_id != self.AREA:
+            return  # another tab is being shown: focusing here would switch back
         focused = self.app.focused
         mine = focused is None or focused is self or isinstance(focused, ResourceTable)
         if not mine:
