@@ -358,10 +358,13 @@ def isolated_settings(home: Path) -> Any:
 class FrameWatch:
     """Wraps ``app._display``: renders every frame to terminal output, wakes regex waiters."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, full_screen: bool = False) -> None:
         from textual._compositor import CompositorUpdate
 
         self.app = app
+        #: Search the whole screen after each frame, not just what the frame sent (the app
+        #: sends only the changed cells of a row, so a row's cells may come in two frames).
+        self.full_screen = full_screen
         self.kind = CompositorUpdate
         self.waiters: list[
             tuple[re.Pattern[str], asyncio.Future[tuple[float, float, float, float]]]
@@ -376,6 +379,8 @@ class FrameWatch:
             self.frames += 1
             if not self.waiters:
                 return
+            if self.full_screen:
+                renderable = screen._compositor.render_full_update()
             text = plain(renderable.render_segments(app.console))
             # wall, process CPU (all threads), epoch, CPU of this (the screen's) thread
             stamp = (time.perf_counter(), time.process_time(), time.time(), time.thread_time())
@@ -477,7 +482,7 @@ def peer_rows(items: Sequence[Any], mode: str) -> list[tuple[object, ...]]:
 
     from canfar_tui.widgets.queue_view import QueueView
 
-    fake = SimpleNamespace(mode=mode)
+    fake = SimpleNamespace(mode=mode, marked=set())
     make = QueueView._row_maker(fake, datetime.now(UTC))  # type: ignore[arg-type]
     out = []
     for item in items:
@@ -582,7 +587,7 @@ async def latency_app(jobs: int, sleep: float) -> dict[str, Any]:
     app = create_app(settings, Clients("bench", queue=queue, mode_label="SANDBOX"))
     samples: dict[str, list[float]] = {"R": [], "C": []}
     async with app.run_test(size=SIZE) as pilot:
-        frames = FrameWatch(app)
+        frames = FrameWatch(app, full_screen=True)
         await pilot.press("5")
         await settle(pilot, 0.5)
         await pilot.press("n")
@@ -605,7 +610,8 @@ async def latency_app(jobs: int, sleep: float) -> dict[str, Any]:
             cluster = result.cluster
             frame_r = frames.wait(rf"(?:^|\s){cluster}\.0\s.*\sR\s+tiny\.sh")
             frame_c = frames.wait(rf"(?:^|\s){cluster}\.0\s.*\sC\s+tiny\.sh")
-            (_, _, t_r), (_, _, t_c) = await asyncio.wait_for(asyncio.gather(frame_r, frame_c), 60)
+            both = asyncio.gather(frame_r, frame_c)
+            (_, _, t_r, _), (_, _, t_c, _) = await asyncio.wait_for(both, 60)
             events, _ = await queue.events_since(cursor)
             mine = {e.kind: e.time.timestamp() for e in events if e.job_id.cluster == cluster}
             samples["R"].append(t_r - mine[JobEventKind.EXECUTE])

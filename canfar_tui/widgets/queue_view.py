@@ -655,7 +655,9 @@ class QueueView(ResourceView, can_focus=True):
         if mode == "batches":
             batches: Sequence[Batch] = await client.list_batches(all_users=self.all_users)
             history = await self._history()
-            return merge_batches(batches, history)
+            if len(batches) < self.THREAD_THRESHOLD:
+                return merge_batches(batches, history)
+            return await asyncio.to_thread(merge_batches, batches, history)
         jobs: Sequence[Job] = await client.list_jobs(all_users=self.all_users)
         if mode == "held":
             return [job for job in jobs if job.status is JobStatus.HELD]

@@ -581,9 +581,41 @@ class ResourceTable(ScrollView, can_focus=True):
         """
         if len(added) + len(changed) >= _LARGE_DIFF:
             with paused_gc():
-                self._apply_diff(added, changed, removed)
+                if not self._rows and not changed and self._terms is None:
+                    self._load_rows(added)  # the first load of a large view
+                else:
+                    self._apply_diff(added, changed, removed)
         else:
             self._apply_diff(added, changed, removed)
+
+    def _load_rows(self, added: Mapping[_K, Sequence[object]]) -> None:
+        """:meth:`apply_diff` into an empty, unfiltered table, a column at a time.
+
+        Same outcome as the row-by-row path (which a 100 000-row first paint would spend
+        ~0.3 s in), without its per-row bookkeeping.
+        """
+        ncols = len(self._columns)
+        keys: list[RowKey] = list(added)
+        rows = [values if type(values) is tuple else tuple(values) for values in added.values()]
+        for key, row in zip(keys, rows, strict=True):
+            if len(row) != ncols:
+                raise ValueError(f"row {key!r} has {len(row)} values for {ncols} columns")
+        start = next(self._counter)
+        self._counter = count(start + len(keys))
+        seqs = range(start, start + len(keys))
+        sort_index = self._sort_index
+        if sort_index is None:
+            sks: list[Any] = list(seqs)
+        else:
+            make_sk = self._make_sk
+            sks = [make_sk(row[sort_index], seq) for row, seq in zip(rows, seqs, strict=True)]
+        self._rows.update(zip(keys, rows, strict=True))
+        self._seq.update(zip(keys, seqs, strict=True))
+        self._sk.update(zip(keys, sks, strict=True))
+        old_index = self._cursor_index
+        self._all.update([], list(zip(sks, keys, strict=True)))
+        self._measure(keys[:_INITIAL_SAMPLE])
+        self._settle(cursor_sk=None, old_index=old_index, structural=True, touched=set())
 
     def _apply_diff(
         self,

@@ -750,3 +750,27 @@ def test_constructor_rejects_bad_columns() -> None:
         ResourceTable([])
     with pytest.raises(ValueError, match="duplicate"):
         ResourceTable([Column("a", "A"), Column("a", "B")])
+
+
+@pytest.mark.parametrize("sort", [None, "cpu", "status"])
+async def test_a_large_first_load_matches_the_row_by_row_path(sort: str | None) -> None:
+    rows = make_rows(6_000)  # one diff this large takes the bulk path into an empty table
+    shuffled = dict(random.Random(3).sample(sorted(rows.items()), len(rows)))
+    bulk, stepwise = ResourceTable(COLUMNS), ResourceTable(COLUMNS)
+    for table in (bulk, stepwise):
+        if sort is not None:
+            table.sort_by(sort, reverse=True)
+    bulk.apply_diff(shuffled, {}, [])
+    items = list(shuffled.items())
+    stepwise.apply_diff(dict(items[:3_000]), {}, [])
+    stepwise.apply_diff(dict(items[3_000:]), {}, [])
+    assert bulk.visible_keys() == stepwise.visible_keys()
+    assert bulk.row_count == stepwise.row_count == 6_000
+    changed = {"k000010": ("k000010", "vm-x", "ERROR", -1.0)}
+    for table in (bulk, stepwise):
+        table.apply_diff(make_rows(2, start=9_000), changed, ["k000011"])
+        table.set_filter("status=ERROR")
+    assert bulk.visible_keys() == stepwise.visible_keys()
+    assert bulk.get_row("k000010") == changed["k000010"]
+    with pytest.raises(ValueError, match="values for 4 columns"):
+        ResourceTable(COLUMNS).apply_diff({f"x{i}": ("x",) for i in range(6_000)}, {}, [])
