@@ -222,7 +222,10 @@ async def test_a_large_folder_is_loaded_a_page_at_a_time(
         (box.home / f"exp{index:03d}.cat").write_bytes(b"x" * (index + 1))
     async with box.app.run_test(size=SIZE) as pilot:
         view = await open_vospace(pilot)
-        await until(pilot, lambda: view.table.row_count == 20)
+        # The first page; a screen taller than what is loaded asks for the next ones at once,
+        # so wait for the loading to settle rather than for exactly one page.
+        await until(pilot, lambda: view.table.row_count >= 20 and not view._want_more)
+        assert view.table.row_count in {20, 40, 60}
         assert "more as you scroll" in str(view.query_one(".view-status", Static).render())
         # Going to the end of what is loaded brings the next page (and, when the screen is
         # tall enough to be near the end again, the one after): whole pages only.
@@ -235,7 +238,7 @@ async def test_a_large_folder_is_loaded_a_page_at_a_time(
             await until(pilot, lambda before=before: view.table.row_count > before)
             seen.add(view.table.row_count)
         assert view.table.row_count == 65
-        assert seen <= {20, 40, 60, 65} and 20 in seen
+        assert seen <= {20, 40, 60, 65}
         assert names(view)[-1] == "exp064.cat"
         await pilot.pause(1.2)  # a refresh or two re-lists the loaded window only
         assert view.table.row_count == 65
