@@ -274,9 +274,10 @@ class CanfarApp(App[None]):
         self._focus_view(self.active_tab_id)
         if self.start_tutorial:
             self.action_tutorial()
-        if not self.settings.profile.verify_tls:
+        insecure = self._tls_off_reason()
+        if insecure is not None:
             self.notify(
-                f"TLS certificate verification is OFF for profile {self.settings.profile.name}: "
+                f"TLS certificate verification is OFF {insecure}: "
                 "anyone on the network path could read your credentials.",
                 title="Insecure profile",
                 severity="warning",
@@ -312,6 +313,27 @@ class CanfarApp(App[None]):
         header.certificate = expiry_text(status.expires_at, now)
         left = status.time_left_seconds(now)
         header.certificate_warning = left is None or left < CERTIFICATE_WARNING_SECONDS
+
+    def _tls_off_reason(self) -> str | None:
+        """Why TLS verification is off for this profile (for the start-up warning), or None.
+
+        ``verify_tls = false`` in the profile, or ``OS_INSECURE`` in its openrc file (read and
+        parsed, never executed; an unreadable file is reported when the cloud is first used).
+        """
+        profile = self.settings.profile
+        if not profile.verify_tls:
+            return f"for profile {profile.name}"
+        if profile.openrc is None:
+            return None
+        from canfar_tui.clients.openrc import load_openrc
+
+        try:
+            variables = load_openrc(profile.openrc).variables
+        except ClientError:
+            return None
+        if (variables.get("OS_INSECURE") or "").strip().lower() in {"1", "true", "yes"}:
+            return f"for profile {profile.name} (OS_INSECURE in {profile.openrc})"
+        return None
 
     def action_renew_certificate(self) -> None:
         credentials = self.clients.credentials
