@@ -573,7 +573,7 @@ async def scale_datatable(jobs: int, batches: int, repeat: int) -> dict[str, Any
 async def latency_app(jobs: int, sleep: float) -> dict[str, Any]:
     from canfar_tui.app import create_app
     from canfar_tui.clients.bundle import Clients
-    from canfar_tui.clients.sandbox.queue import SandboxQueue
+    from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
     from canfar_tui.widgets.queue_view import QueueView
 
     home = Path(tempfile.mkdtemp(prefix="bench-queue-home-"))

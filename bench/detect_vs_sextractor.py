@@ -13,7 +13,7 @@ In one run, on the same Rice-compressed synthetic image (generated once and cach
   Debian ``default.sex`` / ``default.conv`` and a ``default.param`` holding NUMBER EXT_NUMBER
   MAG_AUTO MAGERR_AUTO FLUX_AUTO X_IMAGE Y_IMAGE A_IMAGE B_IMAGE THETA_IMAGE FLAGS (the
   seed's workflow, with the issue's columns);
-* **canfar-tui**: ``python -m canfar_tui.detection.cli image.fits.fz -o image.cat
+* **canfar-tui**: ``python -m canfar_tui.cli.detect image.fits.fz -o image.cat
   --params default.param`` (what ``canfar-tui detect`` runs), on the ``.fz`` directly.
 
 Each command runs in a fresh process; wall time is measured around it, and peak RSS both as
@@ -241,7 +241,7 @@ def main() -> int:
         cmd = [
             sys.executable,
             "-m",
-            "canfar_tui.detection.cli",
+            "canfar_tui.cli.detect",
             fz.name,
             "-o",
             "canfar.cat",

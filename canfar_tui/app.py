@@ -325,7 +325,7 @@ class CanfarApp(App[None]):
             return f"for profile {profile.name}"
         if profile.openrc is None:
             return None
-        from canfar_tui.clients.openrc import load_openrc
+        from canfar_tui.clients.cloud.openrc import load_openrc
 
         try:
             variables = load_openrc(profile.openrc).variables

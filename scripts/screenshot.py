@@ -24,7 +24,7 @@ async def main() -> None:
             os.environ[variable] = str(Path(home) / sub)
         from canfar_tui.app import create_app
         from canfar_tui.clients.bundle import build_clients
-        from canfar_tui.clients.sandbox.cloud import SandboxCloud
+        from canfar_tui.clients.cloud.sandbox import SandboxCloud
         from canfar_tui.config import load_settings
         from canfar_tui.models import LaunchRequest
 

@@ -8,7 +8,7 @@
   ``canfar_submit`` and which of its two forms (0.3.x / 0.4.x) it accepts;
 * :mod:`~canfar_tui.batch.choices` — which snapshots, flavors and proxy certificate to offer;
 * :mod:`~canfar_tui.batch.joblog` — a job's file tails, ClassAd summary and why it is idle;
-* :mod:`~canfar_tui.batch.cli` — ``canfar-tui submit SUBFILE IMAGE FLAVOR [--dry-run]``.
+* :mod:`~canfar_tui.cli.submit` — ``canfar-tui submit SUBFILE IMAGE FLAVOR [--dry-run]``.
 
 Nothing here imports Textual; ``htcondor2`` is imported only when a file is expanded.
 """

@@ -10,7 +10,7 @@ file):
   sets them), a ``request_*`` larger than the flavor (the jobs would stay idle forever), and
   anything ``condor_submit`` itself would reject (an undefined ``$(macro)``, a bad size, a
   missing output directory…), found by expanding the file the way the sandbox executor does
-  (:func:`canfar_tui.clients.sandbox.queue_submit.expand_submit`);
+  (:func:`canfar_tui.clients.queue.submit_language.expand_submit`);
 * **warnings**: a command ``condor_submit`` does not know and nothing uses (HTCondor would
   ignore it: usually a typo; the nearest known command is suggested), an executable without
   its execute bit, a universe other than vanilla, ``should_transfer_files = NO``, a persistent
@@ -38,7 +38,7 @@ from canfar_tui.batch.resources import (
 )
 from canfar_tui.batch.submitfile import SubmitFile, scan_submit_file
 from canfar_tui.clients.base import InvalidInput
-from canfar_tui.clients.sandbox.queue_submit import JobSpec, expand_submit
+from canfar_tui.clients.queue.submit_language import JobSpec, expand_submit
 from canfar_tui.models import Flavor
 
 __all__ = ["KNOWN_COMMANDS", "LintIssue", "LintReport", "Severity", "lint_submit"]

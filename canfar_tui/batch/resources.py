@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from canfar_tui.clients.base import InvalidInput
-from canfar_tui.clients.sandbox.queue_submit import _integer, _memory
+from canfar_tui.clients.queue.submit_language import _integer, _memory
 from canfar_tui.models import Flavor
 
 __all__ = [

@@ -6,7 +6,7 @@ and records, for every command, the lines it spans. The rewrite (:mod:`canfar_tu
 replaces commands in place with that span and the lint (:mod:`canfar_tui.batch.lint`) reports
 each finding on the right line. The grammar pieces (what a command, a control line and a queue
 statement look like) are the sandbox executor's own, from
-:mod:`canfar_tui.clients.sandbox.queue_submit`, so the two never disagree about a file.
+:mod:`canfar_tui.clients.queue.submit_language`, so the two never disagree about a file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from canfar_tui.clients.sandbox.queue_submit import _ASSIGNMENT, _CONTROL, _QUEUE
+from canfar_tui.clients.queue.submit_language import _ASSIGNMENT, _CONTROL, _QUEUE
 
 __all__ = ["QueueStatement", "SubmitCommand", "SubmitFile", "scan_submit_file"]
 

@@ -1,7 +1,8 @@
 """The contract of the client layer: service Protocols, capabilities and the error tree.
 
 Every tab talks to a service through one of the Protocols below and nothing else. Each has a
-sandbox backend (``clients/sandbox``) and a real one (openstacksdk, htcondor2, vos/cadcutils);
+sandbox backend (the ``sandbox`` modules of each service package) and a real one
+(openstacksdk, htcondor2, vos/cadcutils);
 both pass the same contract tests in ``tests/contract``.
 
 Rules every backend follows:
@@ -235,6 +236,17 @@ class SupportsHistory(Protocol):
     """A queue backend that remembers finished jobs."""
 
     async def history(self, *, limit: int = 100, all_users: bool = False) -> Sequence[Job]: ...
+
+
+@runtime_checkable
+class SupportsLocalJobs(Protocol):
+    """A queue whose jobs run on this machine (the sandbox executor), several at once.
+
+    Its jobs call this Python (``local_job_command``) with one detection worker each, instead
+    of the snapshot's ``canfar-tui`` with every CPU of a batch VM.
+    """
+
+    def local_job_command(self) -> tuple[str, ...]: ...
 
 
 #: Job attributes a user may change on a held or idle job of theirs (``condor_qedit``), with

@@ -126,18 +126,18 @@ def build_clients(
     # CANFAR_TUI_FAULTS="latency=0.2,error_rate=0.1,seed=1" injects faults (tests, demos).
     plan = plan_from_env(os.environ)
     if profile.is_sandbox:
-        from canfar_tui.clients.sandbox.cloud import SandboxCloud
+        from canfar_tui.clients.cloud.sandbox import SandboxCloud
 
         sandbox_dir = settings.paths.data_dir / "sandbox"
 
         def sandbox_queue() -> QueueClient:
-            from canfar_tui.clients.sandbox.queue import SandboxQueue
+            from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 
             # Jobs keep running when the dashboard quits; the next start adopts them.
             return SandboxQueue(sandbox_dir / "queue", keep_running=True)
 
         def sandbox_storage() -> StorageClient:
-            from canfar_tui.clients.vospace import VOSpaceStorage
+            from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
             return VOSpaceStorage.start_sandbox(sandbox_dir)
 
@@ -157,15 +157,15 @@ def build_clients(
             mode_label="SANDBOX",
         )
 
+    from canfar_tui.clients.cloud.openstack import OpenStackCloud
     from canfar_tui.clients.credentials import CadcCredentials
-    from canfar_tui.clients.openstack import OpenStackCloud
 
     missing = {
         "storage": "The VOSpace backend for real profiles is not part of this version yet.",
     }
 
     def condor_queue() -> QueueClient:
-        from canfar_tui.clients.condor import CondorQueue
+        from canfar_tui.clients.queue.condor.client import CondorQueue
 
         # The schedd and collector come from CONDOR_CONFIG, as for condor_q.
         return CondorQueue(schedd_name=profile.schedd)

@@ -14,9 +14,10 @@ in :attr:`FaultyClient.fault_counters`.
 
 A full disk is not a fault of a call but of the local writes a call makes: with
 ``disk_full`` set, the backends' local write path (the download loop of
-:mod:`canfar_tui.clients.vospace`) asks :func:`check_local_write` before each write, and gets
-``OSError(ENOSPC)`` once a file would grow past ``disk_free_bytes``, exactly what a full disk
-answers. Every :class:`FaultyClient` whose plan is enabled takes part (they are tracked weakly).
+:mod:`canfar_tui.clients.storage.vospace`) asks :func:`check_local_write` before each write,
+and gets ``OSError(ENOSPC)`` once a file would grow past ``disk_free_bytes``, exactly what a
+full disk answers. Every :class:`FaultyClient` whose plan is enabled takes part (they are
+tracked weakly).
 
 The plan can come from the environment (see :func:`plan_from_env`)::
 

@@ -47,7 +47,7 @@ from canfar_tui.clients.base import (
     SupportsEditJob,
     classad_string,
 )
-from canfar_tui.clients.sandbox.queue_edit import (
+from canfar_tui.clients.queue.edit_language import (
     join_v2_arguments,
     split_v1_arguments,
     split_v2_arguments,

@@ -13,7 +13,7 @@ screen shows:
   arguments);
 * the **dry-run table** (``ctrl+r`` switches the right pane between the preview and it): one
   row per job the file queues, expanded without submitting anything (the sandbox executor's
-  ``condor_submit`` expansion, :func:`~canfar_tui.clients.sandbox.queue_submit.expand_submit`,
+  ``condor_submit`` expansion, :func:`~canfar_tui.clients.queue.submit_language.expand_submit`,
   run by the lint in a worker thread, where ``htcondor2`` is imported): PROC, ARGUMENTS,
   OUTPUT, ERROR, LOG (relative to the submit file's folder) and one column per item variable,
   at most :data:`DRY_RUN_ROWS` rows and then "… N more". ``$(Cluster)`` is not known before
@@ -80,7 +80,7 @@ from canfar_tui.batch.resources import scratch_gb
 from canfar_tui.batch.rewrite import Rewrite, canfar_description, numbered_lines
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
 from canfar_tui.clients.base import ClientError, CloudClient, CredentialsClient, QueueClient
-from canfar_tui.clients.sandbox.queue_submit import JobSpec
+from canfar_tui.clients.queue.submit_language import JobSpec
 from canfar_tui.models import Flavor, Image, SubmitResult
 from canfar_tui.preferences import FILE_NAME as PREFERENCES_FILE
 from canfar_tui.preferences import PreferenceStore

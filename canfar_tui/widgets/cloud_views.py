@@ -54,8 +54,8 @@ from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from canfar_tui.clients.base import ClientError, InvalidInput, NotFound, SupportsConsoleLog
+from canfar_tui.clients.cloud.sshkeys import parse_public_key
 from canfar_tui.clients.refresh import Diff
-from canfar_tui.clients.sshkeys import parse_public_key
 from canfar_tui.logs import get_logger
 from canfar_tui.models import (
     Flavor,

@@ -167,7 +167,7 @@ def job_settings(queue: QueueClient | None) -> tuple[tuple[str, ...], int | None
     from canfar_tui.batch.pipeline import DEFAULT_COMMAND
 
     if queue is not None:
-        from canfar_tui.clients.sandbox.queue import SandboxQueue
+        from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 
         if isinstance(queue, SandboxQueue):
             return (sys.executable, "-m", "canfar_tui"), 1

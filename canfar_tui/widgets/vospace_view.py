@@ -58,7 +58,7 @@ from canfar_tui.widgets.resource_view import ResourceView
 from canfar_tui.widgets.transfers import TransferJob, TransfersPanel
 
 if TYPE_CHECKING:
-    from canfar_tui.clients.archive import ArchiveClient
+    from canfar_tui.clients.archive.cadc import ArchiveClient
 
 log = get_logger("vospace")
 
@@ -309,7 +309,7 @@ class VOSpaceView(ResourceView, can_focus=True):
     def archive(self) -> ArchiveClient:
         """The CADC archive of this profile (the sandbox archive in the sandbox)."""
         if self._archive is None:
-            from canfar_tui.clients.archive import build_archive
+            from canfar_tui.clients.archive.cadc import build_archive
 
             self._archive = build_archive(self.canfar_app.settings)
         return self._archive
@@ -841,7 +841,7 @@ class VOSpaceView(ResourceView, can_focus=True):
         )
 
     def action_archive_fetch(self) -> None:
-        from canfar_tui.clients.archive import SandboxArchive
+        from canfar_tui.clients.archive.cadc import SandboxArchive
         from canfar_tui.screens.vospace_dialogs import ArchiveFetchScreen, ArchiveRequest
 
         start = self.memory.get("download_dir", Path.cwd())
@@ -857,7 +857,7 @@ class VOSpaceView(ResourceView, can_focus=True):
 
     def fetch_from_archive(self, uri: str, destination: Path) -> TransferJob:
         """Queue an archive download of ``uri`` into the local folder ``destination``."""
-        from canfar_tui.clients.archive import parse_archive_uri
+        from canfar_tui.clients.archive.cadc import parse_archive_uri
 
         archive = self.archive
         name = parse_archive_uri(uri).file_name

@@ -8,7 +8,7 @@ never from argv. Steps:
     the service project, the service users (glance, placement, nova, neutron) and the catalog.
 ``canfar``
     what a CANFAR user sees: the projects, the user (member of both), the flavors and images of
-    the sandbox (the seeds are read from :mod:`canfar_tui.clients.sandbox.cloud`, so the two
+    the sandbox (the seeds are read from :mod:`canfar_tui.clients.cloud.sandbox`, so the two
     backends cannot drift apart), the external network ``Public-Network``, a private network
     and router per project, and the quotas (one floating IP per project).
 ``wait-compute``
@@ -25,7 +25,7 @@ from typing import Any
 
 import openstack
 
-from canfar_tui.clients.sandbox import cloud as sandbox
+from canfar_tui.clients.cloud import sandbox
 
 AUTH_URL = "http://127.0.0.1:5000/v3"
 REGION = "RegionOne"

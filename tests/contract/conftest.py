@@ -57,7 +57,7 @@ class CloudBackend:
 
 
 async def _make_sandbox(tmp_path: Path) -> CloudClient:
-    from canfar_tui.clients.sandbox.cloud import SandboxCloud
+    from canfar_tui.clients.cloud.sandbox import SandboxCloud
 
     return SandboxCloud(
         tmp_path / "sandbox" / "cloud.sqlite",
@@ -73,7 +73,7 @@ async def _make_openstack(tmp_path: Path) -> CloudClient:
     The clouds.yaml cloud holds no password; the client asks its password provider, which
     reads this run's password file.
     """
-    from canfar_tui.clients.openstack import OpenStackCloud
+    from canfar_tui.clients.cloud.openstack import OpenStackCloud
 
     service = openstack_service_or_skip()
     return OpenStackCloud.from_cloud(

@@ -79,7 +79,7 @@ class QueueBackend:
 
 
 async def _make_sandbox(tmp_path: Path) -> QueueClient:
-    from canfar_tui.clients.sandbox.queue import SandboxQueue
+    from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 
     return SandboxQueue(
         tmp_path / "sandbox" / "queue",
@@ -94,7 +94,7 @@ async def _make_condor(tmp_path: Path) -> QueueClient:
     """The htcondor2 backend on the test pool, authenticated by the test user's IDTOKEN."""
     from condor_services import condor_service_or_skip
 
-    from canfar_tui.clients.condor import CondorQueue
+    from canfar_tui.clients.queue.condor.client import CondorQueue
 
     service = condor_service_or_skip()
     return CondorQueue(service.config, call_timeout=60.0)

@@ -26,8 +26,8 @@ from canfar_tui.clients.base import (
     NotFound,
     StorageClient,
 )
-from canfar_tui.clients.sandbox.vospace_server import start_server
-from canfar_tui.clients.vospace import RetryPolicy, VOSpaceStorage
+from canfar_tui.clients.storage.loopback_server import start_server
+from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.models import StorageNode, StorageQuota
 
 REAL_VOSPACE = os.environ.get("CANFAR_TUI_TEST_VOSPACE")

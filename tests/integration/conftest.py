@@ -10,7 +10,7 @@ import pytest
 from condor_services import CondorService, condor_service_or_skip
 
 from canfar_tui.clients.base import ClientError
-from canfar_tui.clients.condor import CondorQueue
+from canfar_tui.clients.queue.condor.client import CondorQueue
 
 
 @pytest.fixture

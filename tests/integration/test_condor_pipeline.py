@@ -39,14 +39,14 @@ from condor_services import CondorService
 from canfar_tui.batch.lint import lint_submit
 from canfar_tui.batch.pipeline import PipelineSpec, submit_file, write_pipeline
 from canfar_tui.batch.pipeline_run import collect_outcome, last_error_line
-from canfar_tui.batch.put_cli import SANDBOX_VOSPACE_ENV
-from canfar_tui.batch.put_cli import main as put_main
 from canfar_tui.batch.rewrite import canfar_description
-from canfar_tui.clients.archive import SandboxArchive
+from canfar_tui.cli.put import SANDBOX_VOSPACE_ENV
+from canfar_tui.cli.put import main as put_main
+from canfar_tui.clients.archive.cadc import SandboxArchive
 from canfar_tui.clients.base import NotFound
-from canfar_tui.clients.condor import CondorQueue
-from canfar_tui.clients.sandbox.vospace_server import RunningVOSpace, start_server
-from canfar_tui.clients.vospace import VOSpaceStorage
+from canfar_tui.clients.queue.condor.client import CondorQueue
+from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.models import Flavor, Job, JobStatus
 

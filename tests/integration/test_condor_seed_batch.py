@@ -26,7 +26,7 @@ import pytest
 from condor_services import CondorService
 
 from canfar_tui.clients.base import AuthError
-from canfar_tui.clients.condor import CondorQueue
+from canfar_tui.clients.queue.condor.client import CondorQueue
 from canfar_tui.models import Job, JobEvent, JobEventKind, JobId, JobStatus
 
 pytestmark = pytest.mark.integration

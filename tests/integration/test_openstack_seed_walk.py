@@ -25,7 +25,7 @@ import pytest
 from openstack_services import OpenStackService, finish_snapshot, openstack_service_or_skip
 
 from canfar_tui.clients.base import AuthError, ClientError, NotFound, QuotaExceeded
-from canfar_tui.clients.openstack import OpenStackCloud
+from canfar_tui.clients.cloud.openstack import OpenStackCloud
 from canfar_tui.logs import setup_logging
 from canfar_tui.models import ImageKind, LaunchRequest
 

@@ -36,8 +36,8 @@ from canfar_tui.app import create_app
 from canfar_tui.clients.base import ClientError
 from canfar_tui.clients.bundle import Clients, build_clients
 from canfar_tui.clients.faults import FaultPlan, fault_counters, with_faults
-from canfar_tui.clients.sandbox.queue import SandboxQueue
-from canfar_tui.clients.vospace import VOSpaceStorage
+from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
+from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.config import DEFAULT_REFRESH, Settings
 from canfar_tui.models import LaunchRequest
 from canfar_tui.widgets.resource_view import ResourceView

@@ -29,8 +29,8 @@ from textual.widgets import Input, Label, Static
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.clients.bundle import Clients
+from canfar_tui.clients.cloud.sandbox import SandboxCloud
 from canfar_tui.clients.credentials import CadcCredentials
-from canfar_tui.clients.sandbox.cloud import SandboxCloud
 from canfar_tui.config import Settings
 from canfar_tui.models import LaunchRequest
 from canfar_tui.preferences import InstanceLogin, PreferenceStore

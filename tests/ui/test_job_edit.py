@@ -42,9 +42,9 @@ queue
 
 
 def sandbox_clients(settings: Settings) -> Clients:
+    from canfar_tui.clients.cloud.sandbox import SandboxCloud
     from canfar_tui.clients.credentials import CadcCredentials
-    from canfar_tui.clients.sandbox.cloud import SandboxCloud
-    from canfar_tui.clients.sandbox.queue import SandboxQueue
+    from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(

@@ -25,7 +25,7 @@ IDS = ("1056215p", "1056216p", "1056217p", "1056218p", "9999999p")
 
 
 def fixed_clients(settings: Settings) -> Clients:
-    from canfar_tui.clients.vospace import VOSpaceStorage
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(

@@ -52,10 +52,10 @@ BROKEN = "9999999p"
 
 def sandbox_clients(settings: Settings) -> Clients:
     """The sandbox's own services, with a two-slot executor that stops its jobs on close."""
+    from canfar_tui.clients.cloud.sandbox import SandboxCloud
     from canfar_tui.clients.credentials import CadcCredentials
-    from canfar_tui.clients.sandbox.cloud import SandboxCloud
-    from canfar_tui.clients.sandbox.queue import SandboxQueue
-    from canfar_tui.clients.vospace import VOSpaceStorage
+    from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(
@@ -477,7 +477,7 @@ def test_job_settings_use_this_python_only_for_the_sandbox_executor(tmp_path: Pa
 
     from fakes import FixedQueue
 
-    from canfar_tui.clients.sandbox.queue import SandboxQueue
+    from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 
     assert job_settings(None) == (("canfar-tui",), None)
     assert job_settings(FixedQueue()) == (("canfar-tui",), None)  # type: ignore[arg-type]

@@ -49,9 +49,9 @@ def sandbox_clients(settings: Settings, *, slots: int = 1) -> Clients:
 
     One slot makes "one running, three idle" a state the test can wait for on any machine.
     """
+    from canfar_tui.clients.cloud.sandbox import SandboxCloud
     from canfar_tui.clients.credentials import CadcCredentials
-    from canfar_tui.clients.sandbox.cloud import SandboxCloud
-    from canfar_tui.clients.sandbox.queue import SandboxQueue
+    from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(

@@ -22,10 +22,10 @@ from textual.widgets import Input
 
 from canfar_tui.app import TABS, CanfarApp, CanfarCommands, create_app, view_class
 from canfar_tui.clients.bundle import Clients
+from canfar_tui.clients.cloud.sandbox import SandboxCloud
 from canfar_tui.clients.credentials import CadcCredentials
-from canfar_tui.clients.sandbox.cloud import SandboxCloud
-from canfar_tui.clients.sandbox.queue import SandboxQueue
-from canfar_tui.clients.vospace import VOSpaceStorage
+from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
+from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.config import Settings
 from canfar_tui.models import LaunchRequest
 from canfar_tui.widgets.resource_view import ResourceView

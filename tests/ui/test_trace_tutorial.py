@@ -27,10 +27,10 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static, TabbedContent
 
-from canfar_tui.__main__ import build_parser
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.batch.pipeline import PipelineSpec, job_script, submit_file, write_pipeline
 from canfar_tui.batch.rewrite import canfar_description
+from canfar_tui.cli.main import build_parser
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.config import Profile, Settings
 from canfar_tui.models import (
@@ -84,10 +84,10 @@ CATALOGUE = b"# 1 NUMBER\n1\n"
 
 def sandbox_clients(settings: Settings) -> Clients:
     """The sandbox bundle of ``build_clients`` with short cloud delays and two job slots."""
+    from canfar_tui.clients.cloud.sandbox import SandboxCloud
     from canfar_tui.clients.credentials import CadcCredentials
-    from canfar_tui.clients.sandbox.cloud import SandboxCloud
-    from canfar_tui.clients.sandbox.queue import SandboxQueue
-    from canfar_tui.clients.vospace import VOSpaceStorage
+    from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(
@@ -736,7 +736,7 @@ def test_the_dashboard_imports_neither_the_trace_nor_the_tutorial() -> None:
     import sys
 
     code = (
-        "import sys, canfar_tui.__main__, canfar_tui.app\n"
+        "import sys, canfar_tui.cli.main, canfar_tui.app\n"
         "print(sorted(m for m in sys.modules\n"
         "             if m in ('canfar_tui.screens.trace', 'canfar_tui.widgets.tutorial')))"
     )

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from canfar_tui.archive_cli import add_get_arguments, run_get
-from canfar_tui.clients.archive import (
+from canfar_tui.cli.get import add_get_arguments, run_get
+from canfar_tui.clients.archive.cadc import (
     SEED_FILE_IDS,
     ArchiveChecksumMismatch,
     ArchiveClient,
@@ -297,7 +297,9 @@ def test_archive_errors_map_to_one_line_client_errors() -> None:
 
 
 def test_the_archive_module_imports_no_textual_and_no_heavy_sdk() -> None:
-    code = "import json, sys, canfar_tui.clients.archive; print(json.dumps(sorted(sys.modules)))"
+    code = (
+        "import json, sys, canfar_tui.clients.archive.cadc; print(json.dumps(sorted(sys.modules)))"
+    )
     output = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout

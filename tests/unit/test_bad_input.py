@@ -21,22 +21,22 @@ from typing import Any
 
 import pytest
 
+from canfar_tui.cli.detect import main as detect_main
 from canfar_tui.clients.base import InvalidInput
-from canfar_tui.clients.names import check_keypair_name, check_name
-from canfar_tui.clients.openrc import load_openrc
-from canfar_tui.clients.sandbox.cloud import SandboxCloud
-from canfar_tui.clients.sandbox.queue import SandboxQueue
-from canfar_tui.clients.sandbox.vospace_server import (
+from canfar_tui.clients.cloud.names import check_keypair_name, check_name
+from canfar_tui.clients.cloud.openrc import load_openrc
+from canfar_tui.clients.cloud.sandbox import SandboxCloud
+from canfar_tui.clients.cloud.sshkeys import parse_public_key
+from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
+from canfar_tui.clients.storage.loopback_server import (
     PathRefused,
     RunningVOSpace,
     split_url_path,
     start_server,
     validate_name,
 )
-from canfar_tui.clients.sshkeys import parse_public_key
-from canfar_tui.clients.vospace import RetryPolicy, VOSpaceStorage
+from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.config import ConfigError, load_settings
-from canfar_tui.detection.cli import main as detect_main
 from canfar_tui.detection.errors import InputError
 from canfar_tui.detection.reader import scan_image
 from canfar_tui.detection.synthetic import SyntheticConfig, write_synthetic_mef

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from canfar_tui.batch.cli import add_submit_arguments, run_submit
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
-from canfar_tui.clients.sandbox.queue import SandboxQueue
+from canfar_tui.cli.submit import add_submit_arguments, run_submit
+from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 from canfar_tui.config import load_settings
 from canfar_tui.models import Job
 

@@ -10,10 +10,10 @@ import pytest
 
 MODULES = [
     "canfar_tui.batch",
-    "canfar_tui.batch.cli",
+    "canfar_tui.cli.submit",
     "canfar_tui.batch.pipeline",
     "canfar_tui.batch.pipeline_run",
-    "canfar_tui.batch.put_cli",
+    "canfar_tui.cli.put",
     "canfar_tui.batch.lint",
     "canfar_tui.batch.rewrite",
     "canfar_tui.batch.canfar_submit",

@@ -16,7 +16,7 @@ from canfar_tui.batch.rewrite import ADDED_BLOCK_HEADER, canfar_description, num
 from canfar_tui.batch.submitfile import scan_submit_file
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
 from canfar_tui.clients.base import InvalidInput
-from canfar_tui.clients.sandbox.queue_submit import expand_submit
+from canfar_tui.clients.queue.submit_language import expand_submit
 from canfar_tui.models import Flavor
 
 FLAVOR = Flavor("f-c2", "c2-7.5gb-30", vcpus=2, ram_mb=7680, disk_gb=20, ephemeral_gb=31)

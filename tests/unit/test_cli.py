@@ -11,9 +11,9 @@ from pathlib import Path
 from fakes import FixedCloud
 
 from canfar_tui import __version__
+from canfar_tui.cli.status import collect_status, status_exit_code, status_text
 from canfar_tui.clients.base import Unavailable
 from canfar_tui.clients.bundle import Clients
-from canfar_tui.status import collect_status, status_exit_code, status_text
 
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -96,7 +96,7 @@ def test_unknown_profile_is_exit_2(isolated_home: Path) -> None:
 def test_unexpected_error_is_one_line_with_the_traceback_in_the_log(
     isolated_home: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import canfar_tui.__main__ as cli
+    import canfar_tui.cli.main as cli
 
     def explode(*args: object, **kwargs: object) -> int:
         raise RuntimeError("disk on fire\nmore")

@@ -28,7 +28,7 @@ from canfar_tui.clients.base import (
     SupportsHistory,
     Unavailable,
 )
-from canfar_tui.clients.condor import (
+from canfar_tui.clients.queue.condor.client import (
     CondorQueue,
     EventCursor,
     LogPosition,
@@ -45,7 +45,7 @@ from canfar_tui.clients.condor import (
     resolve_job_path,
     track_new_logs,
 )
-from canfar_tui.clients.sandbox import queue_eventlog as eventlog
+from canfar_tui.clients.queue.sandbox import eventlog
 from canfar_tui.models import JobEventKind, JobId, JobStatus
 
 htcondor2 = pytest.importorskip("htcondor2")
@@ -74,7 +74,7 @@ T0 = 1_750_000_000  # a fixed Unix time for the ads
 
 def test_importing_the_backend_imports_no_htcondor() -> None:
     code = (
-        "import json, sys, canfar_tui.clients.condor; "
+        "import json, sys, canfar_tui.clients.queue.condor.client; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('htcondor2', 'htcondor', 'classad2', 'classad', 'textual'))))"
     )
@@ -646,7 +646,7 @@ def test_the_worker_speaks_one_json_line_per_request(tmp_path: Path) -> None:
         {"op": "no_such_op", "args": {}},
     ]
     output = subprocess.run(
-        [sys.executable, "-m", "canfar_tui.clients.condor"],
+        [sys.executable, "-m", "canfar_tui.clients.queue.condor.client"],
         input="".join(json.dumps(request) + "\n" for request in requests),
         capture_output=True,
         text=True,

@@ -13,17 +13,17 @@ HEADLESS_MODULES = [
     "canfar_tui.clients.base",
     "canfar_tui.clients.refresh",
     "canfar_tui.clients.bundle",
-    "canfar_tui.clients.archive",
-    "canfar_tui.clients.openstack",
-    "canfar_tui.clients.condor",
-    "canfar_tui.clients.sandbox.queue",
+    "canfar_tui.clients.archive.cadc",
+    "canfar_tui.clients.cloud.openstack",
+    "canfar_tui.clients.queue.condor.client",
+    "canfar_tui.clients.queue.sandbox.queue",
     "canfar_tui.batch",
-    "canfar_tui.batch.cli",
-    "canfar_tui.clients.sandbox.cloud",
+    "canfar_tui.cli.submit",
+    "canfar_tui.clients.cloud.sandbox",
     "canfar_tui.detection",
     "canfar_tui.models",
     "canfar_tui.config",
-    "canfar_tui.status",
+    "canfar_tui.cli.status",
     "canfar_tui.ssh",
     "canfar_tui.preferences",
 ]
@@ -46,7 +46,7 @@ def test_headless_module_does_not_import_textual(module: str) -> None:
     assert not any(name == "textual" or name.startswith("textual.") for name in loaded)
 
 
-@pytest.mark.parametrize("module", ["canfar_tui.app", "canfar_tui.__main__"])
+@pytest.mark.parametrize("module", ["canfar_tui.app", "canfar_tui.cli.main"])
 def test_first_screen_does_not_wait_for_heavy_imports(module: str) -> None:
     loaded = modules_after_import(module)
     heavy = sorted(name for name in loaded if name.split(".")[0] in HEAVY)

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from canfar_tui.clients.base import AuthError, InvalidInput, Unavailable
-from canfar_tui.clients.openrc import (
+from canfar_tui.clients.cloud.openrc import (
     OpenStackCredentials,
     credentials_from_variables,
     load_openrc,
     parse_openrc,
 )
-from canfar_tui.clients.openstack import OpenStackCloud
+from canfar_tui.clients.cloud.openstack import OpenStackCloud
 from canfar_tui.logs import LOGGER_NAME, setup_logging
 
 PASSWORD = "Xq7-cadc-S3cr3t-pw"

@@ -24,8 +24,8 @@ from canfar_tui.clients.base import (
     SupportsConsoleLog,
     Unavailable,
 )
-from canfar_tui.clients.openrc import OpenStackCredentials
-from canfar_tui.clients.openstack import OpenStackCloud
+from canfar_tui.clients.cloud.openrc import OpenStackCredentials
+from canfar_tui.clients.cloud.openstack import OpenStackCloud
 
 CREDENTIALS = OpenStackCredentials(
     auth_url="https://arbutus.cloud.example.ca:5000/v3", username="someone"
@@ -34,7 +34,7 @@ CREDENTIALS = OpenStackCredentials(
 
 def test_importing_the_backend_loads_no_sdk_and_no_textual() -> None:
     code = (
-        "import json, sys, canfar_tui.clients.openstack, canfar_tui.clients.openrc; "
+        "import json, sys, canfar_tui.clients.cloud.openstack, canfar_tui.clients.cloud.openrc; "
         "print(json.dumps(sorted(sys.modules)))"
     )
     output = subprocess.run(

@@ -32,10 +32,10 @@ from canfar_tui.batch.pipeline import (
     write_pipeline,
 )
 from canfar_tui.batch.pipeline_run import collect_outcome, last_error_line
-from canfar_tui.batch.put_cli import add_put_arguments, run_put
+from canfar_tui.cli.put import add_put_arguments, run_put
 from canfar_tui.clients.base import NotFound
-from canfar_tui.clients.sandbox.queue import SandboxQueue
-from canfar_tui.clients.vospace import VOSpaceStorage
+from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
+from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.config import load_settings
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.models import Job
@@ -179,7 +179,7 @@ def test_only_gives_the_pipeline_for_some_ids_with_a_batch_name(tmp_path: Path) 
 
 @pytest.mark.parametrize(
     "module",
-    ["canfar_tui.batch.pipeline", "canfar_tui.batch.pipeline_run", "canfar_tui.batch.put_cli"],
+    ["canfar_tui.batch.pipeline", "canfar_tui.batch.pipeline_run", "canfar_tui.cli.put"],
 )
 def test_pipeline_modules_are_headless(module: str) -> None:
     code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
@@ -238,7 +238,7 @@ def test_put_uploads_verified_and_reports_failures(
 
 def canfar_tui_command(tmp_path: Path) -> tuple[str, ...]:
     """``python -m canfar_tui`` by absolute path; a shim adds ``put`` until it is wired."""
-    from canfar_tui.__main__ import build_parser
+    from canfar_tui.cli.main import build_parser
 
     commands = next(
         action.choices
@@ -251,9 +251,9 @@ def canfar_tui_command(tmp_path: Path) -> tuple[str, ...]:
     shim.write_text(
         "import sys\n"
         "if sys.argv[1:2] == ['put']:\n"
-        "    from canfar_tui.batch.put_cli import main\n"
+        "    from canfar_tui.cli.put import main\n"
         "    sys.exit(main(sys.argv[2:]))\n"
-        "from canfar_tui.__main__ import main\n"
+        "from canfar_tui.cli.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n",
         encoding="utf-8",
     )

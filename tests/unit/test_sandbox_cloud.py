@@ -23,7 +23,7 @@ from canfar_tui.clients.base import (
     SupportsConsoleLog,
     Unavailable,
 )
-from canfar_tui.clients.sandbox.cloud import SandboxCloud
+from canfar_tui.clients.cloud.sandbox import SandboxCloud
 from canfar_tui.models import Image, ImageKind, Instance, LaunchRequest
 
 PUBLIC_KEY = (
@@ -302,7 +302,7 @@ _CHILD = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from canfar_tui.clients.base import QuotaExceeded
-    from canfar_tui.clients.sandbox.cloud import SandboxCloud
+    from canfar_tui.clients.cloud.sandbox import SandboxCloud
 
     async def main():
         cloud = SandboxCloud(Path(sys.argv[1]))

@@ -35,8 +35,7 @@ from canfar_tui.clients.base import (
     classad_string,
     editable_job_attributes,
 )
-from canfar_tui.clients.sandbox.queue import SEEDED_OWNERS, SandboxQueue
-from canfar_tui.clients.sandbox.queue_edit import (
+from canfar_tui.clients.queue.edit_language import (
     join_v2_arguments,
     join_v2_environment,
     parse_job_edit,
@@ -44,8 +43,9 @@ from canfar_tui.clients.sandbox.queue_edit import (
     split_v2_arguments,
     split_v2_environment,
 )
-from canfar_tui.clients.sandbox.queue_store import EVENT_PAGE
-from canfar_tui.clients.sandbox.queue_submit import expand_submit, parse_arguments
+from canfar_tui.clients.queue.sandbox.queue import SEEDED_OWNERS, SandboxQueue
+from canfar_tui.clients.queue.sandbox.store import EVENT_PAGE
+from canfar_tui.clients.queue.submit_language import expand_submit, parse_arguments
 from canfar_tui.models import Job, JobEvent, JobEventKind, JobId, JobStatus
 
 T = TypeVar("T")
@@ -445,7 +445,8 @@ def test_malformed_descriptions_name_the_line(
 
 def test_importing_the_client_loads_neither_htcondor_nor_textual() -> None:
     code = (
-        "import json, sys, canfar_tui.clients.sandbox.queue; print(json.dumps(sorted(sys.modules)))"
+        "import json, sys, canfar_tui.clients.queue.sandbox.queue;"
+        " print(json.dumps(sorted(sys.modules)))"
     )
     output = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
@@ -906,7 +907,7 @@ async def test_a_killed_executor_loses_no_job(
         f"""
         import asyncio, sys
         from pathlib import Path
-        from canfar_tui.clients.sandbox.queue import SandboxQueue
+        from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
         from canfar_tui.models import JobStatus
 
         async def main():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from canfar_tui.clients.base import InvalidInput
-from canfar_tui.clients.sshkeys import (
+from canfar_tui.clients.cloud.sshkeys import (
     SUPPORTED_KEY_TYPES,
     PublicKeyInfo,
     normalize_public_key,

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from canfar_tui.clients.bundle import build_clients
+from canfar_tui.clients.cloud.openstack import OpenStackCloud
 from canfar_tui.clients.credentials import CadcCredentials, CdpIssuer
-from canfar_tui.clients.openstack import OpenStackCloud
-from canfar_tui.clients.sandbox.vospace_server import RunningVOSpace, start_server
-from canfar_tui.clients.vospace import VOSpaceStorage
+from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.config import load_settings
 
 OPENRC = """\

@@ -26,8 +26,13 @@ from canfar_tui.clients.base import (
     QuotaExceeded,
     Unavailable,
 )
-from canfar_tui.clients.sandbox.vospace_server import RunningVOSpace, start_server
-from canfar_tui.clients.vospace import ChecksumMismatch, RetryPolicy, VOSpaceStorage, map_error
+from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.vospace import (
+    ChecksumMismatch,
+    RetryPolicy,
+    VOSpaceStorage,
+    map_error,
+)
 
 NO_WAIT = RetryPolicy(attempts=4, first_delay=0.0)
 
@@ -321,7 +326,8 @@ def test_labels(server: RunningVOSpace, tmp_path: Path) -> None:
 
 def test_importing_the_backend_does_not_import_vos() -> None:
     code = (
-        "import json, sys, canfar_tui.clients.vospace, canfar_tui.clients.sandbox.vospace_server;"
+        "import json, sys, canfar_tui.clients.storage.vospace,"
+        " canfar_tui.clients.storage.loopback_server;"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('vos', 'cadcutils', 'requests', 'textual'))))"
     )

@@ -1,4 +1,4 @@
-"""``canfar-tui detect`` (via canfar_tui.detection.cli): exit codes, messages, outputs."""
+"""``canfar-tui detect`` (via canfar_tui.cli.detect): exit codes, messages, outputs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from astropy.io import fits
 from astropy.table import Table
 from detect_support import SyntheticImage
 
-from canfar_tui.detection import cli
+from canfar_tui.cli import detect as cli
 from canfar_tui.detection.params import DEFAULT_COLUMNS
 
 
@@ -253,7 +253,7 @@ def test_module_entry_point_in_a_subprocess(small_fz: SyntheticImage, workdir: P
     bad = workdir / "bad.fits"
     bad.write_text("nope")
     proc = subprocess.run(
-        [sys.executable, "-m", "canfar_tui.detection.cli", str(bad), str(small_fz.path)],
+        [sys.executable, "-m", "canfar_tui.cli.detect", str(bad), str(small_fz.path)],
         capture_output=True,
         text=True,
         cwd=workdir,

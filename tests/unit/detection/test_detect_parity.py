@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from detect_support import require_tools
 
-from canfar_tui.detection import cli
+from canfar_tui.cli import detect as cli
 from canfar_tui.detection.synthetic import SyntheticConfig, write_synthetic_mef
 
 COLUMNS = (

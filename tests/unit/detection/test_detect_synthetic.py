@@ -84,7 +84,7 @@ def test_float32_and_cli(tmp_path: Path) -> None:
 
 def test_import_is_cheap_and_headless() -> None:
     code = (
-        "import json, sys, canfar_tui.detection, canfar_tui.detection.cli; "
+        "import json, sys, canfar_tui.detection, canfar_tui.cli.detect; "
         "print(json.dumps(sorted(sys.modules)))"
     )
     out = subprocess.run(

@@ -47,11 +47,11 @@ writes both (with an mtime in the future, so they are never refreshed) into a HO
 directory. A ``vos`` command then runs with ``HOME`` set to it. ``cadcutils`` reads HOME once,
 at import time, so an in-process client cannot be redirected by changing HOME later: the
 VOSpace backend instead points the library's cache location at the prepared directory while it
-builds its client (see ``canfar_tui.clients.vospace``).
+builds its client (see ``canfar_tui.clients.storage.vospace``).
 
 Run standalone (for scripts)::
 
-    python -m canfar_tui.clients.sandbox.vospace_server --root DIR --port 0 --pidfile F \
+    python -m canfar_tui.clients.storage.loopback_server --root DIR --port 0 --pidfile F \
         [--url-file U] [--client-home H]
 """
 
@@ -1635,7 +1635,7 @@ def prepare_client_home(
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m canfar_tui.clients.sandbox.vospace_server",
+        prog="python -m canfar_tui.clients.storage.loopback_server",
         description="Serve a directory as a loopback VOSpace service for the vos client.",
     )
     parser.add_argument("--root", type=Path, required=True, help="directory to serve")

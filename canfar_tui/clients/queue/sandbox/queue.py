@@ -6,7 +6,7 @@
 execute machine behaves for the CANFAR Batch Quick Start:
 
 * **submit** parses the description with ``htcondor2.Submit`` (imported on first use only) and
-  expands it like ``condor_submit`` (:mod:`~canfar_tui.clients.sandbox.queue_submit`):
+  expands it like ``condor_submit`` (:mod:`~canfar_tui.clients.queue.submit_language`):
   ``queue arguments from (…)``, ``matching``, ``in``, ``queue N``, ``$(Cluster)``,
   ``$(Process)``, item variables. A malformed description raises ``InvalidInput`` with the line
   number and queues nothing.
@@ -15,14 +15,14 @@ execute machine behaves for the CANFAR Batch Quick Start:
   ``transfer_input_files`` copied in, stdout/stderr going to ``output``/``error``, new files
   transferred back to ``initialdir`` afterwards, and the user log written in HTCondor's event
   format (``htcondor2.JobEventLog`` reads it). See
-  :mod:`~canfar_tui.clients.sandbox.queue_runner`.
+  :mod:`~canfar_tui.clients.queue.sandbox.runner`.
 * **condor_q semantics**: ``list_jobs``/``list_batches`` show the jobs *in the queue* (idle,
   running, held); completed and removed jobs leave it and are listed by ``history``. A batch is
   an owner plus ``batch_name`` (default ``ID: <cluster>``); its ``done`` counts the jobs of its
   clusters that left the queue.
 * **edit_job** (``condor_qedit``, :class:`~canfar_tui.clients.base.SupportsEditJob`) changes
   the arguments, environment, requests, requirements or VM of a held or idle job of the owner
-  (:mod:`~canfar_tui.clients.sandbox.queue_edit` checks the values); a held job runs with them
+  (:mod:`~canfar_tui.clients.queue.edit_language` checks the values); a held job runs with them
   once released.
 * **hold / release / remove** act on the owner's jobs only: another user's job raises
   ``AuthError`` ("Permission denied", like ``condor_hold``), an unknown id ``NotFound``; nothing
@@ -58,8 +58,8 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from canfar_tui.clients.base import InvalidInput, Unavailable
-from canfar_tui.clients.sandbox.queue_runner import Runner
-from canfar_tui.clients.sandbox.queue_store import QueueStore
+from canfar_tui.clients.queue.sandbox.runner import Runner
+from canfar_tui.clients.queue.sandbox.store import QueueStore
 from canfar_tui.models import Batch, Job, JobEvent, JobFiles, JobId, SubmitResult
 
 __all__ = ["SEEDED_OWNERS", "SandboxQueue"]
@@ -239,7 +239,7 @@ class SandboxQueue:
         self._runner.wake()
 
     def _edit(self, job_id: JobId, attributes: dict[str, str]) -> None:
-        from canfar_tui.clients.sandbox.queue_edit import parse_job_edit
+        from canfar_tui.clients.queue.edit_language import parse_job_edit
 
         self._store.edit(job_id, parse_job_edit(attributes))
 
@@ -259,7 +259,7 @@ class SandboxQueue:
     def _submit(
         self, description: str, itemdata: list[dict[str, str]] | None, submit_dir: Path
     ) -> SubmitResult:
-        from canfar_tui.clients.sandbox.queue_submit import expand_submit
+        from canfar_tui.clients.queue.submit_language import expand_submit
 
         if not submit_dir.expanduser().is_dir():
             raise InvalidInput(f"The submit directory {submit_dir} does not exist.")

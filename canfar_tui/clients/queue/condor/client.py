@@ -25,7 +25,7 @@
   values are checked like the sandbox checks them, then set while the job is still held or
   idle (one ``Schedd.edit`` per attribute: the bindings have no multi-attribute transaction).
 * **submit**: the description is checked and expanded offline first by the sandbox's
-  :func:`~canfar_tui.clients.sandbox.queue_submit.expand_submit` (a malformed description
+  :func:`~canfar_tui.clients.queue.submit_language.expand_submit` (a malformed description
   raises ``InvalidInput`` with its line number and nothing is queued); then it goes to the
   schedd with ``initialdir`` and ``executable`` made absolute against ``submit_dir`` (the
   bindings would use this process's working directory, ``condor_submit`` uses the user's), and
@@ -41,8 +41,9 @@
 **Why a worker process.** The htcondor2 bindings keep Python's GIL while they wait on the
 network (measured: a thread ticking every 10 ms ran twice during a 60 s wait for a silent
 collector), so ``asyncio.to_thread`` would freeze the whole dashboard whenever the schedd is
-slow. Every blocking htcondor2 call therefore runs in one child process (``python -m
-canfar_tui.clients.condor``) that this client starts on first use and talks to over pipes,
+slow. Every blocking htcondor2 call therefore runs in one child process
+(``python -m canfar_tui.clients.queue.condor.client``) that this client starts on first use and
+talks to over pipes,
 one request at a time, each with a timeout (``call_timeout``). A call that times out kills
 that process (by its PID) and raises ``Unavailable``; the next call starts a fresh one. The
 child is also where the HTCondor configuration is read, so two clients may use two pools.
@@ -594,7 +595,7 @@ def prepare_submit(
     """
     import htcondor2
 
-    from canfar_tui.clients.sandbox.queue_submit import expand_submit
+    from canfar_tui.clients.queue.submit_language import expand_submit
 
     submit_dir = Path(submit_dir).expanduser().absolute()
     submission = expand_submit(
@@ -916,7 +917,7 @@ class CondorCalls:
     def op_edit(self, job: str, attributes: dict[str, str]) -> dict[str, int]:
         """``condor_qedit``: the values are checked first, then set one by one, each only while
         the job is still held or idle (a constraint on its id and state)."""
-        from canfar_tui.clients.sandbox.queue_edit import EDITABLE_STATES, parse_job_edit
+        from canfar_tui.clients.queue.edit_language import EDITABLE_STATES, parse_job_edit
 
         edit = parse_job_edit(attributes)
         cluster, _, proc = job.partition(".")
@@ -1123,7 +1124,7 @@ class _Worker:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "canfar_tui.clients.condor",
+                "canfar_tui.clients.queue.condor.client",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -1417,10 +1418,10 @@ class CondorQueue:
         """``condor_qedit`` of one of the user's held or idle jobs (see ``SupportsEditJob``).
 
         The names are checked here, the owner and state with a query, and the values in the
-        worker (:func:`~canfar_tui.clients.sandbox.queue_edit.parse_job_edit`) before any
+        worker (:func:`~canfar_tui.clients.queue.edit_language.parse_job_edit`) before any
         ``Schedd.edit``.
         """
-        from canfar_tui.clients.sandbox.queue_edit import EDITABLE_STATES, not_editable
+        from canfar_tui.clients.queue.edit_language import EDITABLE_STATES, not_editable
 
         if not isinstance(job_id, JobId):
             raise InvalidInput("Job ids must be JobId values like 123.0.")

@@ -54,21 +54,21 @@ from canfar_tui.clients.base import (
     QuotaExceeded,
     Unavailable,
 )
-from canfar_tui.clients.names import check_keypair_name, check_name
-from canfar_tui.clients.openrc import (
+from canfar_tui.clients.cloud.names import check_keypair_name, check_name
+from canfar_tui.clients.cloud.openrc import (
     OpenRC,
     OpenStackCredentials,
     credentials_from_variables,
     load_openrc,
 )
-from canfar_tui.clients.sandbox.cloud import (
+from canfar_tui.clients.cloud.sandbox import (
     EXTERNAL_NETWORK,
     QUOTA_CORES,
     QUOTA_FLOATING_IPS,
     QUOTA_INSTANCES,
     QUOTA_RAM,
 )
-from canfar_tui.clients.sshkeys import normalize_public_key, parse_public_key
+from canfar_tui.clients.cloud.sshkeys import normalize_public_key, parse_public_key
 from canfar_tui.logs import get_logger
 from canfar_tui.models import (
     Flavor,

@@ -16,7 +16,7 @@ Exit status: 0 submitted (or a clean dry run), 1 lint errors or a failed submiss
 is submitted), 2 bad usage (unreadable file, unknown snapshot or flavor, read-only mode).
 
 The lead wires :func:`add_submit_arguments` and :func:`run_submit` as the ``submit``
-subcommand of ``canfar_tui.__main__``; the top-level ``--profile``, ``--openrc``,
+subcommand of ``canfar_tui.cli.main``; the top-level ``--profile``, ``--openrc``,
 ``--config`` and ``--read-only`` options are honoured.
 """
 
@@ -275,7 +275,7 @@ async def _submit(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m canfar_tui.batch.cli``: the same as ``canfar-tui submit``."""
+    """``python -m canfar_tui.cli.submit``: the same as ``canfar-tui submit``."""
     parser = argparse.ArgumentParser(prog="canfar-tui submit")
     parser.add_argument("--profile", metavar="NAME")
     parser.add_argument("--config", metavar="FILE", type=Path)

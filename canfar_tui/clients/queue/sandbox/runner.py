@@ -1,6 +1,6 @@
 """The sandbox executor: a thread that runs idle jobs as local processes, N at a time.
 
-One :class:`Runner` belongs to each :class:`~canfar_tui.clients.sandbox.queue.SandboxQueue`.
+One :class:`Runner` belongs to each :class:`~canfar_tui.clients.queue.sandbox.queue.SandboxQueue`.
 Its thread wakes every ``poll_interval`` while processes run (and on every submit, hold, release
 or remove), otherwise twice a second, and:
 
@@ -56,14 +56,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from canfar_tui.clients.base import NotFound
-from canfar_tui.clients.sandbox.queue_store import (
+from canfar_tui.clients.queue.sandbox.store import (
     HoldCode,
     QueueStore,
     classad_text,
     job_ad,
     spec_of,
 )
-from canfar_tui.clients.sandbox.queue_submit import matches_getenv
+from canfar_tui.clients.queue.submit_language import matches_getenv
 from canfar_tui.models import JobId
 
 __all__ = ["Runner", "process_alive", "process_start_ticks"]

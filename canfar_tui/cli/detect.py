@@ -22,7 +22,7 @@ file), 130 when interrupted. An extension that cannot be processed (all NaN, con
 not 2-D) is reported as a warning and skipped; ``--strict`` makes it fail the image.
 
 The lead wires :func:`add_detect_arguments` and :func:`run_detect` as the ``detect``
-subcommand of ``canfar_tui.__main__``; ``python -m canfar_tui.detection.cli`` runs the same.
+subcommand of ``canfar_tui.cli.main``; ``python -m canfar_tui.cli.detect`` runs the same.
 """
 
 from __future__ import annotations
@@ -361,7 +361,7 @@ def _remove_task(reporter: _Reporter, task: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m canfar_tui.detection.cli``: the same as ``canfar-tui detect``."""
+    """``python -m canfar_tui.cli.detect``: the same as ``canfar-tui detect``."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Detect sources in FITS / .fits.fz images (SExtractor-compatible catalogues).",

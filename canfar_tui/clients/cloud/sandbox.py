@@ -45,8 +45,8 @@ from canfar_tui.clients.base import (
     QuotaExceeded,
     Unavailable,
 )
-from canfar_tui.clients.names import check_keypair_name, check_name
-from canfar_tui.clients.sshkeys import normalize_public_key, parse_public_key
+from canfar_tui.clients.cloud.names import check_keypair_name, check_name
+from canfar_tui.clients.cloud.sshkeys import normalize_public_key, parse_public_key
 from canfar_tui.models import (
     Flavor,
     FloatingIP,

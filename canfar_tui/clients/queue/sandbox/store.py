@@ -1,7 +1,7 @@
 """The sandbox queue's persistent state: one SQLite file holding the jobs and their events.
 
 :class:`QueueStore` is the synchronous half of
-:class:`~canfar_tui.clients.sandbox.queue.SandboxQueue`. Each thread that touches the state
+:class:`~canfar_tui.clients.queue.sandbox.queue.SandboxQueue`. Each thread that touches the state
 (the client's worker thread and the executor thread) has its own ``QueueStore``, so its own
 connection; writers take the lock up front (``BEGIN IMMEDIATE``) and every state change is one
 transaction, so several processes may share the file.
@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from canfar_tui.clients.base import AuthError, Conflict, InvalidInput, NotFound, Unavailable
-from canfar_tui.clients.sandbox import queue_eventlog as eventlog
-from canfar_tui.clients.sandbox.queue_edit import (
+from canfar_tui.clients.queue.edit_language import (
     EDITABLE_STATES,
     JobEdit,
     join_v2_environment,
     not_editable,
 )
-from canfar_tui.clients.sandbox.queue_submit import JobSpec, Submission
+from canfar_tui.clients.queue.sandbox import eventlog
+from canfar_tui.clients.queue.submit_language import JobSpec, Submission
 from canfar_tui.models import (
     Batch,
     Job,

@@ -8,7 +8,7 @@ that does not exist yet is created (its parent must exist), so that many batch j
 into a new folder at the same time. Otherwise ``DEST`` is the file's new URI.
 
 Uploads go through the profile's StorageClient — in the sandbox, a
-:class:`~canfar_tui.clients.vospace.VOSpaceStorage` on the loopback VOSpace service over
+:class:`~canfar_tui.clients.storage.vospace.VOSpaceStorage` on the loopback VOSpace service over
 ``$XDG_DATA_HOME/canfar-tui/sandbox/vospace``, started by this process with a private ``vos``
 registry so that concurrent ``put`` processes (batch jobs) do not redirect each other. The
 client compares the stored copy's MD5 with the local file's and removes a copy that does not
@@ -17,7 +17,7 @@ per stored file on stdout (``URI  md5=…  N bytes``); one line per failure on s
 
 ``$CANFAR_TUI_SANDBOX_VOSPACE`` (sandbox profile only) names a HOME-like folder whose
 ``.config/cadc-registry`` points ``vos`` at a VOSpace service that is already running (see
-:func:`~canfar_tui.clients.sandbox.vospace_server.prepare_client_home`): ``put`` then uploads
+:func:`~canfar_tui.clients.storage.loopback_server.prepare_client_home`): ``put`` then uploads
 there instead of starting a service of its own. Batch jobs on a real HTCondor pool use it to
 reach the service their submitter runs (``tests/integration/test_condor_pipeline.py``).
 
@@ -74,7 +74,7 @@ def _running_service(config_home: Path, destination: str, private: Path) -> Stor
     folder: ``vos`` writes its capabilities cache next to it, and many jobs share the named
     folder, which they may not be allowed to write.
     """
-    from canfar_tui.clients.vospace import VOSpaceStorage
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
     if not (config_home / ".config" / "cadc-registry" / "resource-caps").is_file():
         raise _Usage(
@@ -220,7 +220,7 @@ def _finish(go: Callable[[], Coroutine[Any, Any, int]], destination: str) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point (``python -m canfar_tui.batch.put_cli LOCAL… DEST``)."""
+    """Standalone entry point (``python -m canfar_tui.cli.put LOCAL… DEST``)."""
     parser = argparse.ArgumentParser(prog="canfar-tui put")
     parser.add_argument("--profile", metavar="NAME", help="profile from the config file")
     parser.add_argument("--config", metavar="FILE", type=Path, help="config file")

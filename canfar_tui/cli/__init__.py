@@ -1,0 +1,1 @@
+"""Every command-line entry point: the dashboard, status, detect, submit, get and put."""

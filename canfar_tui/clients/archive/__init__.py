@@ -1,0 +1,1 @@
+"""CADC archive: the cadcdata backend and the sandbox archive."""

@@ -1,0 +1,1 @@
+"""OpenStack: the openstacksdk backend, openrc files, SSH keys, quotas and the sandbox cloud."""

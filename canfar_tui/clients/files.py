@@ -1,0 +1,140 @@
+"""One way to write a file: atomically, never through or over something that is not a file.
+
+Every file canfar-tui writes (catalogues, downloads, profiles, preferences, job scripts,
+certificates, state) goes through :func:`atomic_writer` or :func:`atomic_write`:
+
+- the bytes go to a temporary file in the destination's folder (``.NAME.XXXXXXXX.tmp``,
+  created ``O_EXCL``, mode 0600 until complete), are flushed and ``fsync``-ed, get their mode,
+  and then replace the destination in one ``os.replace`` — a reader sees the old file or the
+  new one, never half of either;
+- if the block raises (a failed MD5 check, a full disk, a cancellation), the temporary file
+  is removed and the destination is left exactly as it was;
+- a destination that exists and is not a regular file (a device such as ``/dev/full``, a FIFO,
+  a socket, a folder) is refused with :class:`UnsafeTarget` before anything is written; a
+  symbolic link is written through, to the regular file it points at (what ``fopen`` in
+  source-extractor or ``cp`` does), so the link itself stays a link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Literal, overload
+
+__all__ = ["UnsafeTarget", "atomic_write", "atomic_writer", "writable_target"]
+
+
+class UnsafeTarget(OSError):
+    """The destination exists and is not a regular file (device, FIFO, socket, folder)."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def writable_target(path: Path) -> Path:
+    """The path :func:`atomic_writer` will replace: ``path``, or the file a symlink names.
+
+    Raises :class:`UnsafeTarget` when that exists and is not a regular file.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        return target
+    except NotADirectoryError as error:
+        raise UnsafeTarget(error.errno, f"{path}: a parent is not a folder") from error
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise UnsafeTarget(f"{path} is {kind}; refusing to replace it")
+    return target
+
+
+@overload
+@contextlib.contextmanager
+def atomic_writer(
+    path: Path,
+    *,
+    mode: int | None = ...,
+    text: Literal[False] = ...,
+    encoding: str = ...,
+    folder_mode: int | None = ...,
+) -> Iterator[IO[bytes]]: ...
+
+
+@overload
+@contextlib.contextmanager
+def atomic_writer(
+    path: Path,
+    *,
+    mode: int | None = ...,
+    text: Literal[True],
+    encoding: str = ...,
+    folder_mode: int | None = ...,
+) -> Iterator[IO[str]]: ...
+
+
+@contextlib.contextmanager
+def atomic_writer(
+    path: Path,
+    *,
+    mode: int | None = None,
+    text: bool = False,
+    encoding: str = "utf-8",
+    folder_mode: int | None = None,
+) -> Iterator[IO[bytes]] | Iterator[IO[str]]:
+    """A handle whose bytes replace ``path`` when the block ends without an exception.
+
+    ``mode``: the new file's permission bits (None: ``0o666`` less the umask, like ``open``).
+    ``folder_mode``: create missing parent folders with this mode (None: they must exist).
+    """
+    path = Path(path)
+    if folder_mode is not None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=folder_mode)
+    target = writable_target(path)
+    final_mode = (0o666 & ~_umask()) if mode is None else mode
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+    )
+    try:
+        handle: IO[bytes] | IO[str]
+        if text:
+            handle = os.fdopen(descriptor, "w", encoding=encoding, newline="")
+        else:
+            handle = os.fdopen(descriptor, "wb")
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, final_mode)
+        os.replace(temporary, target)
+        temporary = ""
+    finally:
+        if temporary:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+
+
+def atomic_write(
+    path: Path,
+    data: bytes | str,
+    *,
+    mode: int | None = None,
+    encoding: str = "utf-8",
+    folder_mode: int | None = None,
+) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    if isinstance(data, str):
+        with atomic_writer(
+            path, mode=mode, text=True, encoding=encoding, folder_mode=folder_mode
+        ) as handle:
+            handle.write(data)
+    else:
+        with atomic_writer(path, mode=mode, folder_mode=folder_mode) as binary:
+            binary.write(data)

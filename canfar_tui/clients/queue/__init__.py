@@ -1,0 +1,1 @@
+"""The HTCondor queue: submit and edit languages, the htcondor2 backend, the sandbox queue."""

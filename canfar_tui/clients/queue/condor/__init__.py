@@ -1,0 +1,1 @@
+"""The real HTCondor backend (htcondor2 bindings in a worker process)."""

@@ -1,1 +1,0 @@
-"""Sandbox backends: a simulated CANFAR that runs on the user's own machine."""

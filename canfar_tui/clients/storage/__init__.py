@@ -1,0 +1,1 @@
+"""VOSpace storage: the real ``vos`` backend and the project's VOSpace service."""
