@@ -18,7 +18,6 @@ file under the XDG state dir and shown as one line.
 
 from __future__ import annotations
 
-import importlib
 import threading
 import traceback
 from collections import deque
@@ -45,41 +44,19 @@ from canfar_tui.logs import get_logger, redact
 from canfar_tui.models import CredentialStatus, Project
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen, HelpSection
+from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.header import StatusHeader
 from canfar_tui.widgets.resource_table import ResourceTable
 from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.tabs import TABS, view_class
 
 if TYPE_CHECKING:
-    from canfar_tui.widgets.detect_view import DetectView
-
-    #: What a tab holds: a resource view, or the Detect form.
-    TabView = ResourceView | DetectView
+    from canfar_tui.widgets.tabs import TabView
 
 log = get_logger("app")
 
 #: The header warns when the proxy certificate has less than this left.
 CERTIFICATE_WARNING_SECONDS = 24 * 3600
-
-#: (tab id, title, "module:ViewClass") in the order of the number keys. A tab's module is
-#: imported when the tab is first shown, so the first paint pays only for the first tab.
-TABS: tuple[tuple[str, str, str], ...] = (
-    ("projects", "Projects", "canfar_tui.widgets.cloud_views:ProjectsView"),
-    ("instances", "Instances", "canfar_tui.widgets.cloud_views:InstancesView"),
-    ("floating_ips", "Floating IPs", "canfar_tui.widgets.cloud_views:FloatingIPsView"),
-    ("snapshots", "Snapshots", "canfar_tui.widgets.cloud_views:SnapshotsView"),
-    ("queue", "Queue", "canfar_tui.widgets.queue_view:QueueView"),
-    ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
-    ("detect", "Detect", "canfar_tui.widgets.detect_view:DetectView"),
-    ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline_view:PipelineView"),
-)
-
-
-def view_class(tab_id: str) -> type[TabView]:
-    """The view class of a tab (importing its module on first use)."""
-    path = next(path for tid, _, path in TABS if tid == tab_id)
-    module, _, name = path.partition(":")
-    cls: type[TabView] = getattr(importlib.import_module(module), name)
-    return cls
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +80,13 @@ class DashboardScreen(Screen[None]):
             for index, (tab_id, title, _) in enumerate(TABS):
                 with TabPane(title, id=f"tab-{tab_id}"):
                     if index == 0:
-                        yield view_class(tab_id)(id=f"view-{tab_id}")
+                        yield view_class(tab_id)(self._view_context(), id=f"view-{tab_id}")
         yield Footer()
+
+    def _view_context(self) -> ViewContext:
+        app = self.app
+        assert isinstance(app, CanfarApp)
+        return app.view_context
 
     def on_mount(self) -> None:
         app = self.app
@@ -241,6 +223,15 @@ class CanfarApp(App[None]):
         self.settings = settings
         self.clients = clients
         self.read_only = settings.read_only
+        #: What every view is handed (views never reach back into the app).
+        self.view_context = ViewContext(
+            clients=clients,
+            settings=settings,
+            read_only=self.read_only,
+            now=now,
+            report_error=self.report_error,
+            navigation=self,
+        )
         self.active_tab_id = TABS[0][0]
         self.errors: deque[ReportedError] = deque(maxlen=50)
         #: Failures that were not ClientErrors (bugs); tests assert this stays 0.
@@ -451,9 +442,22 @@ class CanfarApp(App[None]):
         """Mount a tab's view the first time it is shown."""
         view = self.view(tab_id)
         if view is None:
-            view = view_class(tab_id)(id=f"view-{tab_id}")
+            view = view_class(tab_id)(self.view_context, id=f"view-{tab_id}")
             pane = self.screen_stack[0].query_one(f"#tab-{tab_id}", TabPane)
             await pane.mount(view)
+        return view
+
+    async def switch_to(self, tab_id: str) -> TabView:
+        """Show ``tab_id`` (e.g. right after a modal closed) and return its view.
+
+        The tab that was visible under a modal resumes when the modal closes; a refresh of it
+        landing before the switch is handled would focus its table again and switch back. So
+        the target is made the active view first: every other view is paused before the switch.
+        """
+        view = await self.ensure_view(tab_id)
+        self.active_tab_id = tab_id
+        self.activate_view(tab_id)
+        self.show_tab(tab_id)
         return view
 
     def activate_view(self, tab_id: str | None) -> None:
@@ -537,13 +541,13 @@ class CanfarApp(App[None]):
         """Start or end the tutorial (its module is imported only now)."""
         from canfar_tui.widgets.tutorial import toggle_tutorial
 
-        toggle_tutorial(self)
+        toggle_tutorial(self, self.view_context)
 
     def action_trace(self) -> None:
         """Trace the batch under the Queue tab's cursor (its module is imported only now)."""
         from canfar_tui.screens.trace import trace_selected_batch
 
-        trace_selected_batch(self)
+        trace_selected_batch(self, self.view_context)
 
     def action_errors(self) -> None:
         rows = [

@@ -58,9 +58,9 @@ from canfar_tui.models import (
     JobStatus,
     StorageNode,
 )
+from canfar_tui.widgets.context import ViewContext
 
 if TYPE_CHECKING:
-    from canfar_tui.app import CanfarApp, TabView
     from canfar_tui.clients.bundle import Clients
 
 __all__ = [
@@ -601,26 +601,12 @@ async def collect_trace(clients: Clients, cluster: int) -> BatchTrace:
 # --------------------------------------------------------------------------- links
 
 
-async def switch_tab(app: CanfarApp, tab_id: str) -> TabView:
-    """Show ``tab_id`` right after the trace closed, and return its view.
-
-    The tab that was visible under the trace resumes when the trace closes; a refresh of it
-    landing before the switch is handled would focus its table again and switch back. So the
-    target is made the active view first: every other view is paused before the switch.
-    """
-    view = await app.ensure_view(tab_id)
-    app.active_tab_id = tab_id
-    app.activate_view(tab_id)
-    app.show_tab(tab_id)
-    return view
-
-
-async def show_row(app: CanfarApp, tab_id: str, key: str) -> None:
+async def show_row(context: ViewContext, tab_id: str, key: str) -> None:
     """Show a tab with the cursor on the row ``key`` (as soon as a refresh brings it)."""
     from canfar_tui.widgets.cloud_views import CloudView
     from canfar_tui.widgets.resource_view import ResourceView
 
-    view = await switch_tab(app, tab_id)
+    view = await context.navigation.switch_to(tab_id)
     if not isinstance(view, ResourceView):
         return
     if view.table.get_row(key) is not None:
@@ -631,14 +617,14 @@ async def show_row(app: CanfarApp, tab_id: str, key: str) -> None:
         view.poller.refresh_now()
 
 
-async def show_vospace(app: CanfarApp, uri: str) -> None:
+async def show_vospace(context: ViewContext, uri: str) -> None:
     """Show the VOSpace tab at the folder of ``uri``, with the cursor on it."""
     from canfar_tui.widgets.vospace_view import VOSpaceView
 
     folder, _, name = uri.rstrip("/").rpartition("/")
-    view = await switch_tab(app, "vospace")
+    view = await context.navigation.switch_to("vospace")
     if not isinstance(view, VOSpaceView) or view.poller is None:
-        app.notify(app.clients.why_missing("storage"), title="VOSpace", severity="warning")
+        view.notify(context.clients.why_missing("storage"), title="VOSpace", severity="warning")
         return
     view.open_folder(folder, select=name)
 
@@ -684,8 +670,9 @@ class TraceScreen(ModalScreen[None]):
         Binding("r", "reload", "Reload", id="trace.reload", tooltip="Read everything again"),
     ]
 
-    def __init__(self, cluster: int) -> None:
+    def __init__(self, context: ViewContext, cluster: int) -> None:
         super().__init__()
+        self.context = context
         self.cluster = cluster
         self.trace: BatchTrace | None = None
         self.lines: dict[str, TraceLine] = {}
@@ -701,20 +688,13 @@ class TraceScreen(ModalScreen[None]):
         self.query_one("#trace-list", OptionList).focus()
         self.reload()
 
-    @property
-    def canfar_app(self) -> CanfarApp:
-        from canfar_tui.app import CanfarApp
-
-        assert isinstance(self.app, CanfarApp)
-        return self.app
-
     # ------------------------------------------------------------------ reading
 
     @work(exclusive=True, group="trace", exit_on_error=False)
     async def reload(self) -> None:
         """Read the trace again and show it (keeping the highlighted line)."""
         self.query_one("#trace-status", Static).update("Loading…")
-        trace = await collect_trace(self.canfar_app.clients, self.cluster)
+        trace = await collect_trace(self.context.clients, self.cluster)
         self.show_trace(trace)
 
     def show_trace(self, trace: BatchTrace) -> None:
@@ -742,7 +722,7 @@ class TraceScreen(ModalScreen[None]):
             f"Trace of batch {trace.batch_name} (cluster {trace.cluster})"
         )
         problems = len(trace.problems)
-        status = f"Read at {self.canfar_app.now():%H:%M:%S}" + (
+        status = f"Read at {self.context.now():%H:%M:%S}" + (
             f" · {problems} problem{'s' if problems != 1 else ''}, see the last lines"
             if problems
             else ""
@@ -770,20 +750,20 @@ class TraceScreen(ModalScreen[None]):
 
     def follow(self, line: TraceLine) -> None:
         """Go where ``line`` links to (a tab, the job's details); say so when it has no link."""
-        app = self.canfar_app
+        context = self.context
         if line.link is None:
             self.notify("This line links to nothing.", title="Trace")
             return
         if line.link == "job":
             from canfar_tui.screens.job_detail import JobDetailScreen
 
-            queue = app.clients.queue
+            queue = context.clients.queue
             if queue is None:
-                self.notify(app.clients.why_missing("queue"), severity="warning")
+                self.notify(context.clients.why_missing("queue"), severity="warning")
                 return
             slots = getattr(queue, "slots", None)
             job_id = JobId.parse(line.target)
-            app.push_screen(
+            self.app.push_screen(
                 JobDetailScreen(
                     queue,
                     job_id,
@@ -795,20 +775,22 @@ class TraceScreen(ModalScreen[None]):
             return
         self.dismiss(None)
         if line.link == "vospace":
-            app.run_worker(
-                show_vospace(app, line.target), name="trace: VOSpace", exit_on_error=False
+            self.app.run_worker(
+                show_vospace(context, line.target), name="trace: VOSpace", exit_on_error=False
             )
         else:
             tab = "snapshots" if line.link == "snapshot" else "instances"
-            app.run_worker(show_row(app, tab, line.target), name="trace: go", exit_on_error=False)
+            self.app.run_worker(
+                show_row(context, tab, line.target), name="trace: go", exit_on_error=False
+            )
 
 
 # --------------------------------------------------------------------------- entry points
 
 
-def open_trace(app: App[Any], cluster: int) -> None:
+def open_trace(app: App[Any], context: ViewContext, cluster: int) -> None:
     """Show the Trace of ``cluster`` (what ``t`` on the Queue tab does)."""
-    app.push_screen(TraceScreen(cluster))
+    app.push_screen(TraceScreen(context, cluster))
 
 
 def selected_cluster(item: object) -> int | None:
@@ -822,14 +804,14 @@ def selected_cluster(item: object) -> int | None:
     return clusters[0] if clusters else None
 
 
-def trace_selected_batch(app: CanfarApp) -> None:
+def trace_selected_batch(app: App[Any], context: ViewContext) -> None:
     """Trace the batch under the Queue tab's cursor (the palette's ``queue: trace``)."""
     from canfar_tui.widgets.resource_view import ResourceView
 
-    view = app.view("queue")
+    view = context.navigation.view("queue")
     item = view.selected_item if isinstance(view, ResourceView) else None
     cluster = selected_cluster(item) if item is not None else None
     if cluster is None:
         app.notify("Select a batch or a job on the Queue tab first.", severity="warning")
         return
-    open_trace(app, cluster)
+    open_trace(app, context, cluster)

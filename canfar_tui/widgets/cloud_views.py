@@ -90,6 +90,7 @@ from canfar_tui.ssh import (
     ssh_command,
 )
 from canfar_tui.widgets.cells import human_size
+from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.resource_table import Column, ResourceTable
 from canfar_tui.widgets.resource_view import ResourceView
 
@@ -181,7 +182,7 @@ class CloudView(ResourceView):
 
     @property
     def preferences(self) -> PreferenceStore:
-        return PreferenceStore.for_settings(self.canfar_app.settings)
+        return PreferenceStore.for_settings(self.context.settings)
 
     def _apply_diff(self, diff: Diff[Hashable, Any]) -> None:
         super()._apply_diff(diff)
@@ -199,7 +200,7 @@ class CloudView(ResourceView):
 
     def refresh_cloud_views(self) -> None:
         """Refetch every OpenStack tab: the visible one now, the others when next shown."""
-        for view in self.canfar_app.views:
+        for view in self.context.navigation.views:
             if isinstance(view, ResourceView) and view.SERVICE == "cloud" and view.poller:
                 view.poller.last_success = None
                 view.poller.refresh_now()
@@ -222,7 +223,7 @@ class CloudView(ResourceView):
             try:
                 result = await call()
             except ClientError as error:
-                self.canfar_app.report_error(error, context=description)
+                self.context.report_error(error, context=description)
                 return
             message = done(result) if callable(done) else done
             if message:
@@ -396,8 +397,8 @@ class ProjectsView(CloudView):
         ),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
         self.current_project_id: str | None = None
         self.extras = ProjectExtras()
         #: quota resource -> its row in the quota panel.
@@ -428,7 +429,7 @@ class ProjectsView(CloudView):
         projects = await self.client.list_projects()
         current = await self.client.current_project()
         self.current_project_id = current.id if current else None
-        self.canfar_app.set_project(current)
+        self.context.navigation.set_project(current)
         self.extras = await self._fetch_extras()
         return [(project, project.id == self.current_project_id) for project in projects]
 
@@ -474,7 +475,7 @@ class ProjectsView(CloudView):
 
     def show_extras(self) -> None:
         extras = self.extras
-        project = self.canfar_app.project
+        project = self.context.navigation.project
         title = f"Quota · {project.name}" if project else "Quota"
         self.query_one("#quota-title", Label).update(title)
         self._show_quota(extras)
@@ -583,8 +584,8 @@ class ProjectsView(CloudView):
 
         def switched(new: Project) -> None:
             self.select_when_seen = new.id
-            self.canfar_app.set_project(new)
-            self.canfar_app.reload_service_views("cloud")
+            self.context.navigation.set_project(new)
+            self.context.navigation.reload_service_views("cloud")
             self.refresh_cloud_views()
 
         self.act(
@@ -596,7 +597,7 @@ class ProjectsView(CloudView):
         )
 
     def action_import_key(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         directory = ssh_dir()
         files = sorted(directory.glob("*.pub")) if directory.is_dir() else []
@@ -647,13 +648,13 @@ class ProjectsView(CloudView):
             text = path.read_text(encoding="utf-8", errors="replace")
             info = parse_public_key(text)
         except OSError as error:
-            self.canfar_app.report_error(
+            self.context.report_error(
                 InvalidInput(f"Cannot read {path}: {error.strerror or error}"),
                 context="Import key pair",
             )
             return
         except InvalidInput as error:
-            self.canfar_app.report_error(
+            self.context.report_error(
                 InvalidInput(f"{path.name}: {error.message}", details=str(path)),
                 context="Import key pair",
             )
@@ -690,7 +691,7 @@ class ProjectsView(CloudView):
         )
 
     def action_delete_key(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         keypairs = self.extras.keypairs
         if not keypairs:
@@ -853,8 +854,8 @@ class InstancesView(CloudView):
         ),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
         self.marked: set[str] = set()
         #: image id -> status text of the snapshots this view is waiting for.
         self.watching: dict[str, str] = {}
@@ -924,7 +925,7 @@ class InstancesView(CloudView):
     # ------------------------------------------------------------------ launch
 
     def action_launch(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
 
         async def load() -> tuple[
@@ -946,7 +947,7 @@ class InstancesView(CloudView):
             if not any(image.status.lower() == "active" for image in images):
                 self.notify("No active image or snapshot to launch from.", severity="warning")
                 return
-            project = self.canfar_app.project
+            project = self.context.navigation.project
             existing = (
                 {instance.name for instance in self.poller.rows.values()} if self.poller else set()
             )
@@ -988,7 +989,7 @@ class InstancesView(CloudView):
     # ------------------------------------------------------------------ floating IPs
 
     def action_associate_ip(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         instance = self._instance()
         if instance is None:
@@ -1056,7 +1057,7 @@ class InstancesView(CloudView):
         )
 
     def action_disassociate_ip(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         instance = self._instance()
         if instance is None:
@@ -1082,7 +1083,7 @@ class InstancesView(CloudView):
     # ------------------------------------------------------------------ power
 
     def _power_action(self, action: str, label: str) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         instance = self._instance()
         if instance is None:
@@ -1110,7 +1111,7 @@ class InstancesView(CloudView):
     # ------------------------------------------------------------------ snapshot
 
     def action_snapshot(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         instance = self._instance()
         if instance is None:
@@ -1118,7 +1119,7 @@ class InstancesView(CloudView):
 
         def prompt(images: Sequence[Image]) -> None:
             existing = [image.name for image in images]
-            default = f"{instance.name}-{self.canfar_app.now():%Y-%m-%d}"
+            default = f"{instance.name}-{self.context.now():%Y-%m-%d}"
             self.app.push_screen(
                 TextPromptScreen(
                     f"Snapshot {instance.name}",
@@ -1158,7 +1159,7 @@ class InstancesView(CloudView):
         started = time.monotonic()
         self.watching[image.id] = f"snapshot {image.name}: {image.status}"
         self._update_status()
-        interval = max(0.2, min(2.0, self.canfar_app.settings.refresh_interval("snapshots")))
+        interval = max(0.2, min(2.0, self.context.settings.refresh_interval("snapshots")))
 
         async def follow() -> None:
             try:
@@ -1172,7 +1173,7 @@ class InstancesView(CloudView):
                     current = next((i for i in images if i.id == image.id), None)
                     if current is None or current.status.lower() in FAILED_STATUSES:
                         status = "gone" if current is None else current.status
-                        self.canfar_app.report_error(
+                        self.context.report_error(
                             ClientError(
                                 f"Snapshot {image.name} failed ({status}); nothing was saved."
                             ),
@@ -1221,7 +1222,7 @@ class InstancesView(CloudView):
     # ------------------------------------------------------------------ delete
 
     def action_delete(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         rows = self.poller.rows if self.poller is not None else {}
         targets: list[Instance] = [rows[key] for key in sorted(self.marked) if key in rows]
@@ -1251,7 +1252,7 @@ class InstancesView(CloudView):
 
     def _without_snapshot(self, targets: Sequence[Instance]) -> list[str]:
         """Names of targets known to have no snapshot (from the Snapshots tab's last rows)."""
-        snapshots = self.canfar_app.view("snapshots")
+        snapshots = self.context.navigation.view("snapshots")
         if not isinstance(snapshots, SnapshotsView) or snapshots.poller is None:
             return []
         if not snapshots.poller.loaded:
@@ -1267,7 +1268,7 @@ class InstancesView(CloudView):
                     await self.client.delete_instance(instance.id)
                 except ClientError as error:
                     failures.append(instance.name)
-                    self.canfar_app.report_error(error, context=f"Delete {instance.name}")
+                    self.context.report_error(error, context=f"Delete {instance.name}")
                 else:
                     self.marked.discard(instance.id)
             return failures
@@ -1354,7 +1355,7 @@ class InstancesView(CloudView):
         async def load() -> tuple[Sequence[Image], str]:
             images = await self.client.list_images()
             user = ""
-            credentials = self.canfar_app.clients.credentials
+            credentials = self.context.clients.credentials
             if credentials is not None:
                 try:
                     user = (await credentials.status()).username or ""
@@ -1376,7 +1377,7 @@ class InstancesView(CloudView):
         identity = identity_for(instance.key_name, ssh_dir())
         scratch = not instance.flavor_name.startswith("p")
         login = self._login(instance)
-        if login is not None or self.canfar_app.read_only:
+        if login is not None or self.context.read_only:
             user = login.user if login is not None else default_user
             self.run_session(instance, connect_plan(user, host, identity=identity))
             return
@@ -1425,7 +1426,7 @@ class InstancesView(CloudView):
             )
             return None
         if result.failed is not None:
-            self.canfar_app.report_error(
+            self.context.report_error(
                 ClientError(f"{instance.name}: {result.message}"), context="Connect"
             )
         else:
@@ -1490,8 +1491,8 @@ class FloatingIPsView(CloudView):
         ),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
         #: instance id -> name, refreshed with every fetch.
         self.instance_names: dict[str, str] = {}
 
@@ -1522,7 +1523,7 @@ class FloatingIPsView(CloudView):
         return address
 
     def action_allocate(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
 
         async def allocate() -> FloatingIP:
@@ -1538,7 +1539,7 @@ class FloatingIPsView(CloudView):
         )
 
     def action_associate(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         address = self._address()
         if address is None:
@@ -1606,7 +1607,7 @@ class FloatingIPsView(CloudView):
         )
 
     def action_disassociate(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         address = self._address()
         if address is None:
@@ -1627,7 +1628,7 @@ class FloatingIPsView(CloudView):
 
     def action_release(self) -> None:
         address = self._address()
-        if address is None or self.canfar_app.read_only:
+        if address is None or self.context.read_only:
             return
         message = f"Release {address.address}? The project may not get the same address back."
         if address.instance_id:
@@ -1688,8 +1689,8 @@ class SnapshotsView(CloudView):
         ),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
         self.batch_image_id: str | None = None
         self._statuses: dict[str, str] = {}
 
@@ -1780,7 +1781,7 @@ class SnapshotsView(CloudView):
                         severity="warning",
                     )
                     return
-                project = self.canfar_app.project
+                project = self.context.navigation.project
                 self.preferences.set_batch_image(
                     BatchImage(
                         id=image.id,
@@ -1801,7 +1802,7 @@ class SnapshotsView(CloudView):
 
     def action_delete(self) -> None:
         image: Image | None = self.selected_item
-        if image is None or self.canfar_app.read_only:
+        if image is None or self.context.read_only:
             return
         if image.kind is not ImageKind.SNAPSHOT:
             self.notify("Only your own instance snapshots can be deleted here.", severity="warning")

@@ -37,6 +37,7 @@ from textual.widgets import Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from canfar_tui.logs import get_logger
+from canfar_tui.widgets.context import ViewContext
 
 if TYPE_CHECKING:
     from canfar_tui.detection import DetectionResult, ExtensionInfo, ProgressEvent
@@ -103,8 +104,9 @@ class DetectView(Vertical, can_focus=True):
         ),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.context = context
         self.cancel_event = threading.Event()
         self.running = False
         self.extensions: list[ExtensionInfo] = []

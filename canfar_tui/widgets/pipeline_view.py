@@ -56,7 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from rich.text import Text
 from textual import on, work
@@ -89,10 +89,8 @@ from canfar_tui.clients.base import ClientError, QueueClient, SupportsHistory
 from canfar_tui.detection.params import DetectionParams, ParamError
 from canfar_tui.logs import get_logger
 from canfar_tui.models import Flavor, Image, Instance, SubmitResult
+from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.resource_table import Column, ResourceTable
-
-if TYPE_CHECKING:
-    from canfar_tui.app import CanfarApp
 
 __all__ = [
     "OUTCOME_COLUMNS",
@@ -522,8 +520,9 @@ class PipelineView(Vertical, can_focus=True):
         ),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.context = context
         self.active = False
         self.spec: PipelineSpec | None = None
         self.generated: tuple[str, str] | None = None
@@ -590,7 +589,7 @@ class PipelineView(Vertical, can_focus=True):
         self.query_one("#pipeline-lint", Static).update(
             Text("Type the IDs, then ctrl+g generates the job script and the submit file.")
         )
-        clients = self.canfar_app.clients
+        clients = self.context.clients
         storage = clients.storage
         if storage is not None:
             home = storage.home_uri.rstrip("/")
@@ -601,13 +600,6 @@ class PipelineView(Vertical, can_focus=True):
         self._restore_last_run()
 
     # ------------------------------------------------------------------ app plumbing
-
-    @property
-    def canfar_app(self) -> CanfarApp:
-        from canfar_tui.app import CanfarApp
-
-        assert isinstance(self.app, CanfarApp)
-        return self.app
 
     def set_active(self, active: bool) -> None:
         """Shown or hidden: refresh the parameters from the Detect tab when shown."""
@@ -625,9 +617,9 @@ class PipelineView(Vertical, can_focus=True):
             self.query_one("#pipeline-ids", TextArea).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.DESTRUCTIVE_ACTIONS and self.canfar_app.read_only:
+        if action in self.DESTRUCTIVE_ACTIONS and self.context.read_only:
             return False
-        if action in ("submit", "resubmit") and self.canfar_app.clients.queue is None:
+        if action in ("submit", "resubmit") and self.context.clients.queue is None:
             return None
         # Shown only when there is something to act on (the footer is short at 80 columns).
         if action == "resubmit":
@@ -655,7 +647,7 @@ class PipelineView(Vertical, can_focus=True):
         """Fill the overrides from the Detect tab, unless the user typed their own."""
         from canfar_tui.widgets.detect_view import DetectView
 
-        detect = self.canfar_app.view("detect")
+        detect = self.context.navigation.view("detect")
         if not isinstance(detect, DetectView):
             return
         box = self.query_one("#pipeline-overrides", Input)
@@ -670,7 +662,7 @@ class PipelineView(Vertical, can_focus=True):
     # ------------------------------------------------------------------ status
 
     def _show_status(self, extra: str = "") -> None:
-        clients = self.canfar_app.clients
+        clients = self.context.clients
         status = self.query_one("#pipeline-status", Static)
         if clients.queue is None:
             status.update(f"Pipeline · no batch queue: {clients.why_missing('queue')}")
@@ -740,7 +732,7 @@ class PipelineView(Vertical, can_focus=True):
             raise PipelineError("name the VOSpace folder for the catalogues (vos:USER/…/)")
         folder = validate_vospace_folder(folder)
         overrides = parse_overrides_text(self.query_one("#pipeline-overrides", Input).value)
-        command, workers = job_settings(self.canfar_app.clients.queue)
+        command, workers = job_settings(self.context.clients.queue)
         return PipelineSpec(ids, folder, overrides, command, workers)
 
     def action_generate(self) -> None:
@@ -798,12 +790,14 @@ class PipelineView(Vertical, can_focus=True):
         """Fill the snapshot and flavor lists from the cloud, and read the certificate."""
         from canfar_tui.preferences import FILE_NAME, PreferencesError, PreferenceStore
 
-        app = self.canfar_app
-        clients = app.clients
+        context = self.context
+        clients = context.clients
         image_select = self.query_one("#pipeline-image", Select)
         flavor_select = self.query_one("#pipeline-flavor", Select)
         preference: str | None = None
-        store = PreferenceStore(app.settings.paths.data_dir / FILE_NAME, app.settings.profile.name)
+        store = PreferenceStore(
+            context.settings.paths.data_dir / FILE_NAME, context.settings.profile.name
+        )
         try:
             remembered = await asyncio.to_thread(store.batch_image)
         except (PreferencesError, OSError) as error:
@@ -903,7 +897,7 @@ class PipelineView(Vertical, can_focus=True):
                 Text("The submit file is empty: ctrl+g generates it again.")
             )
             return
-        self._lint(inputs, self.canfar_app.settings.paths.data_dir / "pipeline" / "draft")
+        self._lint(inputs, self.context.settings.paths.data_dir / "pipeline" / "draft")
 
     @work(thread=True, exclusive=True, group="pipeline-lint", exit_on_error=False)
     def _lint(self, inputs: _Inputs, draft: Path) -> None:
@@ -947,13 +941,13 @@ class PipelineView(Vertical, can_focus=True):
     # ------------------------------------------------------------------ submit
 
     def action_submit(self) -> None:
-        app = self.canfar_app
-        if app.read_only:
+        context = self.context
+        if context.read_only:
             self.notify("Read-only mode: nothing can be submitted.", severity="warning")
             return
-        queue = app.clients.queue
+        queue = context.clients.queue
         if queue is None:
-            self.notify(app.clients.why_missing("queue"), severity="warning")
+            self.notify(context.clients.why_missing("queue"), severity="warning")
             return
         if self.submitting:
             return
@@ -1020,7 +1014,7 @@ class PipelineView(Vertical, can_focus=True):
             return spec.ids
 
     def _new_run_dir(self, name: str) -> Path:
-        runs = self.canfar_app.settings.paths.data_dir / "pipeline" / "runs"
+        runs = self.context.settings.paths.data_dir / "pipeline" / "runs"
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         for attempt in range(1, 100):
             suffix = "" if attempt == 1 else f"-{attempt}"
@@ -1044,8 +1038,8 @@ class PipelineView(Vertical, can_focus=True):
         order: tuple[str, ...],
         kept: tuple[Arrived, ...],
     ) -> None:
-        app = self.canfar_app
-        queue = app.clients.queue
+        context = self.context
+        queue = context.clients.queue
         if queue is None:
             self.submitting = False
             return
@@ -1101,11 +1095,11 @@ class PipelineView(Vertical, can_focus=True):
     async def _jump_to_queue(self, result: SubmitResult) -> None:
         from canfar_tui.widgets.queue_view import QueueView
 
-        app = self.canfar_app
-        queue_view = await app.ensure_view("queue")
+        context = self.context
+        queue_view = await context.navigation.ensure_view("queue")
         if isinstance(queue_view, QueueView):
             queue_view.submitted(result)
-        app.show_tab("queue")
+        context.navigation.show_tab("queue")
 
     # ------------------------------------------------------------------ the run
 
@@ -1130,7 +1124,7 @@ class PipelineView(Vertical, can_focus=True):
     @work(exclusive=True, group="pipeline-watch", exit_on_error=False)
     async def _watch(self, run: PipelineRun) -> None:
         """Follow the batch until no job of it is left in the queue, then collect."""
-        queue = self.canfar_app.clients.queue
+        queue = self.context.clients.queue
         if queue is None:
             return
         delay = self.WATCH_INTERVAL
@@ -1161,7 +1155,7 @@ class PipelineView(Vertical, can_focus=True):
         await self._collect(run)
 
     async def _collect(self, run: PipelineRun) -> None:
-        clients = self.canfar_app.clients
+        clients = self.context.clients
         queue = clients.queue
         exit_codes: dict[str, int | None] | None = None
         if isinstance(queue, SupportsHistory):
@@ -1189,7 +1183,7 @@ class PipelineView(Vertical, can_focus=True):
             )
         except ClientError as error:
             run.progress = f"finished; VOSpace could not be checked: {error.message} (ctrl+l)"
-            self.canfar_app.report_error(error, context="Pipeline outcome")
+            self.context.report_error(error, context="Pipeline outcome")
             self._show_run()
             return
         run.outcome = outcome
@@ -1299,12 +1293,12 @@ class PipelineView(Vertical, can_focus=True):
     # ------------------------------------------------------------------ resubmit
 
     def action_resubmit(self) -> None:
-        app = self.canfar_app
-        if app.read_only:
+        context = self.context
+        if context.read_only:
             self.notify("Read-only mode: nothing can be submitted.", severity="warning")
             return
-        if app.clients.queue is None:
-            self.notify(app.clients.why_missing("queue"), severity="warning")
+        if context.clients.queue is None:
+            self.notify(context.clients.why_missing("queue"), severity="warning")
             return
         run = self.run
         combined = run.combined() if run is not None else None
@@ -1347,7 +1341,7 @@ class PipelineView(Vertical, can_focus=True):
 
     @property
     def run_file(self) -> Path:
-        return self.canfar_app.settings.paths.data_dir / "pipeline" / "last-run.json"
+        return self.context.settings.paths.data_dir / "pipeline" / "last-run.json"
 
     def _save_run(self) -> None:
         run = self.run
@@ -1382,7 +1376,7 @@ class PipelineView(Vertical, can_focus=True):
         self.run = run
         self._show_run()
         self.refresh_bindings()
-        if not run.finished and self.canfar_app.clients.queue is not None:
+        if not run.finished and self.context.clients.queue is not None:
             # Still running when the dashboard stopped: show its progress, watch it again.
             self.query_one("#pipeline-switcher", ContentSwitcher).current = "pipeline-run"
             self._watch(run)

@@ -68,6 +68,7 @@ from canfar_tui.models import (
     SubmitResult,
 )
 from canfar_tui.widgets.cells import set_text
+from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.resource_table import Column, ResourceTable
 from canfar_tui.widgets.resource_view import (
     ERROR_NOTIFY_SECONDS,
@@ -529,8 +530,8 @@ class QueueView(ResourceView, can_focus=True):
         ),
     ]
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
         self.all_users = False
         self.mode: QueueMode = "batches"
         self._fetching_mode: QueueMode = "batches"
@@ -600,7 +601,7 @@ class QueueView(ResourceView, can_focus=True):
 
     def _keep_focus(self) -> None:
         """Keep the keys of this tab working while its table is hidden (loading, empty)."""
-        if self.canfar_app.active_tab_id != self.AREA:
+        if self.context.navigation.active_tab_id != self.AREA:
             return  # another tab is being shown: focusing here would switch back
         focused = self.app.focused
         mine = focused is None or focused is self or isinstance(focused, ResourceTable)
@@ -643,7 +644,7 @@ class QueueView(ResourceView, can_focus=True):
         allowed = super().check_action(action, parameters)
         if not allowed:
             return allowed
-        return not (action in self._NEEDS_QUEUE and self.canfar_app.clients.queue is None)
+        return not (action in self._NEEDS_QUEUE and self.context.clients.queue is None)
 
     # ------------------------------------------------------------------ data
 
@@ -1031,7 +1032,7 @@ class QueueView(ResourceView, can_focus=True):
         self.table.apply_diff({}, {key: make(rows[key]) for key in keys if key in rows}, ())
 
     def action_hold(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         target = self._target()
         if target is None:
@@ -1054,7 +1055,7 @@ class QueueView(ResourceView, can_focus=True):
         )
 
     def action_release(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         target = self._target()
         if target is not None:
@@ -1062,7 +1063,7 @@ class QueueView(ResourceView, can_focus=True):
             self._act("release", ids, "", label)
 
     def action_remove(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         target = self._target()
         if target is None:
@@ -1136,7 +1137,7 @@ class QueueView(ResourceView, can_focus=True):
         self.run_worker(work(), name=f"queue-{action}", group="actions", exit_on_error=False)
 
     def action_edit_job(self) -> None:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             return
         item = self.selected_item
         if not isinstance(item, Job):
@@ -1153,7 +1154,7 @@ class QueueView(ResourceView, can_focus=True):
     def action_trace(self) -> None:
         from canfar_tui.screens.trace import trace_selected_batch  # on first use only
 
-        trace_selected_batch(self.canfar_app)
+        trace_selected_batch(self.app, self.context)
 
     def action_output(self) -> None:
         self.open_job("output")
@@ -1187,24 +1188,24 @@ class QueueView(ResourceView, can_focus=True):
         )
 
     def action_submit(self) -> None:
-        app = self.canfar_app
-        if app.read_only:
+        context = self.context
+        if context.read_only:
             self.notify("Read-only mode: nothing can be submitted.", severity="warning")
             return
         if self.client is None:
             return
         from canfar_tui.screens.submit import SubmitScreen
 
-        clients = app.clients
+        clients = context.clients
         screen = SubmitScreen(
             queue=self.client,
             cloud=clients.cloud,
             credentials=clients.credentials,
-            data_dir=app.settings.paths.data_dir,
+            data_dir=context.settings.paths.data_dir,
             start_dir=self._submit_dir or Path.cwd(),
-            read_only=app.read_only,
+            read_only=context.read_only,
             no_cloud_reason=clients.why_missing("cloud") if clients.cloud is None else "",
-            profile=app.settings.profile.name,
+            profile=context.settings.profile.name,
         )
 
         def done(result: SubmitResult | None) -> None:
@@ -1212,7 +1213,7 @@ class QueueView(ResourceView, can_focus=True):
             if result is not None:
                 self.submitted(result)
 
-        app.push_screen(screen, done)
+        self.app.push_screen(screen, done)
 
     def submitted(self, result: SubmitResult) -> None:
         """A batch was submitted: say so, show the batches and put the cursor on it."""

@@ -47,7 +47,7 @@ from canfar_tui.widgets.cells import set_text
 from canfar_tui.widgets.resource_table import Column, ResourceTable
 
 if TYPE_CHECKING:
-    from canfar_tui.app import CanfarApp
+    from canfar_tui.widgets.context import ViewContext
 
 ViewState = Literal["unavailable", "loading", "empty", "error", "ready", "stale"]
 
@@ -109,8 +109,9 @@ class ResourceView(Vertical):
             self.view = view
             self.error = error
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
         super().__init__(id=id or f"view-{self.AREA}", classes="resource-view")
+        self.context = context
         self.poller: Poller[Hashable, Any] | None = None
         self.state: ViewState = "loading"
         self.active = False
@@ -153,15 +154,8 @@ class ResourceView(Vertical):
     # ------------------------------------------------------------------ helpers
 
     @property
-    def canfar_app(self) -> CanfarApp:
-        from canfar_tui.app import CanfarApp
-
-        assert isinstance(self.app, CanfarApp)
-        return self.app
-
-    @property
     def client(self) -> Any:
-        return getattr(self.canfar_app.clients, self.SERVICE)
+        return getattr(self.context.clients, self.SERVICE)
 
     @property
     def table(self) -> ResourceTable:
@@ -186,12 +180,12 @@ class ResourceView(Vertical):
     def on_mount(self) -> None:
         self.query_one(".view-filter", Input).display = False
         if self.client is None:
-            self.set_state("unavailable", self.canfar_app.clients.why_missing(self.SERVICE))
+            self.set_state("unavailable", self.context.clients.why_missing(self.SERVICE))
             return
         self.poller = Poller(
             self.fetch,
             self.item_key,
-            interval=self.canfar_app.settings.refresh_interval(self.AREA),
+            interval=self.context.settings.refresh_interval(self.AREA),
             fast_interval=self.FAST_INTERVAL,
             wants_fast=self.wants_fast,
             on_diff=self._apply_diff,
@@ -254,7 +248,7 @@ class ResourceView(Vertical):
         if not isinstance(prepared, PreparedRows):
             prepared = ResourceView.prepare(self, {}, {}, diff)
         self.table.apply_diff(prepared.added, prepared.changed, diff.removed)
-        self.last_refresh = self.canfar_app.now()
+        self.last_refresh = self.context.now()
         if self.table.row_count == 0:
             self.set_state("empty", self.EMPTY_TEXT)
         else:
@@ -284,13 +278,13 @@ class ResourceView(Vertical):
                 timeout=ERROR_NOTIFY_SECONDS,
             )
             if isinstance(error, AuthError) and self.SERVICE in CERTIFICATE_SERVICES:
-                self.canfar_app.offer_renewal(error, self.poller.refresh_now)
+                self.context.navigation.offer_renewal(error, self.poller.refresh_now)
         self.post_message(self.Refreshed(self, error))
 
     # ------------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action in self.DESTRUCTIVE_ACTIONS and self.canfar_app.read_only)
+        return not (action in self.DESTRUCTIVE_ACTIONS and self.context.read_only)
 
     def action_filter(self) -> None:
         if self.poller is None:
@@ -377,7 +371,7 @@ class ResourceView(Vertical):
         require_text: str | None = None,
     ) -> None:
         """Push the confirmation modal and call ``then`` only on an explicit yes."""
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             self.notify("Read-only mode: destructive actions are disabled.", severity="warning")
             return
 
@@ -392,4 +386,4 @@ class ResourceView(Vertical):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self.canfar_app.report_error(event.worker.error, context=event.worker.name)
+            self.context.report_error(event.worker.error, context=event.worker.name)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from rich.text import Text
 from textual import events
@@ -38,9 +38,12 @@ from textual.widgets import Label, Static, TabbedContent
 
 from canfar_tui.clients.base import ClientError, SupportsHistory
 from canfar_tui.models import ImageKind
+from canfar_tui.widgets.context import ViewContext
+from canfar_tui.widgets.tabs import TABS, tab_title, view_class
 
 if TYPE_CHECKING:
-    from canfar_tui.app import CanfarApp
+    from textual.app import App
+
     from canfar_tui.clients.base import StorageClient
     from canfar_tui.clients.bundle import Clients
 
@@ -346,21 +349,15 @@ class TutorialPanel(Vertical, can_focus=True):
         Binding("escape", "close", "End tutorial", id="tutorial.close", tooltip="End the tutorial"),
     ]
 
-    def __init__(self, *, poll_seconds: float | None = None) -> None:
+    def __init__(self, context: ViewContext, *, poll_seconds: float | None = None) -> None:
         super().__init__(id="tutorial")
+        self.context = context
         self.progress = TutorialProgress()
         self.poll_seconds = poll_seconds
         self.problems: tuple[str, ...] = ()
         self.polls = 0
         self._polling = False
         self._loaded = False
-
-    @property
-    def canfar_app(self) -> CanfarApp:
-        from canfar_tui.app import CanfarApp
-
-        assert isinstance(self.app, CanfarApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield Label("Tutorial · Batch Quick Start", id="tutorial-title")
@@ -370,8 +367,8 @@ class TutorialPanel(Vertical, can_focus=True):
         yield Static("", id="tutorial-keys", markup=False)
 
     def on_mount(self) -> None:
-        app = self.canfar_app
-        seconds = self.poll_seconds or app.settings.refresh.get("tutorial", POLL_SECONDS)
+        context = self.context
+        seconds = self.poll_seconds or context.settings.refresh.get("tutorial", POLL_SECONDS)
         self.set_interval(seconds, self.poll)
         self.poll()
         self.show()
@@ -385,7 +382,7 @@ class TutorialPanel(Vertical, can_focus=True):
         """How the first key bound to ``binding_id`` is shown (``?`` for a missing binding)."""
         if binding_id is None:
             return "?"
-        keys = binding_keys(bindings, binding_id, self.canfar_app.settings.keymap)
+        keys = binding_keys(bindings, binding_id, self.context.settings.keymap)
         if not keys:
             return "?"
         first = keys.split(",")[0].strip()
@@ -393,19 +390,15 @@ class TutorialPanel(Vertical, can_focus=True):
 
     def tab_label(self, tab_id: str) -> str:
         """``Tab 2 Instances``, with the key that shows the tab after the keymap."""
-        from canfar_tui.app import TABS, CanfarApp
-
-        title = next((title for tid, title, _ in TABS if tid == tab_id), tab_id)
-        key = self.key_of(f"app.tab_{tab_id}", CanfarApp.BINDINGS)
+        title = tab_title(tab_id)
+        key = self.key_of(f"app.tab_{tab_id}", type(self.app).BINDINGS)
         return f"Tab {key} {title}"
 
     def hint(self, step: TutorialStep) -> str:
         """Where ``step`` lives and which key does it."""
-        from canfar_tui.app import view_class
-
         key = self.key_of(step.binding_id, view_class(step.tab).BINDINGS)
         text = step.how.format(tab=self.tab_label(step.tab), key=key)
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             text += " (Read-only mode: changes are disabled; restart without --read-only.)"
         return text
 
@@ -429,9 +422,7 @@ class TutorialPanel(Vertical, can_focus=True):
         if self._loaded:
             self.query_one("#tutorial-steps", Static).update(steps)
         current = self.progress.current
-        from canfar_tui.app import CanfarApp
-
-        close = self.key_of("app.tutorial", CanfarApp.BINDINGS)
+        close = self.key_of("app.tutorial", type(self.app).BINDINGS)
         if current is None:
             hint = "All done: your catalogues are in VOSpace. That is the whole Batch Quick Start."
             keys = f"{close}: end the tutorial"
@@ -446,7 +437,6 @@ class TutorialPanel(Vertical, can_focus=True):
 
     def _highlight(self, tab_id: str | None) -> None:
         """Put :data:`TARGET_CLASS` on the label of ``tab_id``'s tab only (None: on none)."""
-        from canfar_tui.app import TABS
 
         stack = self.app.screen_stack
         if not stack:  # the app is closing
@@ -479,7 +469,7 @@ class TutorialPanel(Vertical, can_focus=True):
 
     async def _poll(self) -> None:
         try:
-            facts = await gather_facts(self.canfar_app.clients, skip=self.progress.done)
+            facts = await gather_facts(self.context.clients, skip=self.progress.done)
         finally:
             self._polling = False
         self.polls += 1
@@ -498,7 +488,7 @@ class TutorialPanel(Vertical, can_focus=True):
     def action_go(self) -> None:
         current = self.progress.current
         tab = current.tab if current is not None else "vospace"
-        self.canfar_app.show_tab(tab)
+        self.context.navigation.show_tab(tab)
 
     def action_close(self) -> None:
         self._highlight(None)
@@ -508,7 +498,9 @@ class TutorialPanel(Vertical, can_focus=True):
         self.focus()
 
 
-def toggle_tutorial(app: CanfarApp, *, poll_seconds: float | None = None) -> None:
+def toggle_tutorial(
+    app: App[Any], context: ViewContext, *, poll_seconds: float | None = None
+) -> None:
     """Start the tutorial, or end it when it runs; outside the sandbox, say so in one line."""
     dashboard = app.screen_stack[0]
     running = list(dashboard.query(TutorialPanel))
@@ -516,19 +508,19 @@ def toggle_tutorial(app: CanfarApp, *, poll_seconds: float | None = None) -> Non
         for panel in running:
             panel.action_close()
         return
-    if not app.settings.profile.is_sandbox:
+    if not context.settings.profile.is_sandbox:
         app.notify(
-            f"The tutorial runs in the sandbox only; profile {app.settings.profile.name} is a "
+            f"The tutorial runs in the sandbox only; profile {context.settings.profile.name} is a "
             "real cloud (start with: canfar-tui --profile sandbox --tutorial).",
             title="Tutorial",
             severity="warning",
         )
         return
-    panel = TutorialPanel(poll_seconds=poll_seconds)
+    panel = TutorialPanel(context, poll_seconds=poll_seconds)
     dashboard.mount(panel)
     panel.focus()
 
 
-def tutorial_running(app: CanfarApp) -> bool:
+def tutorial_running(app: App[Any]) -> bool:
     """Whether the tutorial panel is on the dashboard."""
     return bool(app.screen_stack[0].query(TutorialPanel))

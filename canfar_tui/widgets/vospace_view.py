@@ -53,6 +53,7 @@ from canfar_tui.logs import get_logger
 from canfar_tui.models import StorageNode, TransferDirection, TransferState
 from canfar_tui.screens.details import DetailsScreen, display_value
 from canfar_tui.widgets.cells import human_size
+from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.resource_table import Column, ResourceTable
 from canfar_tui.widgets.resource_view import ResourceView
 from canfar_tui.widgets.transfers import TransferJob, TransfersPanel
@@ -273,8 +274,8 @@ class VOSpaceView(ResourceView, can_focus=True):
         ),
     ]  # fmt: skip
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
         self.cwd = ""
         self._window: list[StorageNode] = []
         self._has_more = False
@@ -303,7 +304,7 @@ class VOSpaceView(ResourceView, can_focus=True):
 
     @property
     def memory(self) -> FolderMemory:
-        return FolderMemory(self.canfar_app.settings.paths.state_dir / "vospace.json")
+        return FolderMemory(self.context.settings.paths.state_dir / "vospace.json")
 
     @property
     def archive(self) -> ArchiveClient:
@@ -311,7 +312,7 @@ class VOSpaceView(ResourceView, can_focus=True):
         if self._archive is None:
             from canfar_tui.clients.archive.cadc import build_archive
 
-            self._archive = build_archive(self.canfar_app.settings)
+            self._archive = build_archive(self.context.settings)
         return self._archive
 
     @archive.setter
@@ -555,7 +556,7 @@ class VOSpaceView(ResourceView, can_focus=True):
     # ------------------------------------------------------------------ folder actions
 
     def _refuse_read_only(self) -> bool:
-        if self.canfar_app.read_only:
+        if self.context.read_only:
             self.notify("Read-only mode: VOSpace changes are disabled.", severity="warning")
             return True
         return False

@@ -187,7 +187,7 @@ async def make_batch(app: CanfarApp, pilot: Pilot[Any], tmp_path: Path) -> Batch
 
 
 async def open_and_load(app: CanfarApp, pilot: Pilot[Any], cluster: int) -> TraceScreen:
-    open_trace(app, cluster)
+    open_trace(app, app.view_context, cluster)
     await wait_for(pilot, lambda: isinstance(app.screen, TraceScreen), "the trace")
     screen = app.screen
     assert isinstance(screen, TraceScreen)
@@ -539,8 +539,8 @@ async def test_the_tutorial_names_rebound_keys_and_escape_ends_it(settings: Sett
 async def test_the_tutorial_refuses_a_real_profile_in_one_line(
     settings: Settings, make_app: Any
 ) -> None:
-    app = make_app()
-    app.settings = replace(settings, profile=Profile("arbutus", kind="canfar"))
+    real = replace(settings, profile=Profile("arbutus", kind="canfar"))
+    app = create_app(real, sandbox_clients(settings))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("T")
         await pilot.pause(0.1)
