@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from canfar_tui.clients.base import InvalidInput
-from canfar_tui.clients.queue.submit_language import _integer, _memory
+from canfar_tui.clients.queue.submit_language import integer_expression, size_kib
 from canfar_tui.models import Flavor
 
 __all__ = [
@@ -101,14 +101,14 @@ def flavor_from_name(name: str) -> Flavor:
 
 def parse_request_cpus(value: str) -> int:
     """``request_cpus``: a whole-number expression; ValueError otherwise."""
-    return _integer(value)
+    return integer_expression(value)
 
 
 def parse_request_memory_mb(value: str) -> int:
     """``request_memory``: a size with an optional unit (default MB) in MB; ValueError."""
-    return _memory(value, "M") // 1024
+    return size_kib(value, "M") // 1024
 
 
 def parse_request_disk_kb(value: str) -> int:
     """``request_disk``: a size with an optional unit (default KiB) in KiB; ValueError."""
-    return _memory(value, "K")
+    return size_kib(value, "K")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from canfar_tui.clients.queue.submit_language import _ASSIGNMENT, _CONTROL, _QUEUE
+from canfar_tui.clients.queue.submit_language import ASSIGNMENT_LINE, CONTROL_LINE, QUEUE_LINE
 
 __all__ = ["QueueStatement", "SubmitCommand", "SubmitFile", "scan_submit_file"]
 
@@ -158,7 +158,7 @@ def scan_submit_file(text: str) -> SubmitFile:
         if queue is not None:
             after.append((first, line))
             continue
-        queue_match = _QUEUE.match(line)
+        queue_match = QUEUE_LINE.match(line)
         if queue_match:
             queue_start, queue_args = first, queue_match.group(1).strip()
             found = _KEYWORD.search(queue_args)
@@ -178,8 +178,8 @@ def scan_submit_file(text: str) -> SubmitFile:
             else:
                 queue = QueueStatement(first, last, queue_args, keyword, None)
             continue
-        assignment = _ASSIGNMENT.match(line)
-        if _CONTROL.match(line) and not (assignment and _COMMAND_WORDS.match(line)):
+        assignment = ASSIGNMENT_LINE.match(line)
+        if CONTROL_LINE.match(line) and not (assignment and _COMMAND_WORDS.match(line)):
             # ``error = x.err`` is the error file; ``error : text`` stops the file.
             control.append((first, line))
             continue

@@ -40,7 +40,18 @@ from canfar_tui.clients.base import InvalidInput
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import htcondor2
 
-__all__ = ["MAX_JOBS", "JobSpec", "Submission", "expand_submit", "parse_arguments"]
+__all__ = [
+    "ASSIGNMENT_LINE",
+    "CONTROL_LINE",
+    "MAX_JOBS",
+    "QUEUE_LINE",
+    "JobSpec",
+    "Submission",
+    "expand_submit",
+    "integer_expression",
+    "parse_arguments",
+    "size_kib",
+]
 
 #: One submission may queue at most this many jobs.
 MAX_JOBS: Final = 1_000_000
@@ -83,9 +94,12 @@ _BUILTIN_MACROS: Final = frozenset(
 
 _PROBE_KEY: Final = "canfartuisandboxprobe"
 _MACRO = re.compile(r"(?<!\$)\$\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(:[^)]*)?\)")
-_ASSIGNMENT = re.compile(r"^(\+?[A-Za-z_][\w.]*)\s*(@?=)(.*)$", re.DOTALL)
-_CONTROL = re.compile(r"^(if|elif|else|endif|include|error|warning)\b", re.IGNORECASE)
-_QUEUE = re.compile(r"^queue\b(.*)$", re.IGNORECASE | re.DOTALL)
+#: A ``name = value`` (or ``name @= …``) submit command: groups name, operator, value.
+ASSIGNMENT_LINE: Final = re.compile(r"^(\+?[A-Za-z_][\w.]*)\s*(@?=)(.*)$", re.DOTALL)
+#: A control line (``if``/``elif``/``else``/``endif``/``include``/``error``/``warning``).
+CONTROL_LINE: Final = re.compile(r"^(if|elif|else|endif|include|error|warning)\b", re.IGNORECASE)
+#: The ``queue`` statement: group 1 is everything after the keyword.
+QUEUE_LINE: Final = re.compile(r"^queue\b(.*)$", re.IGNORECASE | re.DOTALL)
 _KEYWORD = re.compile(r"\b(from|in|matching)\b", re.IGNORECASE)
 _SLICE = re.compile(r"^\[\s*(-?\d*)\s*:\s*(-?\d*)\s*(?::\s*(-?\d*)\s*)?\]")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -194,15 +208,15 @@ def _scan(text: str) -> _Scan:
             if scan.after_queue is None:
                 scan.after_queue = (number, line)
             continue
-        queue = _QUEUE.match(line)
+        queue = QUEUE_LINE.match(line)
         if queue:
             scan.queue_line = number
             rest = queue.group(1)
             in_block = "(" in rest and ")" not in rest[rest.index("(") :]
             continue
-        if _CONTROL.match(line):
+        if CONTROL_LINE.match(line):
             continue
-        assignment = _ASSIGNMENT.match(line)
+        assignment = ASSIGNMENT_LINE.match(line)
         if assignment:
             key = assignment.group(1).lower()
             if key.startswith("+"):
@@ -274,8 +288,8 @@ _BINARY: Final[dict[type, Callable[[int, int], int]]] = {
 }
 
 
-def _integer(expression: str) -> int:
-    """Evaluate an integer expression of literals, + - * / % and parentheses."""
+def integer_expression(expression: str) -> int:
+    """Evaluate an integer expression of literals, + - * / % and parentheses; ValueError."""
 
     def walk(node: ast.AST) -> int:
         if isinstance(node, ast.Expression):
@@ -377,8 +391,11 @@ def _parse_environment(value: str) -> list[tuple[str, str]]:
     return result
 
 
-def _memory(value: str, default_unit: str) -> int:
-    """``request_memory``/``request_disk``: a number with an optional K/M/G/T unit."""
+def size_kib(value: str, default_unit: str) -> int:
+    """``request_memory``/``request_disk`` in KiB: a number with an optional K/M/G/T/P unit.
+
+    ``default_unit`` ("K", "M", …) applies to a bare number; ValueError for anything else.
+    """
     match = _MEMORY.match(value)
     if match is None:
         raise ValueError(value)
@@ -451,7 +468,7 @@ def _parse_queue(
     if count_text:
         expanded = _expand_text(submit, count_text)
         try:
-            count = _integer(expanded)
+            count = integer_expression(expanded)
         except ValueError:
             raise InvalidInput(
                 _at(line, f"the queue count {_short(count_text)!r} is not a whole number.")
@@ -821,12 +838,12 @@ def _cached_environment(value: str) -> tuple[tuple[str, str], ...]:
 
 @functools.lru_cache(maxsize=1024)
 def _cached_integer(value: str) -> int:
-    return _integer(value)
+    return integer_expression(value)
 
 
 @functools.lru_cache(maxsize=1024)
 def _cached_memory(value: str, default_unit: str) -> int:
-    return _memory(value, default_unit)
+    return size_kib(value, default_unit)
 
 
 def _job(proc: int, ex: _Expander, submit_dir: str, row: Mapping[str, str] | None) -> JobSpec:
