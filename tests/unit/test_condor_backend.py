@@ -28,21 +28,22 @@ from canfar_tui.clients.base import (
     SupportsHistory,
     Unavailable,
 )
-from canfar_tui.clients.queue.condor.client import (
-    CondorQueue,
+from canfar_tui.clients.queue.condor.ads import (
     EventCursor,
     LogPosition,
-    LogReader,
     batches_from_ads,
     cursor_reply,
     event_from_record,
     ids_constraint,
     job_from_ad,
-    map_condor_error,
     owner_constraint,
+    resolve_job_path,
+)
+from canfar_tui.clients.queue.condor.client import CondorQueue, map_condor_error
+from canfar_tui.clients.queue.condor.worker import (
+    LogReader,
     plain_ad,
     prepare_submit,
-    resolve_job_path,
     track_new_logs,
 )
 from canfar_tui.clients.queue.sandbox import eventlog
@@ -74,7 +75,8 @@ T0 = 1_750_000_000  # a fixed Unix time for the ads
 
 def test_importing_the_backend_imports_no_htcondor() -> None:
     code = (
-        "import json, sys, canfar_tui.clients.queue.condor.client; "
+        "import json, sys, canfar_tui.clients.queue.condor.client, "
+        "canfar_tui.clients.queue.condor.worker; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('htcondor2', 'htcondor', 'classad2', 'classad', 'textual'))))"
     )

@@ -16,6 +16,8 @@ HEADLESS_MODULES = [
     "canfar_tui.clients.archive.cadc",
     "canfar_tui.clients.cloud.openstack",
     "canfar_tui.clients.queue.condor.client",
+    "canfar_tui.clients.queue.condor.worker",
+    "canfar_tui.clients.queue.actions",
     "canfar_tui.clients.queue.sandbox.queue",
     "canfar_tui.batch",
     "canfar_tui.cli.submit",

@@ -32,8 +32,9 @@
   ``queue … matching`` / ``queue … from FILE`` resolved there too.
 * **events**: :meth:`~CondorQueue.events_since` follows the user job event logs (``UserLog``) of
   the user's jobs with ``htcondor2.JobEventLog``, like ``condor_watch_q``: one query finds the
-  logs, then only new bytes are read. The cursor (:class:`EventCursor`) holds an offset per log;
-  each call also picks up the logs of clusters submitted since (queue, or history for jobs that
+  logs, then only new bytes are read. The cursor
+  (:class:`~canfar_tui.clients.queue.condor.ads.EventCursor`) holds an offset per log; each
+  call also picks up the logs of clusters submitted since (queue, or history for jobs that
   already left). ``None`` means "from now".
 * **files**: :meth:`~CondorQueue.job_files` gives ``Out``, ``Err`` and ``UserLog`` resolved
   against ``Iwd``.
@@ -42,20 +43,22 @@
 network (measured: a thread ticking every 10 ms ran twice during a 60 s wait for a silent
 collector), so ``asyncio.to_thread`` would freeze the whole dashboard whenever the schedd is
 slow. Every blocking htcondor2 call therefore runs in one child process
-(``python -m canfar_tui.clients.queue.condor.client``) that this client starts on first use and
-talks to over pipes,
-one request at a time, each with a timeout (``call_timeout``). A call that times out kills
-that process (by its PID) and raises ``Unavailable``; the next call starts a fresh one. The
-child is also where the HTCondor configuration is read, so two clients may use two pools.
+(``python -m canfar_tui.clients.queue.condor.worker``,
+:mod:`~canfar_tui.clients.queue.condor.worker`) that this client starts on first use and talks
+to over pipes, one request at a time, each with a timeout (``call_timeout``). A call that times
+out kills that process (by its PID) and raises ``Unavailable``; the next call starts a fresh
+one. The child is also where the HTCondor configuration is read, so two clients may use two
+pools.
 
 Two bindings quirks handled here: ``Schedd.act`` silently drops a reason given as a plain
 string (the job's ``HoldReason`` ends up ""), so reasons go as ``(reason, None)``; and
 ``Collector.locate(Schedd)`` without a name only finds a schedd on this machine, so the first
 schedd of ``locateAll`` is used unless ``SCHEDD_HOST`` (or ``schedd_name``) names one.
 
-htcondor2 is never imported by this module in the dashboard's process; SDK exceptions become
-:class:`~canfar_tui.clients.base.ClientError` subclasses here (:func:`map_condor_error`) and
-nowhere else.
+The job ads, events and cursors it receives become models in
+:mod:`~canfar_tui.clients.queue.condor.ads`. htcondor2 is never imported in the dashboard's
+process; SDK exceptions become :class:`~canfar_tui.clients.base.ClientError` subclasses here
+(:func:`map_condor_error`) and nowhere else.
 """
 
 from __future__ import annotations
@@ -63,18 +66,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
 import json
 import os
-import re
 import sys
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
+import canfar_tui
 from canfar_tui.clients.base import (
     AuthError,
     ClientError,
@@ -82,91 +81,32 @@ from canfar_tui.clients.base import (
     InvalidInput,
     NotFound,
     Unavailable,
-    editable_job_attributes,
 )
-from canfar_tui.models import (
-    Batch,
-    Job,
-    JobEvent,
-    JobEventKind,
-    JobFiles,
-    JobId,
-    JobStatus,
-    SubmitResult,
+from canfar_tui.clients.queue.actions import checked_edit, checked_job_id, checked_job_ids
+from canfar_tui.clients.queue.condor.ads import (
+    BATCH_PROJECTION,
+    EVENT_PAGE,
+    FILE_ATTRIBUTES,
+    JOB_PROJECTION,
+    EventCursor,
+    batches_from_ads,
+    event_from_record,
+    ids_constraint,
+    int_value,
+    job_from_ad,
+    owner_constraint,
+    resolve_job_path,
 )
+from canfar_tui.models import Batch, Job, JobEvent, JobFiles, JobId, JobStatus, SubmitResult
 
-__all__ = [
-    "DEFAULT_CALL_TIMEOUT",
-    "EVENT_PAGE",
-    "CondorCalls",
-    "CondorQueue",
-    "EventCursor",
-    "LogPosition",
-    "LogReader",
-    "PreparedSubmit",
-    "batches_from_ads",
-    "cursor_reply",
-    "event_from_record",
-    "event_record",
-    "ids_constraint",
-    "job_from_ad",
-    "map_condor_error",
-    "owner_constraint",
-    "plain_ad",
-    "prepare_submit",
-    "resolve_job_path",
-    "track_new_logs",
-]
+__all__ = ["DEFAULT_CALL_TIMEOUT", "WORKER_MODULE", "CondorQueue", "map_condor_error"]
 
 #: Seconds one call to the schedd (or the worker process) may take.
 DEFAULT_CALL_TIMEOUT: Final = 30.0
-#: At most this many events per :meth:`CondorQueue.events_since` call.
-EVENT_PAGE: Final = 1000
-#: Job ad attributes of one row of ``condor_q -nobatch`` / ``condor_history``.
-JOB_PROJECTION: Final = (
-    "ClusterId",
-    "ProcId",
-    "Owner",
-    "JobStatus",
-    "Cmd",
-    "Args",
-    "Arguments",
-    "JobBatchName",
-    "QDate",
-    "JobStartDate",
-    "JobCurrentStartDate",
-    "CompletionDate",
-    "EnteredCurrentStatus",
-    "ExitCode",
-    "ExitBySignal",
-    "HoldReason",
-    "RequestCpus",
-    "RequestMemory",
-    "VMImage",
-    "VMInstanceType",
-    # What the default RequestMemory expression is computed from.
-    "ImageSize",
-    "MemoryUsage",
-    "ResidentSetSize",
-)
-#: Job ad attributes of ``condor_q``'s batch view.
-BATCH_PROJECTION: Final = (
-    "ClusterId",
-    "ProcId",
-    "Owner",
-    "JobStatus",
-    "JobBatchName",
-    "QDate",
-    "TotalSubmitProcs",
-)
-#: Attributes that name files, resolved against ``Iwd`` (``/dev/null`` means none).
-FILE_ATTRIBUTES: Final = ("In", "Out", "Err", "UserLog")
-#: Jobs in these states have left ``condor_q``'s list (they wait only to be cleaned up).
-_GONE: Final = frozenset({int(JobStatus.REMOVED), int(JobStatus.COMPLETED)})
-#: History records of jobs that left within this many seconds of a discovery are looked at.
-_HISTORY_SLACK: Final = 120.0
+#: The module the worker process runs (``python -m``).
+WORKER_MODULE: Final = "canfar_tui.clients.queue.condor.worker"
+#: Seconds the worker process may take to import htcondor2 and say it is ready.
 _WORKER_READY_TIMEOUT: Final = 60.0
-_OPEN_LOGS: Final = 256
 
 _ACTIONS: Final = {
     # action: (states it applies to, the tool it stands for)
@@ -195,211 +135,6 @@ _ACTIONS: Final = {
         "condor_rm",
     ),
 }
-
-
-# =========================================================================== pure conversions
-
-
-def _when(value: object) -> datetime | None:
-    """A Unix time from a job ad (0 and missing mean "never")."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    return datetime.fromtimestamp(float(value), UTC)
-
-
-def _int(value: object, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return int(float(value))
-    return default
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def resolve_job_path(value: object, iwd: object) -> Path | None:
-    """A job's file attribute as a path: relative to ``Iwd``; ``/dev/null`` or unset: None."""
-    if not isinstance(value, str) or not value.strip() or value.strip() == "/dev/null":
-        return None
-    path = Path(value.strip())
-    if not path.is_absolute() and isinstance(iwd, str) and iwd:
-        path = Path(iwd) / path
-    return path
-
-
-def job_from_ad(ad: Mapping[str, object]) -> Job:
-    """One :class:`Job` from a (projected) job ad, as ``condor_q -nobatch`` shows it."""
-    cluster, proc = _int(ad.get("ClusterId"), -1), _int(ad.get("ProcId"), -1)
-    status_value = _int(ad.get("JobStatus"), int(JobStatus.IDLE))
-    try:
-        status = JobStatus(status_value)
-    except ValueError:
-        status = JobStatus.IDLE
-    # HTCondor runs a job with Arguments (new syntax) when it has one, else Args (old syntax);
-    # after condor_qedit of Arguments a job has both.
-    arguments = _text(ad.get("Arguments")) or _text(ad.get("Args")) or ""
-    batch = _text(ad.get("JobBatchName")) or f"ID: {cluster}"
-    started = _when(ad.get("JobCurrentStartDate")) or _when(ad.get("JobStartDate"))
-    finished = _when(ad.get("CompletionDate"))
-    if finished is None and status in (JobStatus.COMPLETED, JobStatus.REMOVED):
-        finished = _when(ad.get("EnteredCurrentStatus"))
-    exit_code: int | None = None
-    if status == JobStatus.COMPLETED and not ad.get("ExitBySignal") and "ExitCode" in ad:
-        exit_code = _int(ad.get("ExitCode"))
-    hold_reason = _text(ad.get("HoldReason")) if status == JobStatus.HELD else None
-    return Job(
-        id=JobId(cluster, proc),
-        owner=str(ad.get("Owner") or ""),
-        status=status,
-        command=str(ad.get("Cmd") or ""),
-        arguments=arguments,
-        batch_name=batch,
-        submitted=_when(ad.get("QDate")),
-        started=started,
-        finished=finished,
-        exit_code=exit_code,
-        hold_reason=hold_reason,
-        request_cpus=max(1, _int(ad.get("RequestCpus"), 1)),
-        request_memory_mb=max(0, _int(ad.get("RequestMemory"), 0)),
-        vm_image=_text(ad.get("VMImage")),
-        vm_flavor=_text(ad.get("VMInstanceType")),
-    )
-
-
-def batches_from_ads(ads: Iterable[Mapping[str, object]]) -> list[Batch]:
-    """``condor_q``'s default view from the queue's job ads (BATCH_PROJECTION).
-
-    A batch is an owner plus ``JobBatchName`` (``ID: <cluster>`` without one). ``done`` counts
-    the jobs of its clusters that are no longer in the queue (``TotalSubmitProcs`` minus the
-    jobs still there), plus removed/completed ones waiting to leave. A batch whose jobs all
-    left the queue is not shown.
-    """
-    clusters: dict[int, dict[str, Any]] = {}
-    for ad in ads:
-        cluster = _int(ad.get("ClusterId"), -1)
-        entry = clusters.setdefault(
-            cluster,
-            {
-                "owner": str(ad.get("Owner") or ""),
-                "name": _text(ad.get("JobBatchName")) or f"ID: {cluster}",
-                "qdate": None,
-                "submitted_procs": 0,
-                "counts": collections.Counter[int](),
-                "ids": [],
-            },
-        )
-        status = _int(ad.get("JobStatus"), int(JobStatus.IDLE))
-        entry["counts"][status] += 1
-        entry["submitted_procs"] = max(entry["submitted_procs"], _int(ad.get("TotalSubmitProcs")))
-        qdate = _int(ad.get("QDate"))
-        if qdate > 0 and (entry["qdate"] is None or qdate < entry["qdate"]):
-            entry["qdate"] = qdate
-        if status not in _GONE:
-            entry["ids"].append(JobId(cluster, _int(ad.get("ProcId"), -1)))
-
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for cluster in sorted(clusters):
-        entry = clusters[cluster]
-        if not entry["ids"]:
-            continue
-        counts: collections.Counter[int] = entry["counts"]
-        in_queue = sum(counts.values())
-        total = max(entry["submitted_procs"], in_queue)
-        group = groups.setdefault(
-            (entry["owner"], entry["name"]),
-            {"qdate": None, "done": 0, "run": 0, "idle": 0, "held": 0, "total": 0, "ids": []},
-        )
-        if entry["qdate"] is not None and (
-            group["qdate"] is None or entry["qdate"] < group["qdate"]
-        ):
-            group["qdate"] = entry["qdate"]
-        gone = counts[int(JobStatus.REMOVED)] + counts[int(JobStatus.COMPLETED)]
-        group["done"] += total - in_queue + gone
-        group["run"] += counts[int(JobStatus.RUNNING)] + counts[int(JobStatus.TRANSFERRING_OUTPUT)]
-        group["idle"] += counts[int(JobStatus.IDLE)]
-        group["held"] += counts[int(JobStatus.HELD)] + counts[int(JobStatus.SUSPENDED)]
-        group["total"] += total
-        group["ids"].extend(sorted(entry["ids"], key=lambda job_id: job_id.proc))
-    return [
-        Batch(
-            owner=owner,
-            name=name,
-            submitted=_when(group["qdate"]),
-            done=group["done"],
-            running=group["run"],
-            idle=group["idle"],
-            held=group["held"],
-            total=group["total"],
-            job_ids=tuple(group["ids"]),
-        )
-        for (owner, name), group in groups.items()
-    ]
-
-
-_EVENT_KINDS: Final = {
-    "SUBMIT": JobEventKind.SUBMIT,
-    "EXECUTE": JobEventKind.EXECUTE,
-    "JOB_TERMINATED": JobEventKind.TERMINATED,
-    "JOB_HELD": JobEventKind.HELD,
-    "JOB_RELEASED": JobEventKind.RELEASED,
-    "JOB_ABORTED": JobEventKind.ABORTED,
-    "JOB_EVICTED": JobEventKind.EVICTED,
-}
-
-
-def event_record(type_name: str, data: Mapping[str, object], timestamp: float) -> dict[str, Any]:
-    """What the worker sends for one user-log event (plain JSON values)."""
-    cluster = _int(data.get("Cluster", data.get("cluster")), -1)
-    proc = _int(data.get("Proc", data.get("proc")), 0)
-    exit_code: int | None = None
-    if type_name == "SUBMIT":
-        text = "Job submitted"
-    elif type_name == "EXECUTE":
-        where = _text(data.get("SlotName")) or _text(data.get("ExecuteHost")) or "a slot"
-        text = f"Job executing on {where}"
-    elif type_name == "JOB_TERMINATED":
-        if data.get("TerminatedNormally", True) and "ReturnValue" in data:
-            exit_code = _int(data.get("ReturnValue"))
-            text = f"Job terminated normally with exit code {exit_code}"
-        else:
-            signal = _int(data.get("TerminatedBySignal"), 0)
-            text = f"Job terminated by signal {signal}" if signal else "Job terminated abnormally"
-    elif type_name == "JOB_HELD":
-        text = _text(data.get("HoldReason")) or "Job was held"
-    elif type_name == "JOB_RELEASED":
-        text = _text(data.get("Reason")) or _text(data.get("ReleaseReason")) or "Job was released"
-    elif type_name == "JOB_ABORTED":
-        text = _text(data.get("Reason")) or "Job was removed"
-    elif type_name == "JOB_EVICTED":
-        text = _text(data.get("Reason")) or "Job was evicted"
-    else:
-        text = type_name.replace("_", " ").capitalize()
-    return {
-        "cluster": cluster,
-        "proc": proc,
-        "type": type_name,
-        "time": float(timestamp),
-        "text": " ".join(text.split()),
-        "exit_code": exit_code,
-    }
-
-
-def event_from_record(record: Mapping[str, Any]) -> JobEvent:
-    """A :class:`JobEvent` from a worker record (:func:`event_record`)."""
-    return JobEvent(
-        job_id=JobId(int(record["cluster"]), int(record["proc"])),
-        kind=_EVENT_KINDS.get(str(record["type"]), JobEventKind.OTHER),
-        time=datetime.fromtimestamp(float(record["time"]), UTC),
-        text=str(record.get("text") or ""),
-        exit_code=record.get("exit_code"),
-    )
 
 
 # --------------------------------------------------------------------------- errors
@@ -468,602 +203,6 @@ def map_condor_error(op: str, kind: str, message: str) -> ClientError:
     return Unavailable(f"HTCondor failed ({op}): {text}")
 
 
-# --------------------------------------------------------------------------- cursor
-
-
-@dataclass(frozen=True, slots=True)
-class LogPosition:
-    """How far one user log has been read, and which clusters in it count."""
-
-    path: str
-    offset: int
-    #: Events of clusters at or below this are skipped (they predate the cursor); -1: none.
-    floor: int = -1
-    #: Events stamped before this Unix time are skipped too (0: none). A log first seen after
-    #: the cursor started may be shared with jobs that finished before it.
-    since: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class EventCursor:
-    """The opaque cursor of :meth:`CondorQueue.events_since`: offsets into the user logs."""
-
-    logs: tuple[LogPosition, ...]
-    #: Clusters above this appeared after the logs were last looked for.
-    last_cluster: int
-    #: When the logs were last looked for (the history is searched back from there).
-    checked_at: float
-    #: When the cursor started ("now" of ``events_since(None)``).
-    started_at: float = 0.0
-    #: The client that made it (a cursor of another pool or user means nothing here).
-    owner: str = field(default="", compare=False)
-
-    def as_request(self) -> dict[str, Any]:
-        return {
-            "logs": [[log.path, log.offset, log.floor, log.since] for log in self.logs],
-            "last_cluster": self.last_cluster,
-            "checked_at": self.checked_at,
-            "started_at": self.started_at,
-        }
-
-    @classmethod
-    def from_reply(cls, reply: Mapping[str, Any], owner: str) -> EventCursor:
-        return cls(
-            logs=tuple(
-                LogPosition(str(path), int(offset), int(floor), float(since))
-                for path, offset, floor, since in reply["logs"]
-            ),
-            last_cluster=int(reply["last_cluster"]),
-            checked_at=float(reply["checked_at"]),
-            started_at=float(reply["started_at"]),
-            owner=owner,
-        )
-
-
-# =========================================================================== constraints
-
-
-def _quote(text: str) -> str:
-    """A ClassAd string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def owner_constraint(owner: str) -> str:
-    return f"Owner == {_quote(owner)}"
-
-
-def ids_constraint(job_ids: Iterable[JobId]) -> str:
-    """``(ClusterId == 3 && member(ProcId, {0, 1})) || …`` for a set of job ids."""
-    by_cluster: dict[int, list[int]] = {}
-    for job_id in job_ids:
-        by_cluster.setdefault(int(job_id.cluster), []).append(int(job_id.proc))
-    parts = []
-    for cluster in sorted(by_cluster):
-        procs = sorted(set(by_cluster[cluster]))
-        if len(procs) == 1:
-            parts.append(f"(ClusterId == {cluster} && ProcId == {procs[0]})")
-        else:
-            parts.append(
-                f"(ClusterId == {cluster} && member(ProcId, {{{', '.join(map(str, procs))}}}))"
-            )
-    return " || ".join(parts) if parts else "false"
-
-
-# =========================================================================== the worker side
-# Everything below up to the client runs in the worker process (it imports htcondor2).
-
-_KEYWORD: Final = re.compile(r"\b(from|in|matching)\b", re.IGNORECASE)
-_SLICE: Final = re.compile(r"^(\[[^\]]*\])\s*")
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedSubmit:
-    """A description ready for ``Schedd.submit``: what to set, and how to queue."""
-
-    #: Submit commands to set (``initialdir``, ``executable``).
-    overrides: Mapping[str, str]
-    #: Queue arguments replacing the description's, or None to keep them.
-    queue: str | None
-    #: Item rows to submit with (``itemdata=``), or None.
-    itemdata: tuple[Mapping[str, str], ...] | None
-    #: Jobs per item row (with ``itemdata``).
-    count: int
-    #: ``batch_name`` of the description, "" without one.
-    batch_name: str
-    #: How many jobs the schedd should create.
-    num_jobs: int
-
-
-def _is_absolute(value: str) -> bool:
-    value = value.strip()
-    return value.startswith(("/", "$"))
-
-
-def prepare_submit(
-    description: str,
-    submit_dir: Path,
-    itemdata: Sequence[Mapping[str, str]] | None = None,
-    *,
-    check_files: bool = True,
-) -> PreparedSubmit:
-    """Check a description offline and say how to hand it to the schedd.
-
-    Raises :class:`InvalidInput` (with a line number) for what ``condor_submit`` would refuse.
-    Relative ``initialdir``/``executable`` are resolved against ``submit_dir``; so are the
-    patterns of ``queue … matching`` (their matches become item rows) and the file of
-    ``queue … from FILE``. Inline item lists, ``in (…)`` and ``queue N`` stay as written.
-    """
-    import htcondor2
-
-    from canfar_tui.clients.queue.submit_language import expand_submit
-
-    submit_dir = Path(submit_dir).expanduser().absolute()
-    submission = expand_submit(
-        description,
-        cluster=1,
-        submit_dir=submit_dir,
-        itemdata=itemdata,
-        check_files=check_files,
-    )
-    jobs = submission.jobs
-    parsed = htcondor2.Submit(description.replace("\r\n", "\n"))
-    raw = {str(key).lower(): str(value) for key, value in parsed.items()}
-
-    overrides: dict[str, str] = {}
-    iwd_key = next((key for key in ("initialdir", "initial_dir") if raw.get(key, "").strip()), None)
-    if iwd_key is None:
-        overrides["initialdir"] = str(submit_dir)
-    elif not _is_absolute(raw[iwd_key]):
-        overrides[iwd_key] = f"{submit_dir}/{raw[iwd_key].strip()}"
-    executable = raw.get("executable", "").strip()
-    if executable and not _is_absolute(executable):
-        overrides["executable"] = f"{submit_dir}/{executable}"
-
-    queue: str | None = None
-    rows: tuple[Mapping[str, str], ...] | None = None
-    count = 1
-    if itemdata is not None:
-        rows = tuple(dict(row) for row in itemdata)
-        count = max(1, len(jobs) // max(1, len(rows)))
-    else:
-        qargs = str(parsed.getQArgs() or "").strip()
-        keyword = _KEYWORD.search(qargs)
-        how = keyword.group(1).lower() if keyword else ""
-        rest = qargs[keyword.end() :].strip() if keyword else ""
-        if how == "matching":
-            # The matches, found by expand_submit in submit_dir: one row per file.
-            unique: list[Mapping[str, str]] = []
-            for job in jobs:
-                if not unique or dict(unique[-1]) != dict(job.item):
-                    unique.append(dict(job.item))
-            rows = tuple(unique)
-            count = max(1, len(jobs) // max(1, len(rows)))
-        elif how == "from" and not rest.startswith("(") and keyword is not None:
-            sliced = _SLICE.match(rest)
-            slice_text = sliced.group(1) + " " if sliced else ""
-            name = rest[sliced.end() :].strip() if sliced else rest
-            if name and not name.startswith("(") and not os.path.isabs(name):
-                head = qargs[: keyword.start()].rstrip()
-                queue = f"{head} from {slice_text}{submit_dir / name}".strip()
-    return PreparedSubmit(
-        overrides=overrides,
-        queue=queue,
-        itemdata=rows,
-        count=count,
-        batch_name=submission.batch_name,
-        num_jobs=len(jobs),
-    )
-
-
-def plain_value(value: object) -> object:
-    """A ClassAd value as JSON-able Python: literals as they are, expressions as text."""
-    if isinstance(value, enum.Enum):
-        return None  # classad2.Value.Undefined / Error (an IntEnum)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        return [plain_value(item) for item in value]
-    keys = getattr(value, "keys", None)
-    if callable(keys):
-        mapping: Any = value
-        return {str(key): plain_value(mapping[key]) for key in keys()}
-    return str(value)
-
-
-def plain_ad(ad: Any, evaluate: Iterable[str] = ()) -> dict[str, object]:
-    """A job ad as a dict; attributes in ``evaluate`` that are expressions are evaluated."""
-    result: dict[str, object] = {}
-    for key in ad:
-        value = ad[key]
-        if key in evaluate and type(value).__name__ == "ExprTree":
-            with contextlib.suppress(Exception):
-                value = ad.eval(key)
-        result[str(key)] = plain_value(value)
-    return result
-
-
-def read_log(
-    log: Any, limit: int, floor: int = -1, since: float = 0.0
-) -> tuple[list[dict[str, Any]], bool]:
-    """Up to ``limit`` event records from an open ``JobEventLog`` (never waiting).
-
-    Events of clusters at or below ``floor``, and events stamped before ``since`` (whole
-    seconds: one second of slack), are skipped. Returns the records and whether the log may
-    hold more (the limit was reached).
-    """
-    oldest = int(since) - 1 if since > 0 else None
-    records: list[dict[str, Any]] = []
-    iterator: Iterator[Any] = log.events(stop_after=0)
-    while len(records) < limit:
-        try:
-            event = next(iterator)
-        except StopIteration:
-            return records, False
-        cluster = _int(event.cluster, -1)
-        if cluster <= floor:
-            continue
-        timestamp = float(event.timestamp)
-        if oldest is not None and timestamp < oldest:
-            continue
-        try:
-            type_name = event.type.name
-        except ValueError:
-            type_name = "OTHER"
-        records.append(event_record(type_name, event, timestamp))
-    return records, True
-
-
-def log_offset(log: Any) -> int:
-    """Where an open ``JobEventLog`` stands (its documented pickling state)."""
-    return int(log.__getstate__()[1])
-
-
-def open_log_at(path: str, offset: int) -> Any:
-    """A ``JobEventLog`` on ``path`` that resumes at byte ``offset`` (the pickling protocol)."""
-    import htcondor2
-
-    if offset <= 0:
-        return htcondor2.JobEventLog(path)
-    log = htcondor2.JobEventLog.__new__(htcondor2.JobEventLog)
-    log.__setstate__(({"_deadline": 0, "_filename": path}, int(offset)))
-    return log
-
-
-class LogReader:
-    """Open user logs by path, kept between calls (at most ``capacity`` at a time)."""
-
-    def __init__(self, capacity: int = _OPEN_LOGS) -> None:
-        self.capacity = capacity
-        self._open: collections.OrderedDict[str, tuple[Any, int]] = collections.OrderedDict()
-
-    def read(
-        self, positions: Sequence[LogPosition], limit: int
-    ) -> tuple[list[dict[str, Any]], list[LogPosition]]:
-        """New events of the logs after their offsets, at most ``limit``; the new positions."""
-        records: list[dict[str, Any]] = []
-        moved: list[LogPosition] = []
-        for position in positions:
-            room = limit - len(records)
-            if room <= 0:
-                moved.append(position)
-                continue
-            path, offset = position.path, position.offset
-            try:
-                size = os.path.getsize(path)
-            except OSError:
-                moved.append(position)  # not written yet, or gone
-                continue
-            if size < offset:  # truncated or replaced: read it again from the start
-                offset = 0
-                self.forget(path)
-            if size == offset:
-                moved.append(LogPosition(path, offset, position.floor, position.since))
-                continue
-            log = self._log(path, offset)
-            if log is None:
-                moved.append(position)
-                continue
-            got, _more = read_log(log, room, position.floor, position.since)
-            new_offset = log_offset(log)
-            self._open[path] = (log, new_offset)
-            self._open.move_to_end(path)
-            records.extend(got)
-            moved.append(LogPosition(path, new_offset, position.floor, position.since))
-        while len(self._open) > self.capacity:
-            _path, (log, _offset) = self._open.popitem(last=False)
-            with contextlib.suppress(Exception):
-                log.close()
-        records.sort(key=lambda record: record["time"])  # stable: per-log order is kept
-        return records, moved
-
-    def _log(self, path: str, offset: int) -> Any:
-        cached = self._open.get(path)
-        if cached is not None and cached[1] == offset:
-            return cached[0]
-        self.forget(path)
-        try:
-            return open_log_at(path, offset)
-        except Exception:
-            return None
-
-    def forget(self, path: str) -> None:
-        cached = self._open.pop(path, None)
-        if cached is not None:
-            with contextlib.suppress(Exception):
-                cached[0].close()
-
-    def close(self) -> None:
-        for path in list(self._open):
-            self.forget(path)
-
-
-class CondorCalls:
-    """The worker's operations: thin, synchronous wrappers over htcondor2 returning JSON data.
-
-    Each ``op_*`` method is one request of the protocol. The schedd's location is looked up in
-    the collector on first use and again after a failure.
-    """
-
-    def __init__(self, schedd_name: str | None = None) -> None:
-        import htcondor2
-
-        self.htcondor: Any = htcondor2
-        self.schedd_name = schedd_name
-        self._schedd: Any = None
-        self._schedd_ad: Any = None
-        self.logs = LogReader()
-
-    # ----------------------------------------------------------------- plumbing
-
-    def schedd(self) -> Any:
-        if self._schedd is None:
-            htcondor = self.htcondor
-            collector = htcondor.Collector()
-            name = self.schedd_name or htcondor.param.get("SCHEDD_HOST") or None
-            if name:
-                ad = collector.locate(htcondor.DaemonType.Schedd, name)
-            else:
-                ads = collector.locateAll(htcondor.DaemonType.Schedd)
-                if not ads:
-                    raise RuntimeError("Unable to locate a schedd: the collector knows none")
-                ad = ads[0]
-            self._schedd_ad = ad
-            self._schedd = htcondor.Schedd(ad)
-        return self._schedd
-
-    def reset(self) -> None:
-        """Forget the schedd (after an error: it may have moved or restarted)."""
-        self._schedd = None
-        self._schedd_ad = None
-
-    # ----------------------------------------------------------------- ops
-
-    def op_whoami(self) -> dict[str, Any]:
-        self.schedd()
-        reply = self.htcondor.ping(self._schedd_ad, "WRITE")
-        user = str(reply.get("MyRemoteUserName") or "")
-        return {
-            "user": user,
-            "owner": user.split("@", 1)[0],
-            "schedd": str(self._schedd_ad.get("Name") or ""),
-            "version": str(self._schedd_ad.get("CondorVersion") or ""),
-        }
-
-    def op_query(
-        self,
-        constraint: str,
-        projection: list[str],
-        evaluate: list[str] | None = None,
-        limit: int = -1,
-    ) -> list[dict[str, object]]:
-        ads = self.schedd().query(constraint=constraint, projection=projection, limit=limit)
-        return [plain_ad(ad, evaluate or ()) for ad in ads]
-
-    def op_history(
-        self,
-        constraint: str,
-        projection: list[str],
-        match: int = -1,
-        since: str | None = None,
-        evaluate: list[str] | None = None,
-    ) -> list[dict[str, object]]:
-        ads = self.schedd().history(
-            constraint=constraint, projection=projection, match=match, since=since
-        )
-        return [plain_ad(ad, evaluate or ()) for ad in ads]
-
-    def op_act(self, action: str, ids: list[str], reason: str) -> dict[str, int]:
-        htcondor = self.htcondor
-        kinds = {
-            "hold": htcondor.JobAction.Hold,
-            "release": htcondor.JobAction.Release,
-            "remove": htcondor.JobAction.Remove,
-        }
-        # A plain string reason is dropped by the bindings (HoldReason ends up ""); the
-        # (reason, code) form is passed on. The schedd appends " (by user NAME)" itself.
-        result = self.schedd().act(kinds[action], ids, (reason, None))
-        if result is None:
-            return {}
-        return {str(key): _int(result[key]) for key in result}
-
-    def op_submit(
-        self,
-        description: str,
-        submit_dir: str,
-        itemdata: list[dict[str, str]] | None = None,
-    ) -> dict[str, Any]:
-        prepared = prepare_submit(description, Path(submit_dir), itemdata)
-        submit = self.htcondor.Submit(description.replace("\r\n", "\n"))
-        for key, value in prepared.overrides.items():
-            submit[key] = value
-        schedd = self.schedd()
-        if prepared.itemdata is not None:
-            result = schedd.submit(
-                submit,
-                count=prepared.count,
-                itemdata=iter([dict(row) for row in prepared.itemdata]),
-            )
-        elif prepared.queue is not None:
-            result = schedd.submit(submit, queue=prepared.queue)
-        else:
-            result = schedd.submit(submit)
-        cluster = int(result.cluster())
-        return {
-            "cluster": cluster,
-            "num_jobs": int(result.num_procs()),
-            "batch_name": prepared.batch_name or f"ID: {cluster}",
-        }
-
-    def op_edit(self, job: str, attributes: dict[str, str]) -> dict[str, int]:
-        """``condor_qedit``: the values are checked first, then set one by one, each only while
-        the job is still held or idle (a constraint on its id and state)."""
-        from canfar_tui.clients.queue.edit_language import EDITABLE_STATES, parse_job_edit
-
-        edit = parse_job_edit(attributes)
-        cluster, _, proc = job.partition(".")
-        states = " || ".join(f"JobStatus == {state}" for state in EDITABLE_STATES)
-        constraint = f"ClusterId == {int(cluster)} && ProcId == {int(proc)} && ({states})"
-        schedd = self.schedd()
-        edited = 0
-        for name, expression in edit.expressions.items():
-            try:
-                edited = int(schedd.edit(constraint, name, expression))
-            except self.htcondor.HTCondorException as error:
-                if "matching constraint" in str(error):
-                    raise Conflict(
-                        f"Job {job} is no longer held or idle; nothing more was changed."
-                        if edited
-                        else f"Job {job} is no longer held or idle; nothing was changed."
-                    ) from None
-                raise
-        return {"edited": edited}
-
-    def _discover(self, owner: str, last_cluster: int, since: float) -> tuple[dict[str, int], int]:
-        """User logs of the owner's clusters above ``last_cluster``: path -> cluster."""
-        mine = owner_constraint(owner)
-        constraint = f"{mine} && ClusterId > {int(last_cluster)}"
-        projection = ["ClusterId", "UserLog", "Iwd"]
-        ads = list(self.schedd().query(constraint=constraint, projection=projection))
-        ads += list(
-            self.schedd().history(
-                constraint=constraint,
-                projection=projection,
-                since=f"EnteredCurrentStatus < {int(since)}",
-            )
-        )
-        logs: dict[str, int] = {}
-        highest = last_cluster
-        for ad in ads:
-            cluster = _int(ad.get("ClusterId"), -1)
-            highest = max(highest, cluster)
-            path = resolve_job_path(ad.get("UserLog"), ad.get("Iwd"))
-            if path is not None:
-                logs.setdefault(str(path), cluster)
-        return logs, highest
-
-    def op_events_start(self, owner: str) -> dict[str, Any]:
-        """A cursor at the end of every log of the owner's jobs ("from now")."""
-        now = time.time()
-        logs, highest = self._discover(owner, -1, now - 2 * _HISTORY_SLACK)
-        positions = [LogPosition(path, _size(path), -1, 0.0) for path in sorted(logs)]
-        return cursor_reply(positions, highest, now, now)
-
-    def op_events_next(
-        self,
-        owner: str,
-        logs: list[list[Any]],
-        last_cluster: int,
-        checked_at: float,
-        started_at: float,
-        limit: int = EVENT_PAGE,
-    ) -> dict[str, Any]:
-        now = time.time()
-        found, highest = self._discover(owner, last_cluster, checked_at - _HISTORY_SLACK)
-        positions = track_new_logs(
-            [LogPosition(str(p), int(o), int(f), float(s)) for p, o, f, s in logs],
-            found,
-            last_cluster,
-            started_at,
-        )
-        records, moved = self.logs.read(positions, limit)
-        reply = cursor_reply(moved, highest, now, started_at)
-        reply["events"] = records
-        return reply
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def track_new_logs(
-    positions: Sequence[LogPosition],
-    found: Mapping[str, int],
-    last_cluster: int,
-    started_at: float,
-) -> list[LogPosition]:
-    """The cursor's logs plus the logs just found (path -> cluster) that it did not follow.
-
-    A new log is read from its start, but only for clusters above ``last_cluster`` (those were
-    all known before) and events from ``started_at`` on: the file may be shared with jobs that
-    ran before the cursor started.
-    """
-    merged = list(positions)
-    known = {position.path for position in merged}
-    for path in sorted(found):
-        if path not in known:
-            merged.append(LogPosition(path, 0, int(last_cluster), float(started_at)))
-            known.add(path)
-    return merged
-
-
-def cursor_reply(
-    positions: Sequence[LogPosition], last_cluster: int, checked_at: float, started_at: float
-) -> dict[str, Any]:
-    """The JSON form of a cursor (see :meth:`EventCursor.from_reply`)."""
-    return {
-        "logs": [[pos.path, pos.offset, pos.floor, pos.since] for pos in positions],
-        "last_cluster": int(last_cluster),
-        "checked_at": float(checked_at),
-        "started_at": float(started_at),
-    }
-
-
-def _serve() -> None:  # pragma: no cover - runs in the worker process (tested end to end)
-    """The worker's loop: one JSON request per line on stdin, one reply per line."""
-    reply_stream: IO[str] = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # stray prints of the library must not corrupt the replies
-    import warnings
-
-    warnings.simplefilter("ignore")
-
-    def send(message: Mapping[str, Any]) -> None:
-        reply_stream.write(json.dumps(message, default=str) + "\n")
-        reply_stream.flush()
-
-    try:
-        calls = CondorCalls(os.environ.get("CANFAR_TUI_SCHEDD_NAME") or None)
-    except Exception as error:
-        send({"error": {"kind": type(error).__name__, "message": str(error)}})
-        return
-    send({"ready": str(calls.htcondor.version())})
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-            op = str(request["op"])
-            method = getattr(calls, f"op_{op}")
-            send({"result": method(**request.get("args", {}))})
-        except ClientError as error:
-            send({"error": {"kind": type(error).__name__, "message": error.message}})
-        except Exception as error:
-            calls.reset()
-            send({"error": {"kind": type(error).__name__, "message": str(error)}})
-
-
 # =========================================================================== the client side
 
 
@@ -1124,7 +263,7 @@ class _Worker:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "canfar_tui.clients.queue.condor.client",
+                WORKER_MODULE,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -1233,7 +372,8 @@ class CondorQueue:
             env["CONDOR_CONFIG"] = str(Path(config_file).expanduser().absolute())
         if schedd_name:
             env["CANFAR_TUI_SCHEDD_NAME"] = schedd_name
-        package_root = str(Path(__file__).resolve().parents[2])
+        # The folder holding the canfar_tui package, so the worker imports this same copy.
+        package_root = str(Path(canfar_tui.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(
             part for part in (package_root, env.get("PYTHONPATH", "")) if part
         )
@@ -1322,9 +462,7 @@ class CondorQueue:
         return [job_from_ad(ad) for ad in ads]
 
     async def _find_ad(self, job_id: JobId, projection: Sequence[str] = ()) -> dict[str, object]:
-        if not isinstance(job_id, JobId):
-            raise InvalidInput("Job ids must be JobId values like 123.0.")
-        constraint = ids_constraint([job_id])
+        constraint = ids_constraint([checked_job_id(job_id)])
         ads = await self._call("query", constraint=constraint, projection=list(projection))
         if not ads:
             ads = await self._call(
@@ -1364,10 +502,7 @@ class CondorQueue:
         return await self._act("remove", job_ids, reason)
 
     async def _act(self, action: str, job_ids: Sequence[JobId], reason: str) -> int:
-        ids = list(job_ids)
-        if not all(isinstance(job_id, JobId) for job_id in ids):
-            raise InvalidInput("Job ids must be JobId values like 123.0.")
-        unique = list(dict.fromkeys(ids))
+        unique = checked_job_ids(job_ids)
         if not unique:
             return 0
         owner = await self.owner()
@@ -1376,7 +511,7 @@ class CondorQueue:
         for ad in await self._call(
             "query", constraint=ids_constraint(unique), projection=projection
         ):
-            found[JobId(_int(ad.get("ClusterId")), _int(ad.get("ProcId")))] = ad
+            found[JobId(int_value(ad.get("ClusterId")), int_value(ad.get("ProcId")))] = ad
         missing = [job_id for job_id in unique if job_id not in found]
         left: dict[JobId, Mapping[str, object]] = {}
         if missing:
@@ -1386,7 +521,7 @@ class CondorQueue:
                 projection=projection,
                 match=len(missing),
             ):
-                left[JobId(_int(ad.get("ClusterId")), _int(ad.get("ProcId")))] = ad
+                left[JobId(int_value(ad.get("ClusterId")), int_value(ad.get("ProcId")))] = ad
             unknown = [job_id for job_id in missing if job_id not in left]
             if unknown:
                 raise NotFound(f"Job {unknown[0]} does not exist.")
@@ -1400,7 +535,9 @@ class CondorQueue:
                 )
         states, tool = _ACTIONS[action]
         targets = [
-            job_id for job_id in unique if _int(found.get(job_id, {}).get("JobStatus")) in states
+            job_id
+            for job_id in unique
+            if int_value(found.get(job_id, {}).get("JobStatus")) in states
         ]
         if not targets:
             return 0
@@ -1408,9 +545,9 @@ class CondorQueue:
         result = await self._call(
             "act", action=action, ids=[str(job_id) for job_id in targets], reason=text
         )
-        if _int(result.get("TotalPermissionDenied")):
+        if int_value(result.get("TotalPermissionDenied")):
             raise AuthError(f"Permission denied: the schedd refused to {action} these jobs.")
-        return _int(result.get("TotalSuccess"))
+        return int_value(result.get("TotalSuccess"))
 
     # ----------------------------------------------------------------- edit
 
@@ -1423,9 +560,7 @@ class CondorQueue:
         """
         from canfar_tui.clients.queue.edit_language import EDITABLE_STATES, not_editable
 
-        if not isinstance(job_id, JobId):
-            raise InvalidInput("Job ids must be JobId values like 123.0.")
-        wanted = editable_job_attributes(attributes)
+        wanted = checked_edit(job_id, attributes)
         owner = await self.owner()
         projection = ["ClusterId", "ProcId", "Owner", "JobStatus"]
         constraint = ids_constraint([job_id])
@@ -1441,7 +576,7 @@ class CondorQueue:
                 f"Permission denied: job {job_id} belongs to {job_owner}; "
                 "you can only edit your own jobs."
             )
-        status = _int(ad.get("JobStatus"), int(JobStatus.IDLE))
+        status = int_value(ad.get("JobStatus"), int(JobStatus.IDLE))
         if status not in EDITABLE_STATES:
             try:
                 state = JobStatus(status)
@@ -1494,5 +629,7 @@ class CondorQueue:
         return events, EventCursor.from_reply(reply, owner)
 
 
-if __name__ == "__main__":  # pragma: no cover - the worker process
-    _serve()
+if __name__ == "__main__":  # pragma: no cover - the worker process, by its former name
+    from canfar_tui.clients.queue.condor.worker import serve
+
+    serve()

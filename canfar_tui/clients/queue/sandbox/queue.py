@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from canfar_tui.clients.base import InvalidInput, Unavailable
+from canfar_tui.clients.queue.actions import checked_edit, checked_job_ids
 from canfar_tui.clients.queue.sandbox.runner import Runner
 from canfar_tui.clients.queue.sandbox.store import QueueStore
 from canfar_tui.models import Batch, Job, JobEvent, JobFiles, JobId, SubmitResult
@@ -219,9 +220,7 @@ class SandboxQueue:
         return await self._act("remove", job_ids, reason)
 
     async def _act(self, action: str, job_ids: Sequence[JobId], reason: str) -> int:
-        ids = list(job_ids)
-        if not all(isinstance(job_id, JobId) for job_id in ids):
-            raise InvalidInput("Job ids must be JobId values like 123.0.")
+        ids = checked_job_ids(job_ids)
         if not ids:
             return 0
         result = await self._call(self._store.act, action, ids, reason)
@@ -233,9 +232,8 @@ class SandboxQueue:
 
     async def edit_job(self, job_id: JobId, attributes: Mapping[str, str]) -> None:
         """``condor_qedit`` of a held or idle job (see ``SupportsEditJob``)."""
-        if not isinstance(job_id, JobId):
-            raise InvalidInput("Job ids must be JobId values like 123.0.")
-        await self._call(self._edit, job_id, dict(attributes))
+        wanted = checked_edit(job_id, attributes)
+        await self._call(self._edit, job_id, wanted)
         self._runner.wake()
 
     def _edit(self, job_id: JobId, attributes: dict[str, str]) -> None:
