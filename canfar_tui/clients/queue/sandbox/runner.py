@@ -56,13 +56,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from canfar_tui.clients.base import NotFound
-from canfar_tui.clients.queue.sandbox.store import (
-    HoldCode,
-    QueueStore,
-    classad_text,
-    job_ad,
-    spec_of,
-)
+from canfar_tui.clients.queue.sandbox.jobrows import classad_text, job_ad, spec_of
+from canfar_tui.clients.queue.sandbox.store import HoldCode, QueueStore
 from canfar_tui.clients.queue.submit_language import matches_getenv
 from canfar_tui.models import JobId
 

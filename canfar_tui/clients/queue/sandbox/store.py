@@ -6,9 +6,11 @@
 connection; writers take the lock up front (``BEGIN IMMEDIATE``) and every state change is one
 transaction, so several processes may share the file.
 
-The file is created ``0600`` in a ``0700`` directory (WAL journal). The first open seeds jobs of
-two other users (``jdoe`` and ``asmith``) so that "all users" shows something; those are
-``simulated``: the executor never runs them and they never change.
+The file is opened by :func:`~canfar_tui.clients._sqlite.open_state`: created ``0600`` in a
+``0700`` directory (WAL journal). The first open seeds jobs of two other users (``jdoe`` and
+``asmith``) so that "all users" shows something; those are ``simulated``: the executor never
+runs them and they never change. A row becomes a model in
+:mod:`~canfar_tui.clients.queue.sandbox.jobrows`.
 
 Job states follow HTCondor: IDLE, RUNNING and HELD jobs are *in the queue* (``condor_q``);
 COMPLETED and REMOVED jobs have left it and are *history* (``condor_history``). Every transition
@@ -24,24 +26,26 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from canfar_tui.clients.base import AuthError, Conflict, InvalidInput, NotFound, Unavailable
-from canfar_tui.clients.queue.edit_language import (
-    EDITABLE_STATES,
-    JobEdit,
-    join_v2_environment,
-    not_editable,
-)
+from canfar_tui.clients._sqlite import open_state
+from canfar_tui.clients.base import AuthError, Conflict, InvalidInput, NotFound
+from canfar_tui.clients.queue.edit_language import EDITABLE_STATES, JobEdit, not_editable
 from canfar_tui.clients.queue.sandbox import eventlog
-from canfar_tui.clients.queue.submit_language import JobSpec, Submission
+from canfar_tui.clients.queue.sandbox.jobrows import (
+    job_ad,
+    job_from_row,
+    spec_json,
+    spec_of,
+    text_or_none,
+    utc_datetime,
+)
+from canfar_tui.clients.queue.submit_language import Submission
 from canfar_tui.models import (
     Batch,
     Job,
@@ -127,10 +131,6 @@ _COLUMNS = (
     "cluster, proc, owner, status, last_status, simulated, batch_name, cmd, args, iwd, output, "
     "error, log, request_cpus, request_memory, vm_image, vm_flavor, spec, qdate, entered_status"
 )
-
-
-def _when(timestamp: float | None) -> datetime | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,52 +237,24 @@ class QueueStore:
     # ----------------------------------------------------------------- connection
 
     def connect(self) -> sqlite3.Connection:
-        if self._conn is not None:
-            return self._conn
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(descriptor)
-        os.chmod(self.path, 0o600)
-        # Switching a new file to WAL while another connection sets it up fails at once
-        # ("database is locked") instead of waiting: retry for a while.
-        deadline = time.monotonic() + _OPEN_TIMEOUT
-        while True:
-            try:
-                self._conn = self._open()
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-            else:
-                return self._conn
+        """The connection, opened (and a new file created and seeded) on first use."""
+        if self._conn is None:
+            self._conn = open_state(
+                self.path,
+                schema=_SCHEMA,
+                version=_SCHEMA_VERSION,
+                seed=self._initialise,
+                what="sandbox queue state",
+                busy_timeout=_OPEN_TIMEOUT,
+                open_timeout=_OPEN_TIMEOUT,
+            )
+        return self._conn
 
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=_OPEN_TIMEOUT, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(_OPEN_TIMEOUT * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            version = _one(conn.execute("SELECT value FROM meta WHERE key = 'schema'"))
-            if version is None:
-                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
-                conn.execute("INSERT INTO meta VALUES ('next_cluster', '1')")
-                if self.seed:
-                    self._seed(conn)
-            elif version["value"] != _SCHEMA_VERSION:
-                raise Unavailable(
-                    f"The sandbox queue state {self.path} was written by another version of "
-                    "canfar-tui; move it away to start afresh."
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+    def _initialise(self, conn: sqlite3.Connection) -> None:
+        """Fill a new file (inside the transaction that creates it)."""
+        conn.execute("INSERT INTO meta VALUES ('next_cluster', '1')")
+        if self.seed:
+            self._seed(conn)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -463,9 +435,9 @@ class QueueStore:
                     spec.log,
                     spec.request_cpus,
                     spec.request_memory_mb,
-                    _text_or_none(spec.custom.get("VMImage")),
-                    _text_or_none(spec.custom.get("VMInstanceType")),
-                    _spec_json(spec),
+                    text_or_none(spec.custom.get("VMImage")),
+                    text_or_none(spec.custom.get("VMInstanceType")),
+                    spec_json(spec),
                     now,
                     now,
                     "submitted on hold at user's request" if spec.on_hold else None,
@@ -519,7 +491,7 @@ class QueueStore:
             + " ORDER BY cluster, proc",
             () if all_users else (self.owner,),
         )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def history(self, limit: int, all_users: bool) -> list[Job]:
         if limit <= 0:
@@ -531,7 +503,7 @@ class QueueStore:
             " LIMIT ?",
             (limit,) if all_users else (self.owner, limit),
         )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def list_batches(self, all_users: bool) -> list[Batch]:
         """condor_q's default view: clusters with jobs in the queue, grouped by owner+batch."""
@@ -562,7 +534,7 @@ class QueueStore:
                 Batch(
                     owner=owner,
                     name=name,
-                    submitted=_when(group["submitted"]),
+                    submitted=utc_datetime(group["submitted"]),
                     done=counts[int(JobStatus.COMPLETED)] + counts[int(JobStatus.REMOVED)],
                     running=counts[int(JobStatus.RUNNING)]
                     + counts[int(JobStatus.TRANSFERRING_OUTPUT)],
@@ -960,7 +932,7 @@ class QueueStore:
             return False
 
 
-# --------------------------------------------------------------------------- rows -> models
+# --------------------------------------------------------------------------- helpers
 
 
 def _one(cursor: sqlite3.Cursor) -> sqlite3.Row | None:
@@ -989,157 +961,3 @@ def _same_run(row: sqlite3.Row, executor: str | None, pid: int | None) -> bool:
     if executor is not None and row["executor"] != executor:
         return False
     return bool(row["pid"] == pid)
-
-
-def _text_or_none(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _spec_json(spec: JobSpec) -> str:
-    return json.dumps(
-        {
-            "executable": spec.executable,
-            "arguments": spec.arguments,
-            "argv": list(spec.argv),
-            "iwd": spec.iwd,
-            "input": spec.input,
-            "transfer_executable": spec.transfer_executable,
-            "should_transfer_files": spec.should_transfer_files,
-            "transfer_input": list(spec.transfer_input),
-            "transfer_output": None if spec.transfer_output is None else list(spec.transfer_output),
-            "environment": [list(pair) for pair in spec.environment],
-            "getenv": spec.getenv,
-            "x509_proxy": spec.x509_proxy,
-            "request_disk_kb": spec.request_disk_kb,
-            "universe": spec.universe,
-            "requirements": spec.requirements,
-            "custom": dict(spec.custom),
-            "item": dict(spec.item),
-        }
-    )
-
-
-def spec_of(row: sqlite3.Row) -> dict[str, Any]:
-    """The stored job description of a row (see ``_spec_json``)."""
-    value: dict[str, Any] = json.loads(row["spec"])
-    return value
-
-
-def _job(row: sqlite3.Row) -> Job:
-    status = JobStatus(row["status"])
-    started = row["current_start"] if row["current_start"] is not None else row["first_start"]
-    return Job(
-        id=JobId(int(row["cluster"]), int(row["proc"])),
-        owner=str(row["owner"]),
-        status=status,
-        command=str(row["cmd"]),
-        arguments=str(row["args"]),
-        batch_name=str(row["batch_name"]) or f"ID: {row['cluster']}",
-        submitted=_when(row["qdate"]),
-        started=_when(started),
-        finished=_when(row["completion"]),
-        exit_code=row["exit_code"] if status == JobStatus.COMPLETED else None,
-        hold_reason=row["hold_reason"] if status == JobStatus.HELD else None,
-        request_cpus=int(row["request_cpus"]),
-        request_memory_mb=int(row["request_memory"]),
-        vm_image=row["vm_image"],
-        vm_flavor=row["vm_flavor"],
-    )
-
-
-def job_ad(row: sqlite3.Row, now: float) -> dict[str, object]:
-    """A ClassAd-like dict with HTCondor's attribute names for one job row."""
-    spec = spec_of(row)
-    status = int(row["status"])
-    cluster, proc = int(row["cluster"]), int(row["proc"])
-    qdate = float(row["qdate"])
-    wall = float(row["wall_clock"])
-    if status == JobStatus.RUNNING and row["current_start"] is not None:
-        wall += max(0.0, now - float(row["current_start"]))
-    ad: dict[str, object] = {
-        "ClusterId": cluster,
-        "ProcId": proc,
-        "GlobalJobId": f"sandbox#{cluster}.{proc}#{int(qdate)}",
-        "Owner": str(row["owner"]),
-        "User": f"{row['owner']}@sandbox",
-        "JobStatus": status,
-        "LastJobStatus": int(row["last_status"]),
-        "EnteredCurrentStatus": int(row["entered_status"]),
-        "JobUniverse": 12 if spec.get("universe") == "local" else 5,
-        "Cmd": str(row["cmd"]),
-        "Iwd": str(row["iwd"]),
-        "In": spec.get("input") or "/dev/null",
-        "Out": str(row["output"]) or "/dev/null",
-        "Err": str(row["error"]) or "/dev/null",
-        "QDate": int(qdate),
-        "JobStartDate": int(row["first_start"]) if row["first_start"] is not None else None,
-        "JobCurrentStartDate": (
-            int(row["current_start"]) if row["current_start"] is not None else None
-        ),
-        "CompletionDate": int(row["completion"]) if row["completion"] is not None else 0,
-        "NumJobStarts": int(row["num_starts"]),
-        "JobRunCount": int(row["num_starts"]),
-        "RemoteWallClockTime": round(wall, 3),
-        "RemoteUserCpu": round(float(row["user_cpu"]), 3),
-        "RemoteSysCpu": round(float(row["sys_cpu"]), 3),
-        "RequestCpus": int(row["request_cpus"]),
-        "RequestMemory": int(row["request_memory"]),
-        "RequestDisk": int(spec.get("request_disk_kb") or 0),
-        "ShouldTransferFiles": "YES" if spec.get("should_transfer_files", True) else "NO",
-        "TransferExecutable": bool(spec.get("transfer_executable", True)),
-    }
-    written = str(spec.get("arguments", row["args"]))
-    if len(written) >= 2 and written.startswith('"') and written.endswith('"'):
-        # New syntax: HTCondor stores it as Arguments, without the quotes ("" is a quote).
-        ad["Arguments"] = written[1:-1].replace('""', '"')
-    else:
-        ad["Args"] = str(row["args"])
-    if row["log"]:
-        ad["UserLog"] = str(row["log"])
-    if row["batch_name"]:
-        ad["JobBatchName"] = str(row["batch_name"])
-    if spec.get("transfer_input"):
-        ad["TransferInput"] = ",".join(spec["transfer_input"])
-    if spec.get("transfer_output") is not None:
-        ad["TransferOutput"] = ",".join(spec["transfer_output"])
-    if spec.get("environment"):
-        ad["Environment"] = join_v2_environment(spec["environment"])
-    if spec.get("requirements"):
-        ad["Requirements"] = spec["requirements"]
-    if spec.get("x509_proxy"):
-        ad["x509userproxy"] = spec["x509_proxy"]
-    if status == JobStatus.RUNNING and row["slot"]:
-        ad["RemoteHost"] = str(row["slot"])
-    if status == JobStatus.HELD:
-        ad["HoldReason"] = row["hold_reason"]
-        ad["HoldReasonCode"] = row["hold_code"]
-        ad["HoldReasonSubCode"] = row["hold_subcode"]
-    if row["last_hold_reason"]:
-        ad["LastHoldReason"] = row["last_hold_reason"]
-    if row["remove_reason"]:
-        ad["RemoveReason"] = row["remove_reason"]
-    if status == JobStatus.COMPLETED:
-        by_signal = row["exit_signal"] is not None
-        ad["ExitBySignal"] = by_signal
-        if by_signal:
-            ad["ExitSignal"] = int(row["exit_signal"])
-        else:
-            ad["ExitCode"] = int(row["exit_code"] or 0)
-            ad["ExitStatus"] = int(row["exit_code"] or 0)
-    for name, value in (spec.get("custom") or {}).items():
-        ad[str(name)] = value
-    return {key: value for key, value in ad.items() if value is not None}
-
-
-def classad_text(ad: Mapping[str, object]) -> str:
-    """``Attr = value`` lines, the format of ``$_CONDOR_JOB_AD``."""
-    lines = []
-    for name, value in ad.items():
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int | float):
-            text = repr(value)
-        else:
-            text = json.dumps(str(value))
-        lines.append(f"{name} = {text}")
-    return "\n".join(lines) + "\n"
