@@ -12,6 +12,9 @@ openstacksdk, vos/cadcutils, cadcdata and SQLite block. Every backend calls them
 - with a ``timeout`` (seconds) raises :class:`~canfar_tui.clients.base.Unavailable` with
   ``timeout_message`` when the call takes longer; the thread is told to stop (the event) and
   its late result is consumed, so nothing is logged as "never retrieved";
+- with ``cancel_queued=True``, a call still waiting for a thread of its executor when the
+  awaiting task is cancelled never runs (what ``loop.run_in_executor`` does); by default it
+  still runs, and its result is consumed;
 - leaves error mapping to the caller (each SDK has its own), which wraps this call in its
   ``try``/``except`` — SDK exceptions are mapped at that one place per backend.
 
@@ -60,6 +63,7 @@ async def run_blocking(
     executor: Executor | None = None,
     cancellable: bool = False,
     cancel_grace: float = CANCEL_GRACE_SECONDS,
+    cancel_queued: bool = False,
 ) -> T:
     """Run ``function(*args)`` (``function(*args, cancel)`` if ``cancellable``) off the loop."""
     loop = asyncio.get_running_loop()
@@ -82,6 +86,8 @@ async def run_blocking(
         raise Unavailable(timeout_message) from None
     except asyncio.CancelledError:
         cancel.set()
+        if cancel_queued:
+            work.cancel()  # drops the call if no thread has started it yet
         work.add_done_callback(_consume_result)
         if cancellable and cancel_grace > 0:
             with contextlib.suppress(BaseException):

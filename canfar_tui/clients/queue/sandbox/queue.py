@@ -45,7 +45,6 @@ Jobs of two other users (``jdoe``, ``asmith``) are seeded when the state is crea
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import getpass
@@ -57,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from canfar_tui.clients._blocking import run_blocking
 from canfar_tui.clients.base import InvalidInput, Unavailable
 from canfar_tui.clients.queue.actions import checked_edit, checked_job_ids
 from canfar_tui.clients.queue.sandbox.runner import Runner
@@ -148,9 +148,8 @@ class SandboxQueue:
             raise Unavailable("The sandbox queue client is closed.")
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-queue")
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+            return await run_blocking(function, *args, executor=self._executor, cancel_queued=True)
         except sqlite3.OperationalError as error:
             raise Unavailable(
                 f"The sandbox queue state is busy or unreadable: {error}.",
@@ -172,14 +171,14 @@ class SandboxQueue:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(
-            None, functools.partial(self._runner.stop, keep_running=self.keep_running)
+        await run_blocking(
+            functools.partial(self._runner.stop, keep_running=self.keep_running),
+            cancel_queued=True,
         )
         executor, self._executor = self._executor, None
         if executor is not None:
             with contextlib.suppress(sqlite3.Error):
-                await loop.run_in_executor(executor, self._store.close)
+                await run_blocking(self._store.close, executor=executor, cancel_queued=True)
             executor.shutdown(wait=True)
 
     async def __aenter__(self) -> SandboxQueue:
