@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from canfar_tui.clients.base import ClientError, NotFound
 from canfar_tui.models import (
@@ -240,7 +241,13 @@ class FixedQueue:
     async def remove(self, job_ids: Sequence[JobId], reason: str = "") -> int:
         return 0
 
-    async def submit(self, description: str, **kwargs: object) -> SubmitResult:
+    async def submit(
+        self,
+        description: str,
+        *,
+        itemdata: Sequence[Mapping[str, str]] | None = None,
+        submit_dir: Path | None = None,
+    ) -> SubmitResult:
         raise NotImplementedError
 
     async def job_files(self, job_id: JobId) -> JobFiles:

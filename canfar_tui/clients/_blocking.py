@@ -58,7 +58,9 @@ def _consume_result(future: asyncio.Future[Any]) -> None:
 async def run_blocking(
     function: Callable[..., T],
     *args: Any,
-    timeout: float | None = None,
+    # Not the caller's ``asyncio.timeout``: on timeout the blocked thread is told to stop
+    # (``cancel``) and the caller gets Unavailable with ``timeout_message``.
+    timeout: float | None = None,  # noqa: ASYNC109 - see above
     timeout_message: str = "The service did not answer in time",
     executor: Executor | None = None,
     cancellable: bool = False,
