@@ -57,8 +57,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
         ("size", "canfar_tui/clients/cloud/openstack.py"),
         ("size", "canfar_tui/clients/cloud/sandbox.py"),
-        ("size", "canfar_tui/clients/queue/condor/client.py"),
-        ("size", "canfar_tui/clients/queue/sandbox/store.py"),
         ("size", "canfar_tui/clients/storage/loopback_server.py"),
         ("size", "canfar_tui/clients/storage/vospace.py"),
         ("size", "canfar_tui/widgets/cloud_views.py"),
