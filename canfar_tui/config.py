@@ -16,10 +16,15 @@ simulated CANFAR on this machine. A file looks like::
 
     [profiles.arbutus]
     kind = "canfar"
-    cloud = "arbutus-canfar"            # a clouds.yaml entry, or:
+    username = "jdoe"                   # the CADC username (OpenStack and VOSpace)
+    cloud = "arbutus-canfar"            # a clouds.yaml entry, or (not both):
     openrc = "~/canfar-batch-openrc.sh" # an OpenStack RC file (its password is asked, never stored)
-    vospace = "ivo://cadc.nrc.ca/vault"
+    vospace = "vos:jdoe"                # the VOSpace home (or a project space, vos:project/)
     certificate = "~/.ssl/cadcproxy.pem"
+
+A real profile with neither ``cloud`` nor ``openrc`` uses an OpenStack RC file already sourced
+in the shell (``OS_AUTH_URL`` … or ``OS_CLOUD`` in the environment), as the seed's
+``. [project]-openrc.sh`` leaves it.
 
 Secrets are never read from or written to this file: passwords are asked once per run and
 held in memory only. Wrong types give a one-line :class:`ConfigError` naming the key.
@@ -96,6 +101,8 @@ class Profile:
     openrc: Path | None = None
     project: str | None = None
     schedd: str | None = None
+    #: The CADC username (the OpenStack user on CANFAR too); None: from the certificate.
+    username: str | None = None
     vospace: str = DEFAULT_VOSPACE
     certificate: Path = field(default_factory=lambda: Path("~/.ssl/cadcproxy.pem").expanduser())
     verify_tls: bool = True
@@ -144,7 +151,17 @@ def _kind_name(kinds: type | tuple[type, ...]) -> str:
 def _parse_profile(name: str, raw: object, where: str) -> Profile:
     _expect(raw, dict, where, f"profiles.{name}")
     assert isinstance(raw, dict)
-    known = {"kind", "cloud", "openrc", "project", "schedd", "vospace", "certificate", "verify_tls"}
+    known = {
+        "kind",
+        "username",
+        "cloud",
+        "openrc",
+        "project",
+        "schedd",
+        "vospace",
+        "certificate",
+        "verify_tls",
+    }
     for key, value in raw.items():
         dotted = f"profiles.{name}.{key}"
         if key.lower() in SECRET_KEYS:
@@ -158,6 +175,11 @@ def _parse_profile(name: str, raw: object, where: str) -> Profile:
     kind = raw.get("kind", "canfar" if name != SANDBOX else "sandbox")
     if kind not in ("sandbox", "canfar"):
         raise ConfigError(f"{where}: profiles.{name}.kind must be 'sandbox' or 'canfar'")
+    if raw.get("cloud") and raw.get("openrc"):
+        raise ConfigError(
+            f"{where}: profiles.{name} sets both cloud and openrc; keep one "
+            "(a clouds.yaml entry or an OpenStack RC file)"
+        )
 
     def path(key: str) -> Path | None:
         value = raw.get(key)
@@ -170,6 +192,7 @@ def _parse_profile(name: str, raw: object, where: str) -> Profile:
         openrc=path("openrc"),
         project=raw.get("project") or None,
         schedd=raw.get("schedd") or None,
+        username=raw.get("username") or None,
         vospace=raw.get("vospace", DEFAULT_VOSPACE),
         verify_tls=raw.get("verify_tls", True),
     )

@@ -13,6 +13,10 @@ versions print their usage and exit; neither submits anything without a job file
 ``--version`` (a long option both accept), each in its own session with a timeout, stdin
 closed. The usage line decides the form; the version decides when the usage is unclear.
 Results are cached per executable (path, size and modification time).
+
+:func:`run_canfar_submit` runs the command on a job file in its detected form, with the
+``OS_*`` variables (password included) in its *environment* — never in argv — and reads the
+cluster from condor_submit's "N job(s) submitted to cluster C." line.
 """
 
 from __future__ import annotations
@@ -31,17 +35,32 @@ from pathlib import Path
 from typing import Final
 
 __all__ = [
+    "CANFAR_GROUP",
+    "CANFAR_REQUIREMENTS",
     "PROBE_TIMEOUT",
+    "SUBMIT_TIMEOUT",
     "CanfarSubmit",
+    "CanfarSubmitFailed",
     "SubmitForm",
+    "Submitted",
     "detect_canfar_submit",
     "equivalent_command",
     "probe_canfar_submit",
+    "run_canfar_submit",
 ]
+
+#: The cloud scheduler's group for CANFAR batch: it boots VMs only for jobs that ask for it.
+CANFAR_GROUP: Final = "canfar"
+#: What the current ``canfar_submit`` (0.4.x) puts in every job's Requirements.
+CANFAR_REQUIREMENTS: Final = f'group_name =?= "{CANFAR_GROUP}" && Arch == "x86_64"'
 
 #: Seconds each probe (``--help``, ``--version``) may take.
 PROBE_TIMEOUT: Final = 5.0
 
+#: Seconds ``canfar_submit`` may take to submit (it talks to the cloud and the schedd).
+SUBMIT_TIMEOUT: Final = 300.0
+
+_SUBMITTED: Final = re.compile(r"(\d+) job\(s\) submitted to cluster (\d+)")
 _USAGE: Final = re.compile(r"usage:\s*\S*canfar_submit\S*\s+(.*)", re.IGNORECASE)
 _VERSION: Final = re.compile(r"\b(\d+)\.(\d+)(?:\.(\d+))?\b")
 
@@ -198,3 +217,81 @@ def detect_canfar_submit(
     except OSError:
         return None
     return _cached_probe(str(path), info.st_mtime_ns, info.st_size, timeout)
+
+
+class CanfarSubmitFailed(Exception):
+    """``canfar_submit`` refused or failed; the message is one line, with no secret in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What ``canfar_submit`` reported."""
+
+    cluster: int
+    num_jobs: int
+    #: Its whole output (stdout and stderr), secrets removed, for the details view.
+    output: str
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
+def _failure_line(output: str) -> str:
+    """The line that says why: the last ``ERROR`` line, else the last non-empty one."""
+    lines = [line.strip(" !>#\t") for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "ERROR" in line.upper() or "usage" in line.lower()]
+    chosen = errors[-1] if errors else (lines[-1] if lines else "")
+    return chosen[:300]
+
+
+def run_canfar_submit(
+    found: CanfarSubmit,
+    job_file: Path,
+    image: str,
+    flavor: str,
+    *,
+    environment: Mapping[str, str],
+    timeout: float = SUBMIT_TIMEOUT,
+) -> Submitted:
+    """Run ``found`` on ``job_file`` in its form, in the file's folder; blocking.
+
+    ``environment`` is the whole environment of the command (``OS_*`` and the password
+    included: they never go in argv). Raises :class:`CanfarSubmitFailed` with one line
+    (the command's own error, or a timeout) when it did not submit.
+    """
+    if found.form is None:
+        raise CanfarSubmitFailed(found.describe())
+    argv = [str(found.path), job_file.name, image]
+    if found.form is SubmitForm.IMAGE_AND_FLAVOR:
+        argv.append(flavor)
+    secrets = [value for key, value in environment.items() if "PASSWORD" in key or "SECRET" in key]
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=job_file.parent,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=dict(environment),
+            start_new_session=True,
+        )
+    except OSError as error:
+        raise CanfarSubmitFailed(f"cannot run {found.path}: {error.strerror or error}") from None
+    try:
+        raw, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise CanfarSubmitFailed(f"canfar_submit did not finish in {timeout:g} s") from None
+    output = _redact(raw.decode("utf-8", "replace"), secrets)
+    matches = list(_SUBMITTED.finditer(output))
+    match = matches[-1] if matches else None
+    if process.returncode != 0 or match is None:
+        why = _failure_line(output) or f"exit status {process.returncode}"
+        raise CanfarSubmitFailed(f"canfar_submit failed: {why}")
+    return Submitted(cluster=int(match.group(2)), num_jobs=int(match.group(1)), output=output)

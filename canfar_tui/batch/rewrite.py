@@ -7,6 +7,9 @@ returns the new text plus one :class:`Change` per command it added or replaced, 
 screen and ``canfar-tui submit --dry-run`` can show exactly what will be submitted:
 
 * ``universe = vanilla`` (CANFAR batch runs vanilla jobs on the VMs);
+* ``Requirements = group_name =?= "canfar" && Arch == "x86_64"``: what the current
+  ``canfar_submit`` adds. The cloud scheduler ignores a job whose Requirements do not name
+  ``group_name`` (a "foreign job"): no VM would ever boot for it and it would stay idle;
 * ``+VMImage`` and ``+VMInstanceType``: the snapshot and flavor the cloud scheduler boots;
 * ``request_cpus``, ``request_memory``, ``request_disk`` from the flavor when the file does not
   set them (values that fit are kept: several jobs may share a VM);
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from canfar_tui.batch.canfar_submit import CANFAR_REQUIREMENTS
 from canfar_tui.batch.resources import (
     flavor_requests,
     parse_request_cpus,
@@ -135,6 +139,13 @@ def canfar_description(
             "CANFAR batch runs vanilla jobs on VMs",
             "set",
             ("universe",),
+        ),
+        _Plan(
+            "Requirements",
+            CANFAR_REQUIREMENTS,
+            "the cloud scheduler boots VMs only for jobs of group canfar",
+            "set",
+            ("requirements",),
         ),
         _Plan("+VMImage", _quoted(image), "the snapshot the VMs boot", "set", ("+vmimage",)),
         _Plan(

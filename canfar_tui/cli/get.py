@@ -122,6 +122,12 @@ def run_get(args: argparse.Namespace) -> int:
                     continue
                 line.finish()
                 print(path)
+                if settings.profile.is_sandbox:
+                    print(
+                        f"canfar-tui get: sandbox: {uri.file_name} is a synthetic exposure from "
+                        "the sandbox archive, not CADC's (no CANFAR profile in use)",
+                        file=sys.stderr,
+                    )
         finally:
             await archive.aclose()
         return 1 if failures else 0

@@ -117,7 +117,13 @@ async def _ensure_folder(storage: StorageClient, uri: str) -> None:
 
 
 async def _put_all(
-    storage: StorageClient, locals_: list[Path], destination: str, out: TextIO, err: TextIO
+    storage: StorageClient,
+    locals_: list[Path],
+    destination: str,
+    out: TextIO,
+    err: TextIO,
+    *,
+    sandbox: bool = False,
 ) -> int:
     as_folder = destination.endswith("/") or len(locals_) > 1
     if as_folder:
@@ -138,7 +144,8 @@ async def _put_all(
             failures += 1
             continue
         size = node.size if node.size is not None else local.stat().st_size
-        print(f"{target}  md5={node.md5 or '?'}  {size} bytes", file=out)
+        where = "  (sandbox)" if sandbox else ""
+        print(f"{target}  md5={node.md5 or '?'}  {size} bytes{where}", file=out)
     return EXIT_FAILED if failures else EXIT_OK
 
 
@@ -193,7 +200,14 @@ def run_put(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             if storage is None:
                 print(f"canfar-tui put: {clients.why_missing('storage')}", file=stderr)
                 return EXIT_USAGE
-            return await _put_all(storage, list(args.local), destination, stdout, stderr)
+            return await _put_all(
+                storage,
+                list(args.local),
+                destination,
+                stdout,
+                stderr,
+                sandbox=settings.profile.is_sandbox,
+            )
         finally:
             if own is not None:
                 await own.aclose()

@@ -9,8 +9,12 @@ the batch host, but shows it first:
    the equivalent command line;
 3. prints the rewritten submit description (``+`` added, ``~`` replaced lines), the list of
    changes, the lint (every finding with its line) and the dry run (the jobs it queues);
-4. unless ``--dry-run`` or a lint error, submits through the profile's QueueClient (the
-   sandbox's local executor, or HTCondor) and prints the cluster and batch name.
+4. with a real profile and ``canfar_submit`` on PATH (the batch host), prints what that command
+   will hand to condor_submit in its form, and its objections;
+5. unless ``--dry-run`` or a lint error, submits: with a real profile through the installed
+   ``canfar_submit`` (``OS_*`` and the password in its environment, never in argv), else the
+   rewritten description through the profile's QueueClient (the sandbox's local executor, or
+   HTCondor), and prints the cluster. The sandbox says so on its result line.
 
 Exit status: 0 submitted (or a clean dry run), 1 lint errors or a failed submission (nothing
 is submitted), 2 bad usage (unreadable file, unknown snapshot or flavor, read-only mode).
@@ -31,14 +35,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from canfar_tui.batch.canfar_submit import CanfarSubmit, detect_canfar_submit, equivalent_command
+from canfar_tui.batch.canfar_submit import (
+    CanfarSubmit,
+    CanfarSubmitFailed,
+    detect_canfar_submit,
+    equivalent_command,
+    run_canfar_submit,
+)
 from canfar_tui.batch.choices import batch_proxy, find_flavor, find_image
 from canfar_tui.batch.lint import LintReport, lint_submit
 from canfar_tui.batch.resources import flavor_from_name, flavor_requests, scratch_gb
 from canfar_tui.batch.rewrite import Rewrite, canfar_description, numbered_lines
+from canfar_tui.batch.submission import Route, canfar_submit_environment, choose_route
+from canfar_tui.batch.submit_forms import FormOutput, form_output
 from canfar_tui.clients.base import ClientError
 from canfar_tui.clients.bundle import Clients, build_clients
-from canfar_tui.config import ConfigError, load_settings
+from canfar_tui.config import ConfigError, Profile, load_settings
 from canfar_tui.models import Flavor
 
 __all__ = ["add_submit_arguments", "format_preview", "run_submit"]
@@ -74,6 +86,9 @@ class _Prepared:
     rewrite: Rewrite
     report: LintReport
     found: CanfarSubmit | None
+    route: Route
+    #: What the installed canfar_submit will submit (when the route runs it).
+    form: FormOutput | None = None
 
 
 def _terminal_password() -> str:
@@ -118,6 +133,7 @@ def run_submit(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
                 args.flavor,
                 dry_run=bool(args.dry_run),
                 read_only=settings.read_only,
+                profile=settings.profile,
                 out=stdout,
             )
         finally:
@@ -159,7 +175,7 @@ async def _resolve(clients: Clients, image_name: str, flavor_name: str) -> tuple
 
 
 async def _prepare(
-    clients: Clients, text: str, subfile: Path, image: str, flavor: Flavor
+    clients: Clients, text: str, subfile: Path, image: str, flavor: Flavor, profile: Profile
 ) -> _Prepared:
     proxy, problem = None, None
     if clients.credentials is not None:
@@ -175,7 +191,39 @@ async def _prepare(
         lint_submit, text, submit_dir=submit_dir, flavor=flavor, image=image, proxy_problem=problem
     )
     found = await asyncio.to_thread(detect_canfar_submit)
-    return _Prepared(rewrite, report, found)
+    route = choose_route(found, sandbox=profile.is_sandbox)
+    form = None
+    if route.canfar_submit is not None and route.canfar_submit.form is not None:
+        environment = _environment_for_preview(profile)
+        form = form_output(
+            route.canfar_submit.form,
+            text,
+            image,
+            flavor.name,
+            submit_dir=submit_dir,
+            project=environment.get("OS_PROJECT_NAME") or profile.project,
+            proxy=proxy,
+            environment=environment,
+        )
+    return _Prepared(rewrite, report, found, route, form)
+
+
+def _environment_for_preview(profile: Profile) -> dict[str, str]:
+    """The OS_* variables canfar_submit will see; a password to be asked counts as given."""
+    import os
+
+    environment = {key: value for key, value in os.environ.items() if key.startswith("OS_")}
+    if profile.openrc is not None:
+        from canfar_tui.clients.cloud.openrc import load_openrc
+
+        try:
+            parsed = load_openrc(profile.openrc)
+        except ClientError:
+            return environment
+        environment.update(parsed.variables)
+        if parsed.password_prompted:
+            environment.setdefault("OS_PASSWORD", "(asked)")
+    return environment
 
 
 def format_preview(
@@ -183,6 +231,9 @@ def format_preview(
     report: LintReport,
     found: CanfarSubmit | None,
     subfile: str,
+    *,
+    route: Route | None = None,
+    form: FormOutput | None = None,
 ) -> list[str]:
     """The text ``canfar-tui submit`` prints before it submits (or instead, with --dry-run)."""
     flavor = rewrite.flavor
@@ -202,6 +253,13 @@ def format_preview(
         lines.append(found.describe())
     command = equivalent_command(found, subfile, rewrite.image, flavor.name)
     lines.append(f"Equivalent on the batch host: {shlex.join(command)}")
+    if route is not None:
+        lines.append(route.reason)
+    if form is not None:
+        lines.append("")
+        lines.append(f"What canfar_submit ({form.form.series}) will hand to condor_submit:")
+        lines += [f"  {line}".rstrip() for line in form.text.splitlines()]
+        lines += [f"  problem: {problem}" for problem in form.problems]
     lines.append("")
     lines.append("Rewritten submit description (+ added, ~ replaced):")
     width = len(str(len(rewrite.text.splitlines())))
@@ -236,11 +294,20 @@ async def _submit(
     *,
     dry_run: bool,
     read_only: bool,
+    profile: Profile,
     out: TextIO,
 ) -> int:
     image, flavor = await _resolve(clients, image_name, flavor_name)
-    prepared = await _prepare(clients, text, subfile, image, flavor)
-    for line in format_preview(prepared.rewrite, prepared.report, prepared.found, str(subfile)):
+    prepared = await _prepare(clients, text, subfile, image, flavor, profile)
+    preview = format_preview(
+        prepared.rewrite,
+        prepared.report,
+        prepared.found,
+        str(subfile),
+        route=prepared.route,
+        form=prepared.form,
+    )
+    for line in preview:
         print(line, file=out)
     if not prepared.report.ok:
         errors = len(prepared.report.errors)
@@ -255,6 +322,15 @@ async def _submit(
         return EXIT_OK
     if read_only:
         raise _UsageError("read-only mode: nothing submitted (use --dry-run to preview)")
+    found = prepared.route.canfar_submit
+    if found is not None:
+        if prepared.form is not None and prepared.form.problems:
+            print(
+                f"canfar-tui submit: {prepared.form.problems[0]}; nothing submitted.",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        return await _through_canfar_submit(found, subfile, image, flavor, profile, out)
     queue = clients.queue
     if queue is None:
         print(f"canfar-tui submit: {clients.why_missing('queue')}", file=sys.stderr)
@@ -265,12 +341,43 @@ async def _submit(
         print(f"canfar-tui submit: {error.message}", file=sys.stderr)
         return EXIT_FAILED
     jobs = f"{result.num_jobs} job{'s' if result.num_jobs != 1 else ''}"
-    print(f"Submitted {jobs} to cluster {result.cluster} (batch {result.batch_name}).", file=out)
+    where = " in the sandbox" if profile.is_sandbox else ""
+    print(
+        f"Submitted {jobs} to cluster {result.cluster} (batch {result.batch_name}){where}.",
+        file=out,
+    )
     if queue.backend_label == "SANDBOX":
         print(
             "The sandbox runs its jobs while canfar-tui is open: watch them on the Queue tab.",
             file=out,
         )
+    return EXIT_OK
+
+
+async def _through_canfar_submit(
+    found: CanfarSubmit, subfile: Path, image: str, flavor: Flavor, profile: Profile, out: TextIO
+) -> int:
+    try:
+        environment = canfar_submit_environment(
+            found, openrc=profile.openrc, password_provider=_terminal_password
+        )
+        submitted = await asyncio.to_thread(
+            run_canfar_submit,
+            found,
+            subfile.absolute(),
+            image,
+            flavor.name,
+            environment=environment,
+        )
+    except CanfarSubmitFailed as error:
+        print(f"canfar-tui submit: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    jobs = f"{submitted.num_jobs} job{'s' if submitted.num_jobs != 1 else ''}"
+    print(
+        f"Submitted {jobs} to cluster {submitted.cluster} with {found.path}; "
+        "the cloud scheduler boots VMs for them.",
+        file=out,
+    )
     return EXIT_OK
 
 

@@ -180,9 +180,15 @@ def build_clients(
         cloud = OpenStackCloud.from_cloud(
             profile.cloud, password_provider=password_provider, verify_tls=verify
         )
+    elif os.environ.get("OS_AUTH_URL") or os.environ.get("OS_CLOUD"):
+        # The seed's `. [project]-openrc.sh`: an OpenStack RC file already sourced.
+        cloud = OpenStackCloud.from_environment(
+            password_provider=password_provider, verify_tls=verify
+        )
     else:
         missing["cloud"] = (
-            f"Profile {profile.name} names no cloud: set cloud (clouds.yaml) or openrc."
+            f"Profile {profile.name} names no cloud: set cloud (clouds.yaml) or openrc, "
+            "or source your project's openrc file before starting canfar-tui."
         )
     return Clients(
         profile.name,

@@ -153,7 +153,7 @@ def test_put_uploads_to_the_running_service_the_environment_names(
     stored = vospace.root / "sandbox-user" / "catalogues" / "a.cat"
     assert stored.read_bytes() == catalogue.read_bytes()
     assert capsys.readouterr().out.strip() == (
-        f"{FOLDER}a.cat  md5={md5_of(catalogue)}  {catalogue.stat().st_size} bytes"
+        f"{FOLDER}a.cat  md5={md5_of(catalogue)}  {catalogue.stat().st_size} bytes  (sandbox)"
     )
     # vos cached the capabilities in a private copy of the registry, not in the named folder.
     assert not (tmp_path / "vh" / ".config" / "cadc-registry" / "cadc.nrc.ca").exists()
@@ -232,7 +232,7 @@ async def test_pipeline_on_the_real_pool(
         )
         assert fetched.startswith("/var/lib/condor/execute/dir_")
         assert fetched.endswith(f"/{arrived.obs_id}.fits.fz")
-        assert put == f"{arrived.uri}  md5={arrived.md5}  {arrived.size} bytes"
+        assert put == f"{arrived.uri}  md5={arrived.md5}  {arrived.size} bytes  (sandbox)"
         assert done == (
             f"do_catalogue {arrived.obs_id}: {arrived.obs_id}.cat stored in {FOLDER} (MD5 verified)"
         )

@@ -324,7 +324,11 @@ def test_cli_get_fetches_into_the_output_folder(
     assert run_get(get_args("cadc:CFHT/1056213p.fits.fz", "-o", str(out))) == 0
     printed = capsys.readouterr()
     assert printed.out.strip() == str(out / "1056213p.fits.fz")
-    assert printed.err == ""  # not a terminal: no progress line
+    # Not a terminal: no progress line; only the line saying the sandbox answered.
+    assert printed.err == (
+        "canfar-tui get: sandbox: 1056213p.fits.fz is a synthetic exposure from the sandbox "
+        "archive, not CADC's (no CANFAR profile in use)\n"
+    )
     served = settings.paths.data_dir / "sandbox" / "archive" / "CFHT" / "1056213p.fits.fz"
     assert md5_of(out / "1056213p.fits.fz") == md5_of(served)
 

@@ -41,6 +41,7 @@ def test_seed_file_gets_the_canfar_commands_before_the_queue_statement() -> None
     added = {change.command: change for change in rewrite.changes if change.action == "added"}
     assert set(added) == {
         "universe",
+        "Requirements",
         "+VMImage",
         "+VMInstanceType",
         "request_cpus",
@@ -52,6 +53,8 @@ def test_seed_file_gets_the_canfar_commands_before_the_queue_statement() -> None
     }
     requests = flavor_requests(FLAVOR)
     assert added["+VMImage"].value == f'"{IMAGE}"'
+    # Without group_name in Requirements the cloud scheduler never boots a VM for the job.
+    assert added["Requirements"].value == 'group_name =?= "canfar" && Arch == "x86_64"'
     assert added["+VMInstanceType"].value == '"c2-7.5gb-30"'
     assert added["request_cpus"].value == "2"
     assert added["request_memory"].value == str(requests.memory_mb) == "7296"
@@ -120,7 +123,7 @@ def test_conflicting_commands_are_replaced_in_place_and_fitting_requests_kept() 
     assert str(PROXY) not in rewrite.text
     # Only the missing ones are added.
     added = {c.command for c in rewrite.changes if c.action == "added"}
-    assert added == {"+VMInstanceType", "request_memory", "request_disk"}
+    assert added == {"Requirements", "+VMInstanceType", "request_memory", "request_disk"}
 
 
 def test_a_request_larger_than_the_flavor_is_kept_for_the_lint_to_report() -> None:

@@ -83,6 +83,10 @@ def test_openrc_on_the_command_line_makes_a_real_profile(tmp_path: Path) -> None
         ("[profiles.x]\npassword = 'hunter2'", "looks like a secret"),
         ("[profiles.x]\nkind = 'aws'", "kind must be 'sandbox' or 'canfar'"),
         ("[profiles.x]\nverify_tls = 'no'", "verify_tls must be true or false"),
+        (
+            "[profiles.x]\ncloud = 'arbutus'\nopenrc = '~/p-openrc.sh'",
+            "profiles.x sets both cloud and openrc; keep one",
+        ),
         ("this is = not toml =", "not valid TOML"),
     ],
 )

@@ -476,3 +476,67 @@ async def test_the_password_appears_in_no_log_file(
     assert "Login failed" in text
     assert PASSWORD not in text
     assert log_file.stat().st_mode & 0o077 == 0
+
+
+def test_a_file_that_asks_for_the_user_name_too_is_read() -> None:
+    text = (
+        "export OS_AUTH_URL=https://arbutus-canfar.cloud.computecanada.ca:5000\n"
+        "export OS_PROJECT_NAME=rrg-astro\n"
+        'echo "Please enter your OpenStack Username: "\n'
+        "read -r OS_USERNAME_INPUT\n"
+        "export OS_USERNAME=$OS_USERNAME_INPUT\n"
+        "read -sr OS_PASSWORD_INPUT\n"
+        'export OS_PASSWORD="$OS_PASSWORD_INPUT"\n'
+    )
+    parsed = parse_openrc(text, source="rrg-astro-openrc.sh")
+    assert parsed.username_prompted and parsed.password_prompted
+    assert parsed.warnings == ()
+    with pytest.raises(InvalidInput, match="OS_USERNAME"):
+        parsed.credentials()
+    credentials = parsed.with_username("jdoe").credentials()
+    assert credentials.username == "jdoe"
+    assert credentials.needs_password
+
+
+def test_application_credential_files_need_no_user_or_password() -> None:
+    secret = "app-cred-S3cret-value"
+    text = (
+        "export OS_AUTH_TYPE=v3applicationcredential\n"
+        "export OS_AUTH_URL=https://arbutus-canfar.cloud.computecanada.ca:5000/v3\n"
+        "export OS_IDENTITY_API_VERSION=3\n"
+        "export OS_REGION_NAME=RegionOne\n"
+        "export OS_INTERFACE=public\n"
+        "export OS_APPLICATION_CREDENTIAL_ID=4f1b2c\n"
+        f"export OS_APPLICATION_CREDENTIAL_SECRET={secret}\n"
+    )
+    parsed = parse_openrc(text)
+    credentials = parsed.credentials()
+    assert credentials.auth_type == "v3applicationcredential"
+    assert not credentials.needs_password
+    assert credentials.auth_options() == {
+        "auth_url": "https://arbutus-canfar.cloud.computecanada.ca:5000/v3",
+        "application_credential_id": "4f1b2c",
+        "application_credential_secret": secret,
+    }
+    assert secret not in repr(credentials)
+    assert secret not in repr(parsed)
+    without_secret = text.replace(f"export OS_APPLICATION_CREDENTIAL_SECRET={secret}\n", "")
+    with pytest.raises(InvalidInput, match="SECRET"):
+        parse_openrc(without_secret).credentials()
+    with pytest.raises(InvalidInput, match="OS_AUTH_TYPE=token is not supported"):
+        parse_openrc(
+            "export OS_AUTH_TYPE=token\nexport OS_AUTH_URL=https://k\nexport OS_USERNAME=u\n"
+        ).credentials()
+
+
+def test_openrc_files_in_a_home_are_discovered(tmp_path: Path) -> None:
+    from canfar_tui.clients.cloud.openrc import discover_openrc_files
+
+    for name in ("rrg-b-openrc.sh", "rrg-a-openrc.sh", "notes.txt", "openrc.sh"):
+        (tmp_path / name).write_text("export OS_AUTH_URL=x\n")
+    (tmp_path / "folder-openrc.sh").mkdir()
+    assert discover_openrc_files(tmp_path) == [
+        tmp_path / "rrg-a-openrc.sh",
+        tmp_path / "rrg-b-openrc.sh",
+    ]
+    assert discover_openrc_files(tmp_path / "missing") == []

@@ -214,7 +214,7 @@ def test_put_uploads_verified_and_reports_failures(
     out = io.StringIO()
     assert run_put(put_args(str(first), "vos:sandbox-user/new/"), out=out) == 0
     assert out.getvalue().strip() == (
-        f"vos:sandbox-user/new/a.cat  md5={md5_of(first)}  {first.stat().st_size} bytes"
+        f"vos:sandbox-user/new/a.cat  md5={md5_of(first)}  {first.stat().st_size} bytes  (sandbox)"
     )
     assert run_put(put_args(str(tmp_path / "nope.cat"), str(first), "vos:sandbox-user/new")) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -15,6 +15,16 @@ small parser of shell quoting, and skips the rest:
 ``export OS_PASSWORD=$OS_PASSWORD_INPUT`` (what Horizon writes) means "ask the user": the result
 has no password and :attr:`OpenRC.password_prompted` is true; the backend then calls its
 ``password_provider`` once per run. A literal ``OS_PASSWORD`` in the file is kept in memory.
+Some sites' files ask for the user name the same way (``export OS_USERNAME=$OS_USERNAME_INPUT``
+after a ``read``): :attr:`OpenRC.username_prompted` is then true and the caller supplies the name
+(the CADC username, on CANFAR) with :meth:`OpenRC.with_username`.
+
+Application-credential files (``OS_AUTH_TYPE=v3applicationcredential`` with
+``OS_APPLICATION_CREDENTIAL_ID`` or ``_NAME`` and ``OS_APPLICATION_CREDENTIAL_SECRET``) need no
+user and no password: :attr:`OpenStackCredentials.auth_type` says which Keystone plugin to use.
+
+:func:`discover_openrc_files` lists the ``*-openrc.sh`` files of a home folder (the batch host
+keeps one per project there).
 
 :class:`OpenStackCredentials` is what the openstacksdk backend authenticates with; it never
 shows the password in its ``repr``. This module imports nothing from openstacksdk.
@@ -30,9 +40,11 @@ from pathlib import Path
 from canfar_tui.clients.base import InvalidInput
 
 __all__ = [
+    "APPLICATION_CREDENTIAL",
     "OpenRC",
     "OpenStackCredentials",
     "credentials_from_variables",
+    "discover_openrc_files",
     "load_openrc",
     "parse_openrc",
 ]
@@ -52,6 +64,14 @@ _GUARD = re.compile(
 _QUIET_COMMANDS = frozenset({"echo", "read", "printf", "set", "true", ":"})
 # Variables whose value is "ask the user" when they appear as $NAME for OS_PASSWORD.
 _PROMPT_VARIABLES = frozenset({"OS_PASSWORD_INPUT", "OS_PASSWORD"})
+# The same for OS_USERNAME.
+_USERNAME_PROMPTS = frozenset({"OS_USERNAME_INPUT", "OS_USERNAME"})
+
+#: Keystone's application-credential plugin (``OS_AUTH_TYPE``).
+APPLICATION_CREDENTIAL = "v3applicationcredential"
+_PASSWORD_AUTH_TYPES = frozenset({"password", "v3password"})
+#: At most this many ``*-openrc.sh`` files are listed from one folder.
+MAX_DISCOVERED = 50
 
 
 class _Unsupported(Exception):
@@ -80,12 +100,41 @@ class OpenStackCredentials:
     interface: str | None = None
     cacert: str | None = None
     verify: bool = True
+    #: The Keystone plugin: ``password`` or :data:`APPLICATION_CREDENTIAL`.
+    auth_type: str = "password"
+    application_credential_id: str | None = None
+    application_credential_name: str | None = None
+    application_credential_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.auth_url.strip():
             raise InvalidInput("The Keystone URL (OS_AUTH_URL) is empty.")
+        if self.auth_type == APPLICATION_CREDENTIAL:
+            if not (self.application_credential_id or self.application_credential_name):
+                raise InvalidInput(
+                    "No application credential (OS_APPLICATION_CREDENTIAL_ID) is given."
+                )
+            if not self.application_credential_secret:
+                raise InvalidInput(
+                    "No application credential secret (OS_APPLICATION_CREDENTIAL_SECRET) is given."
+                )
+            if self.application_credential_name and not (self.username or self.user_id):
+                raise InvalidInput(
+                    "An application credential given by name needs OS_USERNAME as well."
+                )
+            return
+        if self.auth_type not in _PASSWORD_AUTH_TYPES:
+            raise InvalidInput(
+                f"OS_AUTH_TYPE={self.auth_type} is not supported "
+                f"(use password or {APPLICATION_CREDENTIAL})."
+            )
         if not (self.username or self.user_id):
             raise InvalidInput("No OpenStack username (OS_USERNAME) is given.")
+
+    @property
+    def needs_password(self) -> bool:
+        """Whether authenticating needs a password that is not here yet."""
+        return self.auth_type != APPLICATION_CREDENTIAL and not self.password
 
     def with_password(self, password: str | None) -> OpenStackCredentials:
         return replace(self, password=password)
@@ -96,8 +145,22 @@ class OpenStackCredentials:
         return self.username or self.user_id or "?"
 
     def auth_options(self) -> dict[str, str]:
-        """The keystoneauth ``password`` plugin options (without the password)."""
+        """The keystoneauth options of :attr:`auth_type` (without the password)."""
         options: dict[str, str] = {"auth_url": self.auth_url}
+        if self.auth_type == APPLICATION_CREDENTIAL:
+            for key in (
+                "application_credential_id",
+                "application_credential_name",
+                "application_credential_secret",
+                "username",
+                "user_id",
+                "user_domain_name",
+                "user_domain_id",
+            ):
+                value = getattr(self, key)
+                if value:
+                    options[key] = value
+            return options
         for key in (
             "username",
             "user_id",
@@ -127,6 +190,12 @@ class OpenRC:
     password_prompted: bool = False
     warnings: tuple[str, ...] = ()
     source: str = ""
+    #: The file asks for the user name too (``export OS_USERNAME=$OS_USERNAME_INPUT``).
+    username_prompted: bool = False
+
+    def with_username(self, username: str) -> OpenRC:
+        """The same file with the user name it asks for filled in."""
+        return replace(self, variables={**self.variables, "OS_USERNAME": username})
 
     @property
     def password(self) -> str | None:
@@ -141,11 +210,15 @@ class OpenRC:
             raise InvalidInput(f"{error.message.rstrip('.')}{where}.") from None
 
     def __repr__(self) -> str:
-        shown = sorted(name for name in self.variables if name != "OS_PASSWORD")
+        shown = sorted(name for name in self.variables if not _secret_name(name))
         return (
             f"OpenRC(source={self.source!r}, variables={shown}, "
             f"password_prompted={self.password_prompted}, warnings={len(self.warnings)})"
         )
+
+
+def _secret_name(name: str) -> bool:
+    return "PASSWORD" in name or "SECRET" in name or "TOKEN" in name
 
 
 def _first_word(line: str) -> str:
@@ -253,6 +326,7 @@ def parse_openrc(text: str, *, source: str = "") -> OpenRC:
     variables: dict[str, str] = {}
     warnings: list[str] = []
     prompted = False
+    username_prompted = False
     lines = text.splitlines()
     if lines and lines[0].startswith("#!"):
         lines[0] = ""
@@ -267,6 +341,10 @@ def parse_openrc(text: str, *, source: str = "") -> OpenRC:
             if name == "OS_PASSWORD" and stripped.lstrip("${").rstrip("}") in _PROMPT_VARIABLES:
                 prompted = True
                 variables.pop("OS_PASSWORD", None)
+                continue
+            if name == "OS_USERNAME" and stripped.lstrip("${").rstrip("}") in _USERNAME_PROMPTS:
+                username_prompted = True
+                variables.pop("OS_USERNAME", None)
                 continue
             try:
                 variables[name] = _value(raw_value, variables)
@@ -304,6 +382,7 @@ def parse_openrc(text: str, *, source: str = "") -> OpenRC:
         password_prompted=prompted,
         warnings=tuple(warnings),
         source=source,
+        username_prompted=username_prompted,
     )
 
 
@@ -345,6 +424,7 @@ def credentials_from_variables(variables: Mapping[str, str]) -> OpenStackCredent
     if auth_url is None:
         raise InvalidInput("OS_AUTH_URL is not set, so the Keystone URL is unknown.")
     insecure = (variables.get("OS_INSECURE") or "").strip().lower() in {"1", "true", "yes"}
+    auth_type = (_first(variables, "OS_AUTH_TYPE") or "password").lower()
     return OpenStackCredentials(
         auth_url=auth_url,
         username=_first(variables, "OS_USERNAME"),
@@ -360,4 +440,28 @@ def credentials_from_variables(variables: Mapping[str, str]) -> OpenStackCredent
         interface=_first(variables, "OS_INTERFACE", "OS_ENDPOINT_TYPE"),
         cacert=_first(variables, "OS_CACERT"),
         verify=not insecure,
+        auth_type=auth_type,
+        application_credential_id=_first(variables, "OS_APPLICATION_CREDENTIAL_ID"),
+        application_credential_name=_first(variables, "OS_APPLICATION_CREDENTIAL_NAME"),
+        application_credential_secret=variables.get("OS_APPLICATION_CREDENTIAL_SECRET") or None,
     )
+
+
+def discover_openrc_files(folder: Path) -> list[Path]:
+    """The ``*-openrc.sh`` files in ``folder`` (not below it), sorted by name.
+
+    The batch host puts one per OpenStack project in the user's home. Folders, unreadable
+    entries and names that are not regular files are skipped; never raises.
+    """
+    try:
+        candidates = sorted(Path(folder).expanduser().glob("*-openrc.sh"))
+    except OSError:
+        return []
+    found: list[Path] = []
+    for path in candidates[:MAX_DISCOVERED]:
+        try:
+            if path.is_file():
+                found.append(path)
+        except OSError:
+            continue
+    return found
