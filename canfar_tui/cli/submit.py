@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from typing import TextIO
 from canfar_tui.batch.canfar_submit import (
     CanfarSubmit,
     CanfarSubmitFailed,
+    Submitted,
     detect_canfar_submit,
     equivalent_command,
     run_canfar_submit,
@@ -210,8 +212,6 @@ async def _prepare(
 
 def _environment_for_preview(profile: Profile) -> dict[str, str]:
     """The OS_* variables canfar_submit will see; a password to be asked counts as given."""
-    import os
-
     environment = {key: value for key, value in os.environ.items() if key.startswith("OS_")}
     if profile.openrc is not None:
         from canfar_tui.clients.cloud.openrc import load_openrc
@@ -357,18 +357,16 @@ async def _submit(
 async def _through_canfar_submit(
     found: CanfarSubmit, subfile: Path, image: str, flavor: Flavor, profile: Profile, out: TextIO
 ) -> int:
-    try:
+    def run() -> Submitted:
         environment = canfar_submit_environment(
             found, openrc=profile.openrc, password_provider=_terminal_password
         )
-        submitted = await asyncio.to_thread(
-            run_canfar_submit,
-            found,
-            subfile.absolute(),
-            image,
-            flavor.name,
-            environment=environment,
+        return run_canfar_submit(
+            found, subfile.absolute(), image, flavor.name, environment=environment
         )
+
+    try:
+        submitted = await asyncio.to_thread(run)
     except CanfarSubmitFailed as error:
         print(f"canfar-tui submit: {error}", file=sys.stderr)
         return EXIT_FAILED
