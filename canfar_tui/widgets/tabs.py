@@ -21,10 +21,10 @@ __all__ = ["TABS", "tab_title", "view_class"]
 
 #: (tab id, title, "module:ViewClass") in the order of the number keys.
 TABS: tuple[tuple[str, str, str], ...] = (
-    ("projects", "Projects", "canfar_tui.widgets.cloud_views:ProjectsView"),
-    ("instances", "Instances", "canfar_tui.widgets.cloud_views:InstancesView"),
-    ("floating_ips", "Floating IPs", "canfar_tui.widgets.cloud_views:FloatingIPsView"),
-    ("snapshots", "Snapshots", "canfar_tui.widgets.cloud_views:SnapshotsView"),
+    ("projects", "Projects", "canfar_tui.widgets.cloud.projects:ProjectsView"),
+    ("instances", "Instances", "canfar_tui.widgets.cloud.instances:InstancesView"),
+    ("floating_ips", "Floating IPs", "canfar_tui.widgets.cloud.floating_ips:FloatingIPsView"),
+    ("snapshots", "Snapshots", "canfar_tui.widgets.cloud.snapshots:SnapshotsView"),
     ("queue", "Queue", "canfar_tui.widgets.queue_view:QueueView"),
     ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
     ("detect", "Detect", "canfar_tui.widgets.detect_view:DetectView"),
