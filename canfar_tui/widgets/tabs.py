@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from canfar_tui.widgets.detect_view import DetectView
+    from canfar_tui.widgets.detect.view import DetectView
     from canfar_tui.widgets.pipeline_view import PipelineView
     from canfar_tui.widgets.resource_view import ResourceView
 
@@ -27,7 +27,7 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("snapshots", "Snapshots", "canfar_tui.widgets.cloud.snapshots:SnapshotsView"),
     ("queue", "Queue", "canfar_tui.widgets.queue_view:QueueView"),
     ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
-    ("detect", "Detect", "canfar_tui.widgets.detect_view:DetectView"),
+    ("detect", "Detect", "canfar_tui.widgets.detect.view:DetectView"),
     ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline_view:PipelineView"),
 )
 
