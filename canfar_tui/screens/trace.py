@@ -603,7 +603,7 @@ async def collect_trace(clients: Clients, cluster: int) -> BatchTrace:
 
 async def show_row(context: ViewContext, tab_id: str, key: str) -> None:
     """Show a tab with the cursor on the row ``key`` (as soon as a refresh brings it)."""
-    from canfar_tui.widgets.cloud_views import CloudView
+    from canfar_tui.widgets.cloud.base import CloudView
     from canfar_tui.widgets.resource_view import ResourceView
 
     view = await context.navigation.switch_to(tab_id)

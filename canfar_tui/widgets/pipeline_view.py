@@ -645,7 +645,7 @@ class PipelineView(Vertical, can_focus=True):
 
     def _take_detect_params(self) -> None:
         """Fill the overrides from the Detect tab, unless the user typed their own."""
-        from canfar_tui.widgets.detect_view import DetectView
+        from canfar_tui.widgets.detect.view import DetectView
 
         detect = self.context.navigation.view("detect")
         if not isinstance(detect, DetectView):

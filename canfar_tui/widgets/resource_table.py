@@ -21,20 +21,16 @@ Data structures (n rows, k changed rows, h visible lines):
 * A strip cache (key -> rendered row, unstyled) invalidated per key, and a record of which
   (key, cursor) pair each screen line shows; after a diff only the lines whose key, content or
   cursor state changed are refreshed.
+
+The parts that need no Textual (columns, cell text, sort keys, the ordered index, filter parsing,
+diffs) are in :mod:`canfar_tui.widgets.table_model`.
 """
 
 from __future__ import annotations
 
-import enum
-import numbers
-import shlex
-from bisect import bisect_left, bisect_right
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from itertools import accumulate, chain, count
-from operator import itemgetter
-from typing import Any, ClassVar, Final, Literal, TypeVar
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from itertools import count
+from typing import Any, ClassVar, Final, TypeVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -48,11 +44,24 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from canfar_tui.clients.refresh import paused_gc
+from canfar_tui.widgets.table_model import (
+    CONTROL_CHARS,
+    Column,
+    FilterTerm,
+    OrderedIndex,
+    RowKey,
+    column_index,
+    diff_rows,
+    format_cell,
+    make_sort_key,
+    parse_filter,
+    plain_text,
+    search_text,
+    unknown_column_message,
+)
 
 __all__ = ["Column", "ResourceTable", "RowKey", "format_cell"]
 
-RowKey = Hashable
-"""Identifies a row across updates (e.g. a server id or an HTCondor job id)."""
 #: Diffs of this many rows or more are applied with the garbage collector paused.
 _LARGE_DIFF: Final = 5_000
 _K = TypeVar("_K", bound=Hashable)  # lets dict[str, ...] be passed (Mapping keys are invariant)
@@ -66,266 +75,6 @@ _UPDATE_SAMPLE = 32
 _INCREMENTAL_LIMIT = 4
 """Re-place moved rows with bisect while k * this <= n; otherwise rebuild the index."""
 _MISSING: Any = object()
-
-_CONTROL_CHARS = {i: " " for i in (*range(32), 127)}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a :class:`ResourceTable`."""
-
-    key: str
-    """Stable id, used by :meth:`ResourceTable.sort_by` and ``key=value`` filters."""
-    label: str
-    """Header text."""
-    width: int | None = None
-    """Fixed width in cells; ``None`` sizes it from the header and a sample of rows (max 40)."""
-    justify: Literal["left", "right"] = "left"
-
-
-# --------------------------------------------------------------------------- cell values
-
-
-def _format_float(value: float) -> str:
-    if -1e15 < value < 1e15:
-        if value.is_integer():
-            return str(int(value))
-        if value >= 1e-3 or value <= -1e-3:
-            return f"{value:.3f}".rstrip("0").rstrip(".")
-    return f"{value:.3g}"  # tiny, huge, inf, nan
-
-
-def format_cell(value: object) -> str | Text:
-    """Return the displayed form of a cell value.
-
-    ``None`` -> ``""``, ``datetime`` -> ``"%Y-%m-%d %H:%M"``, ``float`` -> compact (at most
-    three decimals, no trailing zeros), ``bool`` -> ``"yes"``/``"no"``, enums -> their value,
-    :class:`rich.text.Text` unchanged, anything else -> ``str()``. Control characters (newlines,
-    tabs) become spaces so that a cell is always one line.
-    """
-    kind = type(value)
-    if kind is str:
-        text: str = value  # type: ignore[assignment]
-    elif value is None:
-        return ""
-    elif kind is int:
-        return str(value)
-    elif isinstance(value, Text):
-        return value
-    elif isinstance(value, bool):
-        return "yes" if value else "no"
-    elif isinstance(value, float):
-        return _format_float(value)
-    elif isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.isoformat(" ", "minutes")  # same text as strftime, 3x faster
-        return value.strftime("%Y-%m-%d %H:%M")
-    elif isinstance(value, date):
-        return value.isoformat()
-    elif isinstance(value, enum.Enum):
-        return format_cell(value.value)
-    else:
-        text = str(value)
-    if not text.isprintable():
-        text = text.translate(_CONTROL_CHARS)
-    return text
-
-
-def _plain(cell: str | Text) -> str:
-    return cell if isinstance(cell, str) else cell.plain
-
-
-def _sort_value(value: object) -> tuple[int, Any, Any] | None:
-    """Map a raw value to something comparable with every other mapped value (None: no value).
-
-    Numbers < dates < strings (case-insensitive) < durations < anything else (by text).
-    """
-    kind = type(value)
-    if kind is str:
-        return (2, value.casefold(), value)  # type: ignore[attr-defined]
-    if kind is int:
-        return (0, value, 0)
-    if kind is float:
-        return None if value != value else (0, value, 0)  # NaN sorts with None
-    if value is None:
-        return None
-    if isinstance(value, Text):
-        return (2, value.plain.casefold(), value.plain)
-    if isinstance(value, enum.Enum):
-        return _sort_value(value.value)
-    if isinstance(value, numbers.Real):
-        return None if value != value else (0, value, 0)
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:  # aware and naive datetimes do not compare
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return (1, value, 0)
-    if isinstance(value, date):
-        return (1, datetime(value.year, value.month, value.day), 0)
-    if isinstance(value, str):
-        return (2, value.casefold(), str(value))
-    if isinstance(value, timedelta):
-        return (3, value, 0)
-    return (9, type(value).__name__, str(value))
-
-
-# --------------------------------------------------------------------------- ordered index
-
-
-class _OrderedIndex:
-    """Row keys in ascending order of their unique sort keys: a blocked sorted list.
-
-    Keys and sort keys live in parallel blocks of at most ``2 * LOAD`` entries, with the last
-    sort key of every block in ``_maxes``. Inserting or removing one row costs two bisects
-    and a memmove within one block, never a copy of the whole order; positional access
-    bisects a lazily rebuilt list of block offsets.
-    """
-
-    __slots__ = ("_kb", "_len", "_maxes", "_offsets", "_sb")
-    LOAD: ClassVar[int] = 256
-
-    def __init__(self, keys: Sequence[RowKey] = (), sks: Sequence[Any] = ()) -> None:
-        self._load(keys, sks)
-
-    def _load(self, keys: Sequence[RowKey], sks: Sequence[Any]) -> None:
-        load = self.LOAD
-        self._kb: list[list[RowKey]] = [list(keys[i : i + load]) for i in range(0, len(keys), load)]
-        self._sb: list[list[Any]] = [list(sks[i : i + load]) for i in range(0, len(sks), load)]
-        self._maxes: list[Any] = [block[-1] for block in self._sb]
-        self._offsets: list[int] | None = None
-        self._len = len(keys)
-
-    def __len__(self) -> int:
-        return self._len
-
-    def _starts(self) -> list[int]:
-        if self._offsets is None:
-            self._offsets = list(accumulate(map(len, self._kb), initial=0))
-        return self._offsets
-
-    def keys(self) -> list[RowKey]:
-        return list(chain.from_iterable(self._kb))
-
-    def iter_keys(self) -> Iterator[RowKey]:
-        return chain.from_iterable(self._kb)
-
-    def key_at(self, pos: int) -> RowKey:
-        starts = self._starts()
-        block = bisect_right(starts, pos) - 1
-        return self._kb[block][pos - starts[block]]
-
-    def insertion_point(self, sk: Any) -> int:
-        """Position at which ``sk`` is or would be."""
-        block = bisect_left(self._maxes, sk)
-        if block == len(self._maxes):
-            return self._len
-        return self._starts()[block] + bisect_left(self._sb[block], sk)
-
-    def find(self, sk: Any) -> int:
-        """Position of the row with sort key ``sk``, or -1."""
-        block = bisect_left(self._maxes, sk)
-        if block == len(self._maxes):
-            return -1
-        sks = self._sb[block]
-        pos = bisect_left(sks, sk)
-        return self._starts()[block] + pos if sks[pos] == sk else -1
-
-    def remove(self, sk: Any) -> bool:
-        block = bisect_left(self._maxes, sk)
-        if block == len(self._maxes):
-            return False
-        sks = self._sb[block]
-        pos = bisect_left(sks, sk)
-        if sks[pos] != sk:
-            return False
-        del sks[pos]
-        del self._kb[block][pos]
-        self._len -= 1
-        self._offsets = None
-        if not sks:
-            del self._sb[block], self._kb[block], self._maxes[block]
-        elif pos == len(sks):
-            self._maxes[block] = sks[-1]
-        return True
-
-    def insert(self, sk: Any, key: RowKey) -> None:
-        """Insert a row; ``sk`` must not be present."""
-        maxes = self._maxes
-        self._len += 1
-        self._offsets = None
-        if not maxes:
-            self._sb.append([sk])
-            self._kb.append([key])
-            maxes.append(sk)
-            return
-        block = bisect_left(maxes, sk)
-        if block == len(maxes):
-            block -= 1
-            sks, keys = self._sb[block], self._kb[block]
-            sks.append(sk)
-            keys.append(key)
-            maxes[block] = sk
-        else:
-            sks, keys = self._sb[block], self._kb[block]
-            pos = bisect_left(sks, sk)
-            sks.insert(pos, sk)
-            keys.insert(pos, key)
-        if len(sks) > 2 * self.LOAD:
-            half = len(sks) // 2
-            self._sb[block : block + 1] = [sks[:half], sks[half:]]
-            self._kb[block : block + 1] = [keys[:half], keys[half:]]
-            maxes[block : block + 1] = [sks[half - 1], sks[-1]]
-
-    def append_sorted(self, items: list[tuple[Any, RowKey]]) -> None:
-        """Append rows whose (ascending) sort keys are all above the current last one."""
-        sks = [sk for sk, _ in items]
-        keys = [key for _, key in items]
-        load = self.LOAD
-        if self._sb and len(self._sb[-1]) < load:
-            room = load - len(self._sb[-1])
-            self._sb[-1].extend(sks[:room])
-            self._kb[-1].extend(keys[:room])
-            self._maxes[-1] = self._sb[-1][-1]
-            sks, keys = sks[room:], keys[room:]
-        for i in range(0, len(sks), load):
-            self._sb.append(sks[i : i + load])
-            self._kb.append(keys[i : i + load])
-            self._maxes.append(sks[min(i + load, len(sks)) - 1])
-        self._len += len(items)
-        self._offsets = None
-
-    def update(self, remove: list[tuple[Any, RowKey]], insert: list[tuple[Any, RowKey]]) -> None:
-        """Remove and insert (sort key, row key) pairs (removals of absent rows are ignored).
-
-        Few changes are applied one by one (O(log n) each); many are merged in one sort
-        (Timsort merges the already sorted runs in about n comparisons).
-        """
-        if not (remove or insert):
-            return
-        insert.sort(key=itemgetter(0))
-        if not remove and (not self._maxes or insert[0][0] > self._maxes[-1]):
-            self.append_sorted(insert)
-        elif (len(remove) + len(insert)) * 16 <= self._len + len(insert):
-            for sk, _ in remove:
-                self.remove(sk)
-            for sk, key in insert:
-                self.insert(sk, key)
-        else:
-            gone = {key for _, key in remove}
-            pairs = [
-                pair
-                for pair in zip(chain.from_iterable(self._sb), self.iter_keys(), strict=True)
-                if pair[1] not in gone
-            ]
-            pairs += insert
-            pairs.sort(key=itemgetter(0))
-            self._load([key for _, key in pairs], [sk for sk, _ in pairs])
-
-
-@dataclass
-class _Term:
-    column: int | None  # None: any cell
-    needle: str  # casefolded
-    negate: bool
 
 
 # --------------------------------------------------------------------------- the widget
@@ -489,13 +238,13 @@ class ResourceTable(ScrollView, can_focus=True):
         self._seq: dict[RowKey, int] = {}
         self._sk: dict[RowKey, Any] = {}
         self._counter = count()
-        self._all = _OrderedIndex()
+        self._all = OrderedIndex()
         self._view = self._all
         # view state
         self._sort_index: int | None = None
         self._sort_reverse = False
         self._filter_text = ""
-        self._terms: list[_Term] | None = None
+        self._terms: list[FilterTerm] | None = None
         self._cursor_key: RowKey | None = None
         self._cursor_index = 0
         # caches
@@ -607,8 +356,11 @@ class ResourceTable(ScrollView, can_focus=True):
         if sort_index is None:
             sks: list[Any] = list(seqs)
         else:
-            make_sk = self._make_sk
-            sks = [make_sk(row[sort_index], seq) for row, seq in zip(rows, seqs, strict=True)]
+            reverse = self._sort_reverse
+            sks = [
+                make_sort_key(row[sort_index], seq, reverse)
+                for row, seq in zip(rows, seqs, strict=True)
+            ]
         self._rows.update(zip(keys, rows, strict=True))
         self._seq.update(zip(keys, seqs, strict=True))
         self._sk.update(zip(keys, sks, strict=True))
@@ -666,7 +418,11 @@ class ResourceTable(ScrollView, can_focus=True):
                 seq = next(self._counter)
                 rows[key] = row
                 seqs[key] = seq
-                sk = seq if sort_index is None else self._make_sk(row[sort_index], seq)
+                sk = (
+                    seq
+                    if sort_index is None
+                    else make_sort_key(row[sort_index], seq, self._sort_reverse)
+                )
                 sks[key] = sk
                 all_insert.append((sk, key))
                 if filtering and self._matches(key):
@@ -687,7 +443,7 @@ class ResourceTable(ScrollView, can_focus=True):
             if sort_index is None or old[sort_index] == row[sort_index]:
                 sk = old_sk
             else:
-                sk = self._make_sk(row[sort_index], seqs[key])
+                sk = make_sort_key(row[sort_index], seqs[key], self._sort_reverse)
             if filtering:
                 was = view.find(old_sk) >= 0
                 now = self._matches(key)
@@ -724,16 +480,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def replace_all(self, rows: Mapping[_K, Sequence[object]]) -> None:
         """Make the table hold exactly ``rows``: diff against the current rows, then apply."""
-        current = self._rows
-        removed = [key for key in current if key not in rows]
-        added: dict[RowKey, Sequence[object]] = {}
-        changed: dict[RowKey, Sequence[object]] = {}
-        for key, values in rows.items():
-            old = current.get(key, _MISSING)
-            if old is _MISSING:
-                added[key] = values
-            elif old != (values if type(values) is tuple else tuple(values)):
-                changed[key] = values
+        added, changed, removed = diff_rows(self._rows, rows)
         self.apply_diff(added, changed, removed)
 
     def clear(self) -> None:
@@ -751,9 +498,9 @@ class ResourceTable(ScrollView, can_focus=True):
         Raises:
             ValueError: No such column.
         """
-        index = self._column_index(column_key)
+        index = column_index(self._columns, column_key)
         if index is None:
-            raise ValueError(self._unknown_column(column_key))
+            raise ValueError(unknown_column_message(self._columns, column_key))
         if reverse is None:
             reverse = not self._sort_reverse if index == self._sort_index else False
         if index == self._sort_index and reverse == self._sort_reverse:
@@ -771,30 +518,17 @@ class ResourceTable(ScrollView, can_focus=True):
         if index is None:
             sks: dict[RowKey, Any] = dict(seqs)
         else:
-            make = self._make_sk
-            sks = {key: make(row[index], seqs[key]) for key, row in rows.items()}
+            reverse = self._sort_reverse
+            sks = {key: make_sort_key(row[index], seqs[key], reverse) for key, row in rows.items()}
         self._sk = sks
         keys = sorted(sks, key=sks.__getitem__)
-        self._all = _OrderedIndex(keys, [sks[key] for key in keys])
+        self._all = OrderedIndex(keys, [sks[key] for key in keys])
         if self._terms is None:
             self._view = self._all
         else:
             shown = set(self._view.iter_keys())
             view_keys = [key for key in keys if key in shown]
-            self._view = _OrderedIndex(view_keys, [sks[key] for key in view_keys])
-
-    def _make_sk(self, value: object, seq: int) -> Any:
-        """Flat, unique sort key: (0, rank, a, b, seq) for values, (1, seq) for None."""
-        sort_value = _sort_value(value)
-        if self._sort_reverse:  # stored ascending, displayed backwards; None still last
-            if sort_value is None:
-                return (0, -seq)
-            rank, a, b = sort_value
-            return (1, rank, a, b, -seq)
-        if sort_value is None:
-            return (1, seq)
-        rank, a, b = sort_value
-        return (0, rank, a, b, seq)
+            self._view = OrderedIndex(view_keys, [sks[key] for key in view_keys])
 
     @property
     def _descending(self) -> bool:
@@ -813,7 +547,7 @@ class ResourceTable(ScrollView, can_focus=True):
         Raises:
             ValueError: A term names an unknown column; the previous filter stays in force.
         """
-        terms = self._parse_filter(text)
+        terms = parse_filter(text, self._columns)
         cursor_sk = self._sk.get(self._cursor_key) if self._cursor_key is not None else None
         self._filter_text = text.strip()
         self._terms = terms
@@ -824,34 +558,8 @@ class ResourceTable(ScrollView, can_focus=True):
             matches = self._matches
             keys = [key for key in self._all.iter_keys() if matches(key)]
             sks = self._sk
-            self._view = _OrderedIndex(keys, [sks[key] for key in keys])
+            self._view = OrderedIndex(keys, [sks[key] for key in keys])
         self._settle(cursor_sk=cursor_sk, old_index=self._cursor_index, reorder=True)
-
-    def _parse_filter(self, text: str) -> list[_Term] | None:
-        lexer = shlex.shlex(text, posix=True)
-        lexer.whitespace_split = True
-        lexer.commenters = ""
-        lexer.escape = ""  # backslashes are literal (paths, regex-looking names)
-        try:
-            words = list(lexer)
-        except ValueError:  # unbalanced quote: take the text literally
-            words = text.split()
-        terms: list[_Term] = []
-        for word in words:
-            negate = False
-            if word.startswith("!") and len(word) > 1:
-                negate, word = True, word[1:]
-            column: int | None = None
-            name, sep, value = word.partition("=")
-            if sep and name:
-                if name.endswith("!"):
-                    negate, name = not negate, name[:-1]
-                column = self._column_index(name)
-                if column is None:
-                    raise ValueError(self._unknown_column(name))
-                word = value
-            terms.append(_Term(column, word.casefold(), negate))
-        return terms or None
 
     def _matches(self, key: RowKey) -> bool:
         row = self._rows[key]
@@ -859,29 +567,15 @@ class ResourceTable(ScrollView, can_focus=True):
             if term.column is None:
                 haystack = self._search.get(key)
                 if haystack is None:
-                    haystack = self._search[key] = "\0".join(
-                        [v if type(v) is str else _plain(format_cell(v)) for v in row]
-                    ).casefold()
+                    haystack = self._search[key] = search_text(row)
             else:
                 value = row[term.column]
-                haystack = (value if type(value) is str else _plain(format_cell(value))).casefold()
+                haystack = (
+                    value if type(value) is str else plain_text(format_cell(value))
+                ).casefold()
             if (term.needle in haystack) == term.negate:
                 return False
         return True
-
-    def _column_index(self, name: str) -> int | None:
-        for index, column in enumerate(self._columns):
-            if column.key == name:
-                return index
-        folded = name.casefold()
-        for index, column in enumerate(self._columns):
-            if folded in (column.key.casefold(), column.label.casefold()):
-                return index
-        return None
-
-    def _unknown_column(self, name: str) -> str:
-        names = ", ".join(column.key for column in self._columns)
-        return f"unknown column {name!r} (columns: {names})"
 
     # ------------------------------------------------------------------ cursor
 
@@ -1072,7 +766,7 @@ class ResourceTable(ScrollView, can_focus=True):
                 continue
             for i in auto:
                 cell = format_cell(row[i])
-                width = min(_MAX_AUTO_WIDTH, cell_len(_plain(cell)))
+                width = min(_MAX_AUTO_WIDTH, cell_len(plain_text(cell)))
                 if width > widths[i]:
                     widths[i] = width
                     changed = True
@@ -1240,7 +934,7 @@ class ResourceTable(ScrollView, can_focus=True):
     def _render_text(self, cell: Text, width: int, right: bool) -> list[Segment]:
         text = cell.copy()
         if not text.plain.isprintable():  # one line: 1:1 replacement keeps the spans aligned
-            text.plain = text.plain.translate(_CONTROL_CHARS)
+            text.plain = text.plain.translate(CONTROL_CHARS)
         if text.cell_len > width:
             text.truncate(max(0, width - 1))
             if width > 1:

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from canfar_tui.widgets.detect_view import DetectView
+    from canfar_tui.widgets.detect.view import DetectView
     from canfar_tui.widgets.pipeline_view import PipelineView
     from canfar_tui.widgets.resource_view import ResourceView
 
@@ -21,13 +21,13 @@ __all__ = ["TABS", "tab_title", "view_class"]
 
 #: (tab id, title, "module:ViewClass") in the order of the number keys.
 TABS: tuple[tuple[str, str, str], ...] = (
-    ("projects", "Projects", "canfar_tui.widgets.cloud_views:ProjectsView"),
-    ("instances", "Instances", "canfar_tui.widgets.cloud_views:InstancesView"),
-    ("floating_ips", "Floating IPs", "canfar_tui.widgets.cloud_views:FloatingIPsView"),
-    ("snapshots", "Snapshots", "canfar_tui.widgets.cloud_views:SnapshotsView"),
+    ("projects", "Projects", "canfar_tui.widgets.cloud.projects:ProjectsView"),
+    ("instances", "Instances", "canfar_tui.widgets.cloud.instances:InstancesView"),
+    ("floating_ips", "Floating IPs", "canfar_tui.widgets.cloud.floating_ips:FloatingIPsView"),
+    ("snapshots", "Snapshots", "canfar_tui.widgets.cloud.snapshots:SnapshotsView"),
     ("queue", "Queue", "canfar_tui.widgets.queue_view:QueueView"),
     ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
-    ("detect", "Detect", "canfar_tui.widgets.detect_view:DetectView"),
+    ("detect", "Detect", "canfar_tui.widgets.detect.view:DetectView"),
     ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline_view:PipelineView"),
 )
 

@@ -46,8 +46,8 @@ from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen
 from canfar_tui.screens.launch import LaunchScreen
 from canfar_tui.ssh import PlanResult, SshStep
-from canfar_tui.widgets import cloud_views
-from canfar_tui.widgets.cloud_views import ProjectsView
+from canfar_tui.widgets.cloud import instances as cloud_instances
+from canfar_tui.widgets.cloud.projects import ProjectsView
 from canfar_tui.widgets.resource_view import ResourceView
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
@@ -182,7 +182,7 @@ class Terminal:
             return PlanResult(0)
 
         monkeypatch.setattr(app, "suspend", suspend)
-        monkeypatch.setattr(cloud_views, "execute_plan", execute)
+        monkeypatch.setattr(cloud_instances, "execute_plan", execute)
 
 
 # --------------------------------------------------------------------------- the seed walk
@@ -560,7 +560,7 @@ async def test_associate_allocates_when_no_address_is_free_and_actions_work(
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(app, "suspend", contextlib.nullcontext)
             patch.setattr(
-                cloud_views,
+                cloud_instances,
                 "execute_plan",
                 lambda steps: terminal_plans.append([s.argv for s in steps]) or PlanResult(0),
             )

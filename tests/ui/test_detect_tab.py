@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Input, Static
 
 from canfar_tui.detection.synthetic import SyntheticConfig, write_synthetic_mef
-from canfar_tui.widgets.detect_view import DetectView
+from canfar_tui.widgets.detect.view import DetectView
 
 
 @pytest.fixture(scope="module")

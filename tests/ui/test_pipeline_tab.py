@@ -29,7 +29,7 @@ from canfar_tui.config import Settings
 from canfar_tui.models import Image, ImageKind, Instance
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.file_picker import FilePickerScreen
-from canfar_tui.widgets.detect_view import DetectView
+from canfar_tui.widgets.detect.view import DetectView
 from canfar_tui.widgets.pipeline_view import (
     PipelineRun,
     PipelineView,

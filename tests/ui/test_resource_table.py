@@ -14,13 +14,8 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Static, TabbedContent, TabPane
 
-from canfar_tui.widgets.resource_table import (
-    Column,
-    ResourceTable,
-    RowKey,
-    _OrderedIndex,
-    format_cell,
-)
+from canfar_tui.widgets.resource_table import Column, ResourceTable, RowKey, format_cell
+from canfar_tui.widgets.table_model import OrderedIndex
 
 COLUMNS = [
     Column("id", "ID"),
@@ -356,7 +351,7 @@ async def test_incremental_sort_and_filter_match_a_full_recompute(
     Small blocks (LOAD=4) exercise block splits and removals of whole blocks; diffs are small
     against the table so rows are re-placed one by one, with a few large diffs (rebuilds).
     """
-    monkeypatch.setattr(_OrderedIndex, "LOAD", block_load)
+    monkeypatch.setattr(OrderedIndex, "LOAD", block_load)
     rng = random.Random(block_load)
     app = TableApp([Column("id", "ID"), Column("n", "N"), Column("tag", "Tag")])
     async with app.run_test(size=(60, 12)) as pilot:

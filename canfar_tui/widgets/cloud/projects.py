@@ -1,0 +1,503 @@
+"""The Projects tab: the user's OpenStack projects, the active one's quota, key pairs, flavors.
+
+| key | action                                             |
+|-----|----------------------------------------------------|
+| `u` | use (switch to) the selected project               |
+| `i` | import a key pair from `~/.ssh/*.pub`              |
+| `K` | delete a key pair (confirmed)                      |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Label, Static
+
+from canfar_tui.clients.base import ClientError, InvalidInput
+from canfar_tui.clients.cloud.sshkeys import parse_public_key
+from canfar_tui.clients.refresh import Diff
+from canfar_tui.models import Flavor, KeyPair, Project, Quota, QuotaUsage
+from canfar_tui.screens.cloud_dialogs import ChoiceScreen, TextPromptScreen
+from canfar_tui.screens.details import DetailsScreen, fields_of
+from canfar_tui.screens.file_picker import FilePickerScreen
+from canfar_tui.screens.launch import gigabytes
+from canfar_tui.widgets.cloud.base import CloudView, ssh_dir
+from canfar_tui.widgets.context import ViewContext
+from canfar_tui.widgets.resource_table import Column, ResourceTable
+
+#: A public key file larger than this is not a public key.
+MAX_PUBLIC_KEY_BYTES = 16 * 1024
+_BROWSE = "__browse__"
+_KEYPAIR_NAME_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _.@-"
+)
+
+
+def validate_keypair_name(name: str, existing: Iterable[str] = ()) -> str | None:
+    """Why Nova would refuse ``name`` for a key pair, or None when it is fine."""
+    if not name.strip():
+        return "Give the key pair a name (e.g. the name of this computer)."
+    if name != name.strip():
+        return "The name must not start or end with a space."
+    if len(name) > 255:
+        return "The name is too long (at most 255 characters)."
+    bad = sorted(set(name) - _KEYPAIR_NAME_CHARS)
+    if bad:
+        return f"Use letters, digits, spaces and . _ - @ only (not {''.join(bad[:5])!r})."
+    if name in set(existing):
+        return f"A key pair named {name} exists already; choose another name."
+    return None
+
+
+#: How each quota is labelled, in display order.
+QUOTA_LABELS: dict[str, str] = {
+    "instances": "Instances",
+    "cores": "vCPUs",
+    "ram": "RAM",
+    "floating_ips": "Floating IPs",
+}
+
+
+def quota_numbers(usage: QuotaUsage) -> str:
+    """``"2 / 8"``, RAM in GB, ``"3 / ∞"`` when unlimited."""
+    if usage.resource == "ram" or usage.unit.upper() == "MB":
+        used = f"{usage.used / 1024:g}"
+        limit = "∞" if usage.limit < 0 else f"{usage.limit / 1024:g}"
+        return f"{used} / {limit} GB"
+    limit = "∞" if usage.limit < 0 else f"{usage.limit:g}"
+    return f"{usage.used:g} / {limit}"
+
+
+class QuotaBar(Widget):
+    """One line bar of a quota's use; classes ``-high`` (≥ 80 %) and ``-full`` (100 %)."""
+
+    DEFAULT_CSS = """
+    QuotaBar {
+        width: 1fr;
+        height: 1;
+    }
+    """
+
+    fraction: reactive[float] = reactive(0.0)
+
+    def watch_fraction(self, fraction: float) -> None:
+        self.set_class(0.8 <= fraction < 1.0, "-high")
+        self.set_class(fraction >= 1.0, "-full")
+
+    def render(self) -> Text:
+        width = max(1, self.size.width)
+        filled = min(width, round(self.fraction * width))
+        return Text("█" * filled + "░" * (width - filled))
+
+
+class QuotaRow(Horizontal):
+    """Label, bar and numbers of one quota."""
+
+    def __init__(self, usage: QuotaUsage) -> None:
+        super().__init__(classes="quota-row")
+        self.usage = usage
+
+    def compose(self) -> ComposeResult:
+        yield Label(
+            QUOTA_LABELS.get(self.usage.resource, self.usage.resource), classes="quota-name"
+        )
+        yield QuotaBar()
+        yield Label("", classes="quota-numbers")
+
+    def on_mount(self) -> None:
+        self.show(self.usage)
+
+    def show(self, usage: QuotaUsage) -> None:
+        self.usage = usage
+        self.query_one(QuotaBar).fraction = usage.fraction
+        self.query_one(".quota-numbers", Label).update(quota_numbers(usage))
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectExtras:
+    """What the Projects tab shows below the projects: quota, key pairs, flavors."""
+
+    quota: Quota | None = None
+    quota_error: str | None = None
+    keypairs: tuple[KeyPair, ...] = ()
+    keypairs_error: str | None = None
+    flavors: tuple[Flavor, ...] = ()
+    flavors_error: str | None = None
+
+
+class ProjectsView(CloudView):
+    """The user's OpenStack projects, the active one's quota, key pairs and flavors.
+
+    | key | action                                        |
+    |-----|-----------------------------------------------|
+    | `u` | use (switch to) the selected project          |
+    | `i` | import a key pair from `~/.ssh/*.pub`         |
+    | `K` | delete a key pair (confirmed)                 |
+    """
+
+    AREA = "projects"
+    TITLE = "Projects"
+    COLUMNS = (
+        Column("active", "", width=1),
+        Column("name", "NAME"),
+        Column("id", "ID"),
+        Column("description", "DESCRIPTION"),
+    )
+    EMPTY_TEXT = "You are a member of no project. Ask CANFAR support for an allocation."
+    DESTRUCTIVE_ACTIONS = frozenset({"import_key", "delete_key"})
+    BINDINGS = [
+        Binding(
+            "u",
+            "use_project",
+            "Use project",
+            id="projects.use",
+            tooltip="Switch to the selected project (the other tabs reload)",
+        ),
+        Binding(
+            "i",
+            "import_key",
+            "Import key",
+            id="projects.import_key",
+            tooltip="Import an SSH public key (~/.ssh/*.pub) as a key pair",
+        ),
+        Binding(
+            "K",
+            "delete_key",
+            "Delete key",
+            id="projects.delete_key",
+            tooltip="Delete a key pair (asks first)",
+            show=False,
+        ),
+    ]
+
+    def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
+        super().__init__(context, id=id)
+        self.current_project_id: str | None = None
+        self.extras = ProjectExtras()
+        #: quota resource -> its row in the quota panel.
+        self.quota_rows: dict[str, QuotaRow] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        with Horizontal(id="project-panels"):
+            with Vertical(id="project-left", classes="project-panel"):
+                with Vertical(id="quota-panel"):
+                    yield Label("Quota", id="quota-title", classes="panel-title")
+                    yield Vertical(id="quota-rows")
+                    yield Static("", id="quota-message", classes="panel-message", markup=False)
+                with Vertical(id="keypairs-panel"):
+                    yield Label("Key pairs (i: import)", classes="panel-title")
+                    yield Static("", id="keypairs-body")
+            with Vertical(id="flavors-panel", classes="project-panel"):
+                yield Label("Flavors", classes="panel-title")
+                yield Static("", id="flavors-body")
+                yield Static(
+                    "c… flavors have an ephemeral scratch disk (/mnt); p… flavors are "
+                    "persistent, without scratch.",
+                    classes="panel-message",
+                    markup=False,
+                )
+
+    async def fetch(self) -> Iterable[Any]:
+        projects = await self.client.list_projects()
+        current = await self.client.current_project()
+        self.current_project_id = current.id if current else None
+        self.context.navigation.set_project(current)
+        self.extras = await self._fetch_extras()
+        return [(project, project.id == self.current_project_id) for project in projects]
+
+    async def _fetch_extras(self) -> ProjectExtras:
+        """Quota, key pairs and flavors; one failing does not hide the others."""
+        values: dict[str, Any] = {}
+        for name, call in (
+            ("quota", self.client.get_quota),
+            ("keypairs", self.client.list_keypairs),
+            ("flavors", self.client.list_flavors),
+        ):
+            try:
+                result = await call()
+            except ClientError as error:
+                values[f"{name}_error"] = error.message
+                continue
+            values[name] = result if name == "quota" else tuple(result)
+        return ProjectExtras(**values)
+
+    def item_key(self, item: Any) -> str:
+        project: Project = item[0]
+        return project.id
+
+    def item_title(self, item: Any) -> str:
+        project: Project = item[0]
+        return project.name
+
+    def row(self, item: Any) -> Sequence[object]:
+        project, active = item
+        return ("●" if active else "", project.name, project.id, project.description)
+
+    def set_active(self, active: bool) -> None:
+        super().set_active(active)
+        # Usage changes on other tabs (a launch, an allocation): show fresh bars when shown.
+        if active and self.poller is not None and self.poller.loaded:
+            self.poller.refresh_now()
+
+    def _apply_diff(self, diff: Diff[Hashable, Any]) -> None:
+        super()._apply_diff(diff)
+        self.show_extras()
+
+    # ------------------------------------------------------------------ panels
+
+    def show_extras(self) -> None:
+        extras = self.extras
+        project = self.context.navigation.project
+        title = f"Quota · {project.name}" if project else "Quota"
+        self.query_one("#quota-title", Label).update(title)
+        self._show_quota(extras)
+        self.query_one("#keypairs-body", Static).update(self._keypairs_renderable(extras))
+        self.query_one("#flavors-body", Static).update(self._flavors_renderable(extras))
+
+    def _show_quota(self, extras: ProjectExtras) -> None:
+        rows = self.query_one("#quota-rows", Vertical)
+        usages: list[QuotaUsage] = []
+        if extras.quota is not None:
+            known = [u for key in QUOTA_LABELS if (u := extras.quota.get(key)) is not None]
+            usages = known + [u for u in extras.quota.usages if u.resource not in QUOTA_LABELS]
+        wanted = {usage.resource for usage in usages}
+        for resource in [r for r in self.quota_rows if r not in wanted]:
+            self.quota_rows.pop(resource).remove()
+        for usage in usages:
+            row = self.quota_rows.get(usage.resource)
+            if row is None:
+                row = self.quota_rows[usage.resource] = QuotaRow(usage)
+                rows.mount(row)
+            else:
+                row.show(usage)
+        text = ""
+        if extras.quota_error:
+            text = f"Quota unavailable: {extras.quota_error}"
+        elif extras.quota is not None and not usages:
+            text = "This cloud reports no quota."
+        message = self.query_one("#quota-message", Static)
+        message.update(text)
+        message.display = bool(text)
+
+    @staticmethod
+    def _keypairs_renderable(extras: ProjectExtras) -> Text | Table:
+        if extras.keypairs_error:
+            return Text(f"Unavailable: {extras.keypairs_error}")
+        if not extras.keypairs:
+            return Text(
+                "No key pair yet. Press i to import your public key (~/.ssh/*.pub); "
+                "make one first with ssh-keygen -t ed25519 if you have none."
+            )
+        table = Table(box=None, show_header=False, pad_edge=False, expand=False)
+        longest = max(len(keypair.name) for keypair in extras.keypairs)
+        table.add_column(
+            "name", style="bold", no_wrap=True, overflow="ellipsis", min_width=min(24, longest)
+        )
+        table.add_column("fingerprint", no_wrap=True, overflow="ellipsis", style="dim")
+        for keypair in extras.keypairs:
+            table.add_row(Text(keypair.name), Text(keypair.fingerprint))
+        return table
+
+    @staticmethod
+    def _flavors_renderable(extras: ProjectExtras) -> Text | Table:
+        if extras.flavors_error:
+            return Text(f"Unavailable: {extras.flavors_error}")
+        if not extras.flavors:
+            return Text("No flavor is available to this project.")
+        table = Table(
+            box=None, pad_edge=False, expand=False, header_style="bold", collapse_padding=True
+        )
+        table.add_column("NAME", no_wrap=True, overflow="ellipsis")
+        table.add_column("vCPU", justify="right")
+        table.add_column("RAM", justify="right", no_wrap=True)
+        table.add_column("SCRATCH", justify="right", no_wrap=True)
+        ordered = sorted(extras.flavors, key=lambda f: (f.is_persistent, f.vcpus, f.ram_mb))
+        for flavor in ordered:
+            scratch = (
+                "none"
+                if flavor.is_persistent or flavor.ephemeral_gb <= 0
+                else f"{flavor.ephemeral_gb} GB"
+            )
+            table.add_row(Text(flavor.name), str(flavor.vcpus), gigabytes(flavor.ram_mb), scratch)
+        return table
+
+    @on(ResourceTable.RowSelected)
+    def _project_selected(self, event: ResourceTable.RowSelected) -> None:
+        # A row is a (project, active) pair: show the project and, when active, its quota.
+        event.stop()
+        event.prevent_default()
+        item = self.poller.rows.get(event.key) if self.poller is not None else None
+        if item is None:
+            return
+        project, active = item
+        rows = fields_of(project)
+        rows.append(("active", "yes" if active else "no (u: use it)"))
+        if active and self.extras.quota is not None:
+            rows += [
+                (QUOTA_LABELS.get(usage.resource, usage.resource), quota_numbers(usage))
+                for usage in self.extras.quota.usages
+            ]
+        self.app.push_screen(DetailsScreen(f"Project: {project.name}", rows))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_use_project(self) -> None:
+        item = self.selected_item
+        if item is None:
+            return
+        project: Project = item[0]
+        if project.id == self.current_project_id:
+            self.notify(f"{project.name} is already the active project.")
+            return
+
+        async def switch() -> Project:
+            switched: Project = await self.client.switch_project(project.id)
+            return switched
+
+        def switched(new: Project) -> None:
+            self.select_when_seen = new.id
+            self.context.navigation.set_project(new)
+            self.context.navigation.reload_service_views("cloud")
+            self.refresh_cloud_views()
+
+        self.act(
+            switch,
+            done=f"Now using {project.name}",
+            description="Switch project",
+            then=switched,
+            changes=False,
+        )
+
+    def action_import_key(self) -> None:
+        if self.context.read_only:
+            return
+        directory = ssh_dir()
+        files = sorted(directory.glob("*.pub")) if directory.is_dir() else []
+        choices: list[tuple[str, str | Text, bool]] = [
+            (str(path), self._key_file_label(path), True) for path in files
+        ]
+        choices.append((_BROWSE, Text("Browse for another .pub file…", style="italic"), True))
+        message = (
+            "Choose the public key (.pub) to register with OpenStack; the private key stays "
+            "on this computer."
+            if files
+            else f"No public key in {directory}. Make one with 'ssh-keygen -t ed25519' in a "
+            "terminal, or browse for a .pub file."
+        )
+
+        def chosen(choice: str | None) -> None:
+            if choice is None:
+                return
+            if choice == _BROWSE:
+                start = directory if directory.is_dir() else Path.home()
+                self.app.push_screen(
+                    FilePickerScreen("Choose an SSH public key", start, [".pub"]),
+                    lambda path: self._import_from(path) if path is not None else None,
+                )
+                return
+            self._import_from(Path(choice))
+
+        self.app.push_screen(ChoiceScreen("Import key pair", message, choices), chosen)
+
+    @staticmethod
+    def _key_file_label(path: Path) -> Text:
+        label = Text(f"{path.name:<22} ", style="bold")
+        try:
+            if path.stat().st_size > MAX_PUBLIC_KEY_BYTES:
+                raise InvalidInput("the file is too large to be a public key")
+            info = parse_public_key(path.read_text(encoding="utf-8", errors="replace"))
+        except (InvalidInput, OSError) as error:
+            reason = error.message if isinstance(error, InvalidInput) else str(error)
+            label.append(f"not usable: {reason}", style="dim")
+            return label
+        label.append(f"{info.key_type} {info.comment}".rstrip())
+        return label
+
+    def _import_from(self, path: Path) -> None:
+        try:
+            if path.stat().st_size > MAX_PUBLIC_KEY_BYTES:
+                raise InvalidInput(f"{path.name}: the file is too large to be an SSH public key")
+            text = path.read_text(encoding="utf-8", errors="replace")
+            info = parse_public_key(text)
+        except OSError as error:
+            self.context.report_error(
+                InvalidInput(f"Cannot read {path}: {error.strerror or error}"),
+                context="Import key pair",
+            )
+            return
+        except InvalidInput as error:
+            self.context.report_error(
+                InvalidInput(f"{path.name}: {error.message}", details=str(path)),
+                context="Import key pair",
+            )
+            return
+        existing = [keypair.name for keypair in self.extras.keypairs]
+        default = path.name.removesuffix(".pub")
+
+        def named(name: str | None) -> None:
+            if name is None:
+                return
+
+            async def import_key() -> KeyPair:
+                keypair: KeyPair = await self.client.import_keypair(name, text)
+                return keypair
+
+            self.act(
+                import_key,
+                description="Import key pair",
+                done=lambda keypair: (
+                    f"Imported key pair {keypair.name} ({info.fingerprint_sha256})"
+                ),
+            )
+
+        self.app.push_screen(
+            TextPromptScreen(
+                "Import key pair",
+                f"{path}\n{info.key_type} {info.fingerprint_sha256} {info.comment}".rstrip(),
+                label="Key pair name (the private key with this name in ~/.ssh is used to log in):",
+                value=default if validate_keypair_name(default, existing) is None else "",
+                validate=lambda value: validate_keypair_name(value, existing),
+                confirm_label="Import",
+            ),
+            named,
+        )
+
+    def action_delete_key(self) -> None:
+        if self.context.read_only:
+            return
+        keypairs = self.extras.keypairs
+        if not keypairs:
+            self.notify("There is no key pair to delete.", severity="warning")
+            return
+        choices: list[tuple[str, str | Text, bool]] = [
+            (keypair.name, Text(f"{keypair.name:<24} {keypair.fingerprint}"), True)
+            for keypair in keypairs
+        ]
+
+        def chosen(name: str | None) -> None:
+            if name is None:
+                return
+            self.confirm_then(
+                "Delete key pair",
+                f"Delete key pair {name}? Running instances keep the key they were given; new "
+                "instances can no longer be launched with it.",
+                lambda: self.act(
+                    lambda: self.client.delete_keypair(name),
+                    description="Delete key pair",
+                    done=f"Deleted key pair {name}",
+                ),
+            )
+
+        self.app.push_screen(ChoiceScreen("Delete key pair", "Which key pair?", choices), chosen)
