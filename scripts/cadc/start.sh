@@ -13,7 +13,8 @@
 # $RUN/pid and stop.sh stops exactly that process. $RUN is .services/cadc in the repository
 # unless $CANFAR_TUI_CADC_RUN says otherwise; the port is any free one unless
 # $CANFAR_TUI_CADC_PORT says otherwise; users are "tuitester colleague" unless
-# $CANFAR_TUI_CADC_USERS says otherwise. Python: $PYTHON, else .venv/bin/python.
+# $CANFAR_TUI_CADC_USERS says otherwise. Python: $CANFAR_TUI_CADC_PYTHON, else
+# .venv/bin/python (it needs canfar-tui's dependencies: cryptography, astropy).
 #
 # Outputs (kept across restarts: the CA, the passwords, the archive and vault contents):
 #   $RUN/env                         KEY=value lines (source with `set -a; . FILE; set +a`):
@@ -38,10 +39,10 @@ REPO=$(cd "$HERE/../.." && pwd)
 RUN=${CANFAR_TUI_CADC_RUN:-$REPO/.services/cadc}
 PORT=${CANFAR_TUI_CADC_PORT:-0}
 USERS=${CANFAR_TUI_CADC_USERS:-tuitester colleague}
-PY=${PYTHON:-$REPO/.venv/bin/python}
+PY=${CANFAR_TUI_CADC_PYTHON:-$REPO/.venv/bin/python}
 
 die() { echo "cadc/start.sh: $*" >&2; exit 1; }
-[ -x "$PY" ] || die "no Python at $PY (set PYTHON)"
+[ -x "$PY" ] || die "no Python at $PY (set CANFAR_TUI_CADC_PYTHON)"
 
 alive() {  # the recorded server is still the process start.sh started
     local pid start fields
