@@ -3,8 +3,9 @@
 #   1. a virtualenv in .venv with canfar-tui and its test extras,
 #   2. the Debian tools the parity tests compare against (source-extractor, funpack),
 #   3. the quality gates (ruff, mypy),
-#   4. as root: a real OpenStack and a real HTCondor pool (in a Debian trixie chroot) on
-#      127.0.0.1 (scripts/openstack, scripts/condor), stopped by PID on exit,
+#   4. a local replica of CADC's web services over HTTPS on 127.0.0.1 (scripts/cadc, no root
+#      needed), and as root: a real OpenStack and a real HTCondor pool (in a Debian trixie
+#      chroot) on 127.0.0.1 (scripts/openstack, scripts/condor), all stopped by PID on exit,
 #   5. pytest over tests/ (unit, contract, ui snapshots, integration).
 # CANFAR_TUI_NO_SERVICES=1 skips step 4 (the tests that need it then skip instead of fail).
 # Extra arguments go to pytest. Exit status is pytest's; "no tests collected" is a failure.
@@ -28,11 +29,29 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 
+# Services started here are stopped (by PID, in reverse order) when this script exits.
+stop_scripts=()
+stop_services() {
+    local script
+    for script in "${stop_scripts[@]}"; do bash "$script" || true; done
+}
+trap stop_services EXIT
+
+if [ -z "${CANFAR_TUI_NO_SERVICES:-}" ]; then
+    # Needs no root: started for every run.
+    echo "== CADC replica"
+    stop_scripts=(scripts/cadc/stop.sh "${stop_scripts[@]}")
+    bash scripts/cadc/start.sh
+    set -a
+    . .services/cadc/env
+    set +a
+fi
+
 if [ "$(id -u)" = 0 ] && [ -z "${CANFAR_TUI_NO_SERVICES:-}" ]; then
     echo "== real services"
     bash scripts/openstack/install.sh
     bash scripts/condor/install.sh
-    trap 'bash scripts/condor/stop.sh; bash scripts/openstack/stop.sh' EXIT
+    stop_scripts=(scripts/condor/stop.sh scripts/openstack/stop.sh "${stop_scripts[@]}")
     bash scripts/openstack/start.sh
     bash scripts/condor/start.sh
     set -a

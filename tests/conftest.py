@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cadc_services import is_cadc_test
 from condor_services import is_condor_test
 from fakes import FIXED_TIME, FixedCloud, FixedQueue
 from openstack_services import is_openstack_test
@@ -28,7 +29,7 @@ def pytest_runtest_makereport(
         report.skipped
         and services_required()
         and not hasattr(report, "wasxfail")
-        and (is_openstack_test(item) or is_condor_test(item))
+        and (is_openstack_test(item) or is_condor_test(item) or is_cadc_test(item))
     ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
