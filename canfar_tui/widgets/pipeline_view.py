@@ -1093,7 +1093,7 @@ class PipelineView(Vertical, can_focus=True):
         await self._jump_to_queue(result)
 
     async def _jump_to_queue(self, result: SubmitResult) -> None:
-        from canfar_tui.widgets.queue_view import QueueView
+        from canfar_tui.widgets.queue.view import QueueView
 
         context = self.context
         queue_view = await context.navigation.ensure_view("queue")

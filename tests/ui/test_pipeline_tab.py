@@ -42,7 +42,8 @@ from canfar_tui.widgets.pipeline_view import (
     run_to_json,
     snapshot_warning,
 )
-from canfar_tui.widgets.queue_view import BatchRow, QueueView
+from canfar_tui.widgets.queue.rows import BatchRow
+from canfar_tui.widgets.queue.view import QueueView
 from canfar_tui.widgets.resource_table import ResourceTable
 
 SIZE = (120, 36)

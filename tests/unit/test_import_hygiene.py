@@ -26,6 +26,7 @@ HEADLESS_MODULES = [
     "canfar_tui.cli.status",
     "canfar_tui.ssh",
     "canfar_tui.preferences",
+    "canfar_tui.widgets.queue.rows",
 ]
 
 HEAVY = ["openstack", "astropy", "vos", "sep", "htcondor2", "htcondor"]
