@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from canfar_tui.widgets.detect_view import DetectView
-    from canfar_tui.widgets.pipeline_view import PipelineView
+    from canfar_tui.widgets.pipeline.view import PipelineView
     from canfar_tui.widgets.resource_view import ResourceView
 
     #: What a tab holds: a resource view, the Detect form or the Pipeline tab.
@@ -28,7 +28,7 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("queue", "Queue", "canfar_tui.widgets.queue.view:QueueView"),
     ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
     ("detect", "Detect", "canfar_tui.widgets.detect_view:DetectView"),
-    ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline_view:PipelineView"),
+    ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline.view:PipelineView"),
 )
 
 

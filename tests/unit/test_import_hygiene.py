@@ -18,6 +18,8 @@ HEADLESS_MODULES = [
     "canfar_tui.clients.queue.condor.client",
     "canfar_tui.clients.queue.sandbox.queue",
     "canfar_tui.batch",
+    "canfar_tui.batch.pipeline_inputs",
+    "canfar_tui.batch.run_state",
     "canfar_tui.cli.submit",
     "canfar_tui.clients.cloud.sandbox",
     "canfar_tui.detection",
