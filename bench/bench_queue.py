@@ -411,7 +411,7 @@ async def settle(pilot: Any, seconds: float = 0.05) -> None:
 async def scale_app(jobs: int, batches: int, repeat: int) -> dict[str, Any]:
     from canfar_tui.app import create_app
     from canfar_tui.clients.bundle import Clients
-    from canfar_tui.widgets.queue_view import QueueView
+    from canfar_tui.widgets.queue.view import QueueView
 
     home = Path(tempfile.mkdtemp(prefix="bench-queue-home-"))
     settings = isolated_settings(home)
@@ -480,7 +480,7 @@ def peer_rows(items: Sequence[Any], mode: str) -> list[tuple[object, ...]]:
 
     from rich.text import Text
 
-    from canfar_tui.widgets.queue_view import QueueView
+    from canfar_tui.widgets.queue.view import QueueView
 
     fake = SimpleNamespace(mode=mode, marked=set())
     make = QueueView._row_maker(fake, datetime.now(UTC))  # type: ignore[arg-type]
@@ -499,7 +499,8 @@ def peer_rows(items: Sequence[Any], mode: str) -> list[tuple[object, ...]]:
 async def scale_datatable(jobs: int, batches: int, repeat: int) -> dict[str, Any]:
     from textual.widgets import DataTable
 
-    from canfar_tui.widgets.queue_view import BATCH_COLUMNS, JOB_COLUMNS, merge_batches
+    from canfar_tui.widgets.queue.rows import merge_batches
+    from canfar_tui.widgets.queue.view import BATCH_COLUMNS, JOB_COLUMNS
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_table import BenchApp
@@ -574,7 +575,7 @@ async def latency_app(jobs: int, sleep: float) -> dict[str, Any]:
     from canfar_tui.app import create_app
     from canfar_tui.clients.bundle import Clients
     from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-    from canfar_tui.widgets.queue_view import QueueView
+    from canfar_tui.widgets.queue.view import QueueView
 
     home = Path(tempfile.mkdtemp(prefix="bench-queue-home-"))
     settings = isolated_settings(home)

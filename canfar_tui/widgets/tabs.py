@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from canfar_tui.widgets.detect.view import DetectView
-    from canfar_tui.widgets.pipeline_view import PipelineView
+    from canfar_tui.widgets.pipeline.view import PipelineView
     from canfar_tui.widgets.resource_view import ResourceView
 
     #: What a tab holds: a resource view, the Detect form or the Pipeline tab.
@@ -25,10 +25,10 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("instances", "Instances", "canfar_tui.widgets.cloud.instances:InstancesView"),
     ("floating_ips", "Floating IPs", "canfar_tui.widgets.cloud.floating_ips:FloatingIPsView"),
     ("snapshots", "Snapshots", "canfar_tui.widgets.cloud.snapshots:SnapshotsView"),
-    ("queue", "Queue", "canfar_tui.widgets.queue_view:QueueView"),
+    ("queue", "Queue", "canfar_tui.widgets.queue.view:QueueView"),
     ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
     ("detect", "Detect", "canfar_tui.widgets.detect.view:DetectView"),
-    ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline_view:PipelineView"),
+    ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline.view:PipelineView"),
 )
 
 

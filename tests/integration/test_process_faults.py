@@ -41,7 +41,8 @@ from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 from canfar_tui.clients.storage.loopback_server import TEMP_DIR_NAME, prepare_client_home
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.models import JobStatus, TransferState
-from canfar_tui.widgets.queue_view import BatchRow, QueueView
+from canfar_tui.widgets.queue.rows import BatchRow
+from canfar_tui.widgets.queue.view import QueueView
 from canfar_tui.widgets.vospace_view import VOSpaceView
 
 SIZE = (120, 36)

@@ -19,7 +19,7 @@ from textual.widgets import Select
 
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.config import Settings
-from canfar_tui.widgets.pipeline_view import PipelineView
+from canfar_tui.widgets.pipeline.view import PipelineView
 
 IDS = ("1056215p", "1056216p", "1056217p", "1056218p", "9999999p")
 

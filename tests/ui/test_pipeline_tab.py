@@ -23,26 +23,25 @@ from textual.widgets import Input, Select, Static, TextArea
 
 from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.batch.pipeline import PipelineError, PipelineSpec
+from canfar_tui.batch.pipeline_inputs import (
+    format_overrides,
+    job_settings,
+    overrides_from_detect,
+    parse_overrides_text,
+    snapshot_warning,
+)
 from canfar_tui.batch.pipeline_run import Arrived, Failed, PipelineOutcome
+from canfar_tui.batch.run_state import PipelineRun, run_from_json, run_to_json
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.config import Settings
 from canfar_tui.models import Image, ImageKind, Instance
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.file_picker import FilePickerScreen
 from canfar_tui.widgets.detect.view import DetectView
-from canfar_tui.widgets.pipeline_view import (
-    PipelineRun,
-    PipelineView,
-    format_overrides,
-    job_settings,
-    outcome_rows,
-    overrides_from_detect,
-    parse_overrides_text,
-    run_from_json,
-    run_to_json,
-    snapshot_warning,
-)
-from canfar_tui.widgets.queue_view import BatchRow, QueueView
+from canfar_tui.widgets.pipeline.outcome import outcome_rows
+from canfar_tui.widgets.pipeline.view import PipelineView
+from canfar_tui.widgets.queue.rows import BatchRow
+from canfar_tui.widgets.queue.view import QueueView
 from canfar_tui.widgets.resource_table import ResourceTable
 
 SIZE = (120, 36)

@@ -27,7 +27,8 @@ from canfar_tui.screens.confirm import ConfirmScreen
 from canfar_tui.screens.file_picker import FilePickerScreen
 from canfar_tui.screens.job_detail import JobDetailScreen, JobReasonScreen
 from canfar_tui.screens.submit import SubmitScreen
-from canfar_tui.widgets.queue_view import JOB_COLUMNS, BatchRow, QueueView
+from canfar_tui.widgets.queue.rows import BatchRow
+from canfar_tui.widgets.queue.view import JOB_COLUMNS, QueueView
 
 ST_COLUMN = next(column for column in JOB_COLUMNS if column.key == "st")
 
@@ -484,7 +485,7 @@ def test_merge_batches_keeps_queue_counts_and_adds_complete_batches_from_history
     from datetime import UTC, datetime
 
     from canfar_tui.models import Batch, Job, JobStatus
-    from canfar_tui.widgets.queue_view import merge_batches
+    from canfar_tui.widgets.queue.rows import merge_batches
 
     when = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
     in_queue = Batch("me", "ID: 12", when, 2, 1, 1, 0, 4, (JobId(12, 2), JobId(12, 3)))
@@ -507,7 +508,7 @@ def test_job_ids_progress_and_cells_read_like_condor_q() -> None:
     from datetime import timedelta
 
     from canfar_tui.models import Batch
-    from canfar_tui.widgets.queue_view import (
+    from canfar_tui.widgets.queue.rows import (
         JobIdCell,
         RunTime,
         job_ids_text,

@@ -20,6 +20,8 @@ HEADLESS_MODULES = [
     "canfar_tui.clients.queue.actions",
     "canfar_tui.clients.queue.sandbox.queue",
     "canfar_tui.batch",
+    "canfar_tui.batch.pipeline_inputs",
+    "canfar_tui.batch.run_state",
     "canfar_tui.cli.submit",
     "canfar_tui.clients.cloud.sandbox",
     "canfar_tui.detection",
@@ -29,6 +31,7 @@ HEADLESS_MODULES = [
     "canfar_tui.ssh",
     "canfar_tui.preferences",
     "canfar_tui.widgets.table_model",
+    "canfar_tui.widgets.queue.rows",
 ]
 
 HEAVY = ["openstack", "astropy", "vos", "sep", "htcondor2", "htcondor"]

@@ -59,13 +59,7 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("size", "canfar_tui/clients/cloud/sandbox.py"),
         ("size", "canfar_tui/clients/storage/loopback_server.py"),
         ("size", "canfar_tui/clients/storage/vospace.py"),
-        ("size", "canfar_tui/widgets/pipeline_view.py"),
-        ("size", "canfar_tui/widgets/queue_view.py"),
         ("sandbox", "canfar_tui.clients.cloud.openstack -> canfar_tui.clients.cloud.sandbox"),
-        (
-            "sandbox",
-            "canfar_tui.widgets.pipeline_view -> canfar_tui.clients.queue.sandbox.queue",
-        ),
     }
 )
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from canfar_tui.clients.refresh import compute_diff
 from canfar_tui.models import Batch, Job, JobId, JobStatus
-from canfar_tui.widgets.queue_view import BatchRow, QueueTally, batch_names, tally_queue
+from canfar_tui.widgets.queue.rows import BatchRow, QueueTally, batch_names, tally_queue
 
 STATES = list(JobStatus)
 

@@ -1,8 +1,9 @@
 """A real local batch executor behind the QueueClient protocol: HTCondor on one machine.
 
 :class:`SandboxQueue` implements :class:`~canfar_tui.clients.base.QueueClient`,
-:class:`~canfar_tui.clients.base.SupportsHistory` and
-:class:`~canfar_tui.clients.base.SupportsEditJob` the way an HTCondor access point with one
+:class:`~canfar_tui.clients.base.SupportsHistory`,
+:class:`~canfar_tui.clients.base.SupportsEditJob` and
+:class:`~canfar_tui.clients.base.SupportsLocalJobs` the way an HTCondor access point with one
 execute machine behaves for the CANFAR Batch Quick Start:
 
 * **submit** parses the description with ``htcondor2.Submit`` (imported on first use only) and
@@ -50,6 +51,7 @@ import functools
 import getpass
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -132,6 +134,10 @@ class SandboxQueue:
     @property
     def backend_label(self) -> str:
         return "SANDBOX"
+
+    def local_job_command(self) -> tuple[str, ...]:
+        """The jobs run on this machine: they call this Python's canfar-tui (SupportsLocalJobs)."""
+        return (sys.executable, "-m", "canfar_tui")
 
     @property
     def is_executor(self) -> bool:

@@ -44,17 +44,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal, cast
+from typing import Any, ClassVar, Final, Literal
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from canfar_tui.batch.joblog import duration_text
 from canfar_tui.clients.base import ClientError, SupportsHistory
 from canfar_tui.clients.refresh import Diff
 from canfar_tui.logs import get_logger
@@ -69,6 +67,20 @@ from canfar_tui.models import (
 )
 from canfar_tui.widgets.cells import set_text
 from canfar_tui.widgets.context import ViewContext
+from canfar_tui.widgets.queue.rows import (
+    BAR_WIDTH,
+    FINISHED,
+    NO_COUNTS,
+    BatchRow,
+    Counts,
+    QueueTally,
+    batch_names,
+    id_order,
+    jobs_and_history,
+    merge_batches,
+    row_maker,
+    tally_queue,
+)
 from canfar_tui.widgets.resource_table import Column, ResourceTable
 from canfar_tui.widgets.resource_view import (
     ERROR_NOTIFY_SECONDS,
@@ -78,14 +90,12 @@ from canfar_tui.widgets.resource_view import (
 )
 
 __all__ = [
-    "BatchRow",
-    "JobIdCell",
+    "BATCH_COLUMNS",
+    "HELD_COLUMNS",
+    "JOB_COLUMNS",
+    "QueueDigest",
     "QueueMode",
     "QueueView",
-    "RunTime",
-    "job_ids_text",
-    "merge_batches",
-    "progress_bar",
 ]
 
 log = get_logger("queue")
@@ -105,15 +115,12 @@ RUN_TIME_TICK_OFF_SCREEN: Final = 60.0
 HOLD_NOTIFICATIONS: Final = 3
 #: Jobs from which a fetch's merging is done in a worker thread (not on the screen's).
 LARGE_QUEUE: Final = 5_000
-#: Cells of the per-batch progress bar.
-BAR_WIDTH: Final = 12
 
 _MODE_LABELS: Final = {
     "batches": "batches",
     "jobs": "jobs (-nobatch)",
     "held": "held jobs (-hold)",
 }
-_FINISHED: Final = (JobStatus.COMPLETED, JobStatus.REMOVED)
 
 #: The first column of every view: ✓ on the rows marked for a bulk hold/release/remove.
 MARK_COLUMN: Final = Column("mark", "", width=1)
@@ -151,192 +158,7 @@ HELD_COLUMNS: Final = (
 _COLUMNS_BY_MODE: Final = {"batches": BATCH_COLUMNS, "jobs": JOB_COLUMNS, "held": HELD_COLUMNS}
 
 
-# --------------------------------------------------------------------------- cells and rows
-
-
-_new_int = int.__new__
-#: cluster × _ID_SCALE + proc: the sort order of job ids.
-_ID_SCALE: Final = 10_000_000
-_STATUS_LETTERS: Final = {status: status.letter for status in JobStatus}
-
-
-class JobIdCell(int):
-    """A ``cluster.proc`` cell that sorts numerically (12.9 before 12.10) and reads as text."""
-
-    __slots__ = ()
-
-    def __new__(cls, job_id: JobId) -> JobIdCell:
-        return _new_int(cls, job_id.cluster * _ID_SCALE + job_id.proc)
-
-    def __str__(self) -> str:
-        cluster, proc = divmod(int(self), _ID_SCALE)
-        return f"{cluster}.{proc}"
-
-
-class RunTime(timedelta):
-    """A duration cell shown like condor_q's RUN_TIME (``0+00:01:23``)."""
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        return duration_text(self.total_seconds())
-
-
-@dataclass(frozen=True, slots=True)
-class BatchRow:
-    """One row of the batches view: a batch and what is known of its finished jobs."""
-
-    batch: Batch
-    #: Jobs of the batch that completed / were removed (from the history when known).
-    completed: int
-    removed: int
-    #: False when no job of the batch is left in the queue (a complete batch).
-    in_queue: bool = True
-
-    @property
-    def key(self) -> str:
-        return self.batch.key
-
-
-def job_ids_text(ids: Sequence[JobId]) -> str:
-    """condor_q's JOB_IDS: ``12.0-3`` within one cluster, ``12.0 ... 13.2`` across clusters."""
-    if not ids:
-        return ""
-    first, last = min(ids, key=_id_order), max(ids, key=_id_order)
-    if first == last:
-        return str(first)
-    if first.cluster == last.cluster:
-        return f"{first}-{last.proc}"
-    return f"{first} ... {last}"
-
-
-def jobs_and_history(jobs: Sequence[Job], history: Iterable[Job]) -> list[Job]:
-    """The jobs in the queue, then the finished ones not (or no longer) among them."""
-    seen = {job.id for job in jobs}
-    return [*jobs, *(job for job in history if job.id not in seen)]
-
-
-def _id_order(job_id: JobId) -> tuple[int, int]:
-    return job_id.cluster, job_id.proc
-
-
-def merge_batches(batches: Iterable[Batch], history: Iterable[Job]) -> list[BatchRow]:
-    """Batches in the queue plus the batches whose jobs all left it (from the history).
-
-    A batch in the queue keeps its own counts (its DONE covers its finished jobs); the history
-    only splits DONE into completed and removed. A batch found only in the history is
-    complete: every job it has there is done.
-    """
-    finished: dict[str, list[Job]] = {}
-    for job in history:
-        if job.status in _FINISHED:
-            finished.setdefault(f"{job.owner}/{job.batch_name}", []).append(job)
-    rows: list[BatchRow] = []
-    for batch in batches:
-        jobs = finished.pop(batch.key, [])
-        removed = min(batch.done, sum(1 for job in jobs if job.status is JobStatus.REMOVED))
-        rows.append(BatchRow(batch, batch.done - removed, removed, True))
-    for jobs in finished.values():
-        first = jobs[0]
-        ids = tuple(sorted((job.id for job in jobs), key=_id_order))
-        times = [job.submitted for job in jobs if job.submitted is not None]
-        removed = sum(1 for job in jobs if job.status is JobStatus.REMOVED)
-        batch = Batch(
-            owner=first.owner,
-            name=first.batch_name,
-            submitted=min(times) if times else None,
-            done=len(jobs),
-            running=0,
-            idle=0,
-            held=0,
-            total=len(jobs),
-            job_ids=ids,
-        )
-        rows.append(BatchRow(batch, len(jobs) - removed, removed, False))
-    return rows
-
-
-def progress_bar(row: BatchRow, width: int = BAR_WIDTH) -> Text:
-    """``███▓▓░░░░░░░  25%``: done, running, held and idle shares of the batch."""
-    batch = row.batch
-    total = max(batch.total, 1)
-    parts = [(batch.done, "█", "bold"), (batch.running, "▓", ""), (batch.held, "!", "bold")]
-    text = Text()
-    used = 0
-    for count, glyph, style in parts:
-        cells = round(count * width / total)
-        cells = min(cells, width - used)
-        if count and not cells and used < width:
-            cells = 1  # a running or held job is never invisible
-        text.append(glyph * cells, style=style)
-        used += cells
-    text.append("░" * (width - used), style="dim")
-    if not row.in_queue:
-        text.append(" complete")
-    else:
-        text.append(f" {100 * batch.done // total:3d}%")
-    return text
-
-
-#: Submit times in local time, by UTC time: the jobs of a batch share one (a bounded cache).
-_LOCAL_TIMES: dict[datetime, datetime] = {}
-_LOCAL_TIMES_MAX: Final = 20_000
-
-
-def _local(when: datetime | None) -> datetime | None:
-    if when is None or when.tzinfo is None:
-        return when
-    local = _LOCAL_TIMES.get(when)
-    if local is None:
-        if len(_LOCAL_TIMES) >= _LOCAL_TIMES_MAX:
-            _LOCAL_TIMES.clear()
-        local = _LOCAL_TIMES[when] = when.astimezone()
-    return local
-
-
-def _run_time(job: Job, now: datetime) -> RunTime | None:
-    if job.started is None:
-        return None
-    end = job.finished if job.finished is not None else now
-    started = job.started
-    if (started.tzinfo is None) != (end.tzinfo is None):
-        end = end.replace(tzinfo=started.tzinfo)
-    return RunTime(seconds=max(0.0, (end - started).total_seconds()))
-
-
-def _command(job: Job) -> str:
-    # rpartition, not Path(): this runs once per row, for up to 100 000 jobs.
-    name = job.command.rpartition("/")[2]
-    return f"{name} {job.arguments}".strip()
-
-
-#: (total, completed, removed, idle, running, held) of one row, for the totals line.
-_Counts = tuple[int, int, int, int, int, int]
-_ZERO: Final[_Counts] = (0, 0, 0, 0, 0, 0)
-
-
-_RUNNING_STATES: Final = frozenset({JobStatus.RUNNING, JobStatus.TRANSFERRING_OUTPUT})
-
-
-def _counts(item: object) -> _Counts:
-    if isinstance(item, BatchRow):
-        batch = item.batch
-        return (batch.total, item.completed, item.removed, batch.idle, batch.running, batch.held)
-    if isinstance(item, Job):
-        status = item.status
-        return (
-            1,
-            int(status is JobStatus.COMPLETED),
-            int(status is JobStatus.REMOVED),
-            int(status is JobStatus.IDLE),
-            int(status in (JobStatus.RUNNING, JobStatus.TRANSFERRING_OUTPUT)),
-            int(status in (JobStatus.HELD, JobStatus.SUSPENDED)),
-        )
-    return _ZERO
-
-
-#: The counts of one job in each state.
-_STATUS_COUNTS: Final = {status: _counts(Job(JobId(0, 0), "", status)) for status in JobStatus}
+# --------------------------------------------------------------------------- digests
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,60 +167,6 @@ class QueueDigest(PreparedRows):
 
     tally: QueueTally | None = None
     names: Mapping[int, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueTally:
-    """The totals and running jobs of one snapshot of the queue (``of``: that snapshot)."""
-
-    of: Mapping[Hashable, object]
-    totals: _Counts
-    running: frozenset[Hashable]
-
-
-def tally_queue(
-    previous: QueueTally | None,
-    previous_items: Mapping[Hashable, object],
-    current: Mapping[Hashable, object],
-    diff: Diff[Hashable, Any],
-) -> QueueTally:
-    """Totals and running jobs of ``current``: from ``previous`` and the diff when ``previous``
-    is the tally of ``previous_items``, else counted afresh."""
-    if previous is not None and previous.of is previous_items:
-        totals = list(previous.totals)
-        running = set(previous.running)
-        for key in (*diff.removed, *diff.changed):
-            totals = [a - b for a, b in zip(totals, _counts(previous_items[key]), strict=True)]
-            running.discard(key)
-        items: Iterable[tuple[Hashable, object]] = [*diff.added.items(), *diff.changed.items()]
-    else:
-        totals, running = list(_ZERO), set()
-        items = current.items()
-    by_status: Counter[JobStatus] = Counter()
-    running_states = _RUNNING_STATES
-    for key, item in items:
-        if type(item) is Job:
-            status = item.status
-            by_status[status] += 1
-            if status in running_states:
-                running.add(key)
-        else:
-            totals = [a + b for a, b in zip(totals, _counts(item), strict=True)]
-    for status, count in by_status.items():
-        totals = [a + b * count for a, b in zip(totals, _STATUS_COUNTS[status], strict=True)]
-    return QueueTally(current, cast(_Counts, tuple(totals)), frozenset(running))
-
-
-def batch_names(items: Iterable[object]) -> dict[int, str]:
-    """The batch name of each cluster among ``items`` (for "batch complete" notifications)."""
-    names: dict[int, str] = {}
-    for item in items:
-        if isinstance(item, BatchRow):
-            for job_id in item.batch.job_ids:
-                names.setdefault(job_id.cluster, item.batch.name)
-        elif isinstance(item, Job):
-            names.setdefault(item.id.cluster, item.batch_name)
-    return names
 
 
 # --------------------------------------------------------------------------- the view
@@ -545,7 +313,7 @@ class QueueView(ResourceView, can_focus=True):
         #: When the running rows on screen / all running rows last had RUN_TIME repainted.
         self._ticked_screen = 0.0
         self._ticked_all = 0.0
-        self._totals: _Counts = _ZERO
+        self._totals: Counts = NO_COUNTS
         self._cluster_names: dict[int, str] = {}
         #: Clusters that had a job end since the last completion check.
         self._finishing: set[int] = set()
@@ -686,56 +454,8 @@ class QueueView(ResourceView, can_focus=True):
         return self._row_maker(datetime.now(UTC))(item)
 
     def _row_maker(self, now: datetime) -> Callable[[Any], tuple[object, ...]]:
-        """A function making rows for the current mode, RUN_TIME counted up to ``now``.
-
-        Written for speed: it runs once per job on the first paint of 100 000 jobs.
-        """
-        held_view = self.mode == "held"
-        letters = _STATUS_LETTERS
-        local = _local
-        marked = self.marked
-
-        def make(item: Any) -> tuple[object, ...]:
-            if type(item) is BatchRow:
-                batch = item.batch
-                return (
-                    "✓" if marked and batch.key in marked else "",
-                    batch.owner,
-                    batch.name,
-                    local(batch.submitted),
-                    batch.done or None,
-                    batch.running or None,
-                    batch.idle or None,
-                    batch.held or None,
-                    batch.total,
-                    progress_bar(item),
-                    job_ids_text(batch.job_ids),
-                )
-            job: Job = item
-            job_id = job.id
-            cell = _new_int(JobIdCell, job_id.cluster * _ID_SCALE + job_id.proc)
-            mark = "✓" if marked and str(job_id) in marked else ""
-            if held_view:
-                return (
-                    mark,
-                    cell,
-                    job.owner,
-                    job.batch_name,
-                    local(job.submitted),
-                    job.hold_reason or "",
-                )
-            return (
-                mark,
-                cell,
-                job.owner,
-                job.batch_name,
-                local(job.submitted),
-                None if job.started is None else _run_time(job, now),
-                letters[job.status],
-                _command(job),
-            )
-
-        return make
+        """A function making rows for the current mode, RUN_TIME counted up to ``now``."""
+        return row_maker(held_view=self.mode == "held", marked=self.marked, now=now)
 
     def prepare(
         self,
@@ -843,7 +563,7 @@ class QueueView(ResourceView, can_focus=True):
         self.table.replace_all({})
         self._running_keys = frozenset()
         self.marked.clear()
-        self._totals = _ZERO
+        self._totals = NO_COUNTS
         if self.poller is not None:
             self.poller.reset()
             self.set_state("loading", f"Loading {_MODE_LABELS[mode]}…")
@@ -982,7 +702,7 @@ class QueueView(ResourceView, can_focus=True):
             plural = "s" if len(ids) != 1 else ""
             return ids, f"batch {item.batch.name} ({len(ids)} job{plural})"
         job: Job = item
-        if job.status in _FINISHED:
+        if job.status in FINISHED:
             self.notify(f"Job {job.id} has left the queue ({job.status.name.lower()}).")
             return None
         return [job.id], f"job {job.id}"
@@ -994,13 +714,13 @@ class QueueView(ResourceView, can_focus=True):
             item = rows.get(key)
             if isinstance(item, BatchRow):
                 ids.extend(item.batch.job_ids if item.in_queue else ())
-            elif isinstance(item, Job) and item.status not in _FINISHED:
+            elif isinstance(item, Job) and item.status not in FINISHED:
                 ids.append(item.id)
         rows_text = f"{len(self.marked)} marked row{'s' if len(self.marked) != 1 else ''}"
         if not ids:
             self.notify(f"No job of the {rows_text} is left in the queue.")
             return None
-        return sorted(set(ids), key=_id_order), f"{rows_text} ({len(set(ids))} jobs)"
+        return sorted(set(ids), key=id_order), f"{rows_text} ({len(set(ids))} jobs)"
 
     # ------------------------------------------------------------------ marking
 
@@ -1168,7 +888,7 @@ class QueueView(ResourceView, can_focus=True):
         if item is None:
             return
         if isinstance(item, BatchRow):
-            ids = sorted(item.batch.job_ids, key=_id_order)
+            ids = sorted(item.batch.job_ids, key=id_order)
             if not ids:
                 return
             job_id, title = ids[0], f"Job {ids[0]} of batch {item.batch.name}"
