@@ -45,7 +45,7 @@ from canfar_tui.cli.put import main as put_main
 from canfar_tui.clients.archive.cadc import SandboxArchive
 from canfar_tui.clients.base import NotFound
 from canfar_tui.clients.queue.condor.client import CondorQueue
-from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.loopback import RunningVOSpace, start_server
 from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.models import Flavor, Job, JobStatus

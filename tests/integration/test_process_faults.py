@@ -38,7 +38,7 @@ from fakes import FixedCloud
 
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-from canfar_tui.clients.storage.loopback_server import TEMP_DIR_NAME, prepare_client_home
+from canfar_tui.clients.storage.loopback import TEMP_DIR_NAME, prepare_client_home
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.models import JobStatus, TransferState
 from canfar_tui.widgets.queue_view import BatchRow, QueueView
@@ -213,7 +213,7 @@ async def test_killing_the_executor_process_loses_no_job_and_the_queue_tab_follo
 SERVER = """
 import signal, sys, time
 from pathlib import Path
-from canfar_tui.clients.storage.loopback_server import start_server
+from canfar_tui.clients.storage.loopback import start_server
 
 root, port, endpoint, method, after = sys.argv[1:6]
 server = start_server(Path(root), port=int(port))

@@ -32,7 +32,7 @@ from canfar_tui.clients.faults import (
     with_faults,
     wrap_service,
 )
-from canfar_tui.clients.storage.loopback_server import start_server
+from canfar_tui.clients.storage.loopback import start_server
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.models import TransferState
 from canfar_tui.screens.password import PasswordScreen

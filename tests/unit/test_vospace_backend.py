@@ -26,7 +26,7 @@ from canfar_tui.clients.base import (
     QuotaExceeded,
     Unavailable,
 )
-from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.loopback import RunningVOSpace, start_server
 from canfar_tui.clients.storage.vospace import (
     ChecksumMismatch,
     RetryPolicy,
@@ -327,7 +327,7 @@ def test_labels(server: RunningVOSpace, tmp_path: Path) -> None:
 def test_importing_the_backend_does_not_import_vos() -> None:
     code = (
         "import json, sys, canfar_tui.clients.storage.vospace,"
-        " canfar_tui.clients.storage.loopback_server;"
+        " canfar_tui.clients.storage.loopback;"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('vos', 'cadcutils', 'requests', 'textual'))))"
     )

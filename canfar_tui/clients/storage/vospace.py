@@ -2,7 +2,7 @@
 
 :class:`VOSpaceStorage` implements :class:`~canfar_tui.clients.base.StorageClient`. The same
 code talks to CADC's ``vault`` service and, in the sandbox profile and the tests, to the
-project's loopback service (``clients/storage/loopback_server.py``): only where the registry
+project's loopback service (``clients/storage/loopback/``): only where the registry
 points differs.
 
 How it uses the library
@@ -26,7 +26,7 @@ Pointing the in-process client at a service (the sandbox) -- and its constraint
     version-check cache from HOME *once, at import time*, so changing HOME later does nothing
     and changing it before the import would redirect every other HOME lookup of the app. With
     ``config_home`` (a HOME-like directory prepared by
-    :func:`canfar_tui.clients.storage.loopback_server.prepare_client_home`), the backend sets
+    :func:`canfar_tui.clients.storage.loopback.prepare_client_home`), the backend sets
     ``cadcutils.net.ws.CACHE_LOCATION`` and ``cadcutils.util.utils.CADC_CACHE_DIR`` to that
     directory *only while it builds its client*, under a process-wide lock, and builds the
     service endpoints and the data client right then: cadcutils binds the cache file paths
@@ -77,7 +77,7 @@ from canfar_tui.clients.faults import check_local_write
 from canfar_tui.models import StorageNode, StorageQuota
 
 if TYPE_CHECKING:
-    from canfar_tui.clients.storage.loopback_server import RunningVOSpace
+    from canfar_tui.clients.storage.loopback import RunningVOSpace
 
 __all__ = ["ChecksumMismatch", "RetryPolicy", "TransferCancelled", "VOSpaceStorage"]
 
@@ -490,7 +490,7 @@ class VOSpaceStorage:
         a second dashboard) and point this one at a service that has stopped. Closing the
         backend stops the service and removes that directory.
         """
-        from canfar_tui.clients.storage.loopback_server import start_server
+        from canfar_tui.clients.storage.loopback import start_server
 
         server = start_server(data_dir / "vospace", quota_bytes=quota_bytes)
         config_home = Path(tempfile.mkdtemp(prefix="canfar-tui-vos-"))
