@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from canfar_tui.clients.base import (
     ClientError,
@@ -23,6 +26,9 @@ from canfar_tui.clients.base import (
 )
 from canfar_tui.clients.faults import plan_from_env, wrap_service
 from canfar_tui.config import Settings
+
+if TYPE_CHECKING:
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
 SERVICES = ("cloud", "queue", "storage", "credentials")
 
@@ -113,6 +119,33 @@ class Clients:
                     await cast("CloudClient", client).aclose()
 
 
+def start_sandbox_storage(
+    data_dir: Path, *, quota_bytes: int | None = None, **options: Any
+) -> VOSpaceStorage:
+    """Start the loopback VOSpace service over ``data_dir/vospace``; a backend that owns it.
+
+    Cheap (a socket and a thread; ``vos`` is not imported). The client's registry, which
+    names this process's port, lives in a private temporary directory: a shared one would
+    be rewritten by every other process serving the same sandbox (batch jobs uploading,
+    a second dashboard) and point this one at a service that has stopped. Closing the
+    backend stops the service and removes that directory. ``options`` go to
+    :class:`~canfar_tui.clients.storage.vospace.VOSpaceStorage` (retries, timeouts...).
+    """
+    from canfar_tui.clients.storage.loopback import start_server
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
+
+    server = start_server(data_dir / "vospace", quota_bytes=quota_bytes)
+    config_home = Path(tempfile.mkdtemp(prefix="canfar-tui-vos-"))
+    try:
+        return VOSpaceStorage.for_sandbox(
+            server, config_home, owns_server=True, owns_config_home=True, **options
+        )
+    except BaseException:
+        server.stop()
+        shutil.rmtree(config_home, ignore_errors=True)
+        raise
+
+
 def build_clients(
     settings: Settings, *, password_provider: Callable[[], str] | None = None
 ) -> Clients:
@@ -137,9 +170,7 @@ def build_clients(
             return SandboxQueue(sandbox_dir / "queue", keep_running=True)
 
         def sandbox_storage() -> StorageClient:
-            from canfar_tui.clients.storage.vospace import VOSpaceStorage
-
-            return VOSpaceStorage.start_sandbox(sandbox_dir)
+            return start_sandbox_storage(sandbox_dir)
 
         def sandbox_credentials() -> CredentialsClient:
             from canfar_tui.clients.credentials import CadcCredentials

@@ -84,17 +84,17 @@ CATALOGUE = b"# 1 NUMBER\n1\n"
 
 def sandbox_clients(settings: Settings) -> Clients:
     """The sandbox bundle of ``build_clients`` with short cloud delays and two job slots."""
+    from canfar_tui.clients.bundle import start_sandbox_storage
     from canfar_tui.clients.cloud.sandbox import SandboxCloud
     from canfar_tui.clients.credentials import CadcCredentials
     from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(
         settings.profile.name,
         cloud=SandboxCloud(sandbox / "cloud.sqlite", build_seconds=0.2, snapshot_seconds=0.4),
         queue=lambda: SandboxQueue(sandbox / "queue", slots=2),
-        storage=lambda: VOSpaceStorage.start_sandbox(sandbox),
+        storage=lambda: start_sandbox_storage(sandbox),
         credentials=lambda: CadcCredentials.for_sandbox(
             sandbox / "credentials", initial_validity=timedelta(days=10)
         ),
