@@ -4,6 +4,10 @@ The app, the ``status`` command and the tests all receive a bundle, so a test ca
 any mix of backends (a sandbox, a real service, or a client that fails on purpose). A service
 without a backend in this profile is ``None`` and its reason is in :attr:`Clients.missing`; its
 tab shows that reason instead of rows. Services are built on first use.
+
+This module is the composition root: only it (and the sandbox modules themselves) builds
+sandbox backends — :func:`build_clients`, :func:`start_sandbox_storage` (the loopback VOSpace
+service and its client) and :func:`build_archive` (the CADC archive of the profile).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from canfar_tui.clients.faults import plan_from_env, wrap_service
 from canfar_tui.config import Settings
 
 if TYPE_CHECKING:
+    from canfar_tui.clients.archive.base import ArchiveClient
     from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
 SERVICES = ("cloud", "queue", "storage", "credentials")
@@ -54,6 +59,7 @@ class Clients:
         queue: QueueClient | Callable[[], QueueClient] | None = None,
         storage: StorageClient | Callable[[], StorageClient] | None = None,
         credentials: CredentialsClient | Callable[[], CredentialsClient] | None = None,
+        archive: ArchiveClient | Callable[[], ArchiveClient] | None = None,
         missing: Mapping[str, str] | None = None,
         mode_label: str | None = None,
     ) -> None:
@@ -65,6 +71,7 @@ class Clients:
             "queue": queue,
             "storage": storage,
             "credentials": credentials,
+            "archive": archive,
         }
         self._built: dict[str, object | None] = {}
 
@@ -96,6 +103,11 @@ class Clients:
     @property
     def credentials(self) -> CredentialsClient | None:
         return cast("CredentialsClient | None", self._get("credentials"))
+
+    @property
+    def archive(self) -> ArchiveClient | None:
+        """The CADC archive (file fetches); not one of the tabbed :data:`SERVICES`."""
+        return cast("ArchiveClient | None", self._get("archive"))
 
     @property
     def mode_label(self) -> str:
@@ -146,6 +158,18 @@ def start_sandbox_storage(
         raise
 
 
+def build_archive(settings: Settings) -> ArchiveClient:
+    """The archive of the active profile: the sandbox folder, or CADC. Cheap: no SDK import."""
+    profile = settings.profile
+    if profile.is_sandbox:
+        from canfar_tui.clients.archive.sandbox import SandboxArchive
+
+        return SandboxArchive(settings.paths.data_dir / "sandbox" / "archive")
+    from canfar_tui.clients.archive.cadc import CadcArchive
+
+    return CadcArchive(certificate=profile.certificate, verify_tls=profile.verify_tls)
+
+
 def build_clients(
     settings: Settings, *, password_provider: Callable[[], str] | None = None
 ) -> Clients:
@@ -185,6 +209,7 @@ def build_clients(
             queue=wrap_service(sandbox_queue, plan, "queue"),
             storage=wrap_service(sandbox_storage, plan, "storage"),
             credentials=wrap_service(sandbox_credentials, plan, "credentials"),
+            archive=lambda: build_archive(settings),
             mode_label="SANDBOX",
         )
 
@@ -224,5 +249,6 @@ def build_clients(
             plan,
             "credentials",
         ),
+        archive=lambda: build_archive(settings),
         missing=missing,
     )

@@ -42,7 +42,7 @@ from canfar_tui.clients.storage.loopback import TEMP_DIR_NAME, prepare_client_ho
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.models import JobStatus, TransferState
 from canfar_tui.widgets.queue_view import BatchRow, QueueView
-from canfar_tui.widgets.vospace_view import VOSpaceView
+from canfar_tui.widgets.vospace.view import VOSpaceView
 
 SIZE = (120, 36)
 TIMEOUT = 30.0

@@ -307,7 +307,7 @@ async def test_the_trace_links_the_instance_and_the_vospace_output_and_says_inst
         await highlight(pilot, screen, f"out:{IDS[0]}")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.active_tab_id == "vospace", "the VOSpace tab")
-        from canfar_tui.widgets.vospace_view import VOSpaceView
+        from canfar_tui.widgets.vospace.view import VOSpaceView
 
         vospace = app.view("vospace")
         assert isinstance(vospace, VOSpaceView)

@@ -39,7 +39,7 @@ from canfar_tui.screens.password import PasswordScreen
 from canfar_tui.screens.vospace_dialogs import PromptScreen
 from canfar_tui.widgets.resource_view import ResourceView
 from canfar_tui.widgets.transfers import TransferJob
-from canfar_tui.widgets.vospace_view import VOSpaceView
+from canfar_tui.widgets.vospace.view import VOSpaceView
 
 # --------------------------------------------------------------------------- the wrapper
 
