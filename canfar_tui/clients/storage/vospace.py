@@ -38,8 +38,14 @@ Pointing the in-process client at a service (the sandbox) -- and its constraint
     The PyPI "newer version" check of ``vos`` is skipped in every profile: a dashboard makes no
     calls to PyPI.
 
-Progress callbacks run on the event loop thread (they are handed over with
-``call_soon_threadsafe``), throttled to a few hundred calls per transfer.
+Every blocking call runs through :func:`canfar_tui.clients._blocking.run_blocking` (a worker
+thread; metadata calls with the overall timeout, transfers without; cancellation reaches the
+transfer loops through an event). Progress callbacks run on the event loop thread
+(:class:`~canfar_tui.clients._blocking.Progress`), throttled to a few hundred calls per transfer.
+
+Beside this module: :mod:`~canfar_tui.clients.storage.vospace_errors` (the error mapping),
+:mod:`~canfar_tui.clients.storage.vospace_transfers` (upload bodies, download state, MD5s) and
+:mod:`~canfar_tui.clients.storage.cadc_session` (the registry redirection and request timeouts).
 """
 
 from __future__ import annotations
