@@ -528,7 +528,7 @@ class CanfarApp(App[None]):
     async def action_archive_fetch(self) -> None:
         """Open the VOSpace tab and ask for an archive URI to fetch."""
         self.show_tab("vospace")
-        from canfar_tui.widgets.vospace_view import VOSpaceView
+        from canfar_tui.widgets.vospace.view import VOSpaceView
 
         view = await self.ensure_view("vospace")
         if isinstance(view, VOSpaceView):

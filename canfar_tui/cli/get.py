@@ -85,7 +85,8 @@ class _ProgressLine:
 
 def run_get(args: argparse.Namespace) -> int:
     """Download every URI of ``args``; returns the exit status (see the module docstring)."""
-    from canfar_tui.clients.archive.cadc import build_archive, parse_archive_uri
+    from canfar_tui.clients.archive.base import parse_archive_uri
+    from canfar_tui.clients.bundle import build_archive
     from canfar_tui.config import ConfigError, load_settings
 
     try:

@@ -17,7 +17,7 @@ per stored file on stdout (``URI  md5=…  N bytes``); one line per failure on s
 
 ``$CANFAR_TUI_SANDBOX_VOSPACE`` (sandbox profile only) names a HOME-like folder whose
 ``.config/cadc-registry`` points ``vos`` at a VOSpace service that is already running (see
-:func:`~canfar_tui.clients.storage.loopback_server.prepare_client_home`): ``put`` then uploads
+:func:`~canfar_tui.clients.storage.loopback.prepare_client_home`): ``put`` then uploads
 there instead of starting a service of its own. Batch jobs on a real HTCondor pool use it to
 reach the service their submitter runs (``tests/integration/test_condor_pipeline.py``).
 

@@ -4,15 +4,22 @@ The app, the ``status`` command and the tests all receive a bundle, so a test ca
 any mix of backends (a sandbox, a real service, or a client that fails on purpose). A service
 without a backend in this profile is ``None`` and its reason is in :attr:`Clients.missing`; its
 tab shows that reason instead of rows. Services are built on first use.
+
+This module is the composition root: only it (and the sandbox modules themselves) builds
+sandbox backends — :func:`build_clients`, :func:`start_sandbox_storage` (the loopback VOSpace
+service and its client) and :func:`build_archive` (the CADC archive of the profile).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from canfar_tui.clients.base import (
     ClientError,
@@ -23,6 +30,10 @@ from canfar_tui.clients.base import (
 )
 from canfar_tui.clients.faults import plan_from_env, wrap_service
 from canfar_tui.config import Settings
+
+if TYPE_CHECKING:
+    from canfar_tui.clients.archive.base import ArchiveClient
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
 SERVICES = ("cloud", "queue", "storage", "credentials")
 
@@ -48,6 +59,7 @@ class Clients:
         queue: QueueClient | Callable[[], QueueClient] | None = None,
         storage: StorageClient | Callable[[], StorageClient] | None = None,
         credentials: CredentialsClient | Callable[[], CredentialsClient] | None = None,
+        archive: ArchiveClient | Callable[[], ArchiveClient] | None = None,
         missing: Mapping[str, str] | None = None,
         mode_label: str | None = None,
     ) -> None:
@@ -59,6 +71,7 @@ class Clients:
             "queue": queue,
             "storage": storage,
             "credentials": credentials,
+            "archive": archive,
         }
         self._built: dict[str, object | None] = {}
 
@@ -92,6 +105,11 @@ class Clients:
         return cast("CredentialsClient | None", self._get("credentials"))
 
     @property
+    def archive(self) -> ArchiveClient | None:
+        """The CADC archive (file fetches); not one of the tabbed :data:`SERVICES`."""
+        return cast("ArchiveClient | None", self._get("archive"))
+
+    @property
     def mode_label(self) -> str:
         """The header badge: SANDBOX, or the cloud's name for a real profile."""
         if self._mode_label is not None:
@@ -111,6 +129,45 @@ class Clients:
             if client is not None:
                 with contextlib.suppress(ClientError, OSError):
                     await cast("CloudClient", client).aclose()
+
+
+def start_sandbox_storage(
+    data_dir: Path, *, quota_bytes: int | None = None, **options: Any
+) -> VOSpaceStorage:
+    """Start the loopback VOSpace service over ``data_dir/vospace``; a backend that owns it.
+
+    Cheap (a socket and a thread; ``vos`` is not imported). The client's registry, which
+    names this process's port, lives in a private temporary directory: a shared one would
+    be rewritten by every other process serving the same sandbox (batch jobs uploading,
+    a second dashboard) and point this one at a service that has stopped. Closing the
+    backend stops the service and removes that directory. ``options`` go to
+    :class:`~canfar_tui.clients.storage.vospace.VOSpaceStorage` (retries, timeouts...).
+    """
+    from canfar_tui.clients.storage.loopback import start_server
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
+
+    server = start_server(data_dir / "vospace", quota_bytes=quota_bytes)
+    config_home = Path(tempfile.mkdtemp(prefix="canfar-tui-vos-"))
+    try:
+        return VOSpaceStorage.for_sandbox(
+            server, config_home, owns_server=True, owns_config_home=True, **options
+        )
+    except BaseException:
+        server.stop()
+        shutil.rmtree(config_home, ignore_errors=True)
+        raise
+
+
+def build_archive(settings: Settings) -> ArchiveClient:
+    """The archive of the active profile: the sandbox folder, or CADC. Cheap: no SDK import."""
+    profile = settings.profile
+    if profile.is_sandbox:
+        from canfar_tui.clients.archive.sandbox import SandboxArchive
+
+        return SandboxArchive(settings.paths.data_dir / "sandbox" / "archive")
+    from canfar_tui.clients.archive.cadc import CadcArchive
+
+    return CadcArchive(certificate=profile.certificate, verify_tls=profile.verify_tls)
 
 
 def build_clients(
@@ -137,9 +194,7 @@ def build_clients(
             return SandboxQueue(sandbox_dir / "queue", keep_running=True)
 
         def sandbox_storage() -> StorageClient:
-            from canfar_tui.clients.storage.vospace import VOSpaceStorage
-
-            return VOSpaceStorage.start_sandbox(sandbox_dir)
+            return start_sandbox_storage(sandbox_dir)
 
         def sandbox_credentials() -> CredentialsClient:
             from canfar_tui.clients.credentials import CadcCredentials
@@ -154,6 +209,7 @@ def build_clients(
             queue=wrap_service(sandbox_queue, plan, "queue"),
             storage=wrap_service(sandbox_storage, plan, "storage"),
             credentials=wrap_service(sandbox_credentials, plan, "credentials"),
+            archive=lambda: build_archive(settings),
             mode_label="SANDBOX",
         )
 
@@ -199,5 +255,6 @@ def build_clients(
             plan,
             "credentials",
         ),
+        archive=lambda: build_archive(settings),
         missing=missing,
     )

@@ -619,7 +619,7 @@ async def show_row(context: ViewContext, tab_id: str, key: str) -> None:
 
 async def show_vospace(context: ViewContext, uri: str) -> None:
     """Show the VOSpace tab at the folder of ``uri``, with the cursor on it."""
-    from canfar_tui.widgets.vospace_view import VOSpaceView
+    from canfar_tui.widgets.vospace.view import VOSpaceView
 
     folder, _, name = uri.rstrip("/").rpartition("/")
     view = await context.navigation.switch_to("vospace")

@@ -333,7 +333,7 @@ class ArchiveFetchScreen(ModalScreen[ArchiveRequest | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        from canfar_tui.clients.archive.cadc import parse_archive_uri
+        from canfar_tui.clients.archive.base import parse_archive_uri
         from canfar_tui.clients.base import ClientError
 
         uri_text = self.query_one("#archive-uri", Input).value.strip()

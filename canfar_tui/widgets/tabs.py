@@ -26,7 +26,7 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("floating_ips", "Floating IPs", "canfar_tui.widgets.cloud.floating_ips:FloatingIPsView"),
     ("snapshots", "Snapshots", "canfar_tui.widgets.cloud.snapshots:SnapshotsView"),
     ("queue", "Queue", "canfar_tui.widgets.queue.view:QueueView"),
-    ("vospace", "VOSpace", "canfar_tui.widgets.vospace_view:VOSpaceView"),
+    ("vospace", "VOSpace", "canfar_tui.widgets.vospace.view:VOSpaceView"),
     ("detect", "Detect", "canfar_tui.widgets.detect.view:DetectView"),
     ("pipeline", "Pipeline", "canfar_tui.widgets.pipeline.view:PipelineView"),
 )

@@ -1,6 +1,6 @@
 """``vault`` behind TLS: the project's loopback VOSpace, one instance per user, with CADC's rules.
 
-The project's VOSpace service (:mod:`canfar_tui.clients.storage.loopback_server`) speaks plain
+The project's VOSpace service (:mod:`canfar_tui.clients.storage.loopback`) speaks plain
 HTTP on 127.0.0.1 and lets exactly one user write (its home ``/<user>``). The replica starts one
 such service per replica user over the same folder and forwards each HTTPS request under
 ``/vault/`` to the service of the user its client certificate names:
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from canfar_tui.clients.storage.loopback_server import (
+from canfar_tui.clients.storage.loopback import (
     DEFAULT_RESOURCE_ID,
     RunningVOSpace,
     start_server,

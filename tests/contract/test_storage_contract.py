@@ -26,7 +26,7 @@ from canfar_tui.clients.base import (
     NotFound,
     StorageClient,
 )
-from canfar_tui.clients.storage.loopback_server import start_server
+from canfar_tui.clients.storage.loopback import start_server
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.models import StorageNode, StorageQuota
 

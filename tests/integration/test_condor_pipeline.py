@@ -42,10 +42,10 @@ from canfar_tui.batch.pipeline_run import collect_outcome, last_error_line
 from canfar_tui.batch.rewrite import canfar_description
 from canfar_tui.cli.put import SANDBOX_VOSPACE_ENV
 from canfar_tui.cli.put import main as put_main
-from canfar_tui.clients.archive.cadc import SandboxArchive
+from canfar_tui.clients.archive.sandbox import SandboxArchive
 from canfar_tui.clients.base import NotFound
 from canfar_tui.clients.queue.condor.client import CondorQueue
-from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.loopback import RunningVOSpace, start_server
 from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.models import Flavor, Job, JobStatus

@@ -14,7 +14,7 @@ These are app-level tests (the real app, driven by Pilot) over the real sandbox 
   cursor, and recovers by itself; the interrupted upload is reported failed in one line, leaves
   no node and no temp file (the restarted service removes the partial one), and the same
   upload afterwards arrives with the right MD5.
-* **the dashboard's own VOSpace service** (``VOSpaceStorage.start_sandbox``) dying: the client
+* **the dashboard's own VOSpace service** (``bundle.start_sandbox_storage``) dying: the client
   starts it again on the same port and folder on its next call.
 
 Waiting is polling with a bound; the kill points are made deterministic with the service's
@@ -36,14 +36,14 @@ from typing import Any
 import pytest
 from fakes import FixedCloud
 
-from canfar_tui.clients.bundle import Clients
+from canfar_tui.clients.bundle import Clients, start_sandbox_storage
 from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-from canfar_tui.clients.storage.loopback_server import TEMP_DIR_NAME, prepare_client_home
+from canfar_tui.clients.storage.loopback import TEMP_DIR_NAME, prepare_client_home
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.models import JobStatus, TransferState
 from canfar_tui.widgets.queue.rows import BatchRow
 from canfar_tui.widgets.queue.view import QueueView
-from canfar_tui.widgets.vospace_view import VOSpaceView
+from canfar_tui.widgets.vospace.view import VOSpaceView
 
 SIZE = (120, 36)
 TIMEOUT = 30.0
@@ -214,7 +214,7 @@ async def test_killing_the_executor_process_loses_no_job_and_the_queue_tab_follo
 SERVER = """
 import signal, sys, time
 from pathlib import Path
-from canfar_tui.clients.storage.loopback_server import start_server
+from canfar_tui.clients.storage.loopback import start_server
 
 root, port, endpoint, method, after = sys.argv[1:6]
 server = start_server(Path(root), port=int(port))
@@ -384,7 +384,7 @@ async def test_vospace_service_killed_mid_listing_and_mid_upload_then_restarted(
 async def test_the_dashboards_own_vospace_service_is_restarted_on_next_use(
     make_app: Any, tmp_path: Path
 ) -> None:
-    storage = VOSpaceStorage.start_sandbox(tmp_path / "sandbox", retry=FAST_RETRY)
+    storage = start_sandbox_storage(tmp_path / "sandbox", retry=FAST_RETRY)
     first = storage.sandbox_server
     assert first is not None and first.alive
     port, root = first.port, first.root

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.loopback import RunningVOSpace, start_server
 
 BIN = Path(sys.executable).parent
 COMMANDS = ("vls", "vcp", "vmkdir", "vrm", "vmv")

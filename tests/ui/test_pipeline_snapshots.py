@@ -25,14 +25,14 @@ IDS = ("1056215p", "1056216p", "1056217p", "1056218p", "9999999p")
 
 
 def fixed_clients(settings: Settings) -> Clients:
-    from canfar_tui.clients.storage.vospace import VOSpaceStorage
+    from canfar_tui.clients.bundle import start_sandbox_storage
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(
         "sandbox",
         cloud=FixedCloud(),
         queue=FixedQueue(),
-        storage=lambda: VOSpaceStorage.start_sandbox(sandbox),
+        storage=lambda: start_sandbox_storage(sandbox),
         missing={"credentials": "This test profile has no certificate."},
         mode_label="SANDBOX",
     )

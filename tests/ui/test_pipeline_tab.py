@@ -51,17 +51,17 @@ BROKEN = "9999999p"
 
 def sandbox_clients(settings: Settings) -> Clients:
     """The sandbox's own services, with a two-slot executor that stops its jobs on close."""
+    from canfar_tui.clients.bundle import start_sandbox_storage
     from canfar_tui.clients.cloud.sandbox import SandboxCloud
     from canfar_tui.clients.credentials import CadcCredentials
     from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(
         settings.profile.name,
         cloud=SandboxCloud(sandbox / "cloud.sqlite"),
         queue=lambda: SandboxQueue(sandbox / "queue", slots=2),
-        storage=lambda: VOSpaceStorage.start_sandbox(sandbox),
+        storage=lambda: start_sandbox_storage(sandbox),
         credentials=lambda: CadcCredentials.for_sandbox(
             sandbox / "credentials", initial_validity=timedelta(days=10)
         ),

@@ -21,11 +21,10 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import Input
 
 from canfar_tui.app import TABS, CanfarApp, CanfarCommands, create_app, view_class
-from canfar_tui.clients.bundle import Clients
+from canfar_tui.clients.bundle import Clients, start_sandbox_storage
 from canfar_tui.clients.cloud.sandbox import SandboxCloud
 from canfar_tui.clients.credentials import CadcCredentials
 from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.config import Settings
 from canfar_tui.models import LaunchRequest
 from canfar_tui.widgets.resource_view import ResourceView
@@ -100,7 +99,7 @@ async def sandbox(settings: Settings, tmp_path: Path) -> Any:
     )
     (job / "wait.sh").chmod(0o755)
     await queue.submit("executable = wait.sh\nqueue 2\n", submit_dir=job)
-    storage = VOSpaceStorage.start_sandbox(data)
+    storage = start_sandbox_storage(data)
     server = storage.sandbox_server
     assert server is not None
     (server.root / server.username / "raw").mkdir()

@@ -84,17 +84,17 @@ CATALOGUE = b"# 1 NUMBER\n1\n"
 
 def sandbox_clients(settings: Settings) -> Clients:
     """The sandbox bundle of ``build_clients`` with short cloud delays and two job slots."""
+    from canfar_tui.clients.bundle import start_sandbox_storage
     from canfar_tui.clients.cloud.sandbox import SandboxCloud
     from canfar_tui.clients.credentials import CadcCredentials
     from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-    from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
     sandbox = settings.paths.data_dir / "sandbox"
     return Clients(
         settings.profile.name,
         cloud=SandboxCloud(sandbox / "cloud.sqlite", build_seconds=0.2, snapshot_seconds=0.4),
         queue=lambda: SandboxQueue(sandbox / "queue", slots=2),
-        storage=lambda: VOSpaceStorage.start_sandbox(sandbox),
+        storage=lambda: start_sandbox_storage(sandbox),
         credentials=lambda: CadcCredentials.for_sandbox(
             sandbox / "credentials", initial_validity=timedelta(days=10)
         ),
@@ -307,7 +307,7 @@ async def test_the_trace_links_the_instance_and_the_vospace_output_and_says_inst
         await highlight(pilot, screen, f"out:{IDS[0]}")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.active_tab_id == "vospace", "the VOSpace tab")
-        from canfar_tui.widgets.vospace_view import VOSpaceView
+        from canfar_tui.widgets.vospace.view import VOSpaceView
 
         vospace = app.view("vospace")
         assert isinstance(vospace, VOSpaceView)

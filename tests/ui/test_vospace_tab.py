@@ -21,7 +21,7 @@ from textual.widgets import Input, Static
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.clients.bundle import Clients, build_clients
-from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.loopback import RunningVOSpace, start_server
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.config import Settings
 from canfar_tui.models import TransferState
@@ -33,7 +33,7 @@ from canfar_tui.screens.vospace_dialogs import (
     UploadPickerScreen,
 )
 from canfar_tui.widgets.transfers import TransferJob
-from canfar_tui.widgets.vospace_view import VOSpaceView
+from canfar_tui.widgets.vospace.view import VOSpaceView
 
 SIZE = (120, 36)
 
@@ -72,6 +72,7 @@ async def sandbox(settings: Settings, tmp_path: Path) -> AsyncIterator[Callable[
             queue=lambda: base.queue,  # type: ignore[arg-type,return-value]
             storage=storage,
             credentials=lambda: base.credentials,  # type: ignore[arg-type,return-value]
+            archive=lambda: base.archive,  # type: ignore[arg-type,return-value]
             mode_label=base.mode_label,
         )
         made.append(Sandbox(create_app(chosen, clients), server, storage))
@@ -501,6 +502,7 @@ async def test_archive_fetch_works_where_the_profile_has_no_vospace(
     clients = Clients(
         "arbutus",
         cloud=lambda: base.cloud,  # type: ignore[arg-type,return-value]
+        archive=lambda: base.archive,  # type: ignore[arg-type,return-value]
         missing={"storage": "The VOSpace backend for real profiles is not part of this yet."},
         mode_label="SANDBOX",
     )

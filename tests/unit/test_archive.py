@@ -23,18 +23,16 @@ from pathlib import Path
 import pytest
 
 from canfar_tui.cli.get import add_get_arguments, run_get
-from canfar_tui.clients.archive.cadc import (
-    SEED_FILE_IDS,
+from canfar_tui.clients.archive.base import (
     ArchiveChecksumMismatch,
     ArchiveClient,
-    CadcArchive,
-    SandboxArchive,
-    build_archive,
-    map_archive_error,
     parse_archive_uri,
     receive_verified,
 )
+from canfar_tui.clients.archive.cadc import CadcArchive, map_archive_error
+from canfar_tui.clients.archive.sandbox import SEED_FILE_IDS, SandboxArchive
 from canfar_tui.clients.base import AuthError, InvalidInput, NotFound, Unavailable
+from canfar_tui.clients.bundle import build_archive
 from canfar_tui.config import Profile, Settings
 
 SEED = "cadc:CFHT/1056213p.fits.fz"
@@ -45,7 +43,7 @@ def md5_of(path: Path) -> str:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".part", ".tmp")))
 
 
 @pytest.fixture(scope="module")

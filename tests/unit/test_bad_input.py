@@ -28,7 +28,7 @@ from canfar_tui.clients.cloud.openrc import load_openrc
 from canfar_tui.clients.cloud.sandbox import SandboxCloud
 from canfar_tui.clients.cloud.sshkeys import parse_public_key
 from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-from canfar_tui.clients.storage.loopback_server import (
+from canfar_tui.clients.storage.loopback import (
     PathRefused,
     RunningVOSpace,
     split_url_path,

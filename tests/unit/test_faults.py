@@ -32,14 +32,14 @@ from canfar_tui.clients.faults import (
     with_faults,
     wrap_service,
 )
-from canfar_tui.clients.storage.loopback_server import start_server
+from canfar_tui.clients.storage.loopback import start_server
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
 from canfar_tui.models import TransferState
 from canfar_tui.screens.password import PasswordScreen
 from canfar_tui.screens.vospace_dialogs import PromptScreen
 from canfar_tui.widgets.resource_view import ResourceView
 from canfar_tui.widgets.transfers import TransferJob
-from canfar_tui.widgets.vospace_view import VOSpaceView
+from canfar_tui.widgets.vospace.view import VOSpaceView
 
 # --------------------------------------------------------------------------- the wrapper
 

@@ -57,8 +57,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
         ("size", "canfar_tui/clients/cloud/openstack.py"),
         ("size", "canfar_tui/clients/cloud/sandbox.py"),
-        ("size", "canfar_tui/clients/storage/loopback_server.py"),
-        ("size", "canfar_tui/clients/storage/vospace.py"),
         ("sandbox", "canfar_tui.clients.cloud.openstack -> canfar_tui.clients.cloud.sandbox"),
     }
 )

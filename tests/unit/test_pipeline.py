@@ -34,8 +34,8 @@ from canfar_tui.batch.pipeline import (
 from canfar_tui.batch.pipeline_run import collect_outcome, last_error_line
 from canfar_tui.cli.put import add_put_arguments, run_put
 from canfar_tui.clients.base import NotFound
+from canfar_tui.clients.bundle import start_sandbox_storage
 from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
-from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.config import load_settings
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.models import Job
@@ -223,7 +223,7 @@ def test_put_uploads_verified_and_reports_failures(
     assert "not a VOSpace destination" in capsys.readouterr().err
 
     async def check() -> None:
-        storage = VOSpaceStorage.start_sandbox(sandbox_dir())
+        storage = start_sandbox_storage(sandbox_dir())
         try:
             node = await storage.stat("vos:sandbox-user/new/a.cat")
             assert node.md5 == md5_of(first)
@@ -294,7 +294,7 @@ async def test_pipeline_end_to_end_in_the_sandbox(tmp_path: Path) -> None:
     reasons = {obs_id: last_error_line(submit_dir / spec.error_file(obs_id)) for obs_id in ids}
     assert exit_codes == {**dict.fromkeys(SEED_IDS, 0), BROKEN: 1}, reasons
 
-    storage = VOSpaceStorage.start_sandbox(sandbox_dir())
+    storage = start_sandbox_storage(sandbox_dir())
     try:
         outcome = await collect_outcome(storage, spec, submit_dir, exit_codes=exit_codes)
         without_codes = await collect_outcome(storage, spec, submit_dir)

@@ -16,7 +16,7 @@ from canfar_tui.clients.base import AuthError, ClientError, Unavailable
 from canfar_tui.clients.bundle import build_clients
 from canfar_tui.clients.cloud.openrc import load_openrc
 from canfar_tui.clients.cloud.openstack import OpenStackCloud
-from canfar_tui.clients.storage.loopback_server import start_server
+from canfar_tui.clients.storage.loopback import start_server
 from canfar_tui.config import Settings
 from canfar_tui.logs import LOGGER_NAME, get_logger, redact, setup_logging
 from canfar_tui.preferences import BatchImage, PreferenceStore

@@ -21,7 +21,7 @@ import pytest
 from canfar_tui.clients.bundle import build_clients
 from canfar_tui.clients.cloud.openstack import OpenStackCloud
 from canfar_tui.clients.credentials import CadcCredentials, CdpIssuer
-from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.storage.loopback import RunningVOSpace, start_server
 from canfar_tui.clients.storage.vospace import VOSpaceStorage
 from canfar_tui.config import load_settings
 

@@ -26,7 +26,8 @@ from canfar_tui.clients.base import (
     QuotaExceeded,
     Unavailable,
 )
-from canfar_tui.clients.storage.loopback_server import RunningVOSpace, start_server
+from canfar_tui.clients.bundle import start_sandbox_storage
+from canfar_tui.clients.storage.loopback import RunningVOSpace, start_server
 from canfar_tui.clients.storage.vospace import (
     ChecksumMismatch,
     RetryPolicy,
@@ -58,7 +59,7 @@ def random_file(path: Path, size: int) -> str:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".part", ".tmp")))
 
 
 # --------------------------------------------------------------------------- interrupted transfers
@@ -301,7 +302,7 @@ async def test_the_registry_override_is_restored(storage: VOSpaceStorage) -> Non
 
 
 async def test_start_sandbox_owns_its_service(tmp_path: Path) -> None:
-    client = VOSpaceStorage.start_sandbox(tmp_path / "data", retry=NO_WAIT)
+    client = start_sandbox_storage(tmp_path / "data", retry=NO_WAIT)
     random_file(tmp_path / "f", 10)
     node = await client.upload(tmp_path / "f", f"{client.home_uri}/f")
     assert (tmp_path / "data" / "vospace" / "sandbox-user" / "f").exists()
@@ -327,7 +328,7 @@ def test_labels(server: RunningVOSpace, tmp_path: Path) -> None:
 def test_importing_the_backend_does_not_import_vos() -> None:
     code = (
         "import json, sys, canfar_tui.clients.storage.vospace,"
-        " canfar_tui.clients.storage.loopback_server;"
+        " canfar_tui.clients.storage.loopback;"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('vos', 'cadcutils', 'requests', 'textual'))))"
     )

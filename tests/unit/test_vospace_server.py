@@ -22,7 +22,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from canfar_tui.clients.storage.loopback_server import (
+from canfar_tui.clients.storage.loopback import (
     CACHE_FUTURE_SECONDS,
     RunningVOSpace,
     prepare_client_home,
@@ -446,7 +446,7 @@ def test_command_line_entry_writes_pidfile_and_stops_on_sigterm(tmp_path: Path) 
         [
             sys.executable,
             "-m",
-            "canfar_tui.clients.storage.loopback_server",
+            "canfar_tui.clients.storage.loopback",
             "--root",
             str(tmp_path / "root"),
             "--port",

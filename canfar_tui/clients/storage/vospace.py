@@ -2,7 +2,7 @@
 
 :class:`VOSpaceStorage` implements :class:`~canfar_tui.clients.base.StorageClient`. The same
 code talks to CADC's ``vault`` service and, in the sandbox profile and the tests, to the
-project's loopback service (``clients/storage/loopback_server.py``): only where the registry
+project's loopback service (``clients/storage/loopback/``): only where the registry
 points differs.
 
 How it uses the library
@@ -26,7 +26,7 @@ Pointing the in-process client at a service (the sandbox) -- and its constraint
     version-check cache from HOME *once, at import time*, so changing HOME later does nothing
     and changing it before the import would redirect every other HOME lookup of the app. With
     ``config_home`` (a HOME-like directory prepared by
-    :func:`canfar_tui.clients.storage.loopback_server.prepare_client_home`), the backend sets
+    :func:`canfar_tui.clients.storage.loopback.prepare_client_home`), the backend sets
     ``cadcutils.net.ws.CACHE_LOCATION`` and ``cadcutils.util.utils.CADC_CACHE_DIR`` to that
     directory *only while it builds its client*, under a process-wide lock, and builds the
     service endpoints and the data client right then: cadcutils binds the cache file paths
@@ -38,31 +38,32 @@ Pointing the in-process client at a service (the sandbox) -- and its constraint
     The PyPI "newer version" check of ``vos`` is skipped in every profile: a dashboard makes no
     calls to PyPI.
 
-Progress callbacks run on the event loop thread (they are handed over with
-``call_soon_threadsafe``), throttled to a few hundred calls per transfer.
+Every blocking call runs through :func:`canfar_tui.clients._blocking.run_blocking` (a worker
+thread; metadata calls with the overall timeout, transfers without; cancellation reaches the
+transfer loops through an event). Progress callbacks run on the event loop thread
+(:class:`~canfar_tui.clients._blocking.Progress`), throttled to a few hundred calls per transfer.
+
+Beside this module: :mod:`~canfar_tui.clients.storage.vospace_errors` (the error mapping),
+:mod:`~canfar_tui.clients.storage.vospace_transfers` (upload bodies, download state, MD5s) and
+:mod:`~canfar_tui.clients.storage.cadc_session` (the registry redirection and request timeouts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
-import errno
 import functools
-import hashlib
 import logging
-import os
 import shutil
-import tempfile
 import threading
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from canfar_tui.clients._blocking import Progress, run_blocking
 from canfar_tui.clients.base import (
     AuthError,
     ClientError,
@@ -70,39 +71,39 @@ from canfar_tui.clients.base import (
     InvalidInput,
     NotFound,
     ProgressCallback,
-    QuotaExceeded,
     Unavailable,
 )
-from canfar_tui.clients.faults import check_local_write
+from canfar_tui.clients.files import atomic_writer
+from canfar_tui.clients.storage.cadc_session import bound_timeout, cadc_caches_at
+from canfar_tui.clients.storage.vospace_errors import (
+    ChecksumMismatch,
+    TransferCancelled,
+    TransientMismatch,
+    is_transient,
+    local_write_error,
+    map_error,
+    status_of,
+)
+from canfar_tui.clients.storage.vospace_transfers import (
+    CHUNK_SIZE,
+    DownloadState,
+    UploadBody,
+    md5_from_digest,
+    md5_of_file,
+)
 from canfar_tui.models import StorageNode, StorageQuota
 
 if TYPE_CHECKING:
-    from canfar_tui.clients.storage.loopback_server import RunningVOSpace
+    from canfar_tui.clients.storage.loopback import RunningVOSpace
 
-__all__ = ["ChecksumMismatch", "RetryPolicy", "TransferCancelled", "VOSpaceStorage"]
+__all__ = ["ChecksumMismatch", "RetryPolicy", "TransferCancelled", "VOSpaceStorage", "map_error"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CHUNK_SIZE = 256 * 1024
-#: How long a cancelled call waits for its worker thread to stop and remove temp files.
-CANCEL_GRACE_SECONDS = 10.0
 CONTAINER = "vos:ContainerNode"
 LINK = "vos:LinkNode"
-
-#: Serialises the temporary redirection of cadcutils' cache globals (see the module docstring).
-_CADC_GLOBALS_LOCK = threading.Lock()
-
-
-class ChecksumMismatch(Unavailable):
-    """Bytes arrived corrupted (MD5 mismatch) and retries did not help; nothing was kept."""
-
-    title = "Checksum mismatch"
-
-
-class TransferCancelled(Exception):
-    """Raised inside a worker thread when the transfer's task was cancelled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,101 +119,7 @@ class RetryPolicy:
         return float(min(self.max_delay, self.first_delay * (2**retry)))
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-class _Progress:
-    """Throttled progress reports, handed to the event loop thread."""
-
-    def __init__(
-        self,
-        callback: ProgressCallback | None,
-        loop: asyncio.AbstractEventLoop,
-        total: int | None,
-    ) -> None:
-        self._callback = callback
-        self._loop = loop
-        self.total = total
-        self._last = -1
-        self._step = max(256 * 1024, (total or 0) // 200)
-
-    def __call__(self, done: int, *, force: bool = False) -> None:
-        if self._callback is None:
-            return
-        if not force and self._last >= 0 and done - self._last < self._step and done != self.total:
-            return
-        self._last = done
-        callback, total = self._callback, self.total
-
-        def deliver() -> None:
-            try:
-                callback(done, total)
-            except Exception:  # a broken progress bar must not break the transfer
-                log.exception("progress callback failed")
-
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening
-            self._loop.call_soon_threadsafe(deliver)
-
-
-class _UploadBody:
-    """A file object for ``requests`` that reports progress and honours cancellation."""
-
-    def __init__(
-        self, handle: Any, size: int, progress: _Progress, cancel: threading.Event
-    ) -> None:
-        self._handle = handle
-        self._size = size
-        self._progress = progress
-        self._cancel = cancel
-        self._done = 0
-
-    def __len__(self) -> int:
-        return self._size
-
-    def read(self, amount: int = -1) -> bytes:
-        if self._cancel.is_set():
-            raise TransferCancelled("upload cancelled")
-        data: bytes = self._handle.read(CHUNK_SIZE if amount is None or amount < 0 else amount)
-        self._done += len(data)
-        self._progress(self._done)
-        return data
-
-
-def _consume_result(future: asyncio.Future[Any]) -> None:
-    """Retrieve the outcome of an abandoned worker so asyncio does not log it as lost."""
-    if not future.cancelled():
-        future.exception()
-
-
-def _md5_of_file(path: Path, cancel: threading.Event) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            if cancel.is_set():
-                raise TransferCancelled("cancelled")
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _md5_from_digest(headers: Mapping[str, str]) -> str | None:
-    """The hex MD5 in a ``Digest: md5=<base64>`` (or ``Content-MD5``) response header."""
-    candidates = []
-    for part in (headers.get("Digest") or "").split(","):
-        algorithm, _, value = part.strip().partition("=")
-        if algorithm.strip().lower() == "md5":
-            candidates.append(value.strip())
-    if headers.get("Content-MD5"):
-        candidates.append(str(headers["Content-MD5"]).strip())
-    for value in candidates:
-        if len(value) == 32:
-            return value.lower()
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if len(raw) == 16:
-            return raw.hex()
-    return None
+# --------------------------------------------------------------------------- node properties
 
 
 def _parse_date(text: str | None) -> datetime | None:
@@ -240,171 +147,6 @@ def _groups(value: str | None) -> str | None:
     if value is None or value.strip() in ("", "NONE"):
         return None
     return value.strip()
-
-
-def _status_of(exc: BaseException) -> int | None:
-    """The HTTP status behind a cadcutils/requests exception, if there is one."""
-    for candidate in (exc, getattr(exc, "orig_exception", None)):
-        response = getattr(candidate, "response", None)
-        status = getattr(response, "status_code", None)
-        if isinstance(status, int):
-            return status
-    return None
-
-
-def _first_line(text: object) -> str:
-    for line in str(text).splitlines():
-        if line.strip():
-            return line.strip()[:200]
-    return ""
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Connection problems, timeouts, cut-off bodies and 5xx answers: worth another try."""
-    if isinstance(exc, ClientError):
-        return exc.transient and not isinstance(exc, ChecksumMismatch)
-    import requests
-    import urllib3.exceptions
-    from cadcutils import exceptions as cadc
-
-    if isinstance(
-        exc,
-        requests.ConnectionError
-        | requests.Timeout
-        | requests.exceptions.ChunkedEncodingError
-        | urllib3.exceptions.HTTPError
-        | cadc.TransferException
-        | ConnectionError
-        | TimeoutError,
-    ):
-        return True
-    if isinstance(exc, cadc.SslException):
-        return False
-    status = _status_of(exc)
-    if status is not None:
-        return status >= 500 or status in (408, 429)
-    if isinstance(exc, cadc.HttpException):
-        orig = exc.orig_exception
-        return isinstance(orig, requests.ConnectionError | requests.Timeout | ConnectionError)
-    return isinstance(exc, OSError) and exc.errno in (503, 504, 502, 500, errno.EAGAIN)
-
-
-def map_error(exc: BaseException, subject: str, action: str) -> ClientError:
-    """Translate a vos/cadcutils/requests exception into the client error tree."""
-    if isinstance(exc, ClientError):
-        return exc
-    import requests
-    import urllib3.exceptions
-    from cadcutils import exceptions as cadc
-
-    details = f"{type(exc).__name__}: {exc}"
-    text = str(exc)
-    status = _status_of(exc)
-    if isinstance(exc, cadc.SslException):
-        if "expired" in text.lower() or "certificate" in text.lower():
-            return AuthError(
-                f"TLS failure while {action}: check or renew your CADC certificate", details=details
-            )
-        return Unavailable(f"TLS failure while {action}", details=details)
-    if isinstance(exc, RuntimeError) and "cert" in text.lower():
-        return AuthError("Your CADC certificate has expired: renew it", details=details)
-    if isinstance(exc, cadc.NotFoundException) or status == 404:
-        return NotFound(f"Not found: {subject}", details=details)
-    if isinstance(exc, cadc.UnauthorizedException) or status == 401:
-        return AuthError(
-            f"Authentication required for {subject}: renew your CADC certificate", details=details
-        )
-    if isinstance(exc, cadc.ForbiddenException) or status == 403:
-        return AuthError(f"Permission denied: {subject}", details=details)
-    if isinstance(exc, cadc.AlreadyExistsException) or status == 409:
-        return Conflict(f"Conflict on {subject}: {_first_line(text) or 'already exists'}")
-    if isinstance(exc, cadc.ByteLimitException) or status == 413:
-        return QuotaExceeded(f"VOSpace quota exceeded while {action}", details=details)
-    if isinstance(exc, cadc.PreconditionFailedException) or status == 412:
-        return ChecksumMismatch(
-            f"{subject}: the service received corrupted bytes (MD5 mismatch)", details=details
-        )
-    if isinstance(exc, cadc.BadRequestException) or status == 400:
-        return InvalidInput(f"Invalid request for {subject}: {_first_line(text)}", details=details)
-    if status is not None and status >= 500:
-        return Unavailable(f"VOSpace error {status} while {action}", details=details)
-    if isinstance(exc, requests.Timeout | TimeoutError):
-        return Unavailable(f"VOSpace timed out while {action}", details=details)
-    if isinstance(
-        exc,
-        requests.ConnectionError
-        | requests.exceptions.ChunkedEncodingError
-        | urllib3.exceptions.HTTPError
-        | ConnectionError
-        | cadc.HttpException,
-    ):
-        return Unavailable(f"Cannot reach VOSpace while {action}", details=details)
-    for marker, kind, message in (
-        ("NodeNotFound", NotFound, f"Not found: {subject}"),
-        ("ContainerNotFound", NotFound, f"Folder not found for {subject}"),
-        ("DuplicateNode", Conflict, f"Already exists: {subject}"),
-        ("ContainerNotEmpty", Conflict, f"Folder not empty: {subject}"),
-        ("PermissionDenied", AuthError, f"Permission denied: {subject}"),
-        ("QuotaExceeded", QuotaExceeded, f"VOSpace quota exceeded while {action}"),
-        ("RequestEntityTooLarge", QuotaExceeded, f"VOSpace quota exceeded while {action}"),
-        ("InvalidArgument", InvalidInput, f"Invalid request for {subject}"),
-        ("InvalidURI", InvalidInput, f"Invalid node name: {subject}"),
-    ):
-        if marker in text:
-            return kind(message, details=details)
-    if isinstance(exc, OSError) and exc.errno is not None:
-        code = exc.errno
-        if code in (errno.ENOENT, 404):
-            return NotFound(f"Not found: {subject}", details=details)
-        if code in (errno.EEXIST, 409):
-            return Conflict(f"Already exists: {subject}", details=details)
-        if code in (errno.EACCES, errno.EPERM, 401, 403):
-            return AuthError(f"Permission denied: {subject}", details=details)
-        if code in (errno.E2BIG, 413):
-            return QuotaExceeded(f"VOSpace quota exceeded while {action}", details=details)
-        if code in (errno.EINVAL, 400):
-            return InvalidInput(f"Invalid request for {subject}", details=details)
-        if code >= 500 or code in (errno.EAGAIN, errno.ETIMEDOUT, errno.EIO, errno.EFAULT):
-            return Unavailable(f"VOSpace failed while {action}", details=details)
-    if isinstance(exc, AttributeError) and "resource ID" in text:
-        return Unavailable(
-            f"Cannot find the VOSpace service for {subject} (registry or network)", details=details
-        )
-    if isinstance(exc, ValueError) and "ertificate" in text:
-        return AuthError(f"Unusable CADC certificate: {_first_line(text)}", details=details)
-    return ClientError(f"VOSpace failed while {action}: {_first_line(text)}", details=details)
-
-
-@contextlib.contextmanager
-def _cadc_caches_at(config_home: Path | None) -> Iterator[None]:
-    """Point cadcutils' registry and version caches at ``config_home`` for a moment."""
-    if config_home is None:
-        yield
-        return
-    from cadcutils.net import ws
-    from cadcutils.util import utils
-
-    with _CADC_GLOBALS_LOCK:
-        saved = (ws.CACHE_LOCATION, utils.CADC_CACHE_DIR)
-        ws.CACHE_LOCATION = str(config_home / ".config" / "cadc-registry")
-        utils.CADC_CACHE_DIR = str(config_home / ".config")
-        try:
-            yield
-        finally:
-            ws.CACHE_LOCATION, utils.CADC_CACHE_DIR = saved
-
-
-def _bound_timeout(session: Any, timeout: tuple[float, float]) -> None:
-    """Give every request of a cadcutils session our timeout instead of its 120 s default."""
-    original = session.send
-
-    def send(request: Any, **kwargs: Any) -> Any:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = timeout
-        return original(request, **kwargs)
-
-    session.send = send
-    session.retry = False  # we retry ourselves, with a short capped backoff
 
 
 # --------------------------------------------------------------------------- the backend
@@ -466,41 +208,22 @@ class VOSpaceStorage:
         config_home: Path,
         *,
         owns_server: bool = False,
+        owns_config_home: bool = False,
         **options: Any,
     ) -> VOSpaceStorage:
         """A backend for the loopback service: prepares ``config_home`` and points at it.
 
-        With ``owns_server``, :meth:`aclose` also stops the service.
+        With ``owns_server``, :meth:`aclose` also stops the service (and :meth:`_run` starts it
+        again if it died); with ``owns_config_home`` it removes ``config_home``. The sandbox's
+        own service is started by the composition root
+        (:func:`canfar_tui.clients.bundle.start_sandbox_storage`).
         """
         server.prepare_client_home(config_home)
         client = cls(server.home_uri, config_home=config_home, sandbox=True, **options)
         if owns_server:
             client._owned_server = server
-        return client
-
-    @classmethod
-    def start_sandbox(
-        cls, data_dir: Path, *, quota_bytes: int | None = None, **options: Any
-    ) -> VOSpaceStorage:
-        """Start the loopback service over ``data_dir/vospace`` and return a backend for it.
-
-        Cheap (a socket and a thread; ``vos`` is not imported). The client's registry, which
-        names this process's port, lives in a private temporary directory: a shared one would
-        be rewritten by every other process serving the same sandbox (batch jobs uploading,
-        a second dashboard) and point this one at a service that has stopped. Closing the
-        backend stops the service and removes that directory.
-        """
-        from canfar_tui.clients.storage.loopback_server import start_server
-
-        server = start_server(data_dir / "vospace", quota_bytes=quota_bytes)
-        config_home = Path(tempfile.mkdtemp(prefix="canfar-tui-vos-"))
-        try:
-            client = cls.for_sandbox(server, config_home, owns_server=True, **options)
-        except BaseException:
-            server.stop()
-            shutil.rmtree(config_home, ignore_errors=True)
-            raise
-        client._owned_config_home = config_home
+        if owns_config_home:
+            client._owned_config_home = config_home
         return client
 
     def __repr__(self) -> str:  # no token, no certificate content
@@ -530,9 +253,9 @@ class VOSpaceStorage:
         client = self._vos
         self._vos = None
         if client is not None:
-            await asyncio.to_thread(self._close_sessions, client)
+            await run_blocking(self._close_sessions, client)
         if self._owned_server is not None:
-            await asyncio.to_thread(self._owned_server.stop)
+            await run_blocking(self._owned_server.stop)
             self._owned_server = None
         if self._owned_config_home is not None:
             shutil.rmtree(self._owned_config_home, ignore_errors=True)
@@ -593,37 +316,27 @@ class VOSpaceStorage:
     # ---- running blocking work
 
     async def _run(self, function: Callable[..., T], *args: Any, transfer: bool = False) -> T:
-        """Run ``function(*args, cancel)`` in a worker thread.
+        """Run ``function(*args, cancel)`` in a worker thread (:func:`run_blocking`).
 
         Metadata calls get the overall timeout; transfers have none (big files take time) but
         every request has a connect/read timeout. Cancelling the task sets ``cancel``, which
-        the transfer loops check, so the thread stops soon and removes its temp file.
+        the transfer loops check, so the thread stops soon and removes its temp file; a
+        :class:`TransferCancelled` raised there becomes the task's ``CancelledError``.
         """
         if self._closed:
             raise Unavailable("The VOSpace client is closed")
         if self._owned_server is not None and not self._owned_server.alive:
-            await asyncio.to_thread(self._revive_sandbox)
-        cancel = threading.Event()
-        work = asyncio.ensure_future(asyncio.to_thread(function, *args, cancel))
+            await run_blocking(self._revive_sandbox)
         try:
-            if transfer:
-                return await asyncio.shield(work)
-            return await asyncio.wait_for(asyncio.shield(work), self._timeout)
-        except TimeoutError:
-            cancel.set()
-            work.add_done_callback(_consume_result)
-            raise Unavailable(f"VOSpace did not answer within {self._timeout:.0f} s") from None
-        except asyncio.CancelledError:
-            # let the worker see the flag and clean up (temp files) before we report
-            cancel.set()
-            work.add_done_callback(_consume_result)
-            with contextlib.suppress(BaseException):
-                await asyncio.wait({work}, timeout=CANCEL_GRACE_SECONDS)
-            raise
+            return await run_blocking(
+                function,
+                *args,
+                timeout=None if transfer else self._timeout,
+                timeout_message=f"VOSpace did not answer within {self._timeout:.0f} s",
+                cancellable=True,
+            )
         except ClientError:
             raise
-        except TransferCancelled:
-            raise asyncio.CancelledError() from None
         except Exception as exc:  # the boundary: nothing untranslated gets out
             raise map_error(exc, self._home_uri, "talking to VOSpace") from exc
 
@@ -657,7 +370,7 @@ class VOSpaceStorage:
                 raise
             except Exception as exc:
                 last = attempt == self._retry.attempts - 1
-                if last or not _is_transient(exc):
+                if last or not is_transient(exc):
                     if isinstance(exc, ClientError):
                         raise
                     raise map_error(exc, subject, action) from exc
@@ -689,7 +402,7 @@ class VOSpaceStorage:
                 )
             certfile = str(self._certificate)
         try:
-            with _cadc_caches_at(self._config_home):
+            with cadc_caches_at(self._config_home):
                 client = vos.Client(
                     vospace_certfile=certfile,
                     vospace_token=self._token,
@@ -701,8 +414,8 @@ class VOSpaceStorage:
             raise
         except Exception as exc:
             raise map_error(exc, self._home_uri, "connecting to VOSpace") from exc
-        _bound_timeout(endpoints.session, self._request_timeout)
-        _bound_timeout(data_client._get_session(), self._request_timeout)
+        bound_timeout(endpoints.session, self._request_timeout)
+        bound_timeout(data_client._get_session(), self._request_timeout)
         return client
 
     @staticmethod
@@ -936,10 +649,10 @@ class VOSpaceStorage:
             if existing is not None and existing.is_container:
                 raise Conflict(f"A folder named {local_path.name} already exists in {uri}")
         full = self._full(uri)
-        report = _Progress(progress, loop, size)
+        report = Progress(progress, loop, size)
         report(0, force=True)
         try:
-            local_md5 = _md5_of_file(local_path, cancel)
+            local_md5 = md5_of_file(local_path, cancel)
         except OSError as exc:
             raise InvalidInput(f"Cannot read {local_path}: {exc.strerror}") from exc
         client = self._client()
@@ -968,7 +681,7 @@ class VOSpaceStorage:
         uri: str,
         size: int,
         local_md5: str,
-        report: _Progress,
+        report: Progress,
         cancel: threading.Event,
     ) -> None:
         md5_b64 = base64.b64encode(bytes.fromhex(local_md5)).decode("ascii")
@@ -990,24 +703,24 @@ class VOSpaceStorage:
                 raise Unavailable(f"VOSpace offered no upload address for {uri}")
             report(0, force=True)
             with open(local_path, "rb") as handle:
-                body = _UploadBody(handle, size, report, cancel)
+                body = UploadBody(handle, size, report, cancel)
                 try:
                     response = self._data_session(full).put(urls[0], data=body, headers=headers)
                 except Exception as exc:
-                    if _status_of(exc) == 412:  # the service saw an MD5 mismatch: retry
+                    if status_of(exc) == 412:  # the service saw an MD5 mismatch: retry
                         mismatches += 1
-                        raise _TransientMismatch(uri) from exc
+                        raise TransientMismatch(uri) from exc
                     raise
-            remote_md5 = _md5_from_digest(response.headers)
+            remote_md5 = md5_from_digest(response.headers)
             if remote_md5 is not None and remote_md5 != local_md5:
                 mismatches += 1
                 self._forget_remote(full)
-                raise _TransientMismatch(uri)
+                raise TransientMismatch(uri)
 
         try:
             self._retrying(attempt, cancel, uri, "uploading")
         except ClientError as exc:
-            if isinstance(exc, _TransientMismatch) or mismatches:
+            if isinstance(exc, TransientMismatch) or mismatches:
                 raise ChecksumMismatch(
                     f"Upload of {local_path.name} arrived corrupted {mismatches} times "
                     "(MD5 mismatch); nothing was kept",
@@ -1048,15 +761,11 @@ class VOSpaceStorage:
         if not destination.parent.is_dir():
             raise InvalidInput(f"No such local folder: {destination.parent}")
         full = self._full(uri)
-        report = _Progress(progress, loop, node.size)
-        temp = destination.parent / f".{destination.name}.{uuid.uuid4().hex[:12]}.part"
+        report = Progress(progress, loop, node.size)
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except OSError as exc:
-            raise _local_write_error(exc, destination) from exc
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                state = _DownloadState(handle, destination, temp)
+            # a hidden temp file beside the destination, renamed into place once verified
+            with atomic_writer(destination) as handle:
+                state = DownloadState(handle, destination)
                 report(0, force=True)
                 verified = False
                 for _round in range(self._retry.attempts):
@@ -1080,14 +789,8 @@ class VOSpaceStorage:
                     raise ChecksumMismatch(
                         f"Download of {uri} kept arriving corrupted (MD5 mismatch); nothing kept"
                     )
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, destination)
-        except OSError as exc:
-            raise _local_write_error(exc, destination) from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+        except OSError as exc:  # the temp file, the flush or the rename
+            raise local_write_error(exc, destination) from exc
         report(node.size or destination.stat().st_size, force=True)
         return destination
 
@@ -1096,8 +799,8 @@ class VOSpaceStorage:
         full: str,
         uri: str,
         node: StorageNode,
-        state: _DownloadState,
-        report: _Progress,
+        state: DownloadState,
+        report: Progress,
         cancel: threading.Event,
     ) -> None:
         """Fetch the rest of the file (a Range request when resuming) into ``state``."""
@@ -1108,7 +811,7 @@ class VOSpaceStorage:
             if state.written and response.status_code != 206:
                 state.restart()  # the service ignored the Range: start over
                 report(0, force=True)
-            announced = _md5_from_digest(response.headers)
+            announced = md5_from_digest(response.headers)
             if announced:
                 state.announced_md5 = announced
             while True:
@@ -1123,48 +826,3 @@ class VOSpaceStorage:
             response.close()
         if node.size is not None and state.written < node.size:
             raise ConnectionError(f"download of {uri} ended early")
-
-
-class _TransientMismatch(Unavailable):
-    """One transfer attempt was corrupted in transit; it is retried."""
-
-    def __init__(self, uri: str) -> None:
-        super().__init__(f"{uri}: MD5 mismatch in transit")
-
-
-def _local_write_error(exc: OSError, destination: Path) -> InvalidInput:
-    """One line for a failed local write; a full disk (or quota) names the folder."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return InvalidInput(
-            f"No space left on {destination.parent} for {destination.name}; nothing was kept",
-            details=f"{type(exc).__name__}: {exc}",
-        )
-    return InvalidInput(f"Cannot write {destination}: {exc.strerror or exc}")
-
-
-class _DownloadState:
-    """Bytes received so far, their running MD5, and the MD5 the service announced."""
-
-    def __init__(self, handle: Any, path: Path, temp: Path | None = None) -> None:
-        self.handle = handle
-        self.path = path
-        self.temp = temp or path
-        self.digest = hashlib.md5(usedforsecurity=False)
-        self.written = 0
-        self.announced_md5: str | None = None
-
-    def write(self, chunk: bytes) -> None:
-        try:
-            check_local_write(self.temp, self.written + len(chunk))  # injected full disk
-            self.handle.write(chunk)
-        except OSError as exc:
-            raise _local_write_error(exc, self.path) from exc
-        self.digest.update(chunk)
-        self.written += len(chunk)
-
-    def restart(self) -> None:
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.digest = hashlib.md5(usedforsecurity=False)
-        self.written = 0
-        self.announced_md5 = None

@@ -59,7 +59,7 @@ from canfar_tui.widgets.resource_view import ResourceView
 from canfar_tui.widgets.transfers import TransferJob, TransfersPanel
 
 if TYPE_CHECKING:
-    from canfar_tui.clients.archive.cadc import ArchiveClient
+    from canfar_tui.clients.archive.base import ArchiveClient
 
 log = get_logger("vospace")
 
@@ -282,7 +282,6 @@ class VOSpaceView(ResourceView, can_focus=True):
         self._want_more = False
         self._generation = 0
         self._select_after_load: str | None = None
-        self._archive: ArchiveClient | None = None
         self._usage = ""
         self._usage_wanted = False
         self._usage_running = False
@@ -307,17 +306,9 @@ class VOSpaceView(ResourceView, can_focus=True):
         return FolderMemory(self.context.settings.paths.state_dir / "vospace.json")
 
     @property
-    def archive(self) -> ArchiveClient:
-        """The CADC archive of this profile (the sandbox archive in the sandbox)."""
-        if self._archive is None:
-            from canfar_tui.clients.archive.cadc import build_archive
-
-            self._archive = build_archive(self.context.settings)
-        return self._archive
-
-    @archive.setter
-    def archive(self, value: ArchiveClient) -> None:
-        self._archive = value
+    def archive(self) -> ArchiveClient | None:
+        """The CADC archive of this profile (the sandbox archive in the sandbox), if any."""
+        return self.context.clients.archive
 
     def on_mount(self) -> None:
         if self.client is not None:
@@ -326,11 +317,6 @@ class VOSpaceView(ResourceView, can_focus=True):
         self.watch(self.table, "scroll_y", self._scrolled, init=False)
         self._show_breadcrumbs()
         self._refresh_usage()
-
-    async def on_unmount(self) -> None:
-        if self._archive is not None:
-            with contextlib.suppress(ClientError, OSError):
-                await self._archive.aclose()
 
     def focus_default(self) -> None:
         if self.table.display:
@@ -842,12 +828,15 @@ class VOSpaceView(ResourceView, can_focus=True):
         )
 
     def action_archive_fetch(self) -> None:
-        from canfar_tui.clients.archive.cadc import SandboxArchive
+        from canfar_tui.clients.archive.base import SupportsExampleFiles
         from canfar_tui.screens.vospace_dialogs import ArchiveFetchScreen, ArchiveRequest
 
-        start = self.memory.get("download_dir", Path.cwd())
         archive = self.archive
-        examples = SandboxArchive.seed_uris() if isinstance(archive, SandboxArchive) else []
+        if archive is None:
+            self.notify(self.context.clients.why_missing("archive"), severity="warning")
+            return
+        start = self.memory.get("download_dir", Path.cwd())
+        examples = archive.example_uris() if isinstance(archive, SupportsExampleFiles) else []
 
         def chosen(request: ArchiveRequest | None) -> None:
             if request is not None:
@@ -858,9 +847,11 @@ class VOSpaceView(ResourceView, can_focus=True):
 
     def fetch_from_archive(self, uri: str, destination: Path) -> TransferJob:
         """Queue an archive download of ``uri`` into the local folder ``destination``."""
-        from canfar_tui.clients.archive.cadc import parse_archive_uri
+        from canfar_tui.clients.archive.base import parse_archive_uri
 
         archive = self.archive
+        if archive is None:
+            raise ClientError(self.context.clients.why_missing("archive"))
         name = parse_archive_uri(uri).file_name
         job_ref: list[TransferJob] = []
 
