@@ -8,7 +8,15 @@ from that file directly, so a developer who ran ``start.sh`` can run ``pytest`` 
 * ``CANFAR_TUI_CONDOR_TOKEN``: the test user's IDTOKEN (0600);
 * ``CANFAR_TUI_CONDOR_JOB_DIR``: the job folder mounted at the same path inside the chroot;
 * ``CANFAR_TUI_CONDOR_USER`` / ``CANFAR_TUI_CONDOR_UID``: who jobs run as;
-* ``CANFAR_TUI_CONDOR_OTHER_USERS``: owners of the jobs queued so that "all users" shows some.
+* ``CANFAR_TUI_CONDOR_OTHER_USERS``: owners of the jobs queued so that "all users" shows some;
+* ``CANFAR_TUI_CANFAR_SUBMIT_DIR`` / ``CANFAR_TUI_CANFAR_SUBMIT_0_3_DIR``: folders holding the
+  ``canfar_submit`` stand-in of the current form and of the 0.3 form (put one first on PATH);
+  ``CANFAR_TUI_CANFAR_SUBMIT_LOG``: their log of image transfers and shares (optional: a pool
+  started by an older ``start.sh`` has none; tests that need them skip).
+
+The pool is faithful to CANFAR's cloud scheduler: a job whose Requirements names neither
+``group_name`` nor ``VMType`` stays idle for ever. A test whose jobs must run submits them as
+``canfar_submit`` would (:func:`as_canfar_submit`).
 
 Without them the HTCondor tests skip, unless ``CANFAR_TUI_REQUIRE_SERVICES=1``: then a missing
 or unreachable pool FAILS them (:func:`condor_service_or_skip`), and
@@ -40,6 +48,16 @@ _KEYS = (
     "CANFAR_TUI_CONDOR_UID",
     "CANFAR_TUI_CONDOR_OTHER_USERS",
 )
+_STANDIN_KEYS = (
+    "CANFAR_TUI_CANFAR_SUBMIT_DIR",
+    "CANFAR_TUI_CANFAR_SUBMIT_0_3_DIR",
+    "CANFAR_TUI_CANFAR_SUBMIT_LOG",
+)
+#: What the current canfar_submit puts before the user's job file (its Requirements is what
+#: cloudscheduler needs to boot a VM for the job; scripts/condor's pool refuses the others).
+CANFAR_SUBMIT_PREAMBLE = (
+    'Universe = vanilla\nRequirements = group_name =?= "canfar" && Arch == "x86_64"\n'
+)
 _COLLECTOR = re.compile(r"^\s*COLLECTOR_HOST\s*=\s*(\S+)\s*$", re.MULTILINE)
 
 
@@ -54,6 +72,17 @@ class CondorService:
     uid: int
     other_users: tuple[str, ...]
     collector: tuple[str, int]
+    #: ``{"current": folder, "0.3": folder}``: each holds that form's ``canfar_submit``.
+    canfar_submit_dirs: tuple[tuple[str, Path], ...] = ()
+    #: The stand-ins' log of image transfers (current form) and shares (0.3 form).
+    canfar_submit_log: Path | None = None
+
+    def canfar_submit_dir(self, form: str) -> Path:
+        """The folder holding the ``canfar_submit`` stand-in of ``form``; skips without it."""
+        folder = dict(self.canfar_submit_dirs).get(form)
+        if folder is None or not (folder / "canfar_submit").is_file():
+            require_or_skip(f"no canfar_submit stand-in of the {form} form (rerun start.sh)")
+        return folder
 
     def new_job_dir(self, name: str) -> Path:
         """A fresh folder for one test's jobs, owned by the test user (jobs write there)."""
@@ -73,7 +102,7 @@ class CondorService:
 
 
 def _settings() -> dict[str, str]:
-    return service_settings(_KEYS, CONDOR_ENV, DEFAULT_ENV_FILE)
+    return service_settings(_KEYS + _STANDIN_KEYS, CONDOR_ENV, DEFAULT_ENV_FILE)
 
 
 def _collector(config: Path) -> tuple[str, int]:
@@ -120,8 +149,29 @@ def _find() -> tuple[CondorService | None, str]:
         uid=uid,
         other_users=tuple(values["CANFAR_TUI_CONDOR_OTHER_USERS"].split()),
         collector=collector,
+        canfar_submit_dirs=tuple(
+            (form, Path(values[key]))
+            for form, key in (
+                ("current", "CANFAR_TUI_CANFAR_SUBMIT_DIR"),
+                ("0.3", "CANFAR_TUI_CANFAR_SUBMIT_0_3_DIR"),
+            )
+            if values.get(key)
+        ),
+        canfar_submit_log=(
+            Path(values["CANFAR_TUI_CANFAR_SUBMIT_LOG"])
+            if values.get("CANFAR_TUI_CANFAR_SUBMIT_LOG")
+            else None
+        ),
     )
     return service, ""
+
+
+def as_canfar_submit(text: str) -> str:
+    """``text`` as the current ``canfar_submit`` hands it to condor_submit (its image aside), so
+    that the pool runs its jobs; a description that already names ``group_name`` is kept."""
+    if "group_name" in text:
+        return text
+    return CANFAR_SUBMIT_PREAMBLE + text
 
 
 def condor_service_or_skip() -> CondorService:

@@ -34,7 +34,9 @@ TEST_USER=${CANFAR_TUI_CONDOR_USER:-astro}
 OTHER_USERS=(jdoe asmith)
 STAMP_NAME=.canfar-tui-installed
 # Bump when what the chroot must contain changes (forces a rebuild).
-RECIPE=2
+# 2: python3 for canfar-tui; 3: source-extractor and libcfitsio-bin (funpack), as on the seed's
+# snapshot after `apt install -y source-extractor libcfitsio-bin`.
+RECIPE=3
 
 T0=$(date +%s%N)
 lap() { awk -v now="$(date +%s%N)" -v t0="$T0" -v msg="$*" \
@@ -148,14 +150,18 @@ printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
     > "$NEW/etc/apt/apt.conf.d/90canfar-tui"
 mount -t proc proc "$NEW/proc"
 mount --bind /dev "$NEW/dev"
-# python3 and python3-venv: for install_canfar_tui.sh (canfar-tui in a venv, like a snapshot).
+# python3 and python3-venv: for install_canfar_tui.sh (canfar-tui, cadcdata and vos in venvs,
+# like a snapshot); source-extractor and libcfitsio-bin (funpack): the seed's
+# `apt install -y source-extractor libcfitsio-bin` on its VM before the snapshot.
 chroot "$NEW" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    minicondor python3 python3-venv > "$RUN/install-minicondor.log" 2>&1 \
-    || die "installing minicondor and python3 failed (see $RUN/install-minicondor.log)"
+    minicondor python3 python3-venv source-extractor libcfitsio-bin \
+    > "$RUN/install-minicondor.log" 2>&1 \
+    || die "installing minicondor, python3 and the seed's tools failed (see $RUN/install-minicondor.log)"
 chroot "$NEW" apt-get clean
 cleanup
 lap "minicondor installed: $(chroot "$NEW" condor_version | head -n1)"
 lap "python installed: $(chroot "$NEW" python3 --version)"
+lap "seed tools installed: $(chroot "$NEW" source-extractor --version 2>&1 | head -n1), funpack $(chroot "$NEW" funpack -V 2>&1 | head -n1)"
 
 # Users: the test user with the host's uid, the other users only inside.
 chroot "$NEW" groupadd -g "$TEST_UID" "$TEST_USER"

@@ -10,7 +10,11 @@
 #   - a wheel of this checkout built on the host (`pip wheel --no-deps` with the host venv's
 #     pip, $CANFAR_TUI_HOST_PYTHON or .venv/bin/python), copied in and pip-installed by the
 #     chroot's pip, so that the dependencies are the ones for the chroot's Python;
-#   - /usr/local/bin/canfar-tui -> /opt/canfar-tui/bin/canfar-tui: on a job's default PATH.
+#   - /usr/local/bin/canfar-tui -> /opt/canfar-tui/bin/canfar-tui: on a job's default PATH;
+#   - the CADC tools a snapshot of the seed has (`pip install cadcdata vos`), in a venv of
+#     their own, /opt/canfar-tools, from the package index: cadcget, cadcinfo, cadc-get-cert,
+#     vcp, vls, … linked into /usr/local/bin (a job's default PATH), so that the seed's
+#     do_catalogue.bash finds them as on CANFAR.
 # pip inside reaches its package index the way the host's pip does: the host's pip
 # configuration (/etc/pip.conf, /etc/xdg/pip, ~/.config/pip/pip.conf, ~/.pip/pip.conf,
 # $PIP_CONFIG_FILE), the regular files it names (CA bundle, constraints) and /etc/resolv.conf
@@ -23,6 +27,7 @@
 # Python version and a hash of the package's files: when all match, this takes milliseconds;
 # when only the package's files changed, the wheel is reinstalled without its dependencies
 # (seconds); otherwise the venv is made again (about a minute: the downloads).
+# /opt/canfar-tools/.canfar-tools-stamp holds the tools' list and the Python version: made once.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +36,11 @@ RUN=${CANFAR_TUI_CONDOR_RUN:-$REPO/.services/condor}
 ROOT=$RUN/root
 VENV=/opt/canfar-tui
 STAMP=$ROOT$VENV/.canfar-tui-stamp
+TOOLS_VENV=/opt/canfar-tools
+TOOLS_STAMP=$ROOT$TOOLS_VENV/.canfar-tools-stamp
+# What the seed's snapshot gets from the package index, and the commands linked onto PATH.
+TOOLS_PACKAGES=(cadcdata vos)
+TOOLS_COMMANDS=(cadcget cadcinfo cadcput cadcremove cadc-get-cert vcp vls vmkdir vrm vcat vln vmv vchmod vsync)
 HOST_PYTHON=${CANFAR_TUI_HOST_PYTHON:-$REPO/.venv/bin/python}
 
 T0=$(date +%s%N)
@@ -55,16 +65,23 @@ source_hash=$(cd "$REPO" \
 python_version=$(chroot "$ROOT" /usr/bin/python3 -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 WANT_BASE="pyproject=$deps_hash python=$python_version"
 WANT="$WANT_BASE package=$source_hash"
+TOOLS_WANT="tools=${TOOLS_PACKAGES[*]} python=$python_version"
+tools_ready() {
+    [ "$(cat "$TOOLS_STAMP" 2>/dev/null || true)" = "$TOOLS_WANT" ] \
+        && [ -L "$ROOT/usr/local/bin/cadcget" ] && [ -L "$ROOT/usr/local/bin/vcp" ]
+}
 have=$(cat "$STAMP" 2>/dev/null || true)
 if [ "$have" = "$WANT" ] && [ -x "$ROOT$VENV/bin/canfar-tui" ] \
         && [ -L "$ROOT/usr/local/bin/canfar-tui" ]; then
-    lap "up to date ($WANT)"
-    exit 0
-fi
-if [ "${have% package=*}" = "$WANT_BASE" ] && [ -x "$ROOT$VENV/bin/python" ]; then
+    mode=none
+elif [ "${have% package=*}" = "$WANT_BASE" ] && [ -x "$ROOT$VENV/bin/python" ]; then
     mode=package   # same dependencies: reinstall the package alone
 else
     mode=full
+fi
+if [ "$mode" = none ] && tools_ready; then
+    lap "up to date ($WANT; $TOOLS_WANT)"
+    exit 0
 fi
 
 # --------------------------------------------------------------------------- mounts, cleanup
@@ -96,6 +113,7 @@ if ! mountpoint -q "$ROOT/dev"; then mount --bind /dev "$ROOT/dev"; mounted+=("$
 WORK=$(mktemp -d "$ROOT/tmp/canfar-tui-install.XXXXXX")
 chmod 0755 "$WORK"
 mkdir -m 0700 "$WORK/saved"
+if [ "$mode" != none ]; then
 "$HOST_PYTHON" -m pip wheel --quiet --disable-pip-version-check --no-deps \
         --wheel-dir "$WORK" "$REPO" > "$RUN/install-canfar-tui-wheel.log" 2>&1 \
     || die "building the wheel failed (see $RUN/install-canfar-tui-wheel.log)"
@@ -103,6 +121,7 @@ wheels=("$WORK"/canfar_tui-*.whl)
 [ -f "${wheels[0]}" ] || die "pip wheel made no canfar_tui wheel (see $RUN/install-canfar-tui-wheel.log)"
 WHEEL=${wheels[0]#"$ROOT"}
 lap "wheel built: ${WHEEL##*/}"
+fi
 
 # --------------------------------------------------------------------------- pip's configuration
 copy_in() {  # copy_in FILE [PATH]: the host's FILE at PATH (default: the same) in the chroot
@@ -157,22 +176,47 @@ in_chroot() {  # in_chroot COMMAND…: as root inside, with only pip's variables
 
 # --------------------------------------------------------------------------- install
 LOG=$RUN/install-canfar-tui.log
-if [ "$mode" = full ]; then
+# One pip cache for both venvs during this run (canfar-tui depends on cadcdata and vos too, so
+# the tools' venv reuses its downloads and built wheels); it goes with $WORK at the end.
+PIP_CACHE=${WORK#"$ROOT"}/pip-cache
+if [ "$mode" = none ]; then
+    lap "up to date ($WANT)"
+elif [ "$mode" = full ]; then
     rm -rf --one-file-system "${ROOT:?}$VENV"
     in_chroot /usr/bin/python3 -m venv "$VENV" > "$LOG" 2>&1 \
         || die "making the venv $VENV failed (see $LOG)"
     lap "venv made ($python_version)"
     in_chroot "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check \
-            --progress-bar off --no-cache-dir "$WHEEL" >> "$LOG" 2>&1 \
+            --progress-bar off --cache-dir "$PIP_CACHE" "$WHEEL" >> "$LOG" 2>&1 \
         || die "pip install in the chroot failed (see $LOG)"
     lap "installed with its dependencies"
 else
     in_chroot "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check \
-            --progress-bar off --no-cache-dir --no-deps --force-reinstall "$WHEEL" > "$LOG" 2>&1 \
+            --progress-bar off --cache-dir "$PIP_CACHE" --no-deps --force-reinstall "$WHEEL" > "$LOG" 2>&1 \
         || die "pip install in the chroot failed (see $LOG)"
     lap "package reinstalled (dependencies unchanged)"
 fi
 ln -sfn "$VENV/bin/canfar-tui" "$ROOT/usr/local/bin/canfar-tui"
+
+# --------------------------------------------------------------------------- the seed's CADC tools
+TOOLS_LOG=$RUN/install-canfar-tools.log
+if ! tools_ready; then
+    rm -rf --one-file-system "${ROOT:?}$TOOLS_VENV"
+    in_chroot /usr/bin/python3 -m venv "$TOOLS_VENV" > "$TOOLS_LOG" 2>&1 \
+        || die "making the venv $TOOLS_VENV failed (see $TOOLS_LOG)"
+    in_chroot "$TOOLS_VENV/bin/python" -m pip install --no-input --disable-pip-version-check \
+            --progress-bar off --cache-dir "$PIP_CACHE" "${TOOLS_PACKAGES[@]}" >> "$TOOLS_LOG" 2>&1 \
+        || die "pip install ${TOOLS_PACKAGES[*]} in the chroot failed (see $TOOLS_LOG)"
+    for command in "${TOOLS_COMMANDS[@]}"; do
+        if [ -x "$ROOT$TOOLS_VENV/bin/$command" ]; then
+            ln -sfn "$TOOLS_VENV/bin/$command" "$ROOT/usr/local/bin/$command"
+        fi
+    done
+    [ -L "$ROOT/usr/local/bin/cadcget" ] && [ -L "$ROOT/usr/local/bin/vcp" ] \
+        || die "cadcdata/vos installed no cadcget or vcp (see $TOOLS_LOG)"
+    echo "$TOOLS_WANT" > "$TOOLS_STAMP"
+    lap "the seed's CADC tools (${TOOLS_PACKAGES[*]}): $(du -sm --one-file-system "$ROOT$TOOLS_VENV" | cut -f1) MB in $TOOLS_VENV"
+fi
 
 # A job's view: the test user, the default PATH, the heavy imports a pipeline job makes.
 user=$(sed -n 's/.* user=\([^ ]*\).*/\1/p' "$ROOT/.canfar-tui-installed" 2>/dev/null || true)
@@ -184,5 +228,11 @@ version=$(as_job canfar-tui --version 2>> "$LOG") \
     || die "canfar-tui does not run in the chroot (see $LOG)"
 as_job "$VENV/bin/python" -c 'import astropy.io.fits, numpy, sep, vos, cadcutils' >> "$LOG" 2>&1 \
     || die "canfar-tui's dependencies do not import in the chroot (see $LOG)"
+for command in cadcget cadc-get-cert vcp vls source-extractor funpack; do
+    as_job sh -c 'command -v "$1"' sh "$command" >/dev/null \
+        || die "$command is not on a job's default PATH in the chroot"
+done
+as_job vcp --help >> "$TOOLS_LOG" 2>&1 || die "vcp does not run in the chroot (see $TOOLS_LOG)"
+as_job cadcget --help >> "$TOOLS_LOG" 2>&1 || die "cadcget does not run in the chroot (see $TOOLS_LOG)"
 echo "$WANT" > "$STAMP"
 lap "ready: $version, $(du -sm --one-file-system "$ROOT$VENV" | cut -f1) MB in $VENV"

@@ -26,6 +26,10 @@
 #       CANFAR_TUI_CONDOR_JOB_DIR        the shared job folder (owned by the test user)
 #       CANFAR_TUI_CONDOR_USER / _UID    the test user and its uid
 #       CANFAR_TUI_CONDOR_OTHER_USERS    owners of the jobs queued for "all users"
+#       CANFAR_TUI_CANFAR_SUBMIT_DIR     a folder holding `canfar_submit`: the stand-in of the
+#                                        current form (JOB_FILE [VM_IMAGE]); put it first on PATH
+#       CANFAR_TUI_CANFAR_SUBMIT_0_3_DIR the same for the 0.3 form (JOB_FILE VM_IMAGE VM_FLAVOR)
+#       CANFAR_TUI_CANFAR_SUBMIT_LOG     the stand-ins' log of image transfers and shares
 #   $RUN/client/condor_config  COLLECTOR_HOST and IDTOKENS only; no secret in it
 set -euo pipefail
 
@@ -85,6 +89,11 @@ mkdir -p "$RUN/pid" "$RUN/log"
 # --------------------------------------------------------------------------- configuration
 text=$(<"$HERE/templates/99-canfar-tui.config")
 printf '%s\n' "${text//@PORT@/$PORT}" > "$ROOT/etc/condor/config.d/99-canfar-tui.config"
+# cloudscheduler's stand-in (see the template): the startd cron job publishing the VMTypes that
+# canfar_submit 0.3's stand-in shared, and the +PreCmd its jobs carry.
+install -D -m 0755 "$HERE/templates/canfar-shared-vmtypes" "$ROOT/usr/local/libexec/canfar-shared-vmtypes"
+install -D -m 0755 "$HERE/canfar_submit/canfar_batch_cert" "$ROOT/usr/local/share/canfar/canfar_batch_cert"
+install -d -m 0755 "$ROOT/var/lib/condor/canfar"
 host=$(hostname)
 if ! awk -v h="$host" '$1 == "127.0.0.1" { for (i = 2; i <= NF; i++) if ($i == h) found = 1 }
                        END { exit !found }' "$ROOT/etc/hosts" 2>/dev/null; then
@@ -174,6 +183,25 @@ seed "${OTHER_USERS[0]}" calibration-2023 "hold = True"
 seed "${OTHER_USERS[1]}" survey-tiles 'requirements = (Machine == "no-such-machine")'
 lap "jobs of ${OTHER_USERS[*]} queued"
 
+# --------------------------------------------------------------------------- canfar_submit
+# The stand-ins of both forms, each as `canfar_submit` in a folder of its own (put one first on
+# PATH), with what they need to reach the pool (scripts/condor/canfar_submit/replica.sh).
+STANDINS=$RUN/canfar_submit
+rm -rf --one-file-system "$STANDINS"
+install -D -m 0755 "$HERE/canfar_submit/canfar_submit" "$STANDINS/current/canfar_submit"
+install -D -m 0755 "$HERE/canfar_submit/canfar_submit_0.3" "$STANDINS/0.3/canfar_submit"
+install -m 0644 "$HERE/canfar_submit/replica.sh" "$STANDINS/replica.sh"
+{
+    printf 'REPLICA_ROOT=%q\n' "$ROOT"
+    printf 'REPLICA_JOBS=%q\n' "$JOBS"
+    printf 'REPLICA_USER=%q\n' "$TEST_USER"
+    printf 'REPLICA_LOG=%q\n' "$RUN/log/canfar-images.log"
+    printf 'REPLICA_SHARED=%q\n' "$(in_root condor_config_val CANFAR_SHARED_VMTYPES_FILE)"
+} > "$STANDINS/replica.env"
+touch "$RUN/log/canfar-images.log"
+chmod 0644 "$RUN/log/canfar-images.log"
+lap "canfar_submit stand-ins in $STANDINS/{current,0.3}"
+
 # --------------------------------------------------------------------------- env file
 {
     printf 'CONDOR_CONFIG=%q\n' "$CLIENT/condor_config"
@@ -183,6 +211,9 @@ lap "jobs of ${OTHER_USERS[*]} queued"
     printf 'CANFAR_TUI_CONDOR_USER=%q\n' "$TEST_USER"
     printf 'CANFAR_TUI_CONDOR_UID=%q\n' "$TEST_UID"
     printf 'CANFAR_TUI_CONDOR_OTHER_USERS=%q\n' "${OTHER_USERS[*]}"
+    printf 'CANFAR_TUI_CANFAR_SUBMIT_DIR=%q\n' "$STANDINS/current"
+    printf 'CANFAR_TUI_CANFAR_SUBMIT_0_3_DIR=%q\n' "$STANDINS/0.3"
+    printf 'CANFAR_TUI_CANFAR_SUBMIT_LOG=%q\n' "$RUN/log/canfar-images.log"
 } > "$RUN/env.tmp"
 mv "$RUN/env.tmp" "$RUN/env"
 ready=1

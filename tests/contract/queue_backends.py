@@ -73,6 +73,9 @@ class QueueBackend:
     #: Where jobs' files go; a real pool needs the folder shared with its execute node.
     job_dir: Callable[[Path], Path] = lambda tmp_path: tmp_path / "job"
     marks: tuple[pytest.MarkDecorator, ...] = ()
+    #: What the harness does to a description before submitting it (the real pool, like
+    #: CANFAR, runs only what canfar_submit made: Requirements naming group_name).
+    prepare: Callable[[str], str] = lambda text: text
 
 
 # --------------------------------------------------------------------------- backends
@@ -100,6 +103,13 @@ async def _make_condor(tmp_path: Path) -> QueueClient:
     return CondorQueue(service.config, call_timeout=60.0)
 
 
+def _as_canfar_submit(text: str) -> str:
+    """The description as canfar_submit submits it (see ``tests/condor_services.py``)."""
+    from condor_services import as_canfar_submit
+
+    return as_canfar_submit(text)
+
+
 def _condor_job_dir(tmp_path: Path) -> Path:
     """A fresh folder in the pool's shared job folder, owned by the user the jobs run as."""
     from condor_services import condor_service_or_skip
@@ -122,6 +132,7 @@ QUEUE_BACKENDS: dict[str, QueueBackend] = {
         poll_interval=0.5,
         other_owners=("jdoe", "asmith"),  # queued by scripts/condor/start.sh
         job_dir=_condor_job_dir,
+        prepare=_as_canfar_submit,
         marks=(pytest.mark.integration,),
     ),
 }
@@ -181,7 +192,9 @@ class QueueHarness:
         self, description: str, *, itemdata: Sequence[Mapping[str, str]] | None = None
     ) -> tuple[int, list[JobId]]:
         """Submit from the job folder; returns the cluster and the ids of its jobs."""
-        result = await self.client.submit(description, itemdata=itemdata, submit_dir=self.job_dir)
+        result = await self.client.submit(
+            self.backend.prepare(description), itemdata=itemdata, submit_dir=self.job_dir
+        )
         self.clusters.append(result.cluster)
         return result.cluster, [JobId(result.cluster, proc) for proc in range(result.num_jobs)]
 

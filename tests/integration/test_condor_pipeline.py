@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from condor_services import CondorService
+from condor_services import CondorService, as_canfar_submit
 
 from canfar_tui.batch.lint import lint_submit
 from canfar_tui.batch.pipeline import PipelineSpec, submit_file, write_pipeline
@@ -111,7 +111,9 @@ def condor_submit_text(spec: PipelineSpec, environment: dict[str, str], job_dir:
     )
     assert with_env != text
     assert lint_submit(with_env, submit_dir=job_dir).ok
-    return canfar_description(with_env, IMAGE, FLAVOR).text
+    # Until the rewrite adds it itself: the Requirements canfar_submit adds, without which the
+    # pool (like cloudscheduler) never starts the jobs.
+    return as_canfar_submit(canfar_description(with_env, IMAGE, FLAVOR).text)
 
 
 async def wait_finished(queue: CondorQueue, cluster: int, count: int) -> list[Job]:

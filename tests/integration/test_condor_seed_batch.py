@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from condor_services import CondorService
+from condor_services import CondorService, as_canfar_submit
 
 from canfar_tui.clients.base import AuthError
 from canfar_tui.clients.queue.condor.client import CondorQueue
@@ -129,7 +129,10 @@ async def test_the_seed_batch_runs_on_the_real_pool(
     (job_dir / "do_catalogue.sub").write_text(SEED_SUBMIT)
     _, cursor = await queue.events_since(None)
 
-    result = await queue.submit((job_dir / "do_catalogue.sub").read_text(), submit_dir=job_dir)
+    # As canfar_submit hands it to condor_submit: without its Requirements the pool (like
+    # cloudscheduler) never starts the jobs.
+    text = as_canfar_submit((job_dir / "do_catalogue.sub").read_text())
+    result = await queue.submit(text, submit_dir=job_dir)
     assert result.num_jobs == 4
     assert result.batch_name == f"ID: {result.cluster}"
     ids = [JobId(result.cluster, proc) for proc in range(4)]
@@ -211,13 +214,15 @@ async def test_the_seed_batch_runs_on_the_real_pool(
 async def test_hold_release_remove_and_history(queue: CondorQueue, job_dir: Path) -> None:
     _, cursor = await queue.events_since(None)
     result = await queue.submit(
-        "executable = /bin/sleep\n"
-        "transfer_executable = false\n"
-        "arguments = 600\n"
-        "log = sleep.log\n"
-        "batch_name = long-sleep\n"
-        "request_memory = 64M\n"
-        "queue\n",
+        as_canfar_submit(
+            "executable = /bin/sleep\n"
+            "transfer_executable = false\n"
+            "arguments = 600\n"
+            "log = sleep.log\n"
+            "batch_name = long-sleep\n"
+            "request_memory = 64M\n"
+            "queue\n"
+        ),
         submit_dir=job_dir,
     )
     [job_id] = [JobId(result.cluster, 0)]
