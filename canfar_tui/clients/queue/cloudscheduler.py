@@ -32,9 +32,11 @@ CANFAR_GROUP: Final = "canfar"
 CANFAR_REQUIREMENTS: Final = f'group_name =?= "{CANFAR_GROUP}" && Arch == "x86_64"'
 
 _STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
+#: ``=?=`` comes back from the schedd unparsed as ``is``.
+_EQUALS: Final = r"(?:=\?=|==|\bis\b)"
 _VM_TYPE: Final = re.compile(
-    r'(?<![\w.])(?:(?:TARGET|MY)\.)?VMType\s*(?:=\?=|==)\s*"((?:[^"\\]|\\.)*)"'
-    r'|"((?:[^"\\]|\\.)*)"\s*(?:=\?=|==)\s*(?:(?:TARGET|MY)\.)?VMType(?![\w.])',
+    rf'(?<![\w.])(?:(?:TARGET|MY)\.)?VMType\s*{_EQUALS}\s*"((?:[^"\\]|\\.)*)"'
+    rf'|"((?:[^"\\]|\\.)*)"\s*{_EQUALS}\s*(?:(?:TARGET|MY)\.)?VMType(?![\w.])',
     re.IGNORECASE,
 )
 
