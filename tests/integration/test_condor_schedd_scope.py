@@ -9,7 +9,8 @@ user's own schedd on CANFAR's batch host):
   two schedds are a one-line error and, once the stranger is gone, the pool's only schedd is
   used;
 * ``CONDOR_Q_ONLY_MY_JOBS = False`` in the client's configuration (a copy the test writes)
-  makes "all users" the default, as for plain ``condor_q`` there;
+  makes "all users" the default, as for plain ``condor_q`` there, in the client and in the
+  Queue tab (whose status line says so until ``a`` changes it);
 * a job in canfar_submit 0.3's form (``VMType``, no ``group_name``) whose VM type no machine
   has stays idle, and the job detail screen says why; so does a job without ``group_name``
   (kept idle here by a request no slot fits, so that the text is read while it is idle on
@@ -30,11 +31,16 @@ from typing import Any
 import pytest
 from condor_services import CondorService
 from textual.app import App
+from textual.widgets import Static
 
+from canfar_tui.app import create_app
 from canfar_tui.clients.base import SupportsPoolMachines, SupportsQueueDefaults, Unavailable
+from canfar_tui.clients.bundle import Clients
 from canfar_tui.clients.queue.condor.client import CondorQueue
+from canfar_tui.config import Settings
 from canfar_tui.models import JobId, JobStatus
 from canfar_tui.screens.job_detail import JobDetailScreen
+from canfar_tui.widgets.queue.view import QueueView
 
 pytestmark = pytest.mark.integration
 
@@ -149,6 +155,48 @@ async def test_the_pools_condor_q_default_decides_whose_jobs_show(
         assert await client.all_users_by_default() is True  # as on CANFAR's batch host
         owners = {job.owner for job in await client.list_jobs(all_users=True)}
         assert set(condor_service.other_users) <= owners
+
+
+def _condor_clients(settings: Settings, config: Path) -> Clients:
+    from canfar_tui.clients.cloud.sandbox import SandboxCloud
+
+    return Clients(
+        settings.profile.name,
+        cloud=SandboxCloud(settings.paths.data_dir / "sandbox" / "cloud.sqlite"),
+        queue=lambda: CondorQueue(config, call_timeout=60.0),
+    )
+
+
+async def _queue_tab(settings: Settings, config: Path, press: str = "") -> tuple[bool, str]:
+    """Open the Queue tab on the pool; its scope and status line once loaded."""
+    app = create_app(settings, _condor_clients(settings, config))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        view = app.view("queue")
+        assert isinstance(view, QueueView)
+
+        def status() -> str:
+            return str(view.query_one(".view-status", Static).content)
+
+        await _wait(pilot, lambda: view.state in ("ready", "empty") and "(" in status(), "rows")
+        if press:
+            await pilot.press(press)
+            await _wait(pilot, lambda: "(" not in status(), "the toggle")
+        assert app.unexpected_errors == 0
+        return view.all_users, status()
+
+
+async def test_the_queue_tab_starts_as_condor_q_does_on_this_pool(
+    condor_service: CondorService, settings: Settings, tmp_path: Path
+) -> None:
+    config = _config_with(condor_service, tmp_path, "CONDOR_Q_ONLY_MY_JOBS = False")
+    everyone, status = await _queue_tab(settings, config)
+    assert everyone is True
+    assert "all users (as condor_q here)" in status
+    mine, status = await _queue_tab(settings, config, press="a")
+    assert mine is False and "mine" in status and "as condor_q here" not in status
+    only_mine, status = await _queue_tab(settings, condor_service.config)
+    assert only_mine is False and "mine (as condor_q here)" in status
 
 
 class _DetailApp(App[None]):
