@@ -234,7 +234,7 @@ class QueueView(ResourceView, can_focus=True):
             "toggle_all_users",
             "All users",
             id="queue.all_users",
-            tooltip="Show every user's jobs, or only yours",
+            tooltip="Show every user's jobs, or only yours (starts as this pool's condor_q)",
         ),
         Binding(
             "n",
