@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+# Re-exported: the cloud scheduler's group and the Requirements the current form writes.
+from canfar_tui.clients.queue.cloudscheduler import CANFAR_GROUP, CANFAR_REQUIREMENTS
+
 __all__ = [
     "CANFAR_GROUP",
     "CANFAR_REQUIREMENTS",
@@ -48,11 +51,6 @@ __all__ = [
     "probe_canfar_submit",
     "run_canfar_submit",
 ]
-
-#: The cloud scheduler's group for CANFAR batch: it boots VMs only for jobs that ask for it.
-CANFAR_GROUP: Final = "canfar"
-#: What the current ``canfar_submit`` (0.4.x) puts in every job's Requirements.
-CANFAR_REQUIREMENTS: Final = f'group_name =?= "{CANFAR_GROUP}" && Arch == "x86_64"'
 
 #: Seconds each probe (``--help``, ``--version``) may take.
 PROBE_TIMEOUT: Final = 5.0

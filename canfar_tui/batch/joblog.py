@@ -4,7 +4,8 @@ Used by the job detail screen (and usable from a script): :func:`read_tail` read
 an out/err/log file without loading it whole and makes it safe to print;
 :func:`job_summary` picks the attributes people look at first out of a full ClassAd
 (``condor_q -long``); :func:`idle_explanation` says in words why an idle job has not started
-(its requests against the flavor it waits for, or against the local executor's slots).
+(Requirements the cloud scheduler ignores, its requests against the flavor it waits for, or
+against the local executor's slots).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Final
 
 from canfar_tui.batch.resources import flavor_from_name, scratch_gb
 from canfar_tui.clients.base import InvalidInput
+from canfar_tui.clients.queue.cloudscheduler import requirements_problem
 from canfar_tui.models import JobStatus
 
 __all__ = [
@@ -184,12 +186,15 @@ def idle_explanation(
     now: datetime | None = None,
     executor_slots: int | None = None,
     running_elsewhere: int | None = None,
+    vm_types: Collection[str] | None = None,
 ) -> str | None:
     """Why an idle job waits, in a few sentences; None when the job is not idle.
 
     ``executor_slots`` is how many jobs a local executor runs at once (the sandbox) and
     ``running_elsewhere`` how many of them run now; without them the text explains the
-    CANFAR cloud scheduler's part.
+    CANFAR cloud scheduler's part, first of all a ``Requirements`` it ignores
+    (:func:`~canfar_tui.clients.queue.cloudscheduler.requirements_problem`; ``vm_types``
+    are the pool's machines' ``VMType``, when known).
     """
     if _number(ad.get("JobStatus")) != float(JobStatus.IDLE):
         return None
@@ -199,12 +204,19 @@ def idle_explanation(
     if since:
         waited = current.timestamp() - since
         parts.append(f"Idle for {duration_text(waited)}.")
+    problem = None
+    if executor_slots is None and "Requirements" in ad:
+        problem = requirements_problem(ad.get("Requirements"), vm_types=vm_types)
+        if problem:
+            parts.append(problem)
     requests = _requests_text(ad)
     if requests:
         parts.append(f"It asks for {requests}.")
     flavor_name = ad.get("VMInstanceType")
     image = ad.get("VMImage")
-    if isinstance(flavor_name, str) and flavor_name:
+    if isinstance(flavor_name, str) and flavor_name and problem:
+        parts.append(_flavor_fit(ad, flavor_name))
+    elif isinstance(flavor_name, str) and flavor_name:
         parts.append(_flavor_fit(ad, flavor_name))
         where = f" from snapshot {image}" if isinstance(image, str) and image else ""
         parts.append(

@@ -249,6 +249,23 @@ class SupportsLocalJobs(Protocol):
     def local_job_command(self) -> tuple[str, ...]: ...
 
 
+@runtime_checkable
+class SupportsQueueDefaults(Protocol):
+    """A queue whose own configuration says whose jobs plain ``condor_q`` lists."""
+
+    async def all_users_by_default(self) -> bool:
+        """True when the pool lists every user's jobs by default (``CONDOR_Q_ONLY_MY_JOBS``
+        False, as on CANFAR's batch host)."""
+        ...
+
+
+@runtime_checkable
+class SupportsPoolMachines(Protocol):
+    """A queue that can list its pool's machines' ``VMType`` (for "why idle")."""
+
+    async def machine_vm_types(self) -> Sequence[str]: ...
+
+
 #: Job attributes a user may change on a held or idle job of theirs (``condor_qedit``), with
 #: their canonical spelling. Anything else (``Cmd``, ``Owner``, ``Iwd``, file names…) is refused:
 #: changing it would make the job something else, so submit a new one instead.

@@ -1,7 +1,9 @@
 """Screens for one HTCondor job: its details (ClassAd and live file tails), and a reason prompt.
 
 :class:`JobDetailScreen` shows a job the way ``condor_q -long`` and ``tail -f`` would, in five
-panes: a **summary** (status, hold reason, and for an idle job why it waits), the full
+panes: a **summary** (status, hold reason, and for an idle job why it waits: first of all
+Requirements CANFAR's cloud scheduler ignores, see
+:mod:`~canfar_tui.clients.queue.cloudscheduler`), the full
 **ClassAd** (``job_ad``), and the tails of its **output**, **error** and **log** files
 (``job_files``), re-read every second while the screen is open (scrolled to the end unless
 you scrolled up). Reading happens in workers: a slow queue never freezes the screen, and a
@@ -33,7 +35,7 @@ queue can edit jobs and the dashboard is not read-only; otherwise it shows the e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -48,7 +50,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
 
 from canfar_tui.batch.joblog import FileTail, idle_explanation, job_summary, read_tail
-from canfar_tui.clients.base import ClientError, QueueClient, SupportsEditJob
+from canfar_tui.clients.base import (
+    ClientError,
+    QueueClient,
+    SupportsEditJob,
+    SupportsPoolMachines,
+)
+from canfar_tui.clients.queue.cloudscheduler import vm_type_wanted
 from canfar_tui.models import JobFiles, JobId, JobStatus
 
 __all__ = ["PANES", "JobDetailScreen", "JobReasonScreen"]
@@ -128,6 +136,8 @@ class JobDetailScreen(ModalScreen[None]):
         self.files: JobFiles | None = None
         self.tails: dict[str, FileTail] = {}
         self.problem: str | None = None
+        #: The pool's machines' VMType, when the job asks for one (else None: not known).
+        self.vm_types: Sequence[str] | None = None
         #: The plain text of each pane, as last shown.
         self.plain: dict[str, str] = {}
         self._reads = 0
@@ -216,6 +226,7 @@ class JobDetailScreen(ModalScreen[None]):
                 self._show_problem(error.message)
                 return
             self.ad, self.files, self.problem = ad, files, None
+            self.vm_types = await self._vm_types(ad)
             self.query_one("#job-hint", Label).update(self._hint())
             self.refresh_bindings()
         files = self.files or JobFiles()
@@ -229,6 +240,18 @@ class JobDetailScreen(ModalScreen[None]):
         )
         self._show()
 
+    async def _vm_types(self, ad: Mapping[str, object]) -> Sequence[str] | None:
+        """The pool's VM types, for an idle job asking for one (canfar_submit 0.3); else None."""
+        wanted = vm_type_wanted(str(ad.get("Requirements") or ""))
+        if wanted is None or ad.get("JobStatus") != int(JobStatus.IDLE):
+            return None
+        if not isinstance(self.client, SupportsPoolMachines):
+            return None
+        try:
+            return await self.client.machine_vm_types()
+        except ClientError:
+            return None
+
     def _show_problem(self, message: str) -> None:
         for pane, _ in PANES:
             self._set(pane, Text(message), message)
@@ -240,7 +263,12 @@ class JobDetailScreen(ModalScreen[None]):
     def _show(self) -> None:
         ad = self.ad or {}
         rows = job_summary(ad)
-        why = idle_explanation(ad, now=datetime.now(UTC), executor_slots=self.executor_slots)
+        why = idle_explanation(
+            ad,
+            now=datetime.now(UTC),
+            executor_slots=self.executor_slots,
+            vm_types=self.vm_types,
+        )
         if why:
             rows.append(("why idle", why))
         summary = Table.grid(padding=(0, 2))

@@ -20,11 +20,13 @@ job going on hold and a batch completing are notified even when another tab is s
 
 Hold, release and remove act on the selected job, or on every job of the selected batch that
 is still in the queue; hold and remove ask for a reason, remove asks for confirmation.
-Read-only mode hides hold, release, remove and submit.
+Read-only mode hides hold, release, remove and submit. Whose jobs it shows first follows the
+pool's ``CONDOR_Q_ONLY_MY_JOBS`` (``SupportsQueueDefaults``), as plain ``condor_q`` does: on
+CANFAR's batch host that is everyone's; the status line says so until ``a`` changes it.
 
 | key     | action                                                      |
 |---------|-------------------------------------------------------------|
-| `a`     | all users / only mine (``condor_q -allusers``)               |
+| `a`     | all users / only mine (``condor_q -allusers``); starts as this pool's condor_q |
 | `n`     | one row per job / per batch (``-nobatch``)                   |
 | `H`     | held jobs and their reasons (``-hold``) / back               |
 | `enter` | on a batch: its jobs; on a job: its details                  |
@@ -40,6 +42,7 @@ Read-only mode hides hold, release, remove and submit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -53,7 +56,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from canfar_tui.clients.base import ClientError, SupportsHistory
+from canfar_tui.clients.base import ClientError, SupportsHistory, SupportsQueueDefaults
 from canfar_tui.clients.refresh import Diff
 from canfar_tui.logs import get_logger
 from canfar_tui.models import (
@@ -177,7 +180,7 @@ class QueueView(ResourceView, can_focus=True):
 
     | key     | action                                                    |
     |---------|-----------------------------------------------------------|
-    | `a`     | all users / only mine (``condor_q -allusers``)             |
+    | `a`     | all users / only mine; starts as this pool's condor_q      |
     | `n`     | one row per job / per batch (``-nobatch``)                 |
     | `H`     | held jobs and their reasons (``-hold``) / back             |
     | `enter` | on a batch: its jobs; on a job: its details                |
@@ -231,7 +234,7 @@ class QueueView(ResourceView, can_focus=True):
             "toggle_all_users",
             "All users",
             id="queue.all_users",
-            tooltip="Show every user's jobs, or only yours",
+            tooltip="Show every user's jobs, or only yours (starts as this pool's condor_q)",
         ),
         Binding(
             "n",
@@ -301,6 +304,9 @@ class QueueView(ResourceView, can_focus=True):
     def __init__(self, context: ViewContext, *, id: str | None = None) -> None:
         super().__init__(context, id=id)
         self.all_users = False
+        #: The pool's default scope was asked for; the user chose one with ``a``.
+        self._scope_asked = self._scope_chosen = False
+        self._scope_note = ""
         self.mode: QueueMode = "batches"
         self._fetching_mode: QueueMode = "batches"
         self._refresh_pending = False
@@ -391,7 +397,7 @@ class QueueView(ResourceView, can_focus=True):
         if self.state == "unavailable":
             super()._update_status(extra)
             return
-        scope = "all users" if self.all_users else "mine"
+        scope = ("all users" if self.all_users else "mine") + self._scope_note
         label = f"{_MODE_LABELS[self.mode]}, {scope}"
         if self.marked:
             label += f" · {len(self.marked)} marked (h/u/d act on them)"
@@ -419,6 +425,13 @@ class QueueView(ResourceView, can_focus=True):
     async def fetch(self) -> Iterable[Any]:
         mode = self._fetching_mode = self.mode
         client = self.client
+        if not self._scope_asked and isinstance(client, SupportsQueueDefaults):
+            self._scope_asked = True  # condor_q's default here: CONDOR_Q_ONLY_MY_JOBS
+            with contextlib.suppress(ClientError):
+                everyone = await client.all_users_by_default()
+                if not self._scope_chosen:
+                    self.all_users = everyone
+                    self._scope_note = " (as condor_q here)"
         # The queue first, then the history: a job finishing in between shows up in both
         # (the queue's row wins) instead of in neither.
         if mode == "batches":
@@ -571,6 +584,7 @@ class QueueView(ResourceView, can_focus=True):
 
     def action_toggle_all_users(self) -> None:
         self.all_users = not self.all_users
+        self._scope_chosen, self._scope_note = True, ""
         self.notify("Showing every user's jobs" if self.all_users else "Showing your jobs")
         self._update_status()
         self.request_refresh()

@@ -50,10 +50,16 @@ out kills that process (by its PID) and raises ``Unavailable``; the next call st
 one. The child is also where the HTCondor configuration is read, so two clients may use two
 pools.
 
-Two bindings quirks handled here: ``Schedd.act`` silently drops a reason given as a plain
-string (the job's ``HoldReason`` ends up ""), so reasons go as ``(reason, None)``; and
-``Collector.locate(Schedd)`` without a name only finds a schedd on this machine, so the first
-schedd of ``locateAll`` is used unless ``SCHEDD_HOST`` (or ``schedd_name``) names one.
+**Which schedd, whose jobs** (like ``condor_q``): ``schedd_name`` (the profile's ``schedd``)
+or ``SCHEDD_HOST`` when set; else this machine's own schedd (``Collector.locate`` without a
+name: on CANFAR's batch host the user's machine runs one); else the pool's only schedd;
+several and none here is a one-line error. :meth:`~CondorQueue.all_users_by_default` follows
+``CONDOR_Q_ONLY_MY_JOBS`` (False on CANFAR's batch host: plain ``condor_q`` shows everyone's
+jobs there), and :meth:`~CondorQueue.machine_vm_types` lists the pool's ``VMType`` values
+(for "why idle").
+
+A bindings quirk handled here: ``Schedd.act`` silently drops a reason given as a plain
+string (the job's ``HoldReason`` ends up ""), so reasons go as ``(reason, None)``.
 
 The job ads, events and cursors it receives become models in
 :mod:`~canfar_tui.clients.queue.condor.ads`. htcondor2 is never imported in the dashboard's
@@ -351,7 +357,7 @@ class CondorQueue:
 
     ``config_file`` is the HTCondor configuration to use (default: ``CONDOR_CONFIG`` or
     HTCondor's usual search); it names the collector and how to authenticate. ``schedd_name``
-    picks a schedd when the pool has several (default: ``SCHEDD_HOST``, else the first one).
+    picks a schedd (default: ``SCHEDD_HOST``, else this machine's, else the pool's only one).
     ``owner`` overrides the user name the schedd authenticates this client as (used for "my
     jobs"). ``call_timeout`` bounds every call, in seconds.
     """
@@ -381,6 +387,7 @@ class CondorQueue:
         self.call_timeout = float(call_timeout)
         self._label = label
         self._owner = owner
+        self._all_users_default: bool | None = None
         self._worker = _Worker(env, self.call_timeout)
         self._closed = False
 
@@ -412,6 +419,18 @@ class CondorQueue:
                 raise AuthError("The schedd did not say who this client is authenticated as.")
             self._owner = owner
         return self._owner
+
+    async def all_users_by_default(self) -> bool:
+        """Whether plain ``condor_q`` shows every user's jobs here (``CONDOR_Q_ONLY_MY_JOBS``)."""
+        if self._all_users_default is None:
+            reply = await self._call("defaults")
+            self._all_users_default = not bool(reply.get("only_my_jobs", True))
+        return self._all_users_default
+
+    async def machine_vm_types(self) -> Sequence[str]:
+        """The ``VMType`` of the pool's machines now (VMs of canfar_submit 0.3's jobs)."""
+        reply = await self._call("machine_values", attribute="VMType")
+        return [str(value) for value in reply]
 
     async def aclose(self) -> None:
         """Stop the worker process. Safe to call twice."""

@@ -7,7 +7,7 @@ over pipes: one JSON request per line on stdin (``{"op": …, "args": {…}}``),
 line on stdout (``{"result": …}`` or ``{"error": {"kind": …, "message": …}}``); the first line
 is ``{"ready": <htcondor version>}``. :func:`serve` is that loop, :class:`CondorCalls` the
 operations (``op_query``, ``op_history``, ``op_act``, ``op_submit``, ``op_edit``,
-``op_whoami``, ``op_events_start``, ``op_events_next``).
+``op_whoami``, ``op_defaults``, ``op_machine_values``, ``op_events_start``, ``op_events_next``).
 
 Also here, because they need the bindings: :func:`prepare_submit` (a description checked
 offline by :func:`~canfar_tui.clients.queue.submit_language.expand_submit`, then made ready
@@ -26,12 +26,12 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from canfar_tui.clients.base import ClientError, Conflict
+from canfar_tui.clients.base import ClientError, Conflict, Unavailable
 from canfar_tui.clients.queue.condor.ads import (
     EVENT_PAGE,
     LogPosition,
@@ -46,6 +46,8 @@ __all__ = [
     "CondorCalls",
     "LogReader",
     "PreparedSubmit",
+    "choose_schedd",
+    "config_boolean",
     "log_offset",
     "open_log_at",
     "plain_ad",
@@ -324,20 +326,33 @@ class CondorCalls:
     # ----------------------------------------------------------------- plumbing
 
     def schedd(self) -> Any:
+        """The schedd to use, located on first use (see :meth:`locate_schedd`)."""
         if self._schedd is None:
-            htcondor = self.htcondor
-            collector = htcondor.Collector()
-            name = self.schedd_name or htcondor.param.get("SCHEDD_HOST") or None
-            if name:
-                ad = collector.locate(htcondor.DaemonType.Schedd, name)
-            else:
-                ads = collector.locateAll(htcondor.DaemonType.Schedd)
-                if not ads:
-                    raise RuntimeError("Unable to locate a schedd: the collector knows none")
-                ad = ads[0]
+            ad = self.locate_schedd()
             self._schedd_ad = ad
-            self._schedd = htcondor.Schedd(ad)
+            self._schedd = self.htcondor.Schedd(ad)
         return self._schedd
+
+    def locate_schedd(self) -> Any:
+        """Where the schedd is, chosen like ``condor_q`` chooses it.
+
+        The profile's ``schedd`` (``schedd_name``) or the configuration's ``SCHEDD_HOST`` when
+        set; else this machine's own schedd (``Collector.locate`` without a name, which follows
+        ``SCHEDD_NAME`` and the local address file: the CANFAR batch host runs one); else the
+        pool's only schedd. Several schedds and none here is a one-line error.
+        """
+        htcondor = self.htcondor
+        collector = htcondor.Collector()
+        name = self.schedd_name or htcondor.param.get("SCHEDD_HOST") or None
+        if name:
+            ad = collector.locate(htcondor.DaemonType.Schedd, name)
+            if ad is None:
+                raise Unavailable(f"The HTCondor collector knows no schedd named {name}.")
+            return ad
+        local: Any = None
+        with contextlib.suppress(Exception):  # "Unable to locate local daemon"
+            local = collector.locate(htcondor.DaemonType.Schedd)
+        return choose_schedd(local, lambda: collector.locateAll(htcondor.DaemonType.Schedd))
 
     def reset(self) -> None:
         """Forget the schedd (after an error: it may have moved or restarted)."""
@@ -345,6 +360,18 @@ class CondorCalls:
         self._schedd_ad = None
 
     # ----------------------------------------------------------------- ops
+
+    def op_defaults(self) -> dict[str, Any]:
+        """The pool's settings a dashboard follows: ``CONDOR_Q_ONLY_MY_JOBS`` (condor_q's)."""
+        value = self.htcondor.param.get("CONDOR_Q_ONLY_MY_JOBS")
+        return {"only_my_jobs": config_boolean(value, default=True)}
+
+    def op_machine_values(self, attribute: str) -> list[str]:
+        """The distinct values of one attribute over the pool's machines (slot ads)."""
+        htcondor = self.htcondor
+        ads = htcondor.Collector().query(htcondor.AdType.Startd, projection=[attribute])
+        values = {str(ad.get(attribute)) for ad in ads if ad.get(attribute) is not None}
+        return sorted(values)
 
     def op_whoami(self) -> dict[str, Any]:
         self.schedd()
@@ -497,6 +524,43 @@ class CondorCalls:
         reply = cursor_reply(moved, highest, now, started_at)
         reply["events"] = records
         return reply
+
+
+def config_boolean(value: object, *, default: bool) -> bool:
+    """An HTCondor configuration value as a boolean, like ``param_boolean``: ``True``/``False``,
+    ``yes``/``no``, ``1``/``0`` (any case); ``default`` when unset or anything else."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "t", "y", "1"):
+        return True
+    if text in ("false", "no", "f", "n", "0"):
+        return False
+    return default
+
+
+def choose_schedd(local: Any, pool_schedds: Callable[[], Sequence[Any]]) -> Any:
+    """This machine's schedd when there is one, else the pool's only schedd.
+
+    ``local`` is the location ad of this machine's schedd (None when it has none);
+    ``pool_schedds`` lists the location ads of every schedd in the pool (asked only when
+    needed). No schedd, or several and none here, raise :class:`Unavailable` in one line.
+    """
+    if local is not None and local.get("MyAddress"):
+        return local
+    ads = list(pool_schedds())
+    if not ads:
+        raise Unavailable("Unable to locate a schedd: the HTCondor collector knows none.")
+    if len(ads) > 1:
+        names = sorted(str(ad.get("Name") or "?") for ad in ads)
+        shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        raise Unavailable(
+            f"The pool has {len(names)} schedds ({shown}) and none runs on this machine: "
+            "name one with schedd = NAME in the profile (or SCHEDD_HOST)."
+        )
+    return ads[0]
 
 
 def _size(path: str) -> int:
