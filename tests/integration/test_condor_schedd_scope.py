@@ -265,7 +265,8 @@ async def test_a_job_of_the_old_form_with_no_such_vm_stays_idle_and_says_why(
 async def test_a_job_without_group_name_says_the_cloud_scheduler_ignores_it(
     queue: CondorQueue, job_dir: Path
 ) -> None:
-    job_id = await _submit_idle(queue, job_dir, "request_cpus = 64")
+    # A plain condor_submit: the pool (faithful to the cloud scheduler) never starts it.
+    job_id = await _submit_idle(queue, job_dir, "# no Requirements, as condor_submit sends it")
     line = await _why_idle(queue, job_id)
     assert "Its Requirements do not name group_name" in line
     assert "foreign job" in line and "idle for ever" in line
