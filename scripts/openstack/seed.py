@@ -26,6 +26,7 @@ from typing import Any
 import openstack
 
 from canfar_tui.clients.cloud import sandbox
+from canfar_tui.clients.cloud.quotas import EXTERNAL_NETWORK
 
 AUTH_URL = "http://127.0.0.1:5000/v3"
 REGION = "RegionOne"
@@ -149,14 +150,14 @@ def _catalogue(conn: openstack.connection.Connection) -> None:
 def _networks(conn: openstack.connection.Connection, projects: dict[str, Any]) -> None:
     network = conn.network
     public = network.create_network(
-        name=sandbox.EXTERNAL_NETWORK,
+        name=EXTERNAL_NETWORK,
         is_router_external=True,
         provider_network_type="flat",
         provider_physical_network="public",
     )
     network.create_subnet(
         network_id=public.id,
-        name=f"{sandbox.EXTERNAL_NETWORK}-subnet",
+        name=f"{EXTERNAL_NETWORK}-subnet",
         ip_version=4,
         cidr="206.12.92.0/24",
         gateway_ip="206.12.92.1",
@@ -179,7 +180,7 @@ def _networks(conn: openstack.connection.Connection, projects: dict[str, Any]) -
             external_gateway_info={"network_id": public.id},
         )
         network.add_interface_to_router(router, subnet_id=subnet.id)
-    log(f"{sandbox.EXTERNAL_NETWORK}, private networks and routers created")
+    log(f"{EXTERNAL_NETWORK}, private networks and routers created")
 
 
 def canfar() -> None:

@@ -61,7 +61,7 @@ from canfar_tui.clients.cloud.openrc import (
     credentials_from_variables,
     load_openrc,
 )
-from canfar_tui.clients.cloud.sandbox import (
+from canfar_tui.clients.cloud.quotas import (
     EXTERNAL_NETWORK,
     QUOTA_CORES,
     QUOTA_FLOATING_IPS,

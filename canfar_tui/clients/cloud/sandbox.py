@@ -46,6 +46,13 @@ from canfar_tui.clients.base import (
     Unavailable,
 )
 from canfar_tui.clients.cloud.names import check_keypair_name, check_name
+from canfar_tui.clients.cloud.quotas import (
+    EXTERNAL_NETWORK,
+    QUOTA_CORES,
+    QUOTA_FLOATING_IPS,
+    QUOTA_INSTANCES,
+    QUOTA_RAM,
+)
 from canfar_tui.clients.cloud.sshkeys import normalize_public_key, parse_public_key
 from canfar_tui.models import (
     Flavor,
@@ -60,25 +67,9 @@ from canfar_tui.models import (
     QuotaUsage,
 )
 
-__all__ = [
-    "EXTERNAL_NETWORK",
-    "QUOTA_CORES",
-    "QUOTA_FLOATING_IPS",
-    "QUOTA_INSTANCES",
-    "QUOTA_RAM",
-    "SandboxCloud",
-]
+__all__ = ["SandboxCloud"]
 
 _T = TypeVar("_T")
-
-#: Resource names used in :class:`~canfar_tui.models.Quota` (OpenStack's own quota names).
-QUOTA_INSTANCES: Final = "instances"
-QUOTA_CORES: Final = "cores"
-QUOTA_RAM: Final = "ram"
-QUOTA_FLOATING_IPS: Final = "floating_ips"
-
-#: The external network floating IPs come from (its name on Arbutus).
-EXTERNAL_NETWORK: Final = "Public-Network"
 
 _SCHEMA_VERSION: Final = "1"
 _NAMESPACE = uuid.UUID("5b2f7c1e-3d0a-4c1b-9a57-c4a7f0e1d2b3")
