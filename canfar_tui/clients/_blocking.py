@@ -10,8 +10,11 @@ openstacksdk, vos/cadcutils, cadcdata and SQLite block. Every backend calls them
   task sets it and gives the thread ``cancel_grace`` seconds to remove its temp files before the
   ``CancelledError`` goes on;
 - with a ``timeout`` (seconds) raises :class:`~canfar_tui.clients.base.Unavailable` with
-  ``timeout_message`` when the call takes longer; the thread is told to stop (the event) and
-  its late result is consumed, so nothing is logged as "never retrieved";
+  ``timeout_message`` when the call takes longer (after calling ``on_timeout()``, e.g. to log
+  it); the thread is told to stop (the event) and its late result is consumed, so nothing is
+  logged as "never retrieved";
+- never starts a call that timed out or was cancelled while it waited for a worker thread
+  (a busy pool), as cancelling a plain ``run_in_executor`` future does;
 - leaves error mapping to the caller (each SDK has its own), which wraps this call in its
   ``try``/``except`` — SDK exceptions are mapped at that one place per backend.
 
@@ -60,15 +63,22 @@ async def run_blocking(
     executor: Executor | None = None,
     cancellable: bool = False,
     cancel_grace: float = CANCEL_GRACE_SECONDS,
+    on_timeout: Callable[[], None] | None = None,
 ) -> T:
     """Run ``function(*args)`` (``function(*args, cancel)`` if ``cancellable``) off the loop."""
     loop = asyncio.get_running_loop()
     cancel = threading.Event()
-    call = (
+    bound = (
         functools.partial(function, *args, cancel)
         if cancellable
         else functools.partial(function, *args)
     )
+
+    def call() -> T:
+        if cancel.is_set():  # timed out or cancelled before a worker took it: never run it
+            raise Cancelled
+        return bound()
+
     work: asyncio.Future[T] = loop.run_in_executor(executor, call)
     try:
         if timeout is None:
@@ -79,6 +89,8 @@ async def run_blocking(
             raise
         cancel.set()
         work.add_done_callback(_consume_result)
+        if on_timeout is not None:
+            on_timeout()
         raise Unavailable(timeout_message) from None
     except asyncio.CancelledError:
         cancel.set()
