@@ -10,11 +10,11 @@ openstacksdk, vos/cadcutils, cadcdata and SQLite block. Every backend calls them
   task sets it and gives the thread ``cancel_grace`` seconds to remove its temp files before the
   ``CancelledError`` goes on;
 - with a ``timeout`` (seconds) raises :class:`~canfar_tui.clients.base.Unavailable` with
-  ``timeout_message`` when the call takes longer; the thread is told to stop (the event) and
-  its late result is consumed, so nothing is logged as "never retrieved";
-- with ``cancel_queued=True``, a call still waiting for a thread of its executor when the
-  awaiting task is cancelled never runs (what ``loop.run_in_executor`` does); by default it
-  still runs, and its result is consumed;
+  ``timeout_message`` when the call takes longer (after calling ``on_timeout()``, e.g. to log
+  it); the thread is told to stop (the event) and its late result is consumed, so nothing is
+  logged as "never retrieved";
+- never starts a call that timed out or was cancelled while it waited for a worker thread
+  (a busy pool), as cancelling a plain ``run_in_executor`` future does;
 - leaves error mapping to the caller (each SDK has its own), which wraps this call in its
   ``try``/``except`` — SDK exceptions are mapped at that one place per backend.
 
@@ -65,16 +65,22 @@ async def run_blocking(
     executor: Executor | None = None,
     cancellable: bool = False,
     cancel_grace: float = CANCEL_GRACE_SECONDS,
-    cancel_queued: bool = False,
+    on_timeout: Callable[[], None] | None = None,
 ) -> T:
     """Run ``function(*args)`` (``function(*args, cancel)`` if ``cancellable``) off the loop."""
     loop = asyncio.get_running_loop()
     cancel = threading.Event()
-    call = (
+    bound = (
         functools.partial(function, *args, cancel)
         if cancellable
         else functools.partial(function, *args)
     )
+
+    def call() -> T:
+        if cancel.is_set():  # timed out or cancelled before a worker took it: never run it
+            raise Cancelled
+        return bound()
+
     work: asyncio.Future[T] = loop.run_in_executor(executor, call)
     try:
         if timeout is None:
@@ -85,11 +91,11 @@ async def run_blocking(
             raise
         cancel.set()
         work.add_done_callback(_consume_result)
+        if on_timeout is not None:
+            on_timeout()
         raise Unavailable(timeout_message) from None
     except asyncio.CancelledError:
-        cancel.set()
-        if cancel_queued:
-            work.cancel()  # drops the call if no thread has started it yet
+        cancel.set()  # a call still waiting for a thread then never runs (see call())
         work.add_done_callback(_consume_result)
         if cancellable and cancel_grace > 0:
             with contextlib.suppress(BaseException):

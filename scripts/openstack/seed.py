@@ -8,7 +8,7 @@ never from argv. Steps:
     the service project, the service users (glance, placement, nova, neutron) and the catalog.
 ``canfar``
     what a CANFAR user sees: the projects, the user (member of both), the flavors and images of
-    the sandbox (the seeds are read from :mod:`canfar_tui.clients.cloud.sandbox`, so the two
+    the sandbox (the seeds are read from :mod:`canfar_tui.clients.cloud.sandbox_seed`, so the two
     backends cannot drift apart), the external network ``Public-Network``, a private network
     and router per project, and the quotas (one floating IP per project).
 ``wait-compute``
@@ -25,7 +25,8 @@ from typing import Any
 
 import openstack
 
-from canfar_tui.clients.cloud import sandbox
+from canfar_tui.clients.cloud import sandbox_seed
+from canfar_tui.clients.cloud.quotas import EXTERNAL_NETWORK
 
 AUTH_URL = "http://127.0.0.1:5000/v3"
 REGION = "RegionOne"
@@ -91,7 +92,7 @@ def _projects(conn: openstack.connection.Connection) -> dict[str, Any]:
         description="CANFAR user of the canfar-tui integration tests",
     )
     projects = {}
-    for seed in sandbox._SEED_PROJECTS:
+    for seed in sandbox_seed.SEED_PROJECTS:
         project = identity.create_project(
             name=seed.name, domain_id="default", description=seed.description
         )
@@ -102,7 +103,7 @@ def _projects(conn: openstack.connection.Connection) -> dict[str, Any]:
 
 
 def _quotas(conn: openstack.connection.Connection, projects: dict[str, Any]) -> None:
-    for seed in sandbox._SEED_PROJECTS:
+    for seed in sandbox_seed.SEED_PROJECTS:
         project_id = projects[seed.name].id
         conn.compute.put(
             f"/os-quota-sets/{project_id}",
@@ -121,7 +122,7 @@ def _quotas(conn: openstack.connection.Connection, projects: dict[str, Any]) -> 
 
 
 def _catalogue(conn: openstack.connection.Connection) -> None:
-    for name, vcpus, ram_mb, disk_gb, ephemeral_gb in sandbox._SEED_FLAVORS:
+    for name, vcpus, ram_mb, disk_gb, ephemeral_gb in sandbox_seed.SEED_FLAVORS:
         conn.compute.create_flavor(
             name=name,
             vcpus=vcpus,
@@ -130,7 +131,7 @@ def _catalogue(conn: openstack.connection.Connection) -> None:
             ephemeral=ephemeral_gb,
             is_public=True,
         )
-    for name, distro, _size in sandbox._SEED_IMAGES:
+    for name, distro, _size in sandbox_seed.SEED_IMAGES:
         image = conn.image.create_image(
             name=name,
             disk_format="qcow2",
@@ -149,21 +150,21 @@ def _catalogue(conn: openstack.connection.Connection) -> None:
 def _networks(conn: openstack.connection.Connection, projects: dict[str, Any]) -> None:
     network = conn.network
     public = network.create_network(
-        name=sandbox.EXTERNAL_NETWORK,
+        name=EXTERNAL_NETWORK,
         is_router_external=True,
         provider_network_type="flat",
         provider_physical_network="public",
     )
     network.create_subnet(
         network_id=public.id,
-        name=f"{sandbox.EXTERNAL_NETWORK}-subnet",
+        name=f"{EXTERNAL_NETWORK}-subnet",
         ip_version=4,
         cidr="206.12.92.0/24",
         gateway_ip="206.12.92.1",
         allocation_pools=[{"start": "206.12.92.10", "end": "206.12.92.250"}],
         is_dhcp_enabled=False,
     )
-    for index, seed in enumerate(sandbox._SEED_PROJECTS, start=1):
+    for index, seed in enumerate(sandbox_seed.SEED_PROJECTS, start=1):
         project_id = projects[seed.name].id
         private = network.create_network(name=f"{seed.name}-network", project_id=project_id)
         subnet = network.create_subnet(
@@ -179,7 +180,7 @@ def _networks(conn: openstack.connection.Connection, projects: dict[str, Any]) -
             external_gateway_info={"network_id": public.id},
         )
         network.add_interface_to_router(router, subnet_id=subnet.id)
-    log(f"{sandbox.EXTERNAL_NETWORK}, private networks and routers created")
+    log(f"{EXTERNAL_NETWORK}, private networks and routers created")
 
 
 def canfar() -> None:

@@ -55,9 +55,6 @@ COMMAND_LINE = "canfar_tui.cli"
 #: ("cycle", "member <-> member <-> ...").
 KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
-        ("size", "canfar_tui/clients/cloud/openstack.py"),
-        ("size", "canfar_tui/clients/cloud/sandbox.py"),
-        ("sandbox", "canfar_tui.clients.cloud.openstack -> canfar_tui.clients.cloud.sandbox"),
     }
 )
 

@@ -18,33 +18,37 @@ Rules of this boundary:
 
 * openstacksdk is imported lazily, in a worker thread, on the first call (it costs ~0.4 s);
 * every SDK call runs in one bounded thread pool with a timeout (``call_timeout``; the HTTP
-  session gets the same ``api_timeout``), so the event loop never blocks;
+  session gets the same ``api_timeout``) through
+  :func:`~canfar_tui.clients._blocking.run_blocking`, so the event loop never blocks;
 * SDK and keystoneauth exceptions become :class:`~canfar_tui.clients.base.ClientError`
-  subclasses here and nowhere else: 401 → AuthError, 404 → NotFound, "Quota exceeded"
-  (403/409/413 from Nova or Neutron) → QuotaExceeded, 409 and policy refusals → Conflict,
-  other 400s → InvalidInput, connection failures, timeouts and 5xx → Unavailable;
+  subclasses at that one call and nowhere else
+  (:func:`~canfar_tui.clients.cloud.openstack_errors.map_sdk_error`): 401 → AuthError,
+  404 → NotFound, "Quota exceeded" (403/409/413 from Nova or Neutron) → QuotaExceeded, 409 and
+  policy refusals → Conflict, other 400s → InvalidInput, connection failures, timeouts and
+  5xx → Unavailable;
 * everything is scoped to the current project: switching re-scopes the connection (a new
   project-scoped token), and floating IPs of another project are "not found".
 
 Floating IPs shown on instances come from Neutron (as Horizon does), so they are right the
 moment they change rather than when Nova's network cache catches up.
+
+Logging in is in :mod:`~canfar_tui.clients.cloud.openstack_login`, turning SDK resources into
+models in :mod:`~canfar_tui.clients.cloud.openstack_convert`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
-from urllib.parse import urlsplit
 
+from canfar_tui.clients._blocking import run_blocking
 from canfar_tui.clients.base import (
     AuthError,
     ClientError,
@@ -61,7 +65,30 @@ from canfar_tui.clients.cloud.openrc import (
     credentials_from_variables,
     load_openrc,
 )
-from canfar_tui.clients.cloud.sandbox import (
+from canfar_tui.clients.cloud.openstack_convert import (
+    GONE_IMAGE_STATES,
+    POWER_STATES,
+    UNCOUNTED_STATES,
+    as_text,
+    device_of,
+    flavor_name,
+    one_line,
+    parse_time,
+    server_addresses,
+    short_id,
+    to_flavor,
+    to_image,
+    to_keypair,
+)
+from canfar_tui.clients.cloud.openstack_errors import map_sdk_error
+from canfar_tui.clients.cloud.openstack_login import (
+    cloud_region,
+    clouds_yaml_login,
+    connect,
+    default_label,
+    user_projects,
+)
+from canfar_tui.clients.cloud.quotas import (
     EXTERNAL_NETWORK,
     QUOTA_CORES,
     QUOTA_FLOATING_IPS,
@@ -95,156 +122,9 @@ DEFAULT_CALL_TIMEOUT: Final = 60.0
 
 _log = get_logger("openstack")
 
-# Horizon's labels for Nova's power states.
-_POWER_STATES: Final = {
-    0: "No State",
-    1: "Running",
-    3: "Paused",
-    4: "Shut Down",
-    6: "Crashed",
-    7: "Suspended",
-}
-_GONE_IMAGE_STATES: Final = frozenset({"deleted", "pending_delete"})
-# Servers whose cores and RAM no longer count against the quota.
-_UNCOUNTED_STATES: Final = frozenset({"DELETED", "SOFT_DELETED", "SHELVED_OFFLOADED"})
-_HTTP_STATUS_IN_TEXT = re.compile(r"\(HTTP (\d{3})\)")
-_MAX_DETAIL = 300
-
-# An SDK connection and its resources are dynamic objects; they never leave this module.
+# An SDK connection and its resources are dynamic objects; they never leave the openstack*
+# modules.
 _Conn = Any
-
-
-# --------------------------------------------------------------------------- validation
-
-
-# --------------------------------------------------------------------------- conversions
-
-
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _one_line(text: str, limit: int = _MAX_DETAIL) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _short(identifier: str) -> str:
-    return identifier[:8] if len(identifier) > 12 else identifier
-
-
-def _label_from_url(auth_url: str) -> str | None:
-    """``arbutus`` from ``https://arbutus.cloud.computecanada.ca:5000``; None for an address."""
-    host = urlsplit(auth_url).hostname or ""
-    if not host or host == "localhost":
-        return None
-    with contextlib.suppress(ValueError):
-        ipaddress.ip_address(host)
-        return None
-    return host.split(".", 1)[0]
-
-
-def _project(data: Mapping[str, Any]) -> Project:
-    return Project(
-        id=str(data["id"]),
-        name=str(data.get("name") or data["id"]),
-        description=_text(data.get("description")),
-        enabled=bool(data.get("enabled", True)),
-    )
-
-
-def _flavor(flavor: Any) -> Flavor:
-    return Flavor(
-        id=str(flavor.id),
-        name=str(flavor.name),
-        vcpus=int(flavor.vcpus or 0),
-        ram_mb=int(flavor.ram or 0),
-        disk_gb=int(flavor.disk or 0),
-        ephemeral_gb=int(flavor.ephemeral or 0),
-        is_public=bool(flavor.is_public if flavor.is_public is not None else True),
-    )
-
-
-def _image(image: Any) -> Image:
-    properties = image.properties if isinstance(image.properties, Mapping) else {}
-    snapshot = properties.get("image_type") == "snapshot"
-    source = image.instance_uuid or properties.get("instance_uuid")
-    return Image(
-        id=str(image.id),
-        name=_text(image.name),
-        status=_text(image.status) or "unknown",
-        kind=ImageKind.SNAPSHOT if snapshot else ImageKind.IMAGE,
-        visibility=_text(image.visibility) or "private",
-        size_bytes=int(image.size) if image.size is not None else None,
-        created_at=_when(image.created_at),
-        source_instance_id=str(source) if source else None,
-        os_distro=_text(image.os_distro) or _text(properties.get("os_distro")),
-    )
-
-
-def _keypair(keypair: Any) -> KeyPair:
-    return KeyPair(
-        name=str(keypair.name),
-        fingerprint=_text(keypair.fingerprint),
-        public_key=_text(keypair.public_key),
-        key_type=_text(getattr(keypair, "type", None)) or "ssh",
-    )
-
-
-def _server_addresses(server: Any) -> list[str]:
-    """The fixed addresses Nova reports (floating ones come from Neutron)."""
-    fixed: list[str] = []
-    addresses = server.addresses if isinstance(server.addresses, Mapping) else {}
-    for entries in addresses.values():
-        for entry in entries or ():
-            if not isinstance(entry, Mapping) or not entry.get("addr"):
-                continue
-            if entry.get("OS-EXT-IPS:type", "fixed") != "floating":
-                fixed.append(str(entry["addr"]))
-    return fixed
-
-
-def _flavor_name(server: Any, flavor_names: Mapping[str, str]) -> str:
-    flavor = server.flavor
-    if flavor is None:
-        return ""
-    name = getattr(flavor, "original_name", None) or getattr(flavor, "name", None)
-    if name:
-        return str(name)
-    flavor_id = getattr(flavor, "id", None)
-    return flavor_names.get(str(flavor_id), str(flavor_id or ""))
-
-
-def _device_of(ip: Any) -> str | None:
-    """The instance a floating IP is on, from Neutron's port details."""
-    details = ip.port_details if isinstance(ip.port_details, Mapping) else None
-    if not ip.port_id:
-        return None
-    if details is None:
-        return None
-    owner = _text(details.get("device_owner"))
-    device = details.get("device_id")
-    if device and (not owner or owner.startswith("compute:")):
-        return str(device)
-    return None
-
-
-def _chain(error: BaseException) -> Iterable[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 # --------------------------------------------------------------------------- the client
@@ -288,7 +168,7 @@ class OpenStackCloud:
         #: False (the profile's ``verify_tls = false``) turns certificate checks off even when
         #: the openrc file or clouds.yaml asks for them; True leaves their choice in force.
         self._verify_tls = verify_tls
-        self._label = label or cloud or self._default_label(credentials)
+        self._label = label or cloud or default_label(credentials)
         self._user_label = credentials.user_label if credentials else "?"
         self.openrc_warnings: tuple[str, ...] = ()
 
@@ -395,12 +275,6 @@ class OpenStackCloud:
         )
         return cls(credentials, **options)
 
-    @staticmethod
-    def _default_label(credentials: OpenStackCredentials | None) -> str:
-        if credentials is None:
-            return "OpenStack"
-        return _label_from_url(credentials.auth_url) or credentials.region_name or "OpenStack"
-
     # ----------------------------------------------------------------- basics
 
     @property
@@ -426,9 +300,8 @@ class OpenStackCloud:
         if executor is None:
             return
         if conn is not None:
-            loop = asyncio.get_running_loop()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(loop.run_in_executor(executor, conn.close), 5.0)
+                await run_blocking(conn.close, timeout=5.0, executor=executor)
         executor.shutdown(wait=False, cancel_futures=True)
 
     # ----------------------------------------------------------------- the boundary
@@ -450,14 +323,21 @@ class OpenStackCloud:
         """Run ``function`` in the pool with the timeout; map its errors to ClientError."""
         if self._closed:
             raise Unavailable(f"The connection to {self._label} is closed.")
-        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._pool(), function), self._call_timeout
+            return await run_blocking(
+                function,
+                timeout=self._call_timeout,
+                timeout_message=(
+                    f"{self._label} did not answer within {self._call_timeout:.0f} s ({what})."
+                ),
+                executor=self._pool(),
+                on_timeout=lambda: _log.warning(
+                    "%s: no answer within %.0f s", what, self._call_timeout
+                ),
             )
         except ClientError:
             raise
-        except TimeoutError:
+        except TimeoutError:  # the SDK's own (a socket's), not the call's timeout
             _log.warning("%s: no answer within %.0f s", what, self._call_timeout)
             raise Unavailable(
                 f"{self._label} did not answer within {self._call_timeout:.0f} s ({what})."
@@ -477,92 +357,13 @@ class OpenStackCloud:
         self, error: BaseException, what: str, *, quota_message: str | None = None
     ) -> ClientError | None:
         """The ClientError for an SDK, keystoneauth or requests exception (None: not ours)."""
-        import requests
-        from keystoneauth1 import exceptions as ks
-        from openstack import exceptions as sdk
-
-        status: int | None = None
-        detail = ""
-        ours = False
-        for exc in _chain(error):
-            if isinstance(exc, sdk.HttpException):
-                ours = True
-                status = status or exc.status_code
-                detail = detail or _one_line(str(exc.details or exc.message or ""))
-            elif isinstance(exc, ks.HttpError):
-                ours = True
-                status = status or exc.http_status
-                detail = detail or _one_line(str(exc.message or exc))
-            elif isinstance(
-                exc,
-                (
-                    ks.ConnectFailure,
-                    ks.ConnectTimeout,
-                    ks.RequestTimeout,
-                    ks.SSLError,
-                    requests.ConnectionError,
-                    requests.Timeout,
-                    sdk.ResourceTimeout,
-                ),
-            ):
-                return Unavailable(
-                    f"Cannot reach {self._label} ({what}); check the network and try again.",
-                    details=_one_line(str(exc), 1000),
-                )
-            elif isinstance(exc, (ks.EndpointNotFound, sdk.EndpointNotFound)):
-                return Unavailable(
-                    f"{self._label} offers no endpoint for this ({what}).",
-                    details=_one_line(str(exc), 1000),
-                )
-            elif isinstance(exc, ks.DiscoveryFailure):
-                return Unavailable(
-                    f"Cannot find the Keystone service of {self._label} ({what}).",
-                    details=_one_line(str(exc), 1000),
-                )
-            elif isinstance(
-                exc, (ks.MissingRequiredOptions, ks.MissingAuthPlugin, ks.NoMatchingPlugin)
-            ):
-                return AuthError(
-                    f"The {self._label} credentials are incomplete: {_one_line(str(exc), 160)}"
-                )
-            elif isinstance(exc, sdk.ConfigException):
-                return AuthError(f"Cloud configuration problem: {_one_line(str(exc), 200)}")
-            elif isinstance(exc, (sdk.SDKException, ks.ClientException)):
-                ours = True
-                found = _HTTP_STATUS_IN_TEXT.search(str(exc))
-                if found and status is None:
-                    status = int(found.group(1))
-                detail = detail or _one_line(str(exc))
-        if not ours:
-            return None
-        details = _one_line(str(error), 1000)
-        detail = _HTTP_STATUS_IN_TEXT.sub("", detail).strip() or (
-            f"HTTP {status}" if status else "error"
+        return map_sdk_error(
+            error,
+            what,
+            label=self._label,
+            user_label=self._user_label,
+            quota_message=quota_message,
         )
-        if status == 401:
-            return AuthError(
-                f"Login failed: {self._label} refused the username or password for "
-                f"'{self._user_label}'. Check them and log in again.",
-                details=details,
-            )
-        if status in (400, 403, 409, 413) and (
-            "quota" in detail.lower() or "limit exceeded" in detail.lower()
-        ):
-            message = quota_message or detail
-            if "quota" not in message.lower():
-                message = f"Quota exceeded: {message}"
-            return QuotaExceeded(message, details=details)
-        if status == 404:
-            return NotFound(f"{what}: not found ({detail}).", details=details)
-        if status == 409:
-            return Conflict(f"{what}: {detail}", details=details)
-        if status == 403:
-            return Conflict(f"{what}: not permitted ({detail}).", details=details)
-        if status in (400, 413, 422):
-            return InvalidInput(f"{what}: {detail}", details=details)
-        if status is not None and (status >= 500 or status == 429):
-            return Unavailable(f"{self._label} failed: {what} ({detail}).", details=details)
-        return ClientError(f"{what} failed: {detail}", details=details)
 
     def _forget_login(self) -> None:
         """After the cloud refused the credentials: log in again, and ask again, next time."""
@@ -608,7 +409,7 @@ class OpenStackCloud:
                 "set OS_PASSWORD or log in with a password."
             )
         try:
-            password = await asyncio.to_thread(self._password_provider)
+            password = await run_blocking(self._password_provider)
         except ClientError:
             raise
         except Exception as error:
@@ -619,61 +420,32 @@ class OpenStackCloud:
 
     def _cloud_config(self, auth: Mapping[str, Any]) -> Any:
         """openstacksdk's CloudRegion for our source, with ``auth`` options overriding."""
-        from openstack import config as os_config
-
-        if self._cloud is not None:
-            files = [str(self._clouds_yaml)] if self._clouds_yaml is not None else None
-            loader = os_config.OpenStackConfig(config_files=files, load_envvars=False)
-            insecure: dict[str, Any] = {} if self._verify_tls else {"verify": False}
-            return loader.get_one(
-                cloud=self._cloud, auth=dict(auth), api_timeout=self._call_timeout, **insecure
-            )
-        credentials = self._credentials
-        assert credentials is not None
-        extra: dict[str, Any] = {"verify": credentials.verify and self._verify_tls}
-        for key in ("region_name", "interface", "cacert"):
-            value = getattr(credentials, key)
-            if value:
-                extra[key] = value
-        loader = os_config.OpenStackConfig(load_yaml_config=False, load_envvars=False)
-        return loader.get_one(
-            auth_type="password",
-            auth={**credentials.auth_options(), **auth},
+        return cloud_region(
+            credentials=self._credentials,
+            cloud=self._cloud,
+            clouds_yaml=self._clouds_yaml,
+            verify_tls=self._verify_tls,
             api_timeout=self._call_timeout,
-            **extra,
+            auth=auth,
         )
 
     def _needs_password(self) -> bool:
         """Whether nothing in the source supplies a password (worker thread)."""
         if self._credentials is not None:
             return self._password is None
-        from openstack import config as os_config
-
-        files = [str(self._clouds_yaml)] if self._clouds_yaml is not None else None
-        loader = os_config.OpenStackConfig(config_files=files, load_envvars=False)
-        region = loader.get_one(cloud=self._cloud, validate=False)
-        auth = region.config.get("auth") or {}
-        self._user_label = str(auth.get("username") or auth.get("user_id") or "?")
-        auth_type = str(region.config.get("auth_type") or "password")
-        return auth_type in ("password", "v3password") and not auth.get("password")
+        needs_password, self._user_label = clouds_yaml_login(self._cloud, self._clouds_yaml)
+        return needs_password
 
     def _open(self, password: str | None, project_id: str | None) -> tuple[_Conn, Project]:
         """Authenticate and return a project-scoped connection (worker thread)."""
-        import openstack
-
-        from canfar_tui import __version__
-
         auth: dict[str, Any] = {}
         if password is not None:
             auth["password"] = password
         if project_id is not None:
             auth.update(project_id=project_id, project_name="", tenant_id="", tenant_name="")
-        conn: _Conn = openstack.connection.Connection(
-            config=self._cloud_config(auth), app_name="canfar-tui", app_version=__version__
-        )
-        access = conn.session.auth.get_access(conn.session)
-        if access.project_id:
-            return conn, Project(id=access.project_id, name=access.project_name or "")
+        conn, project = connect(self._cloud_config(auth))
+        if project is not None:
+            return conn, project
         # Unscoped (no project given): take the user's first project, as Horizon does.
         projects = self._fetch_projects(conn)
         if not projects:
@@ -684,14 +456,7 @@ class OpenStackCloud:
 
     def _fetch_projects(self, conn: _Conn) -> list[Project]:
         """The user's projects (``GET /v3/auth/projects``, what Horizon's menu shows)."""
-        from keystoneauth1 import plugin
-
-        response = conn.session.get(
-            "/auth/projects",
-            endpoint_filter={"interface": plugin.AUTH_INTERFACE, "version": (3, 0)},
-        )
-        projects = [_project(item) for item in response.json().get("projects", [])]
-        projects.sort(key=lambda project: (project.name.lower(), project.id))
+        projects = user_projects(conn)
         self._projects = {project.id: project for project in projects}
         return projects
 
@@ -776,7 +541,7 @@ class OpenStackCloud:
         """Instances, vCPUs and RAM (MB) of the project's servers that hold resources."""
         instances = cores = ram = 0
         for server in conn.compute.servers(details=True):
-            if (server.status or "").upper() in _UNCOUNTED_STATES:
+            if (server.status or "").upper() in UNCOUNTED_STATES:
                 continue
             instances += 1
             flavor = server.flavor
@@ -803,7 +568,7 @@ class OpenStackCloud:
 
     async def list_flavors(self) -> Sequence[Flavor]:
         def fetch(conn: _Conn) -> list[Flavor]:
-            flavors = [_flavor(flavor) for flavor in conn.compute.flavors(details=True)]
+            flavors = [to_flavor(flavor) for flavor in conn.compute.flavors(details=True)]
             self._flavor_names.update((flavor.id, flavor.name) for flavor in flavors)
             return sorted(flavors, key=lambda f: (f.vcpus, f.ram_mb, f.name))
 
@@ -811,9 +576,9 @@ class OpenStackCloud:
 
     def _fetch_images(self, conn: _Conn) -> list[Image]:
         images = [
-            _image(image)
+            to_image(image)
             for image in conn.image.images()
-            if (image.status or "") not in _GONE_IMAGE_STATES
+            if (image.status or "") not in GONE_IMAGE_STATES
         ]
         self._image_names.update((image.id, image.name) for image in images)
         kinds = {ImageKind.IMAGE: 0, ImageKind.SNAPSHOT: 1}
@@ -833,11 +598,11 @@ class OpenStackCloud:
                 image = conn.image.get_image(image_id)
             except sdk.NotFoundException:
                 raise NotFound(f"Image {image_id} not found.") from None
-            name = _text(image.name) or image_id
+            name = as_text(image.name) or image_id
             if image.owner and image.owner != self._project_id():
                 raise Conflict(f"{name} is a shared image; only its owner can delete it.")
             users = sorted(
-                _text(server.name) or server.id
+                as_text(server.name) or server.id
                 for server in conn.compute.servers(image=image_id)
                 if server.task_state != "deleting"
             )
@@ -852,13 +617,13 @@ class OpenStackCloud:
                 raise NotFound(f"Image {image_id} not found.") from None
             self._image_names.pop(image_id, None)
 
-        await self._call(f"Deleting image {_short(image_id)}", delete)
+        await self._call(f"Deleting image {short_id(image_id)}", delete)
 
     # ----------------------------------------------------------------- key pairs
 
     async def list_keypairs(self) -> Sequence[KeyPair]:
         def fetch(conn: _Conn) -> list[KeyPair]:
-            return sorted((_keypair(kp) for kp in conn.compute.keypairs()), key=lambda k: k.name)
+            return sorted((to_keypair(kp) for kp in conn.compute.keypairs()), key=lambda k: k.name)
 
         return await self._call("Listing key pairs", fetch)
 
@@ -874,7 +639,7 @@ class OpenStackCloud:
                 created = conn.compute.create_keypair(name=name, public_key=key)
             except sdk.ConflictException:
                 raise Conflict(f"A key pair named '{name}' already exists.") from None
-            keypair = _keypair(created)
+            keypair = to_keypair(created)
             if not keypair.fingerprint:
                 keypair = KeyPair(name, info.fingerprint_md5, key, keypair.key_type)
             return keypair
@@ -901,25 +666,25 @@ class OpenStackCloud:
             from openstack import exceptions as sdk
 
             try:
-                self._network_names[network_id] = _text(conn.network.get_network(network_id).name)
+                self._network_names[network_id] = as_text(conn.network.get_network(network_id).name)
             except sdk.NotFoundException:
                 self._network_names[network_id] = ""
         return self._network_names[network_id] or network_id
 
     def _fip(self, conn: _Conn, ip: Any, instance_id: str | None = None) -> FloatingIP:
-        device = instance_id if instance_id is not None else _device_of(ip)
+        device = instance_id if instance_id is not None else device_of(ip)
         if device is None and ip.port_id and not isinstance(ip.port_details, Mapping):
             # A Neutron without the fip-port-details extension: ask the port.
             from openstack import exceptions as sdk
 
             with contextlib.suppress(sdk.NotFoundException):
                 port = conn.network.get_port(ip.port_id)
-                if _text(port.device_owner).startswith("compute:"):
+                if as_text(port.device_owner).startswith("compute:"):
                     device = port.device_id or None
         return FloatingIP(
             id=str(ip.id),
-            address=_text(ip.floating_ip_address),
-            status=_text(ip.status) or ("ACTIVE" if ip.port_id else "DOWN"),
+            address=as_text(ip.floating_ip_address),
+            status=as_text(ip.status) or ("ACTIVE" if ip.port_id else "DOWN"),
             network=self._network_name(conn, ip.floating_network_id),
             fixed_address=ip.fixed_ip_address or None,
             instance_id=device if ip.port_id else None,
@@ -959,7 +724,7 @@ class OpenStackCloud:
             if chosen is None:
                 raise Conflict(f"{self._label} has no external network for floating IPs.")
             self._external_id = str(chosen.id)
-            self._network_names[self._external_id] = _text(chosen.name)
+            self._network_names[self._external_id] = as_text(chosen.name)
         return self._external_id
 
     async def allocate_floating_ip(self) -> FloatingIP:
@@ -984,7 +749,7 @@ class OpenStackCloud:
 
             ip = self._get_fip(conn, floating_ip_id)
             server = self._get_server(conn, instance_id)
-            name = _text(server.name) or instance_id
+            name = as_text(server.name) or instance_id
             if server.task_state == "deleting":
                 raise Conflict(f"Instance '{name}' is being deleted.")
             holder = self._fip(conn, ip).instance_id
@@ -993,7 +758,7 @@ class OpenStackCloud:
             if ip.port_id:
                 other = holder or ip.port_id
                 with contextlib.suppress(ClientError):
-                    other = _text(self._get_server(conn, other).name) or other
+                    other = as_text(self._get_server(conn, other).name) or other
                 raise Conflict(
                     f"Floating IP {ip.floating_ip_address} is already associated with "
                     f"instance '{other}'; disassociate it first."
@@ -1012,7 +777,7 @@ class OpenStackCloud:
                 # e.g. "External network … is not reachable from subnet …" (no router).
                 raise Conflict(
                     f"Cannot associate {ip.floating_ip_address} with '{name}': "
-                    f"{_one_line(str(error.details or error), 200)}"
+                    f"{one_line(str(error.details or error), 200)}"
                 ) from None
             return self._fip(conn, updated, instance_id)
 
@@ -1045,11 +810,11 @@ class OpenStackCloud:
         """Instances from Nova servers, with Neutron's floating IPs and the image names."""
         floating: dict[str, str] = {}
         for ip in conn.network.ips(project_id=self._project_id()):
-            device = _device_of(ip) if ip.port_id else None
+            device = device_of(ip) if ip.port_id else None
             if device is None and ip.port_id:
                 device = self._fip(conn, ip).instance_id
             if device:
-                floating[device] = _text(ip.floating_ip_address)
+                floating[device] = as_text(ip.floating_ip_address)
         image_ids = {str(server.image.id) for server in servers if server.image and server.image.id}
         if image_ids - self._image_names.keys():
             self._fetch_images(conn)
@@ -1059,24 +824,24 @@ class OpenStackCloud:
         for server in servers:
             image_id = str(server.image.id) if server.image and server.image.id else ""
             fip = floating.get(str(server.id))
-            addresses = _server_addresses(server)
+            addresses = server_addresses(server)
             if fip:
                 addresses.append(fip)
             result.append(
                 Instance(
                     id=str(server.id),
-                    name=_text(server.name),
-                    status=(_text(server.status) or "UNKNOWN").upper(),
-                    power_state=_POWER_STATES.get(int(server.power_state or 0), "No State"),
+                    name=as_text(server.name),
+                    status=(as_text(server.status) or "UNKNOWN").upper(),
+                    power_state=POWER_STATES.get(int(server.power_state or 0), "No State"),
                     task_state=server.task_state or None,
                     addresses=tuple(dict.fromkeys(addresses)),
                     floating_ip=fip,
-                    flavor_name=_flavor_name(server, self._flavor_names),
+                    flavor_name=flavor_name(server, self._flavor_names),
                     image_name=self._image_names.get(image_id, ""),
                     image_id=image_id,
                     key_name=server.key_name or None,
-                    created_at=_when(server.created_at),
-                    project_id=_text(server.project_id),
+                    created_at=parse_time(server.created_at),
+                    project_id=as_text(server.project_id),
                 )
             )
         return result
@@ -1093,7 +858,7 @@ class OpenStackCloud:
         def fetch(conn: _Conn) -> Instance:
             return self._instances(conn, [self._get_server(conn, instance_id)])[0]
 
-        return await self._call(f"Reading instance {_short(instance_id)}", fetch)
+        return await self._call(f"Reading instance {short_id(instance_id)}", fetch)
 
     def _private_network(self, conn: _Conn) -> str | None:
         """The project's own network to boot on (Nova refuses to guess among several)."""
@@ -1102,7 +867,7 @@ class OpenStackCloud:
             for net in conn.network.networks(project_id=self._project_id())
             if not net.is_router_external
         ]
-        candidates.sort(key=lambda net: (_text(net.name), str(net.id)))
+        candidates.sort(key=lambda net: (as_text(net.name), str(net.id)))
         return str(candidates[0].id) if candidates else None
 
     async def launch_instance(self, request: LaunchRequest) -> Instance:
@@ -1181,7 +946,7 @@ class OpenStackCloud:
                 image_id = Server.existing(id=instance_id).create_image(conn.compute, name)
             except sdk.NotFoundException:
                 raise NotFound(f"Instance {instance_id} not found.") from None
-            image = _image(conn.image.get_image(image_id))
+            image = to_image(conn.image.get_image(image_id))
             self._image_names[image.id] = image.name
             return image
 
@@ -1197,7 +962,7 @@ class OpenStackCloud:
                 output = conn.compute.get_server_console_output(instance_id, length=lines)
             except sdk.NotFoundException:
                 raise NotFound(f"Instance {instance_id} not found.") from None
-            text = _text(output.get("output") if isinstance(output, Mapping) else output)
+            text = as_text(output.get("output") if isinstance(output, Mapping) else output)
             return "\n".join(text.splitlines()[-lines:])
 
         return await self._call("Reading the console log", fetch)

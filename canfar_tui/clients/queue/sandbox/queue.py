@@ -155,7 +155,7 @@ class SandboxQueue:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-queue")
         try:
-            return await run_blocking(function, *args, executor=self._executor, cancel_queued=True)
+            return await run_blocking(function, *args, executor=self._executor)
         except sqlite3.OperationalError as error:
             raise Unavailable(
                 f"The sandbox queue state is busy or unreadable: {error}.",
@@ -179,12 +179,11 @@ class SandboxQueue:
         self._closed = True
         await run_blocking(
             functools.partial(self._runner.stop, keep_running=self.keep_running),
-            cancel_queued=True,
         )
         executor, self._executor = self._executor, None
         if executor is not None:
             with contextlib.suppress(sqlite3.Error):
-                await run_blocking(self._store.close, executor=executor, cancel_queued=True)
+                await run_blocking(self._store.close, executor=executor)
             executor.shutdown(wait=True)
 
     async def __aenter__(self) -> SandboxQueue:
