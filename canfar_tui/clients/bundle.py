@@ -230,7 +230,10 @@ def build_clients(
     verify = profile.verify_tls  # False: no certificate checks (the app warns at start)
     if profile.openrc is not None:
         cloud = OpenStackCloud.from_openrc(
-            profile.openrc, password_provider=password_provider, verify_tls=verify
+            profile.openrc,
+            password_provider=password_provider,
+            username=profile.username,
+            verify_tls=verify,
         )
     elif profile.cloud:
         cloud = OpenStackCloud.from_cloud(

@@ -53,10 +53,7 @@ COMMAND_LINE = "canfar_tui.cli"
 #: entry that is no longer a violation fails the test too, so remove it with the fix.
 #: Keys: ("size", file path), ("headless" | "sandbox" | "app", "importer -> imported"),
 #: ("cycle", "member <-> member <-> ...").
-KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-    }
-)
+KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset()
 
 RULES = ("headless", "sandbox", "app", "cycle", "size")
 

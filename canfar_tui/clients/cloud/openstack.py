@@ -60,6 +60,7 @@ from canfar_tui.clients.base import (
 )
 from canfar_tui.clients.cloud.names import check_keypair_name, check_name
 from canfar_tui.clients.cloud.openrc import (
+    APPLICATION_CREDENTIAL,
     OpenRC,
     OpenStackCredentials,
     credentials_from_variables,
@@ -231,14 +232,24 @@ class OpenStackCloud:
         path: Path | str,
         *,
         password_provider: PasswordProvider | None = None,
+        username: str | None = None,
         **options: Any,
     ) -> OpenStackCloud:
         """An ``*-openrc.sh`` file, parsed without running it.
 
-        The lines it ignored are in :attr:`openrc_warnings`. Raises InvalidInput when the
-        file cannot be read or lacks the Keystone URL or the user.
+        The lines it ignored are in :attr:`openrc_warnings`. A file that asks for the user
+        name (``OS_USERNAME=$OS_USERNAME_INPUT``) takes ``username`` (the CADC username, on
+        CANFAR). Raises InvalidInput when the file cannot be read or lacks the Keystone URL
+        or the user.
         """
         openrc: OpenRC = load_openrc(Path(path))
+        if openrc.username_prompted:
+            if not username:
+                raise InvalidInput(
+                    f"{openrc.source} asks for the user name: set username in the profile "
+                    "(your CADC username)."
+                )
+            openrc = openrc.with_username(username)
         client = cls(openrc.credentials(), password_provider=password_provider, **options)
         client.openrc_warnings = openrc.warnings
         for warning in openrc.warnings:
@@ -432,7 +443,7 @@ class OpenStackCloud:
     def _needs_password(self) -> bool:
         """Whether nothing in the source supplies a password (worker thread)."""
         if self._credentials is not None:
-            return self._password is None
+            return self._credentials.auth_type != APPLICATION_CREDENTIAL and self._password is None
         needs_password, self._user_label = clouds_yaml_login(self._cloud, self._clouds_yaml)
         return needs_password
 
@@ -441,7 +452,10 @@ class OpenStackCloud:
         auth: dict[str, Any] = {}
         if password is not None:
             auth["password"] = password
-        if project_id is not None:
+        application_credential = (
+            self._credentials is not None and self._credentials.auth_type == APPLICATION_CREDENTIAL
+        )
+        if project_id is not None and not application_credential:  # those are project-bound
             auth.update(project_id=project_id, project_name="", tenant_id="", tenant_name="")
         conn, project = connect(self._cloud_config(auth))
         if project is not None:

@@ -79,7 +79,7 @@ def cloud_region(
             extra[key] = value
     loader = os_config.OpenStackConfig(load_yaml_config=False, load_envvars=False)
     return loader.get_one(
-        auth_type="password",
+        auth_type=credentials.auth_type if credentials.auth_type != "v3password" else "password",
         auth={**credentials.auth_options(), **auth},
         api_timeout=api_timeout,
         **extra,
