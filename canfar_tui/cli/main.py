@@ -129,6 +129,7 @@ def run_tui(settings: Settings, *, tutorial: bool = False) -> int:
     clients = build_clients(settings, password_provider=lambda: apps[0].ask_password())
     app = create_app(settings, clients)
     app.start_tutorial = tutorial
+    app.offer_login = settings.profile.is_sandbox and not settings.paths.config_file.exists()
     apps.append(app)
     app.run()
     if app.exit_message:
