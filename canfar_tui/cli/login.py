@@ -84,7 +84,8 @@ def run_login(args: argparse.Namespace) -> int:
     """The ``login`` command; returns the exit status."""
     from canfar_tui.clients.login import LoginRequest, Places, login
 
-    interactive = not args.password_stdin and sys.stdin.isatty()
+    # A terminal always gets a prompt without echo, even with --password-stdin.
+    interactive = sys.stdin.isatty()
     username = _username(args, interactive)
     password = _password(args, interactive)
     request = LoginRequest(

@@ -578,8 +578,12 @@ def map_issue_error(exc: BaseException, *, typed_password: bool = False) -> Clie
     if isinstance(exc, cadc.UnauthorizedException | cadc.ForbiddenException):
         where = "" if typed_password else " in your netrc"
         return AuthError(f"CADC refused the username/password{where}", details=details)
+    if isinstance(exc, AttributeError) and "not found" in text:  # cadcutils: not in the registry
+        return Unavailable("The CADC registry lists no credential service", details=details)
     if isinstance(exc, ValueError):
         return AuthError(f"CADC returned no usable certificate: {text}", details=details)
-    if isinstance(exc, OSError | TimeoutError | cadc.HttpException):
+    if isinstance(exc, OSError | TimeoutError | cadc.HttpException) or (
+        isinstance(exc, RuntimeError) and text.startswith("Cannot get content")
+    ):  # the last: cadcutils could not read the registry or the capabilities
         return Unavailable("Cannot reach the CADC credential service", details=details)
     return ClientError(f"Certificate renewal failed: {text}", details=details)

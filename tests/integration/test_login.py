@@ -280,3 +280,23 @@ async def test_the_login_screen_logs_in_against_the_replica(
     assert settings.profile.name == "proj"
     assert settings.profile.openrc == replica_home / "proj-openrc.sh"
     assert settings.profile.username == cadc_service.user
+
+
+def test_an_unreachable_credential_service_is_one_line(
+    cadc_service: CadcService, tmp_path: Path
+) -> None:
+    home = cadc_service.new_home(tmp_path / "home")
+    registry = home / ".config" / "cadc-registry" / "resource-caps"
+    port = urlsplit(cadc_service.url).port
+    stamp = registry.stat()
+    registry.write_text(registry.read_text().replace(f":{port}/", ":9/"))
+    os.utime(registry, (stamp.st_atime, stamp.st_mtime))  # still fresh: never refreshed
+    before = snapshot(home)
+
+    result = run_login(cadc_service, home, cadc_service.password())
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "canfar-tui: login failed: Cannot reach the CADC credential service"
+    ]
+    assert snapshot(home) == before
