@@ -130,6 +130,11 @@ class CanfarCommands(Provider):
             ("app: help", "Every key and its binding id", app.action_help),
             ("app: errors", "Recent errors with their details", app.action_errors),
             ("app: tutorial", "Start or end the guided Batch Quick Start", app.action_tutorial),
+            (
+                "app: log in",
+                "Log in with your CADC account (like canfar-tui login)",
+                app.action_login,
+            ),
             ("app: quit", "Leave canfar-tui", app.action_quit),
         ]
         view = app.active_view
@@ -243,6 +248,8 @@ class CanfarApp(App[None]):
         self.exit_message: str | None = None
         #: Start the tutorial when the dashboard is up (``--tutorial``).
         self.start_tutorial = False
+        #: Offer the login screen when the dashboard is up (first start, no config file).
+        self.offer_login = False
         if settings.theme in self.available_themes:
             self.theme = settings.theme
         if settings.keymap:
@@ -265,6 +272,11 @@ class CanfarApp(App[None]):
         self._focus_view(self.active_tab_id)
         if self.start_tutorial:
             self.action_tutorial()
+        elif self.offer_login and self.settings.profile.is_sandbox:
+            self.action_login(
+                intro="This is the sandbox, a simulated CANFAR on this machine. Log in to use "
+                "your CADC account, or press escape to explore the sandbox first."
+            )
         insecure = self._tls_off_reason()
         if insecure is not None:
             self.notify(
@@ -533,6 +545,15 @@ class CanfarApp(App[None]):
         view = await self.ensure_view("vospace")
         if isinstance(view, VOSpaceView):
             view.action_archive_fetch()
+
+    def action_login(self, intro: str = "") -> None:
+        """The login screen (its module is imported only now)."""
+        from canfar_tui.screens.login import LoginScreen, login_places
+
+        places = login_places(self.settings.paths.config_file)
+        self.push_screen(
+            LoginScreen(places, verify_tls=self.settings.profile.verify_tls, intro=intro)
+        )
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections()))

@@ -28,16 +28,24 @@ in the shell (``OS_AUTH_URL`` … or ``OS_CLOUD`` in the environment), as the se
 
 Secrets are never read from or written to this file: passwords are asked once per run and
 held in memory only. Wrong types give a one-line :class:`ConfigError` naming the key.
+
+:func:`save_profiles` (``canfar-tui login``) adds profiles and sets ``default_profile``,
+keeping the user's other settings, atomically.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
+
+from canfar_tui.clients.files import atomic_write
 
 APP_NAME = "canfar-tui"
 SANDBOX = "sandbox"
@@ -294,3 +302,183 @@ def load_settings(
     if read_only is not None:
         settings = replace(settings, read_only=read_only or settings.read_only)
     return settings
+
+
+# --------------------------------------------------------------------------- writing profiles
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_TABLE_HEADER = re.compile(r"^\s*\[")
+
+
+def profile_table(profile: Profile, home: Path | None = None) -> dict[str, str | bool]:
+    """The ``[profiles.NAME]`` table of ``profile``: what it names, never a secret.
+
+    Paths under ``home`` are written ``~/…`` (the file stays valid if HOME moves).
+    """
+
+    def shown(path: Path) -> str:
+        if home is not None:
+            with contextlib.suppress(ValueError):
+                return "~/" + path.relative_to(home).as_posix()
+        return str(path)
+
+    table: dict[str, str | bool] = {"kind": profile.kind}
+    for key in ("username", "cloud", "project", "schedd"):
+        value = getattr(profile, key)
+        if value:
+            table[key] = str(value)
+    if profile.openrc is not None:
+        table["openrc"] = shown(profile.openrc)
+    table["vospace"] = profile.vospace
+    table["certificate"] = shown(profile.certificate)
+    if not profile.verify_tls:
+        table["verify_tls"] = False
+    return table
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: object, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item, where) for item in value) + "]"
+    raise ConfigError(f"{where}: cannot write a value of type {type(value).__name__}")
+
+
+def dump_toml(data: Mapping[str, object], where: str = "config") -> str:
+    """A small TOML writer for the config file: strings, numbers, booleans, lists, tables."""
+    lines: list[str] = []
+
+    def table(prefix: tuple[str, ...], values: Mapping[str, object]) -> None:
+        scalars = [(key, value) for key, value in values.items() if not isinstance(value, dict)]
+        tables = [(key, value) for key, value in values.items() if isinstance(value, dict)]
+        if prefix and (scalars or not tables):
+            if lines:
+                lines.append("")
+            lines.append("[" + ".".join(_toml_key(part) for part in prefix) + "]")
+        for key, value in scalars:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value, where)}")
+        for key, value in tables:
+            assert isinstance(value, dict)
+            table((*prefix, key), value)
+
+    table((), data)
+    return "\n".join(lines) + "\n"
+
+
+def _remove_table(text: str, dotted: tuple[str, str]) -> str:
+    """``text`` without the ``[a.b]`` table (its header up to the next header)."""
+    first, second = (re.escape(part) for part in dotted)
+    header = re.compile(
+        rf'^\s*\[\s*(?:{first}|"{first}")\s*\.\s*(?:{second}|"{second}")\s*\]\s*(?:#.*)?$'
+    )
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if header.match(line):
+            skipping = True
+            continue
+        if skipping and _TABLE_HEADER.match(line):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
+def _set_top_level(text: str, key: str, value: str) -> str:
+    """``text`` with the top-level ``key = value`` line replaced, or added first."""
+    lines = text.splitlines(keepends=True)
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for index, line in enumerate(lines):
+        if _TABLE_HEADER.match(line):
+            break
+        if pattern.match(line):
+            lines[index] = f"{key} = {value}\n"
+            return "".join(lines)
+    return f"{key} = {value}\n" + text
+
+
+def _edited_config(
+    text: str,
+    data: Mapping[str, object],
+    tables: Mapping[str, Mapping[str, object]],
+    default: str | None,
+) -> str:
+    """The new file: the user's text edited in place (comments kept) when that parses to
+    exactly the expected document, else the expected document written afresh."""
+    expected: dict[str, object] = {key: value for key, value in data.items()}
+    profiles = dict(cast("dict[str, object]", expected.get("profiles", {})))
+    profiles.update({name: dict(table) for name, table in tables.items()})
+    expected["profiles"] = profiles
+    if default is not None:
+        expected["default_profile"] = default
+    edited = text
+    for name in tables:
+        edited = _remove_table(edited, ("profiles", name))
+    if default is not None:
+        edited = _set_top_level(edited, "default_profile", _toml_value(default, "config"))
+    if edited and not edited.endswith("\n"):
+        edited += "\n"
+    for name, table in tables.items():
+        edited += "\n" + dump_toml({"profiles": {name: dict(table)}})
+    with contextlib.suppress(tomllib.TOMLDecodeError):
+        if tomllib.loads(edited) == expected:
+            return edited
+    return dump_toml(expected)
+
+
+def save_profiles(
+    config_file: Path,
+    profiles: Sequence[Profile],
+    *,
+    default: str | None = None,
+    force: bool = False,
+    home: Path | None = None,
+    write: bool = True,
+) -> str:
+    """Add ``profiles`` to the config file, make ``default`` the default; return the new text.
+
+    The user's other settings (and, where the file allows, its comments) are kept; the file is
+    replaced atomically. A profile that exists already is refused (one-line
+    :class:`ConfigError`) unless ``force``. The result is checked to load before anything is
+    written. ``write=False`` only checks and returns the text (to refuse early).
+    """
+    where = str(config_file)
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{where}: cannot read ({error})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{where}: not valid TOML ({error}); fix it first") from None
+    existing = data.get("profiles", {})
+    if not isinstance(existing, dict):
+        raise ConfigError(f"{where}: profiles must be a table")
+    tables: dict[str, dict[str, object]] = {}
+    for profile in profiles:
+        if profile.name == SANDBOX or profile.is_sandbox:
+            raise ConfigError(f"{where}: the {SANDBOX} profile is built in; choose another name")
+        if profile.name in existing and not force:
+            raise ConfigError(
+                f"{where}: a profile named {profile.name} exists already "
+                "(--force replaces it, --profile-name chooses another name)"
+            )
+        tables[profile.name] = dict(profile_table(profile, home))
+    new_text = _edited_config(text, data, tables, default)
+    parse_config(tomllib.loads(new_text), where, Paths.from_env())  # it must load
+    if write:
+        try:
+            atomic_write(config_file, new_text, folder_mode=0o700)
+        except OSError as error:
+            raise ConfigError(f"{where}: cannot write ({error.strerror or error})") from None
+    return new_text

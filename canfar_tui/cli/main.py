@@ -1,4 +1,4 @@
-"""Command line: ``canfar-tui`` (the dashboard) and its status, detect, submit, get, put commands.
+"""Command line: ``canfar-tui`` (the dashboard) and its login, status, detect, submit, get, put.
 
 Every failure a user can cause here ends with one line on stderr and a non-zero exit status,
 never a traceback: 1 for a failed operation, 2 for bad usage or configuration.
@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("tui", help="the dashboard (the default)")
+    login = commands.add_parser(
+        "login",
+        help="log in with your CADC account: proxy certificate, profiles (like cadc-get-cert -n)",
+    )
+    from canfar_tui.cli.login import add_login_arguments
+
+    add_login_arguments(login)
     status = commands.add_parser("status", help="one-screen summary of every service")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     submit = commands.add_parser(
@@ -122,6 +129,7 @@ def run_tui(settings: Settings, *, tutorial: bool = False) -> int:
     clients = build_clients(settings, password_provider=lambda: apps[0].ask_password())
     app = create_app(settings, clients)
     app.start_tutorial = tutorial
+    app.offer_login = settings.profile.is_sandbox and not settings.paths.config_file.exists()
     apps.append(app)
     app.run()
     if app.exit_message:
@@ -152,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from canfar_tui.cli.put import run_put
 
             return int(run_put(args))
+        if args.command == "login":
+            from canfar_tui.cli.login import run_login
+
+            return int(run_login(args))
         if args.command == "get":
             from canfar_tui.cli.get import run_get
 

@@ -15,6 +15,16 @@
   ``cadc_dotnetrc`` does: one ``machine`` line per CADC host, other hosts kept, written
   atomically with mode 0600. The password is never logged, never put in argv, never kept.
 
+The CADC hosts are the ones cadcutils looks up in a netrc, found through the CADC registry
+(:func:`registry_netrc_hosts`): the host of the credential service (``cadc-get-cert -n``), of
+the login service cadcdata trades the password at (``cadcget -n``) and of the VOSpace service
+(``vcp`` without a certificate). On CADC that is ``ws-cadc.canfar.net``, ``ws-uv.canfar.net``…;
+on a replica, whatever its registry says (``127.0.0.1``). :data:`CADC_NETRC_HOSTS`, the list of
+``cadc_dotnetrc``, is only read when the registry cannot be asked (the status line).
+
+cadcutils prompts with ``getpass()`` on the terminal when its subject has a username but no
+password for a host; the subjects made here never do (:func:`password_subject`).
+
 The sandbox variant (:meth:`CadcCredentials.for_sandbox`) needs no account: "renewing" issues a
 self-signed, proxy-like certificate (``CN=<user>,OU=cadc,O=hia,C=ca``) valid for the requested
 number of days, so the header can show the time left and the renewal key works offline.
@@ -25,12 +35,10 @@ number of days, so the header can show the time left and the renewal key works o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import netrc
 import os
 import stat
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -41,27 +49,43 @@ from canfar_tui.clients.base import (
     InvalidInput,
     Unavailable,
 )
+from canfar_tui.clients.files import atomic_write
 from canfar_tui.models import CredentialStatus
 
 __all__ = [
     "CADC_NETRC_HOSTS",
+    "NETRC_RESOURCES",
     "CadcCredentials",
     "CdpIssuer",
     "CertificateIssuer",
     "SelfSignedIssuer",
     "certificate_expiry",
+    "map_issue_error",
+    "password_subject",
+    "registry_netrc_hosts",
 ]
 
 T = TypeVar("T")
 
-#: The hosts ``cadc_dotnetrc`` writes entries for (CADC and CANFAR web services).
+#: The hosts ``cadc_dotnetrc`` writes entries for; read only when the registry cannot be asked.
 CADC_NETRC_HOSTS: tuple[str, ...] = (
+    "ws.cadc-ccda.hia-iha.nrc-cnrc.gc.ca",
+    "www.canfar.net",
     "ws-cadc.canfar.net",
     "ws-uv.canfar.net",
-    "www.canfar.net",
-    "www.cadc-ccda.hia-iha.nrc-cnrc.gc.ca",
-    "ws.cadc-ccda.hia-iha.nrc-cnrc.gc.ca",
-    "www.canfar.phys.uvic.ca",
+)
+CRED_RESOURCE = "ivo://cadc.nrc.ca/cred"
+GMS_RESOURCE = "ivo://cadc.nrc.ca/gms"
+VAULT_RESOURCE = "ivo://cadc.nrc.ca/vault"
+UMS_LOGIN = "ivo://ivoa.net/std/UMS#login-0.1"
+#: The services whose CADC clients read a netrc (BasicAA), with the capability whose host is
+#: the netrc ``machine``: None for the client's own host (the VOSI availability URL's host,
+#: what ``BaseWsClient.host`` is), else a standard ID (cadcdata trades the password at the
+#: UMS login of ``gms`` for a cookie).
+NETRC_RESOURCES: tuple[tuple[str, str | None], ...] = (
+    (CRED_RESOURCE, None),  # cadc-get-cert -n
+    (GMS_RESOURCE, UMS_LOGIN),  # cadcget -n, cadcinfo -n
+    (VAULT_RESOURCE, None),  # vcp, vls… with a netrc and no certificate
 )
 MAX_DAYS_VALID = 30
 #: Under this much time left, the status carries a warning (the header turns to a warning).
@@ -90,26 +114,117 @@ class CdpIssuer:
 
     def issue(self, days_valid: int) -> bytes:
         from cadcutils.net import auth
-        from cadcutils.util import utils
 
-        if "cadcutils" not in utils.check_version.checked:
-            utils.check_version.checked.append("cadcutils")  # no PyPI look-ups
+        _no_version_check()
+        # No username in this subject: cadcutils never prompts, it reads the netrc only.
         subject = auth.Subject(netrc=str(self._netrc_path))
         text: str = auth.get_cert(subject, days_valid=days_valid, insecure=not self._verify_tls)
         return text.encode("ascii")
 
     def issue_with_password(self, days_valid: int, username: str, password: str) -> bytes:
-        """Like :meth:`issue`, authenticated with a password typed in (never stored)."""
-        from cadcutils.net import auth
-        from cadcutils.util import utils
+        """Like :meth:`issue`, authenticated with a password typed in (never stored).
 
-        if "cadcutils" not in utils.check_version.checked:
-            utils.check_version.checked.append("cadcutils")
-        subject = auth.Subject(username=username)
-        for host in CADC_NETRC_HOSTS:  # what cadcutils would otherwise ask on the terminal
-            subject._hosts_auth[host] = (username, password)
-        text: str = auth.get_cert(subject, days_valid=days_valid, insecure=not self._verify_tls)
+        The password goes to the one host cadcutils authenticates this request at (the
+        credential service's, found through the registry); nothing is asked on the terminal.
+        """
+        from cadcutils import version
+        from cadcutils.net import auth, ws
+
+        _no_version_check()
+        subject = password_subject(username, {})
+        client = ws.BaseWsClient(
+            auth.CRED_RESOURCE_ID,
+            subject,
+            agent=f"cadc-get-cert/{version.version}",
+            retry=True,
+            server_versions=auth.SUPPORTED_SERVER_VERSIONS,
+            insecure=not self._verify_tls,
+        )
+        subject._hosts_auth[client.host] = (username, password)
+        response = client.get(
+            (auth.CRED_PROXY_FEATURE_ID, None), params={"daysValid": int(days_valid)}
+        )
+        text: str = response.text
         return text.encode("ascii")
+
+    def netrc_hosts(self) -> tuple[str, ...]:
+        """Blocking: the hosts cadcutils looks up in a netrc (see :func:`registry_netrc_hosts`)."""
+        return registry_netrc_hosts(verify_tls=self._verify_tls)
+
+
+def _no_version_check() -> None:
+    """Stop cadcutils from asking PyPI for a newer version on each call."""
+    from cadcutils.util import utils
+
+    if "cadcutils" not in utils.check_version.checked:
+        utils.check_version.checked.append("cadcutils")
+
+
+def password_subject(username: str, hosts_auth: Mapping[str, tuple[str, str]]) -> Any:
+    """A cadcutils ``Subject`` for ``username`` that never prompts on the terminal.
+
+    cadcutils' own ``Subject.get_auth`` calls ``getpass()`` when it has a username and no
+    password for the host asked; this one raises :class:`AuthError` instead (one line,
+    naming the host), so a dashboard's terminal is never read.
+    """
+    from cadcutils.net import auth
+
+    class _NoPromptSubject(auth.Subject):  # type: ignore[misc]
+        def get_auth(self, realm: str) -> tuple[str, str]:
+            found: tuple[str, str] | None = self._hosts_auth.get(realm)
+            if found is None:
+                raise AuthError(
+                    f"CADC asked for a password for {realm}, which login did not expect"
+                )
+            return found
+
+    subject = _NoPromptSubject(username=username)
+    subject._hosts_auth.update(hosts_auth)
+    return subject
+
+
+def registry_netrc_hosts(*, verify_tls: bool = True) -> tuple[str, ...]:
+    """Blocking: the hosts the CADC clients look up in a netrc, found through the registry.
+
+    Like ``cadc_dotnetrc``'s list, but read from the registry (``~/.config/cadc-registry``
+    cache, else CADC's ``resource-caps``) and the services' capabilities, exactly as
+    cadcutils resolves them (:data:`NETRC_RESOURCES`). A service the registry does not list
+    is skipped (no client will ask for it). Raises :class:`Unavailable` when the registry or
+    the credential service's capabilities cannot be read.
+    """
+    from urllib.parse import urlsplit
+
+    from cadcutils.net import auth, ws
+
+    hosts: list[str] = []
+    for resource_id, standard_id in NETRC_RESOURCES:
+        try:
+            if standard_id is None:
+                # cadcutils' realm: the host of the availability URL, with a BasicAA subject.
+                client = ws.BaseWsClient(
+                    resource_id,
+                    password_subject("netrc", {}),
+                    agent="canfar-tui",
+                    insecure=not verify_tls,
+                )
+                host = client.host
+            else:
+                client = ws.BaseWsClient(
+                    resource_id, auth.Subject(), agent="canfar-tui", insecure=not verify_tls
+                )
+                host = urlsplit(client._get_url((standard_id, None))).hostname
+        except AttributeError:  # "Resource ID … not found" in the registry
+            if resource_id == CRED_RESOURCE:
+                raise Unavailable("The CADC registry lists no credential service") from None
+            continue
+        except Exception as exc:
+            text = " ".join(str(exc).split())[:200]
+            raise Unavailable(
+                "Cannot reach the CADC registry", details=f"{type(exc).__name__}: {text}"
+            ) from exc
+        if host and host not in hosts:
+            hosts.append(str(host))
+    return tuple(hosts)
 
 
 class SelfSignedIssuer:
@@ -184,19 +299,7 @@ def _quote(token: str) -> str:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write ``data`` atomically to ``path`` with mode 0600 (parent created 0700)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+    atomic_write(path, data, mode=0o600, folder_mode=0o700)
 
 
 class CadcCredentials:
@@ -210,7 +313,7 @@ class CadcCredentials:
         *,
         certificate: Path | None = None,
         netrc_path: Path | None = None,
-        hosts: Sequence[str] = CADC_NETRC_HOSTS,
+        hosts: Sequence[str] | None = None,
         issuer: CertificateIssuer | None = None,
         sandbox: bool = False,
         sandbox_username: str | None = None,
@@ -220,7 +323,8 @@ class CadcCredentials:
     ) -> None:
         self._certificate = certificate or Path("~/.ssl/cadcproxy.pem").expanduser()
         self._netrc = netrc_path or Path("~/.netrc").expanduser()
-        self._hosts = tuple(hosts)
+        #: None: asked of the issuer (the registry) on first use.
+        self._hosts: tuple[str, ...] | None = tuple(hosts) if hosts is not None else None
         self._issuer: CertificateIssuer = issuer or CdpIssuer(self._netrc, verify_tls=verify_tls)
         self._sandbox = sandbox
         self._sandbox_username = sandbox_username
@@ -300,7 +404,34 @@ class CadcCredentials:
             await self._run(self._save_netrc_sync, username.strip(), password)
         return await self.status()
 
+    async def netrc_hosts(self) -> tuple[str, ...]:
+        """The hosts a netrc entry is written for (from the registry; Unavailable if not)."""
+        return await self._run(self._netrc_hosts_sync, True)
+
     # ---- worker-thread parts
+
+    def _netrc_hosts_sync(self, strict: bool = False) -> tuple[str, ...]:
+        """The netrc hosts: given, else the issuer's (the registry), else cadc_dotnetrc's.
+
+        ``strict``: a registry that cannot be asked is an error (when writing a netrc); else
+        (reading one for the status) ``cadc_dotnetrc``'s list stands in, not remembered.
+        """
+        if self._hosts is not None:
+            return self._hosts
+        resolve = getattr(self._issuer, "netrc_hosts", None)
+        if resolve is None:
+            return CADC_NETRC_HOSTS
+        try:
+            self._hosts = tuple(resolve())
+        except ClientError:
+            if strict:
+                raise
+            return CADC_NETRC_HOSTS
+        except Exception as exc:
+            if strict:
+                raise map_issue_error(exc) from exc
+            return CADC_NETRC_HOSTS
+        return self._hosts
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         try:
@@ -325,7 +456,7 @@ class CadcCredentials:
             parsed = netrc.netrc(str(self._netrc))
         except (netrc.NetrcParseError, OSError) as exc:
             return None, f"Cannot parse {self._netrc}: {getattr(exc, 'msg', exc)}"
-        for host in self._hosts:
+        for host in self._netrc_hosts_sync():
             entry = parsed.authenticators(host)
             if entry is not None and entry[0]:
                 return entry[0], None
@@ -395,7 +526,7 @@ class CadcCredentials:
         except ClientError:
             raise
         except Exception as exc:
-            raise _map_issue_error(exc) from exc
+            raise map_issue_error(exc, typed_password=password is not None) from exc
         try:
             _write_private(self._certificate, pem)
         except OSError as exc:
@@ -403,6 +534,7 @@ class CadcCredentials:
         return self._status_sync()
 
     def _save_netrc_sync(self, username: str, password: str) -> None:
+        hosts = self._netrc_hosts_sync(strict=True)
         lines: list[str] = []
         if self._netrc.exists():
             try:
@@ -412,7 +544,7 @@ class CadcCredentials:
                     f"Cannot update {self._netrc}: {getattr(exc, 'msg', exc)}"
                 ) from exc
             for host, (login, account, secret) in existing.hosts.items():
-                if host in self._hosts:
+                if host in hosts:
                     continue
                 head = "default" if host == "default" else f"machine {_quote(host)}"
                 entry = [head]
@@ -425,7 +557,7 @@ class CadcCredentials:
                 lines.append(" ".join(entry))
             for name, body in existing.macros.items():
                 lines.append(f"macdef {name}\n" + "".join(body).rstrip("\n") + "\n")
-        for host in self._hosts:
+        for host in hosts:
             lines.append(f"machine {host} login {_quote(username)} password {_quote(password)}")
         try:
             _write_private(self._netrc, ("\n".join(lines) + "\n").encode("utf-8"))
@@ -433,16 +565,25 @@ class CadcCredentials:
             raise InvalidInput(f"Cannot write {self._netrc}: {exc.strerror}") from exc
 
 
-def _map_issue_error(exc: BaseException) -> ClientError:
-    """Translate an error of the credential service into the client error tree."""
+def map_issue_error(exc: BaseException, *, typed_password: bool = False) -> ClientError:
+    """Translate an error of the credential service into the client error tree.
+
+    ``typed_password``: the password was typed in (login, the renewal prompt), not read
+    from the netrc, and the refusal message says so.
+    """
     from cadcutils import exceptions as cadc
 
     text = " ".join(str(exc).split())[:200]
     details = f"{type(exc).__name__}: {text}"
     if isinstance(exc, cadc.UnauthorizedException | cadc.ForbiddenException):
-        return AuthError("CADC refused the username/password in your netrc", details=details)
+        where = "" if typed_password else " in your netrc"
+        return AuthError(f"CADC refused the username/password{where}", details=details)
+    if isinstance(exc, AttributeError) and "not found" in text:  # cadcutils: not in the registry
+        return Unavailable("The CADC registry lists no credential service", details=details)
     if isinstance(exc, ValueError):
         return AuthError(f"CADC returned no usable certificate: {text}", details=details)
-    if isinstance(exc, OSError | TimeoutError | cadc.HttpException):
+    if isinstance(exc, OSError | TimeoutError | cadc.HttpException) or (
+        isinstance(exc, RuntimeError) and text.startswith("Cannot get content")
+    ):  # the last: cadcutils could not read the registry or the capabilities
         return Unavailable("Cannot reach the CADC credential service", details=details)
     return ClientError(f"Certificate renewal failed: {text}", details=details)

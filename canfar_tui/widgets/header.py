@@ -3,13 +3,15 @@
 Shows, left to right: the app name, the profile ▸ the active project, the mode badge (SANDBOX
 or the cloud's name), READ-ONLY when set, the certificate's time left (a warning under 24
 hours), ⟳ the time of the last successful refresh of the visible tab and, when that refresh
-failed, a STALE marker. Kept short enough for 80 columns.
+failed, a STALE marker. Kept short enough for 80 columns. A click on the SANDBOX badge opens
+the login screen (the app's ``login`` action).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
@@ -56,6 +58,7 @@ class StatusHeader(Horizontal):
         mode = self.query_one("#header-mode", Label)
         _set_text(mode, self.mode)
         mode.set_class(self.mode == "SANDBOX", "sandbox")
+        mode.tooltip = "Click to log in with your CADC account" if self.mode == "SANDBOX" else None
         readonly = self.query_one("#header-readonly", Label)
         _set_text(readonly, "READ-ONLY")
         readonly.display = self.read_only
@@ -64,6 +67,12 @@ class StatusHeader(Horizontal):
         cert.set_class(self.certificate_warning, "warning")
         _set_text(self.query_one("#header-refresh", Label), f"⟳ {when}")
         self.query_one("#header-stale", Label).display = self.stale
+
+    async def on_click(self, event: events.Click) -> None:
+        """A click on the SANDBOX badge offers the login screen."""
+        if self.mode == "SANDBOX" and event.widget is not None and event.widget.id == "header-mode":
+            event.stop()
+            await self.app.run_action("login")
 
     def watch_profile(self) -> None:
         self._render_all()
