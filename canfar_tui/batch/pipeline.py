@@ -331,7 +331,7 @@ def job_script(spec: PipelineSpec) -> str:
             f"# canfar-tui on the worker, with the profile {spec.profile}: a worker without\n"
             "# that profile refuses in one line (the snapshot must have canfar-tui).\n"
         )
-        cleanup = """trap 'rm -f "$errors" "${id}.fits.fz"' EXIT\n"""
+        cleanup = """trap 'rm -f "$errors" "$output" "${id}.fits.fz"' EXIT\n"""
         steps = _canfar_tui_steps(spec)
     else:
         about = (
@@ -342,7 +342,7 @@ def job_script(spec: PipelineSpec) -> str:
         cleanup = f"""\
 # Only the catalogue goes back to the submit folder: the image and the configuration stay.
 cleanup() {{
-  rm -f "$errors" "${{id}}.fits.fz" "${{id}}.fits" "${{id}}.cat.check"
+  rm -f "$errors" "$output" "${{id}}.fits.fz" "${{id}}.fits" "${{id}}.cat.check"
   local shared
   for shared in {SHARE_DIR}/default*; do rm -f "${{shared##*/}}"; done
 }}
@@ -363,15 +363,19 @@ if [[ ! $id =~ ^[A-Za-z0-9]+$ ]]; then
 fi
 
 errors=$(mktemp)
+output=$(mktemp)
 {cleanup}
-# step WHAT COMMAND…: run COMMAND; on failure end the job with one line naming the step
+# step WHAT COMMAND…: run COMMAND; on failure end the job with one line naming the step and
+# the command's last message (cadcget and vcp print theirs on standard output)
 step() {{
   local what=$1 status=0 reason
   shift
-  "$@" 2>"$errors" || status=$?
+  "$@" >"$output" 2>"$errors" || status=$?
+  cat "$output"
   cat "$errors" >&2
   if (( status != 0 )); then
     reason=$(grep -v '^[[:space:]]*$' "$errors" | tail -n 1 || true)
+    [[ -n $reason ]] || reason=$(grep -v '^[[:space:]]*$' "$output" | tail -n 1 || true)
     echo "{spec.name} ${{id}}: ${{what}} failed (exit ${{status}})${{reason:+: ${{reason}}}}" >&2
     exit 1
   fi

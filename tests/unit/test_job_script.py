@@ -50,6 +50,10 @@ if [[ ${STUB_FAIL:-} == "$name" ]]; then
   echo "ERROR:: $name could not do it" >&2
   exit 1
 fi
+if [[ ${STUB_FAIL_ON_STDOUT:-} == "$name" ]]; then
+  echo "ERROR: Not found: ${@: -1}"  # cadcutils and vos print their errors there
+  exit 255
+fi
 """
 STUBS = {
     # cadcget [--cert FILE] cadc:CFHT/ID.fits.fz: the file, named after the URI
@@ -235,6 +239,19 @@ def test_a_failing_step_ends_the_job_with_one_line_naming_it(worker: Worker) -> 
         error_file.write_text(result.stderr, encoding="utf-8")
         assert last_error_line(error_file) == lines[-1]  # what the Pipeline tab shows
         assert worker.calls()[-1][0] == name  # nothing ran after the failed step
+
+
+def test_an_error_printed_on_standard_output_is_the_reason(worker: Worker) -> None:
+    proxy = str(worker.proxy())
+    result = worker.run(
+        make_spec(), env={"X509_USER_PROXY": proxy, "STUB_FAIL_ON_STDOUT": "cadcget"}
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"do_catalogue {OBS_ID}: fetch failed (exit 255): "
+        f"ERROR: Not found: cadc:CFHT/{OBS_ID}.fits.fz"
+    )
+    assert result.stdout.strip() == f"ERROR: Not found: cadc:CFHT/{OBS_ID}.fits.fz"
 
 
 def test_a_catalogue_that_comes_back_different_fails_the_check(worker: Worker) -> None:
