@@ -9,7 +9,9 @@ Everything is stored per profile, so the sandbox and a real cloud never mix. It 
 * the snapshots the user was already **reminded** about (the "you can delete the interactive
   instance now" notice is shown once per snapshot, across restarts);
 * per instance, the **login** decided on the first connection: the user to SSH in as (the CADC
-  user made by ``canfar_create_user``, or the image's default user when setup was skipped).
+  user made by ``canfar_create_user``, or the image's default user when setup was skipped);
+* the snapshots the user marked as **having canfar-tui** installed, whose pipeline jobs may run
+  ``canfar-tui`` instead of the seed's own steps (:meth:`PreferenceStore.canfar_tui_images`).
 
 Every call reads the file afresh, so two views (or two processes) never hold diverging copies.
 A missing or damaged file reads as empty; a failed write raises :class:`PreferencesError` with
@@ -225,5 +227,28 @@ class PreferenceStore:
             logins[instance_id] = asdict(login)
             # dicts keep insertion order: drop the oldest entries beyond the limit.
             section["instance_logins"] = dict(list(logins.items())[-_KEEP:])
+
+        self._update(change)
+
+    # ------------------------------------------------------------------ canfar-tui on snapshots
+
+    def canfar_tui_images(self) -> frozenset[str]:
+        """The IDs of the images the user marked as having canfar-tui installed."""
+        marked = self._read().get("canfar_tui_images")
+        if not isinstance(marked, list):
+            return frozenset()
+        return frozenset(item for item in marked if isinstance(item, str))
+
+    def set_canfar_tui_image(self, image_id: str, has_canfar_tui: bool) -> None:
+        """Mark (or unmark) the image ``image_id`` as having canfar-tui installed."""
+
+        def change(section: dict[str, Any]) -> None:
+            marked = section.get("canfar_tui_images")
+            if not isinstance(marked, list):
+                marked = []
+            marked = [item for item in marked if item != image_id]
+            if has_canfar_tui:
+                marked.append(image_id)
+            section["canfar_tui_images"] = marked[-_KEEP:]
 
         self._update(change)

@@ -1,18 +1,42 @@
 """The Batch Quick Start's pipeline, generated from a Detect run: job script and submit file.
 
 The seed's ``do_catalogue.bash`` fetches an exposure with ``cadcget``, unpacks it with
-``funpack``, runs ``source-extractor`` and copies the catalogue with ``vcp``. The script made
-here does the same with ``canfar-tui`` alone, so that the parameters tried locally in the Detect
-tab are exactly the ones the batch uses::
+``funpack``, runs ``source-extractor`` and copies the catalogue with ``vcp``. The job script
+made here comes in two kinds (:attr:`PipelineSpec.steps`):
 
-    canfar-tui get -q cadc:CFHT/${id}.fits.fz
-    canfar-tui detect ${id}.fits.fz -o ${id}.cat --set DETECT_THRESH=3 …
-    canfar-tui put ${id}.cat vos:sandbox-user/catalogues/
+* :data:`SEED_STEPS` (the default) — the seed's own steps, which a real CANFAR snapshot
+  (``canfar-ubuntu-20.04``: Python 3.8, ``cadcget`` and ``vcp``, plus ``source-extractor`` and
+  ``funpack`` installed as the seed says) can run. The Detect tab's parameters become
+  ``source-extractor`` options (``-DETECT_THRESH 3``: canfar-tui's keys are SExtractor's),
+  ``default.param`` lists the Detect tab's columns, and the catalogue is read back from
+  VOSpace after ``vcp`` and compared byte for byte::
 
-``canfar-tui put`` verifies the upload by MD5. The script runs under ``set -euo pipefail``;
-when a step fails it ends with exit status 1 and, as the last line of its standard error (the
-job's error file), one line naming the ID, the step and the step's own last message — which is
-what :mod:`canfar_tui.batch.pipeline_run` shows as the reason.
+      cadcget cadc:CFHT/${id}.fits.fz
+      funpack -D ${id}.fits.fz
+      cp /usr/share/source-extractor/default* .
+      source-extractor ${id}.fits -CATALOG_NAME ${id}.cat -DETECT_THRESH 3 …
+      vcp ${id}.cat vos:USER/catalogues/
+
+* :data:`CANFAR_TUI_STEPS` — ``canfar-tui`` on the worker, only for workers known to have it
+  (the sandbox's jobs, which run on this machine, and snapshots the user marked), naming the
+  profile explicitly so that a worker without that profile refuses instead of using the
+  sandbox::
+
+      canfar-tui --profile NAME get -q cadc:CFHT/${id}.fits.fz
+      canfar-tui detect ${id}.fits.fz -o ${id}.cat --set DETECT_THRESH=3 …
+      canfar-tui --profile NAME put ${id}.cat vos:USER/catalogues/
+
+Jobs on a batch VM get their certificate where ``vcp`` and ``cadcget --cert`` look: when
+HTCondor gave the job a proxy (``x509userproxy`` sets ``$X509_USER_PROXY``) the script copies
+it to ``$HOME/.ssl/cadcproxy.pem`` (0600) before the steps, as CANFAR's own ``canfar_cert``
+does (:attr:`PipelineSpec.install_proxy`). The seed steps refuse to start, in one line, when
+``vcp`` would have no credentials at all.
+
+The script runs under ``set -euo pipefail``; when a step fails it ends with exit status 1
+and, as the last line of its standard error (the job's error file), one line naming the ID,
+the step and the step's own last message — which is what
+:mod:`canfar_tui.batch.pipeline_run` shows as the reason. Its last line on standard output
+says what was checked.
 
 The submit file has the seed's shape (``queue arguments from (…)``, output/error/log per ID).
 Everything here is pure text generation (:func:`job_script`, :func:`submit_file`) plus
@@ -26,22 +50,29 @@ import re
 import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
-from canfar_tui.detection.params import DetectionParams, ParamError
+from canfar_tui.detection.params import DEFAULT_COLUMNS, DetectionParams, ParamError
 
 __all__ = [
+    "CANFAR_TUI_STEPS",
     "DEFAULT_COMMAND",
     "DEFAULT_NAME",
+    "PROXY_PATH",
+    "SCRIPT_KINDS",
+    "SEED_STEPS",
+    "SHARE_DIR",
     "PipelineError",
     "PipelineSpec",
+    "ScriptKind",
     "catalogue_name",
     "detect_overrides",
     "job_script",
     "parse_ids",
     "parse_overrides",
+    "sextractor_options",
     "submit_file",
     "validate_ids",
     "validate_vospace_folder",
@@ -53,10 +84,24 @@ DEFAULT_COMMAND: Final = ("canfar-tui",)
 #: The seed's base name: do_catalogue.bash, do_catalogue.sub, do_catalogue-ID.err …
 DEFAULT_NAME: Final = "do_catalogue"
 
+#: What the job script runs: the seed's own tools, or canfar-tui.
+ScriptKind = Literal["seed", "canfar-tui"]
+#: ``cadcget``, ``funpack``, ``source-extractor``, ``vcp``: what a real CANFAR snapshot has.
+SEED_STEPS: Final[ScriptKind] = "seed"
+#: ``canfar-tui --profile NAME get/detect/put``: only where canfar-tui is known to be.
+CANFAR_TUI_STEPS: Final[ScriptKind] = "canfar-tui"
+SCRIPT_KINDS: Final[tuple[ScriptKind, ...]] = (SEED_STEPS, CANFAR_TUI_STEPS)
+#: Where ``vcp`` (``--certfile``'s default) and ``cadcget --cert`` find the proxy certificate.
+PROXY_PATH: Final = "$HOME/.ssl/cadcproxy.pem"
+#: Where Ubuntu's source-extractor package keeps default.sex, default.conv and the filters.
+SHARE_DIR: Final = "/usr/share/source-extractor"
+
 _ID_RE: Final = re.compile(r"[A-Za-z0-9]+")
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _VOS_RE: Final = re.compile(r"(vos|arc|cavern)(:|://)[^\s'\"`$\\;&|<>()*?\[\]{}]*")
 _KEY_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A profile name as the job script can carry it (no control characters).
+_PROFILE_RE: Final = re.compile(r"[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*")
 
 
 class PipelineError(ValueError):
@@ -165,11 +210,18 @@ def _checked(values: dict[str, str]) -> dict[str, str]:
 class PipelineSpec:
     """What a pipeline batch does: IDs, where catalogues go, the detection parameters.
 
-    ``overrides`` are ``detect --set`` values (see :func:`detect_overrides`); ``command`` is
-    how the job calls canfar-tui (``("canfar-tui",)`` on a CANFAR snapshot; an absolute
-    ``python -m canfar_tui`` in tests); ``workers`` is passed to ``detect --workers`` (None:
-    all CPUs of the worker); ``name`` is the base of the file names; ``batch_name`` adds a
-    ``batch_name`` command to the submit file.
+    ``overrides`` are ``detect --set`` values (see :func:`detect_overrides`), which the seed
+    steps pass to ``source-extractor`` as ``-KEY VALUE`` (:func:`sextractor_options`);
+    ``workers`` is passed to ``detect --workers`` or ``-NTHREADS`` (None: the worker's
+    default); ``name`` is the base of the file names; ``batch_name`` adds a ``batch_name``
+    command to the submit file.
+
+    ``steps`` is the kind of job script (:data:`SEED_STEPS` or :data:`CANFAR_TUI_STEPS`).
+    With canfar-tui, ``command`` is how the job calls it (``("canfar-tui",)`` on a snapshot
+    that has it; an absolute ``python -m canfar_tui`` for the sandbox's jobs) and ``profile``
+    — required — the profile its ``get`` and ``put`` name. ``install_proxy`` copies HTCondor's
+    ``$X509_USER_PROXY`` to :data:`PROXY_PATH` before the steps: True for jobs on a batch VM,
+    False for jobs that run on this machine (where it would replace the user's own).
     """
 
     ids: tuple[str, ...]
@@ -179,6 +231,9 @@ class PipelineSpec:
     workers: int | None = None
     name: str = DEFAULT_NAME
     batch_name: str | None = None
+    profile: str | None = None
+    steps: ScriptKind = SEED_STEPS
+    install_proxy: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ids", validate_ids(self.ids))
@@ -194,6 +249,14 @@ class PipelineSpec:
             not self.batch_name.strip() or any(c in self.batch_name for c in "\n\"'")
         ):
             raise PipelineError(f"bad batch name {self.batch_name!r}")
+        if self.steps not in SCRIPT_KINDS:
+            raise PipelineError(f"unknown job script kind {self.steps!r} (seed or canfar-tui)")
+        if self.profile is not None and not _PROFILE_RE.fullmatch(self.profile):
+            raise PipelineError(f"bad profile name {self.profile!r}")
+        if self.steps == CANFAR_TUI_STEPS and self.profile is None:
+            raise PipelineError(
+                "canfar-tui on the worker needs the profile its get and put should use"
+            )
 
     @classmethod
     def from_params(
@@ -231,15 +294,7 @@ class PipelineSpec:
 
     def only(self, ids: Sequence[str]) -> PipelineSpec:
         """The same pipeline for ``ids`` only (e.g. the failed ones, to resubmit)."""
-        return PipelineSpec(
-            tuple(ids),
-            self.vospace_folder,
-            self.overrides,
-            self.command,
-            self.workers,
-            self.name,
-            self.batch_name,
-        )
+        return replace(self, ids=tuple(ids))
 
 
 def catalogue_name(obs_id: str) -> str:
@@ -250,23 +305,55 @@ def catalogue_name(obs_id: str) -> str:
 # --------------------------------------------------------------------------- generation
 
 
+def sextractor_options(spec: PipelineSpec) -> list[str]:
+    """``source-extractor``'s options for ``spec``: ``-KEY VALUE`` for each override.
+
+    canfar-tui's detection keys are SExtractor's own, so ``--set KEY=VALUE`` becomes
+    ``-KEY VALUE``. A filter named by its bare file name (``gauss_3.0_5x5.conv``, which
+    canfar-tui finds in :data:`SHARE_DIR` too) is read from there, except the
+    ``default*`` files the script copies into the job's folder; ``workers`` becomes
+    ``-NTHREADS``.
+    """
+    words: list[str] = []
+    for key, value in spec.overrides.items():
+        if key == "FILTER_NAME" and "/" not in value and not value.startswith("default"):
+            value = f"{SHARE_DIR}/{value}"
+        words += [f"-{key}", value]
+    if spec.workers is not None:
+        words += ["-NTHREADS", str(spec.workers)]
+    return words
+
+
 def job_script(spec: PipelineSpec) -> str:
-    """The job script: the seed's ``do_catalogue.bash`` with canfar-tui for every step."""
-    sets = "".join(f" --set {shlex.quote(f'{k}={v}')}" for k, v in spec.overrides.items())
-    workers = f" --workers {spec.workers}" if spec.workers is not None else ""
-    folder = shlex.quote(spec.vospace_folder)
-    if spec.command == DEFAULT_COMMAND:
-        command_setup = ""
-    else:
-        command_setup = (
-            "# canfar-tui as this job runs it\n"
-            f'canfar-tui() {{ {shlex.join(spec.command)} "$@"; }}\n'
+    """The job script: the seed's ``do_catalogue.bash``, with the steps ``spec.steps`` names."""
+    if spec.steps == CANFAR_TUI_STEPS:
+        about = (
+            f"# canfar-tui on the worker, with the profile {spec.profile}: a worker without\n"
+            "# that profile refuses in one line (the snapshot must have canfar-tui).\n"
         )
+        cleanup = """trap 'rm -f "$errors" "$output" "${id}.fits.fz"' EXIT\n"""
+        steps = _canfar_tui_steps(spec)
+    else:
+        about = (
+            "# The seed's own steps: cadcget and vcp come with canfar-ubuntu-20.04; the snapshot\n"
+            "# needs source-extractor and funpack, installed as the seed says:\n"
+            "#   sudo apt install -y source-extractor libcfitsio-bin\n"
+        )
+        cleanup = f"""\
+# Only the catalogue goes back to the submit folder: the image and the configuration stay.
+cleanup() {{
+  rm -f "$errors" "$output" "${{id}}.fits.fz" "${{id}}.fits" "${{id}}.cat.check"
+  local shared
+  for shared in {SHARE_DIR}/default*; do rm -f "${{shared##*/}}"; done
+}}
+trap cleanup EXIT
+"""
+        steps = _seed_steps(spec)
     return f"""\
 #!/bin/bash
 # {spec.script_name}: fetch one CFHT exposure, detect its sources, store the catalogue.
 # Generated by canfar-tui from the Batch Quick Start's do_catalogue.bash.
-# Usage: {spec.script_name} OBSERVATION_ID   (e.g. 1056215p)
+{about}# Usage: {spec.script_name} OBSERVATION_ID   (e.g. 1056215p)
 set -euo pipefail
 
 id=${{1:-}}
@@ -274,27 +361,117 @@ if [[ ! $id =~ ^[A-Za-z0-9]+$ ]]; then
   echo "{spec.name}: expected one observation ID (letters and digits), got '${{id}}'" >&2
   exit 2
 fi
-{command_setup}
-errors=$(mktemp)
-trap 'rm -f "$errors" "${{id}}.fits.fz"' EXIT
 
-# step WHAT COMMAND…: run COMMAND; on failure end the job with one line naming the step
+errors=$(mktemp)
+output=$(mktemp)
+{cleanup}
+# step WHAT COMMAND…: run COMMAND; on failure end the job with one line naming the step and
+# the command's last message (cadcget and vcp print theirs on standard output)
 step() {{
   local what=$1 status=0 reason
   shift
-  "$@" 2>"$errors" || status=$?
+  "$@" >"$output" 2>"$errors" || status=$?
+  cat "$output"
   cat "$errors" >&2
   if (( status != 0 )); then
     reason=$(grep -v '^[[:space:]]*$' "$errors" | tail -n 1 || true)
+    [[ -n $reason ]] || reason=$(grep -v '^[[:space:]]*$' "$output" | tail -n 1 || true)
     echo "{spec.name} ${{id}}: ${{what}} failed (exit ${{status}})${{reason:+: ${{reason}}}}" >&2
     exit 1
   fi
 }}
+{_proxy_setup(spec)}
+{steps}"""
 
-step "fetch" canfar-tui get -q cadc:CFHT/${{id}}.fits.fz
+
+def _proxy_setup(spec: PipelineSpec) -> str:
+    """Where the certificate is, and HTCondor's proxy copied there (on a batch VM)."""
+    if spec.steps == CANFAR_TUI_STEPS and not spec.install_proxy:
+        return ""  # canfar-tui's profile knows its certificate
+    text = f"""
+# vcp and cadcget --cert find the CADC proxy certificate in ~/.ssl/cadcproxy.pem.
+: "${{HOME:=$(cd ~ && pwd)}}"
+export HOME
+cert={PROXY_PATH}
+"""
+    if spec.install_proxy:
+        text += """\
+# HTCondor hands the job its proxy (x509userproxy) in $X509_USER_PROXY: copy it there
+# (0600, replaced at once), as CANFAR's canfar_cert does.
+install_proxy() {
+  local copy="$cert.$$"
+  if ! (umask 077 && mkdir -p "${cert%/*}" && cp "$X509_USER_PROXY" "$copy"); then
+    rm -f "$copy"
+    return 1
+  fi
+  chmod 600 "$copy" && mv -f "$copy" "$cert"
+}
+if [[ -n ${X509_USER_PROXY:-} && ! $X509_USER_PROXY -ef $cert ]]; then
+  step "certificate" install_proxy
+fi
+"""
+    return text
+
+
+def _canfar_tui_steps(spec: PipelineSpec) -> str:
+    sets = "".join(f" --set {shlex.quote(f'{k}={v}')}" for k, v in spec.overrides.items())
+    workers = f" --workers {spec.workers}" if spec.workers is not None else ""
+    folder = shlex.quote(spec.vospace_folder)
+    profile = f"--profile {shlex.quote(spec.profile or '')}"
+    command_setup = ""
+    if spec.command != DEFAULT_COMMAND:
+        command_setup = (
+            "# canfar-tui as this job runs it\n"
+            f'canfar-tui() {{ {shlex.join(spec.command)} "$@"; }}\n\n'
+        )
+    return f"""\
+{command_setup}step "fetch" canfar-tui {profile} get -q cadc:CFHT/${{id}}.fits.fz
 step "detect" canfar-tui detect ${{id}}.fits.fz -o ${{id}}.cat -q{workers}{sets}
-step "upload" canfar-tui put ${{id}}.cat {folder}
+step "upload" canfar-tui {profile} put ${{id}}.cat {folder}
 echo "{spec.name} ${{id}}: ${{id}}.cat stored in {spec.vospace_folder} (MD5 verified)"
+"""
+
+
+def _seed_steps(spec: PipelineSpec) -> str:
+    options = "".join(f" {shlex.quote(word)}" for word in sextractor_options(spec))
+    folder = shlex.quote(spec.vospace_folder)
+    container = shlex.quote(spec.vospace_folder.rstrip("/"))
+    columns = "\n".join(DEFAULT_COLUMNS)
+    done = (
+        f'echo "{spec.name} ${{id}}: ${{id}}.cat stored in {spec.vospace_folder} '
+        '(read back identical, MD5 ${md5%% *})"'
+    )
+    return f"""\
+if [[ ! -s $cert && ! -s $HOME/.netrc ]]; then
+  echo "{spec.name} ${{id}}: cannot upload: no CADC certificate for vcp (no \\$X509_USER_PROXY" \\
+    "from HTCondor, no ~/.ssl/cadcproxy.pem, no ~/.netrc); nothing was fetched" >&2
+  exit 1
+fi
+
+# cadcget uses a certificate only when named: with one, proprietary data can be fetched.
+fetch() {{
+  if [[ -s $cert ]]; then cadcget --cert "$cert" "$@"; else cadcget "$@"; fi
+}}
+# The catalogues' folder: made by the first job, found by the others.
+make_folder() {{
+  vmkdir -p {container} || vls {container} >/dev/null
+}}
+
+step "folder" make_folder
+step "fetch" fetch cadc:CFHT/${{id}}.fits.fz
+step "unpack" funpack -D ${{id}}.fits.fz
+step "configure" cp {SHARE_DIR}/default* .
+echo '{columns}' > default.param
+step "detect" source-extractor ${{id}}.fits -CATALOG_NAME ${{id}}.cat -VERBOSE_TYPE QUIET{options}
+step "upload" vcp ${{id}}.cat {folder}
+# Read the catalogue back: what VOSpace stored must be what was sent, byte for byte.
+step "check" vcp {folder}${{id}}.cat ${{id}}.cat.check
+if ! cmp -s ${{id}}.cat ${{id}}.cat.check; then
+  echo "{spec.name} ${{id}}: check failed: the copy in VOSpace differs from ${{id}}.cat" >&2
+  exit 1
+fi
+md5=$(md5sum < ${{id}}.cat)
+{done}
 """
 
 

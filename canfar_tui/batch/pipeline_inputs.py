@@ -4,6 +4,8 @@
   the ``detect --set`` values as the form shows them, and from the Detect tab's form;
 * :func:`job_settings` — how the jobs call canfar-tui on the profile's queue (this Python
   with one worker on a :class:`~canfar_tui.clients.base.SupportsLocalJobs` queue);
+* :func:`script_choice` — which kind of job script, and why: the seed's own steps unless the
+  worker is known to have canfar-tui (the sandbox's jobs, a snapshot the user marked);
 * :func:`snapshot_warning` — one line when the chosen snapshot cannot be booted or misses
   what changed on its instance since;
 * :func:`script_syntax_problems` — ``bash -n`` on the job script.
@@ -13,11 +15,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Final
 
 from canfar_tui.batch.pipeline import (
+    CANFAR_TUI_STEPS,
     DEFAULT_COMMAND,
+    SEED_STEPS,
     PipelineError,
+    ScriptKind,
     detect_overrides,
     parse_overrides,
 )
@@ -26,10 +33,13 @@ from canfar_tui.detection.params import DetectionParams, ParamError
 from canfar_tui.models import Image, Instance
 
 __all__ = [
+    "SEED_TOOLS",
+    "ScriptChoice",
     "format_overrides",
     "job_settings",
     "overrides_from_detect",
     "parse_overrides_text",
+    "script_choice",
     "script_syntax_problems",
     "snapshot_warning",
 ]
@@ -70,6 +80,44 @@ def job_settings(queue: QueueClient | None) -> tuple[tuple[str, ...], int | None
     if isinstance(queue, SupportsLocalJobs):
         return queue.local_job_command(), 1
     return DEFAULT_COMMAND, None
+
+
+#: The seed's own tools, as the Pipeline tab names them.
+SEED_TOOLS: Final = "cadcget, funpack, source-extractor, vcp"
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptChoice:
+    """The kind of job script for a queue and snapshot, how it runs, and why (one line)."""
+
+    steps: ScriptKind
+    command: tuple[str, ...]
+    workers: int | None
+    install_proxy: bool
+    reason: str
+
+
+def script_choice(
+    queue: QueueClient | None, image: Image | None, with_canfar_tui: Collection[str] = ()
+) -> ScriptChoice:
+    """canfar-tui on the worker only where it is known to be; else the seed's own steps.
+
+    Known: the jobs of a :class:`SupportsLocalJobs` queue run on this machine (its Python,
+    no certificate copied over the user's own), or ``image`` is one of ``with_canfar_tui``
+    (the IDs of the snapshots the user marked). A real snapshot such as
+    ``canfar-ubuntu-20.04`` (Python 3.8) cannot run canfar-tui.
+    """
+    command, workers = job_settings(queue)
+    if isinstance(queue, SupportsLocalJobs):
+        reason = "canfar-tui on the worker: the sandbox runs jobs on this machine"
+        return ScriptChoice(CANFAR_TUI_STEPS, command, workers, False, reason)
+    if image is not None and image.id in with_canfar_tui:
+        reason = f"canfar-tui on the worker: you marked {image.name} as having canfar-tui"
+        return ScriptChoice(CANFAR_TUI_STEPS, command, workers, True, reason)
+    why = f"{image.name} has no canfar-tui" if image is not None else "no snapshot chosen"
+    return ScriptChoice(
+        SEED_STEPS, DEFAULT_COMMAND, None, True, f"Seed steps ({SEED_TOOLS}): {why}"
+    )
 
 
 def snapshot_warning(image: Image | None, instances: Mapping[str, Instance]) -> str:

@@ -13,9 +13,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from canfar_tui.batch.pipeline import PipelineError, PipelineSpec, validate_ids
+from canfar_tui.batch.pipeline import (
+    SEED_STEPS,
+    PipelineError,
+    PipelineSpec,
+    ScriptKind,
+    validate_ids,
+)
 from canfar_tui.batch.pipeline_run import Arrived, Failed, PipelineOutcome
 from canfar_tui.clients.files import atomic_write
 from canfar_tui.logs import get_logger
@@ -113,6 +119,9 @@ def run_to_json(run: PipelineRun) -> dict[str, object]:
             "workers": spec.workers,
             "name": spec.name,
             "batch_name": spec.batch_name,
+            "profile": spec.profile,
+            "steps": spec.steps,
+            "install_proxy": spec.install_proxy,
         },
         "submit_dir": str(run.submit_dir),
         "cluster": run.cluster,
@@ -134,6 +143,9 @@ def run_from_json(data: Mapping[str, Any]) -> PipelineRun:
             raise ValueError(f"unknown version {data.get('version')!r}")
         raw = data["spec"]
         workers = raw.get("workers")
+        profile = raw.get("profile")
+        # Runs saved before the job script had kinds: their script is in the run folder.
+        steps = str(raw.get("steps", SEED_STEPS))  # checked by PipelineSpec
         spec = PipelineSpec(
             tuple(str(item) for item in raw["ids"]),
             str(raw["vospace_folder"]),
@@ -142,6 +154,9 @@ def run_from_json(data: Mapping[str, Any]) -> PipelineRun:
             int(workers) if workers is not None else None,
             str(raw["name"]),
             str(raw["batch_name"]) if raw.get("batch_name") is not None else None,
+            str(profile) if profile is not None else None,
+            cast(ScriptKind, steps),
+            bool(raw.get("install_proxy", True)),
         )
         outcome = None
         if data.get("outcome") is not None:

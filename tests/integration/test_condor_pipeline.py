@@ -6,8 +6,9 @@ rewrite (:func:`canfar_description`: vanilla universe, snapshot and flavor, ``re
 files transferred to and from the execute node) and :meth:`CondorQueue.submit` to the
 minicondor pool of ``scripts/condor/start.sh``. Each job runs the generated ``do_catalogue.bash``
 inside the pool's chroot with the ``canfar-tui`` that ``scripts/condor/install_canfar_tui.sh``
-installed there (``/opt/canfar-tui``, on the jobs' default PATH, like on a CANFAR snapshot):
-``get`` from the synthetic archive, ``detect``, ``put`` to the project's VOSpace service.
+installed there (``/opt/canfar-tui``, on the jobs' default PATH, like on a snapshot the user
+marked as having canfar-tui): ``get`` from the synthetic archive, ``detect``, ``put`` to the
+project's VOSpace service, with the profile named explicitly (``--profile sandbox``).
 
 What the jobs are given, through the submit file's ``environment``:
 
@@ -37,7 +38,12 @@ import pytest
 from condor_services import CondorService, as_canfar_submit
 
 from canfar_tui.batch.lint import lint_submit
-from canfar_tui.batch.pipeline import PipelineSpec, submit_file, write_pipeline
+from canfar_tui.batch.pipeline import (
+    CANFAR_TUI_STEPS,
+    PipelineSpec,
+    submit_file,
+    write_pipeline,
+)
 from canfar_tui.batch.pipeline_run import collect_outcome, last_error_line
 from canfar_tui.batch.rewrite import canfar_description
 from canfar_tui.cli.put import SANDBOX_VOSPACE_ENV
@@ -187,8 +193,11 @@ async def test_pipeline_on_the_real_pool(
         pytest.fail(f"no canfar-tui in the pool's chroot {chroot}: run scripts/condor/install.sh")
     ids = (*SEED_IDS, BROKEN)
     params = DetectionParams().with_overrides({"DETECT_THRESH": "3"})
-    # The default command: the console script on the worker's PATH, as on a CANFAR snapshot.
-    spec = PipelineSpec.from_params(params, ids, FOLDER, workers=1)
+    # The default command: the console script on the worker's PATH, as on a snapshot marked
+    # as having canfar-tui; the jobs name the sandbox profile.
+    spec = PipelineSpec.from_params(
+        params, ids, FOLDER, workers=1, steps=CANFAR_TUI_STEPS, profile="sandbox"
+    )
     environment = job_environment(job_dir, vospace)
     await fill_archive(Path(environment["XDG_DATA_HOME"]), SEED_IDS)
     write_pipeline(spec, job_dir)

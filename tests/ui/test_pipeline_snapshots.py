@@ -2,8 +2,9 @@
 
 Deterministic: the fixed cloud (its snapshot taken from a running instance, so the warning
 shows) and queue of ``tests/fakes.py`` with a fixed clock, the sandbox VOSpace for the default
-folder, and the focus on the snapshot list (no blinking cursor on screen). The jobs' command
-is ``canfar-tui`` (the queue is not the sandbox executor), so no path of this machine shows.
+folder, and the focus on the snapshot list (no blinking cursor on screen). The queue is not the
+sandbox executor, so the job script runs the seed's own steps (and the line above the files
+says why): no path of this machine shows.
 
 Update after an intended visual change with ``pytest tests/ui --snapshot-update``.
 """

@@ -158,6 +158,10 @@ async def test_seed_ids_and_a_broken_one_through_the_pipeline_then_resubmit_the_
         script = view.query_one("#pipeline-script", TextArea).text
         submit = view.query_one("#pipeline-submit", TextArea).text
         assert "-m canfar_tui" in script  # the sandbox jobs run this Python
+        assert f"canfar-tui --profile {settings.profile.name} get -q" in script
+        assert text_of(view, "#pipeline-kind") == (
+            "canfar-tui on the worker: the sandbox runs jobs on this machine"
+        )
         assert "--workers 1 --set DETECT_THRESH=3" in script
         assert "put ${id}.cat vos:sandbox-user/catalogues/" in script
         assert "queue arguments from (\n  1056215p\n" in submit and f"  {BROKEN}\n)" in submit

@@ -20,6 +20,7 @@ import pytest
 
 from canfar_tui.batch.lint import lint_submit
 from canfar_tui.batch.pipeline import (
+    CANFAR_TUI_STEPS,
     PipelineError,
     PipelineSpec,
     detect_overrides,
@@ -123,24 +124,32 @@ def make_spec(**options: object) -> PipelineSpec:
 
 
 def test_job_script_has_the_three_steps_with_the_parameters() -> None:
-    script = job_script(make_spec())
+    script = job_script(make_spec(steps=CANFAR_TUI_STEPS, profile="sandbox"))
     assert script.startswith("#!/bin/bash\n")
     assert "set -euo pipefail" in script
-    assert "canfar-tui get -q cadc:CFHT/${id}.fits.fz" in script
+    assert "canfar-tui --profile sandbox get -q cadc:CFHT/${id}.fits.fz" in script
     assert (
         "canfar-tui detect ${id}.fits.fz -o ${id}.cat -q --set DETECT_THRESH=3 "
         "--set DETECT_MINAREA=5" in script
     )
-    assert "canfar-tui put ${id}.cat vos:sandbox-user/catalogues/" in script
+    assert "canfar-tui --profile sandbox put ${id}.cat vos:sandbox-user/catalogues/" in script
     assert "canfar-tui()" not in script  # the console script on the worker's PATH
     result = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
     assert result.returncode == 0, result.stderr
 
 
 def test_job_script_with_another_command_defines_canfar_tui() -> None:
-    script = job_script(make_spec(command=("/opt/py 3/python", "-m", "canfar_tui"), workers=2))
+    script = job_script(
+        make_spec(
+            command=("/opt/py 3/python", "-m", "canfar_tui"),
+            workers=2,
+            steps=CANFAR_TUI_STEPS,
+            profile="my cadc",
+        )
+    )
     assert "canfar-tui() { '/opt/py 3/python' -m canfar_tui \"$@\"; }" in script
     assert "--workers 2" in script
+    assert "canfar-tui --profile 'my cadc' get" in script
 
 
 def test_job_script_refuses_a_bad_id_with_one_line(tmp_path: Path) -> None:
@@ -277,7 +286,14 @@ async def test_pipeline_end_to_end_in_the_sandbox(tmp_path: Path) -> None:
     ids = (*SEED_IDS, BROKEN)
     params = DetectionParams().with_overrides({"DETECT_THRESH": "3"})
     spec = PipelineSpec.from_params(
-        params, ids, FOLDER, command=canfar_tui_command(tmp_path), workers=1
+        params,
+        ids,
+        FOLDER,
+        command=canfar_tui_command(tmp_path),
+        workers=1,
+        steps=CANFAR_TUI_STEPS,
+        profile="sandbox",
+        install_proxy=False,
     )
     _, submit = write_pipeline(spec, submit_dir)
     text = submit.read_text(encoding="utf-8")

@@ -64,6 +64,8 @@ class PipelineBase(Vertical):
         self.images: dict[str, Image] = {}
         self.flavors: dict[str, Flavor] = {}
         self.instances: dict[str, Instance] = {}
+        #: The IDs of the snapshots the user marked as having canfar-tui (preferences).
+        self.canfar_tui_images: frozenset[str] = frozenset()
         self.choices_loaded = False
         self.proxy: Path | None = None
         self.proxy_problem: str | None = None

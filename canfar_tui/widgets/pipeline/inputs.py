@@ -3,7 +3,10 @@
 The IDs are typed, pasted or read from a file (``ctrl+o``); the detection parameters come
 from the Detect tab until edited here; the snapshots and flavors are the cloud's, with a
 warning for a snapshot that cannot be booted or misses later changes. ``ctrl+g`` makes the
-job script and the submit file from the form (:meth:`InputsPart.form_spec`).
+job script and the submit file from the form (:meth:`InputsPart.form_spec`): the seed's own
+steps, or canfar-tui with the active profile where the worker is known to have it
+(:func:`~canfar_tui.batch.pipeline_inputs.script_choice`); one line above the files says
+which and why. ``ctrl+t`` marks the chosen snapshot as having canfar-tui (or not).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from textual.widgets import ContentSwitcher, Input, Select, Static, TextArea
 
 from canfar_tui.batch.choices import batch_proxy
 from canfar_tui.batch.pipeline import (
+    CANFAR_TUI_STEPS,
     PipelineError,
     PipelineSpec,
     job_script,
@@ -27,10 +31,11 @@ from canfar_tui.batch.pipeline import (
     validate_vospace_folder,
 )
 from canfar_tui.batch.pipeline_inputs import (
+    ScriptChoice,
     format_overrides,
-    job_settings,
     overrides_from_detect,
     parse_overrides_text,
+    script_choice,
     snapshot_warning,
 )
 from canfar_tui.clients.base import ClientError
@@ -142,8 +147,67 @@ class InputsPart(PreviewPart):
             raise PipelineError("name the VOSpace folder for the catalogues (vos:USER/…/)")
         folder = validate_vospace_folder(folder)
         overrides = parse_overrides_text(self.query_one("#pipeline-overrides", Input).value)
-        command, workers = job_settings(self.context.clients.queue)
-        return PipelineSpec(ids, folder, overrides, command, workers)
+        choice = self.script_choice()
+        return PipelineSpec(
+            ids,
+            folder,
+            overrides,
+            choice.command,
+            choice.workers,
+            profile=self.context.settings.profile.name,
+            steps=choice.steps,
+            install_proxy=choice.install_proxy,
+        )
+
+    def script_choice(self) -> ScriptChoice:
+        """The kind of job script for the profile's queue and the chosen snapshot."""
+        return script_choice(
+            self.context.clients.queue, self.selected_image, self.canfar_tui_images
+        )
+
+    def _show_script_kind(self) -> None:
+        """One line above the files: which kind of job script was generated, and why."""
+        line = self.query_one("#pipeline-kind", Static)
+        if self.spec is None:
+            line.display = False
+            return
+        choice = self.script_choice()
+        text = choice.reason
+        if choice.steps != self.spec.steps:
+            text = f"{text} · ctrl+g makes the job script again"
+        elif self.selected_image is not None and choice.install_proxy:
+            has = "has not" if choice.steps == CANFAR_TUI_STEPS else "has"
+            text = f"{text} · ctrl+t: it {has}"
+        line.update(Text(text))
+        line.display = True
+
+    def action_mark_canfar_tui(self) -> None:
+        """Mark the chosen snapshot as having canfar-tui installed, or not any more."""
+        image = self.selected_image
+        if image is None:
+            self.notify("Choose a snapshot first.", title="Pipeline", severity="warning")
+            return
+        self._mark_canfar_tui(image.id, image.name, image.id not in self.canfar_tui_images)
+
+    @work(group="pipeline-mark", exit_on_error=False)
+    async def _mark_canfar_tui(self, image_id: str, name: str, has_it: bool) -> None:
+        from canfar_tui.preferences import PreferencesError, PreferenceStore
+
+        store = PreferenceStore.for_settings(self.context.settings)
+        try:
+            await asyncio.to_thread(store.set_canfar_tui_image, image_id, has_it)
+        except PreferencesError as error:
+            self.notify(str(error), title="Pipeline", severity="error")
+            return
+        marked = set(self.canfar_tui_images)
+        if has_it:
+            marked.add(image_id)
+        else:
+            marked.discard(image_id)
+        self.canfar_tui_images = frozenset(marked)
+        what = "has canfar-tui" if has_it else "has no canfar-tui"
+        self.notify(f"{name} {what}: ctrl+g makes the job script for it.", title="Pipeline")
+        self._show_script_kind()
 
     def action_generate(self) -> None:
         try:
@@ -158,6 +222,7 @@ class InputsPart(PreviewPart):
         self.query_one("#pipeline-script", TextArea).load_text(script)
         self.query_one("#pipeline-submit", TextArea).load_text(submit)
         self._title_files()
+        self._show_script_kind()
         self.query_one("#pipeline-switcher", ContentSwitcher).current = "pipeline-review"
         self.refresh_bindings()
         self._schedule()
@@ -185,6 +250,7 @@ class InputsPart(PreviewPart):
     @on(Select.Changed, "#pipeline-image, #pipeline-flavor")
     def _choice_changed(self) -> None:
         self._show_warning()
+        self._show_script_kind()
         self._schedule()
 
     @work(group="pipeline-choices", exit_on_error=False)
@@ -206,6 +272,10 @@ class InputsPart(PreviewPart):
             log.warning("%s", error)
         else:
             preference = remembered.id if remembered is not None else None
+        try:
+            self.canfar_tui_images = await asyncio.to_thread(store.canfar_tui_images)
+        except (PreferencesError, OSError) as error:
+            log.warning("%s", error)
         credentials = clients.credentials
         if credentials is not None:
             try:

@@ -4,10 +4,17 @@ The Batch Quick Start in one form (issue 7): type or paste observation IDs (``ct
 them from a file), name the VOSpace folder for the catalogues and the detection parameters
 (``detect --set`` values; by default those of the Detect tab's form, and ``p`` on the Detect
 tab brings them here), then ``ctrl+g`` generates the job script (the seed's
-``do_catalogue.bash`` running ``canfar-tui get``/``detect``/``put``) and the submit file (the
-seed's ``do_catalogue.sub``). Both can be edited; what is in the editors is what gets
-submitted. Every change is linted (:func:`~canfar_tui.batch.lint.lint_submit`, problems with
-their line numbers; the script is checked with ``bash -n``).
+``do_catalogue.bash``) and the submit file (the seed's ``do_catalogue.sub``). Both can be
+edited; what is in the editors is what gets submitted.
+
+The job script runs the seed's own steps (``cadcget``, ``funpack``, ``source-extractor`` with
+the detection parameters as options, ``vcp``, then the catalogue read back and compared),
+which a real snapshot such as ``canfar-ubuntu-20.04`` (Python 3.8) can run; it runs
+``canfar-tui --profile NAME get/detect/put`` with the active profile only where the worker is
+known to have canfar-tui: the sandbox's jobs, and snapshots marked with ``ctrl+t``. A line
+above the files says which and why. Every change is linted
+(:func:`~canfar_tui.batch.lint.lint_submit`, problems with their line numbers; the script is
+checked with ``bash -n``).
 
 Choose the snapshot (only active images are offered; a warning when the snapshot is not
 active or the instance it was taken from is still running) and the flavor, then ``ctrl+s``
@@ -24,8 +31,8 @@ again, alone. The last run is kept in ``pipeline/last-run.json`` and shown again
 restart (an unfinished batch is watched again).
 
 In the sandbox the jobs run on this machine: they call this Python (``python -m canfar_tui``)
-with one detection worker each (the executor already runs several jobs at once). On CANFAR
-they call the ``canfar-tui`` installed on the snapshot, with all the VM's CPUs.
+with one detection worker each (the executor already runs several jobs at once). On a
+snapshot marked as having canfar-tui they call its ``canfar-tui``, with all the VM's CPUs.
 
 Read-only mode hides submit and resubmit. A profile without a queue says so in the status
 line; without a VOSpace service the batch can still be submitted, but its catalogues cannot be
@@ -36,6 +43,7 @@ checked from here.
 | `ctrl+o` | read the observation IDs from a file                           |
 | `ctrl+g` | generate the job script and the submit file from the form      |
 | `ctrl+s` | submit (when the lint has no error)                            |
+| `ctrl+t` | mark the chosen snapshot as having canfar-tui (or not)         |
 | `ctrl+l` | show the last run's outcome / the files again                  |
 | `escape` | leave the text field (then `1`…`8` switch tabs)                |
 | `r`      | resubmit the failed IDs alone (on the outcome table)           |
@@ -119,6 +127,11 @@ class PipelineView(SubmitPart, can_focus=True):
     #pipeline-review {
         height: 1fr;
     }
+    #pipeline-kind {
+        height: auto;
+        padding: 0 1;
+        color: $text-muted;
+    }
     #pipeline-files {
         height: 1fr;
         min-height: 4;
@@ -174,6 +187,14 @@ class PipelineView(SubmitPart, can_focus=True):
             tooltip="Submit the job script and submit file (when the lint has no error)",
         ),
         Binding(
+            "ctrl+t",
+            "mark_canfar_tui",
+            "canfar-tui on snapshot",
+            id="pipeline.mark_canfar_tui",
+            show=False,
+            tooltip="Mark the chosen snapshot as having canfar-tui installed (or not)",
+        ),
+        Binding(
             "ctrl+l",
             "toggle_run",
             "Last run",
@@ -226,6 +247,7 @@ class PipelineView(SubmitPart, can_focus=True):
         yield Static("", id="pipeline-warning")
         with ContentSwitcher(initial="pipeline-review", id="pipeline-switcher"):
             with Vertical(id="pipeline-review"):
+                yield Static("", id="pipeline-kind")
                 with Horizontal(id="pipeline-files"):
                     yield TextArea("", id="pipeline-script", soft_wrap=False)
                     yield TextArea("", id="pipeline-submit", soft_wrap=False)
@@ -240,6 +262,7 @@ class PipelineView(SubmitPart, can_focus=True):
         ids.border_title = "IDs (ctrl+o: from a file)"
         self._title_files()
         self.query_one("#pipeline-warning", Static).display = False
+        self.query_one("#pipeline-kind", Static).display = False
         self.query_one("#pipeline-lint", Static).update(
             Text("Type the IDs, then ctrl+g generates the job script and the submit file.")
         )
