@@ -236,6 +236,7 @@ class CanfarApp(App[None]):
             now=now,
             report_error=self.report_error,
             navigation=self,
+            password_provider=self.ask_password,
         )
         self.active_tab_id = TABS[0][0]
         self.errors: deque[ReportedError] = deque(maxlen=50)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from canfar_tui.clients.base import ClientError
+
 # Re-exported: the cloud scheduler's group and the Requirements the current form writes.
 from canfar_tui.clients.queue.cloudscheduler import CANFAR_GROUP, CANFAR_REQUIREMENTS
 
@@ -217,8 +219,10 @@ def detect_canfar_submit(
     return _cached_probe(str(path), info.st_mtime_ns, info.st_size, timeout)
 
 
-class CanfarSubmitFailed(Exception):
+class CanfarSubmitFailed(ClientError):
     """``canfar_submit`` refused or failed; the message is one line, with no secret in it."""
+
+    title = "canfar_submit"
 
 
 @dataclass(frozen=True, slots=True)

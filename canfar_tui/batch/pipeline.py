@@ -475,9 +475,16 @@ md5=$(md5sum < ${{id}}.cat)
 """
 
 
-def submit_file(spec: PipelineSpec) -> str:
-    """The submit file: the seed's ``do_catalogue.sub`` for ``spec.ids``."""
+def submit_file(spec: PipelineSpec, *, proxy: Path | None = None) -> str:
+    """The submit file: the seed's ``do_catalogue.sub`` for ``spec.ids``.
+
+    ``proxy`` (the CADC proxy certificate of a real profile) is named in ``x509userproxy``:
+    HTCondor then gives each job a copy, which the job script puts where ``vcp`` and
+    ``cadcget`` look — the current ``canfar_submit`` adds no certificate of its own.
+    """
     batch = f'batch_name = "{spec.batch_name}"\n' if spec.batch_name else ""
+    if proxy is not None:
+        batch += f"x509userproxy = {proxy}\n"
     items = "".join(f"  {obs_id}\n" for obs_id in spec.ids)
     return f"""\
 executable = {spec.script_name}

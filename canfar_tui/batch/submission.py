@@ -15,16 +15,24 @@ file or a log.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from canfar_tui.batch.canfar_submit import CanfarSubmit, SubmitForm
-from canfar_tui.clients.base import InvalidInput
+from canfar_tui.batch.canfar_submit import (
+    CanfarSubmit,
+    SubmitForm,
+    Submitted,
+    run_canfar_submit,
+)
+from canfar_tui.batch.submitfile import scan_submit_file
+from canfar_tui.clients.base import InvalidInput, QueueClient, Unavailable
 from canfar_tui.clients.cloud.openrc import load_openrc
+from canfar_tui.models import SubmitResult
 
-__all__ = ["Route", "canfar_submit_environment", "choose_route"]
+__all__ = ["Route", "canfar_submit_environment", "choose_route", "submit_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +90,43 @@ def canfar_submit_environment(
             )
         environment["OS_PASSWORD"] = password
     return environment
+
+
+async def submit_batch(
+    route: Route,
+    queue: QueueClient | None,
+    *,
+    job_file: Path,
+    rewritten: str,
+    image: str,
+    flavor: str,
+    openrc: Path | None = None,
+    password_provider: Callable[[], str] | None = None,
+) -> SubmitResult:
+    """Submit one batch the way ``route`` says.
+
+    Through ``canfar_submit``: the user's file ``job_file`` (already written) is handed to
+    it in its folder (the password, when its form needs one, is asked in a worker thread).
+    Otherwise ``rewritten`` (what canfar_submit would add, already added) goes to ``queue``
+    with ``job_file``'s folder as the submit directory. Failures are ClientErrors (one line).
+    """
+    found = route.canfar_submit
+    if found is None:
+        if queue is None:
+            raise Unavailable("No HTCondor queue in this profile: nothing was submitted.")
+        return await queue.submit(rewritten, submit_dir=job_file.parent)
+
+    def run() -> tuple[Submitted, str]:
+        environment = canfar_submit_environment(
+            found, openrc=openrc, password_provider=password_provider
+        )
+        submitted = run_canfar_submit(found, job_file, image, flavor, environment=environment)
+        named = scan_submit_file(job_file.read_text(encoding="utf-8")).find("batch_name")
+        return submitted, named.value.strip().strip('"') if named is not None else ""
+
+    submitted, batch_name = await asyncio.to_thread(run)
+    return SubmitResult(
+        cluster=submitted.cluster,
+        num_jobs=submitted.num_jobs,
+        batch_name=batch_name or f"ID: {submitted.cluster}",
+    )

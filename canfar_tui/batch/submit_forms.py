@@ -69,6 +69,8 @@ class FormOutput:
     text: str
     #: Reasons it would refuse the file, or submit jobs that never start (one line each).
     problems: tuple[str, ...] = ()
+    #: What would go wrong later in the jobs (one line each); the submission still goes on.
+    warnings: tuple[str, ...] = ()
 
 
 def _sets(text: str, name: str) -> bool:
@@ -123,7 +125,14 @@ def form_output(
                 "the file sets its own Requirements, which replace canfar_submit's group_name "
                 "requirement: the cloud scheduler would never start these jobs"
             )
-        return FormOutput(form, "\n".join(head) + "\n" + body, tuple(problems))
+        warnings = []
+        if not _sets(text, "x509userproxy"):
+            where = str(proxy) if proxy is not None else "~/.ssl/cadcproxy.pem"
+            warnings.append(
+                "this canfar_submit gives the jobs no CADC certificate: unless the snapshot "
+                f"holds one, vcp in them cannot write to VOSpace (add x509userproxy = {where})"
+            )
+        return FormOutput(form, "\n".join(head) + "\n" + body, tuple(problems), tuple(warnings))
 
     for key, reason in _REFUSED_03.items():
         if _sets(text, key):

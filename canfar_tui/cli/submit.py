@@ -38,17 +38,14 @@ from typing import TextIO
 
 from canfar_tui.batch.canfar_submit import (
     CanfarSubmit,
-    CanfarSubmitFailed,
-    Submitted,
     detect_canfar_submit,
     equivalent_command,
-    run_canfar_submit,
 )
 from canfar_tui.batch.choices import batch_proxy, find_flavor, find_image
 from canfar_tui.batch.lint import LintReport, lint_submit
 from canfar_tui.batch.resources import flavor_from_name, flavor_requests, scratch_gb
 from canfar_tui.batch.rewrite import Rewrite, canfar_description, numbered_lines
-from canfar_tui.batch.submission import Route, canfar_submit_environment, choose_route
+from canfar_tui.batch.submission import Route, choose_route, submit_batch
 from canfar_tui.batch.submit_forms import FormOutput, form_output
 from canfar_tui.clients.base import ClientError
 from canfar_tui.clients.bundle import Clients, build_clients
@@ -260,6 +257,7 @@ def format_preview(
         lines.append(f"What canfar_submit ({form.form.series}) will hand to condor_submit:")
         lines += [f"  {line}".rstrip() for line in form.text.splitlines()]
         lines += [f"  problem: {problem}" for problem in form.problems]
+        lines += [f"  warning: {warning}" for warning in form.warnings]
     lines.append("")
     lines.append("Rewritten submit description (+ added, ~ replaced):")
     width = len(str(len(rewrite.text.splitlines())))
@@ -323,59 +321,48 @@ async def _submit(
     if read_only:
         raise _UsageError("read-only mode: nothing submitted (use --dry-run to preview)")
     found = prepared.route.canfar_submit
-    if found is not None:
-        if prepared.form is not None and prepared.form.problems:
-            print(
-                f"canfar-tui submit: {prepared.form.problems[0]}; nothing submitted.",
-                file=sys.stderr,
-            )
-            return EXIT_FAILED
-        return await _through_canfar_submit(found, subfile, image, flavor, profile, out)
+    if found is not None and prepared.form is not None and prepared.form.problems:
+        print(
+            f"canfar-tui submit: {prepared.form.problems[0]}; nothing submitted.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     queue = clients.queue
-    if queue is None:
+    if found is None and queue is None:
         print(f"canfar-tui submit: {clients.why_missing('queue')}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        result = await queue.submit(prepared.rewrite.text, submit_dir=subfile.parent.absolute())
+        result = await submit_batch(
+            prepared.route,
+            queue,
+            job_file=await asyncio.to_thread(subfile.absolute),
+            rewritten=prepared.rewrite.text,
+            image=image,
+            flavor=flavor.name,
+            openrc=profile.openrc,
+            password_provider=_terminal_password,
+        )
     except ClientError as error:
         print(f"canfar-tui submit: {error.message}", file=sys.stderr)
         return EXIT_FAILED
     jobs = f"{result.num_jobs} job{'s' if result.num_jobs != 1 else ''}"
+    if found is not None:
+        print(
+            f"Submitted {jobs} to cluster {result.cluster} with {found.path}; "
+            "the cloud scheduler boots VMs for them.",
+            file=out,
+        )
+        return EXIT_OK
     where = " in the sandbox" if profile.is_sandbox else ""
     print(
         f"Submitted {jobs} to cluster {result.cluster} (batch {result.batch_name}){where}.",
         file=out,
     )
-    if queue.backend_label == "SANDBOX":
+    if profile.is_sandbox:
         print(
             "The sandbox runs its jobs while canfar-tui is open: watch them on the Queue tab.",
             file=out,
         )
-    return EXIT_OK
-
-
-async def _through_canfar_submit(
-    found: CanfarSubmit, subfile: Path, image: str, flavor: Flavor, profile: Profile, out: TextIO
-) -> int:
-    def run() -> Submitted:
-        environment = canfar_submit_environment(
-            found, openrc=profile.openrc, password_provider=_terminal_password
-        )
-        return run_canfar_submit(
-            found, subfile.absolute(), image, flavor.name, environment=environment
-        )
-
-    try:
-        submitted = await asyncio.to_thread(run)
-    except CanfarSubmitFailed as error:
-        print(f"canfar-tui submit: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    jobs = f"{submitted.num_jobs} job{'s' if submitted.num_jobs != 1 else ''}"
-    print(
-        f"Submitted {jobs} to cluster {submitted.cluster} with {found.path}; "
-        "the cloud scheduler boots VMs for them.",
-        file=out,
-    )
     return EXIT_OK
 
 

@@ -41,7 +41,7 @@ import asyncio
 import os
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -78,8 +78,16 @@ from canfar_tui.batch.choices import (
 from canfar_tui.batch.lint import LintReport, lint_submit
 from canfar_tui.batch.resources import scratch_gb
 from canfar_tui.batch.rewrite import Rewrite, canfar_description, numbered_lines
+from canfar_tui.batch.submission import choose_route, submit_batch
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
-from canfar_tui.clients.base import ClientError, CloudClient, CredentialsClient, QueueClient
+from canfar_tui.clients.base import (
+    ClientError,
+    CloudClient,
+    CredentialsClient,
+    InvalidInput,
+    QueueClient,
+)
+from canfar_tui.clients.files import atomic_write
 from canfar_tui.clients.queue.submit_language import JobSpec
 from canfar_tui.models import Flavor, Image, SubmitResult
 from canfar_tui.preferences import FILE_NAME as PREFERENCES_FILE
@@ -269,9 +277,16 @@ class SubmitScreen(Screen[SubmitResult | None]):
         read_only: bool = False,
         no_cloud_reason: str = "",
         profile: str | None = None,
+        sandbox: bool = True,
+        openrc: Path | None = None,
+        password_provider: Callable[[], str] | None = None,
     ) -> None:
         super().__init__()
         self.profile = profile
+        #: A real profile submits through the installed canfar_submit (batch.submission).
+        self.sandbox = sandbox
+        self.openrc = openrc
+        self.password_provider = password_provider
         self.queue = queue
         self.cloud = cloud
         self.credentials = credentials
@@ -648,6 +663,7 @@ class SubmitScreen(Screen[SubmitResult | None]):
             job_file = self.path.name if self.path is not None else "do_catalogue.sub"
             command = equivalent_command(found, job_file, inputs.image, inputs.flavor.name)
             text += f"\nOn the batch host: {shlex.join(command)}"
+        text += "\n" + choose_route(found, sandbox=self.sandbox).reason
         self.query_one("#submit-form", Static).update(text)
 
     # ------------------------------------------------------------------ submitting
@@ -677,13 +693,47 @@ class SubmitScreen(Screen[SubmitResult | None]):
             return
         self.submitting = True
         self.query_one("#submit-go", Button).disabled = True
-        self._submit(preview.rewrite.text, preview.inputs.submit_dir)
+        self._submit(preview)
+
+    def _job_file(self, text: str) -> Path:
+        """The file canfar_submit is given: the one on disk, or the edited text beside it.
+
+        canfar_submit reads a file, and relative paths in it are relative to its folder: an
+        edited text is written next to the original (``NAME.canfar-tui.sub``), which stays
+        as the user wrote it. Blocking: call it in a worker thread.
+        """
+        path = self.path
+        if path is not None and text == self._loaded_text:
+            return path
+        folder = path.parent if path is not None else self.submit_dir
+        name = f"{path.stem if path is not None else 'batch'}.canfar-tui.sub"
+        atomic_write(folder / name, text, mode=0o644)
+        return folder / name
 
     @work(exclusive=True, group="submit-go", exit_on_error=False)
-    async def _submit(self, text: str, submit_dir: Path) -> None:
+    async def _submit(self, preview: _Preview) -> None:
+        route = choose_route(
+            self.canfar_submit if self.canfar_submit_checked else None, sandbox=self.sandbox
+        )
+        inputs = preview.inputs
         try:
-            result = await self.queue.submit(text, submit_dir=submit_dir)
-        except ClientError as error:
+            assert preview.rewrite is not None and inputs.flavor is not None
+            job_file = inputs.submit_dir / "submitted.sub"
+            if route.canfar_submit is not None:
+                job_file = await asyncio.to_thread(self._job_file, inputs.text)
+            result = await submit_batch(
+                route,
+                self.queue,
+                job_file=job_file,
+                rewritten=preview.rewrite.text,
+                image=preview.rewrite.image,
+                flavor=inputs.flavor.name,
+                openrc=self.openrc,
+                password_provider=self.password_provider,
+            )
+        except (ClientError, OSError) as error:
+            if isinstance(error, OSError):
+                error = InvalidInput(f"cannot write the file for canfar_submit: {error}")
             self.submitting = False
             self.query_one("#submit-go", Button).disabled = False
             self.notify(error.message, title="Submit failed", severity="error", timeout=12)

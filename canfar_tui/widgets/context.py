@@ -93,3 +93,5 @@ class ViewContext:
     now: Callable[[], datetime]
     report_error: ErrorReporter
     navigation: Navigation
+    #: Asks the user's password (OpenStack/CADC) from a worker thread; None: nobody to ask.
+    password_provider: Callable[[], str] | None = None

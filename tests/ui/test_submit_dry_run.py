@@ -51,7 +51,9 @@ async def wait_for(pilot: Any, condition: Callable[[], object], what: str) -> No
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def open_submit(pilot: Any, app: CanfarApp, folder: Path) -> SubmitScreen:
+async def open_submit(
+    pilot: Any, app: CanfarApp, folder: Path, *, sandbox: bool = True
+) -> SubmitScreen:
     await wait_for(pilot, lambda: app.dashboard_up, "the dashboard")
     queue = app.clients.queue
     assert queue is not None
@@ -62,6 +64,7 @@ async def open_submit(pilot: Any, app: CanfarApp, folder: Path) -> SubmitScreen:
         data_dir=app.settings.paths.data_dir,
         start_dir=folder,
         path=folder / "do_catalogue.sub",
+        sandbox=sandbox,
     )
     await app.push_screen(screen)
     return screen

@@ -75,6 +75,11 @@ class PipelineBase(Vertical):
         self._detect_text: str | None = None
         self._outcome_keys: tuple[str, ...] = ()
 
+    @property
+    def job_proxy(self) -> Path | None:
+        """The certificate the generated submit file names (real profiles: the user's)."""
+        return None if self.context.settings.profile.is_sandbox else self.proxy
+
     def focus_default(self) -> None:
         """The outcome table while it is shown, else the IDs."""
         switcher = self.query_one("#pipeline-switcher", ContentSwitcher)

@@ -216,7 +216,7 @@ class InputsPart(PreviewPart):
             self.notify(str(error), title="Pipeline", severity="error")
             self._show_status(f"not generated: {error}")
             return
-        script, submit = job_script(spec), submit_file(spec)
+        script, submit = job_script(spec), submit_file(spec, proxy=self.job_proxy)
         self.spec = spec
         self.generated = (script, submit)
         self.query_one("#pipeline-script", TextArea).load_text(script)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from textual import work
 
+from canfar_tui.batch.canfar_submit import detect_canfar_submit
 from canfar_tui.batch.choices import find_flavor, find_image
 from canfar_tui.batch.lint import LintReport, lint_submit
 from canfar_tui.batch.pipeline import (
@@ -27,6 +28,7 @@ from canfar_tui.batch.pipeline import (
 from canfar_tui.batch.pipeline_run import Arrived
 from canfar_tui.batch.rewrite import canfar_description
 from canfar_tui.batch.run_state import PipelineRun
+from canfar_tui.batch.submission import choose_route, submit_batch
 from canfar_tui.clients.base import ClientError
 from canfar_tui.clients.files import atomic_write
 from canfar_tui.models import Flavor, Image, SubmitResult
@@ -139,7 +141,10 @@ class SubmitPart(OutcomePart):
     ) -> None:
         context = self.context
         queue = context.clients.queue
-        if queue is None:
+        profile = context.settings.profile
+        found = None if profile.is_sandbox else await asyncio.to_thread(detect_canfar_submit)
+        route = choose_route(found, sandbox=profile.is_sandbox)
+        if queue is None and route.canfar_submit is None:
             self.submitting = False
             return
         try:
@@ -162,7 +167,16 @@ class SubmitPart(OutcomePart):
             if not report.ok:
                 raise PipelineError(f"submit file {report.errors[0]}")
             rewrite = canfar_description(submit, image.name, flavor, proxy=self.proxy)
-            result = await queue.submit(rewrite.text, submit_dir=folder)
+            result = await submit_batch(
+                route,
+                queue,
+                job_file=folder / spec.submit_name,
+                rewritten=rewrite.text,
+                image=image.name,
+                flavor=flavor.name,
+                openrc=profile.openrc,
+                password_provider=context.password_provider,
+            )
         except (ClientError, OSError, PipelineError) as error:
             # Nothing half-written stays: the run folder goes with the failed submission.
             await asyncio.to_thread(shutil.rmtree, folder, True)
@@ -238,7 +252,7 @@ class SubmitPart(OutcomePart):
         self._submit(
             retry,
             script,
-            submit_file(retry),
+            submit_file(retry, proxy=self.job_proxy),
             image,
             flavor,
             order=run.order,

@@ -940,6 +940,9 @@ class QueueView(ResourceView, can_focus=True):
             read_only=context.read_only,
             no_cloud_reason=clients.why_missing("cloud") if clients.cloud is None else "",
             profile=context.settings.profile.name,
+            sandbox=context.settings.profile.is_sandbox,
+            openrc=context.settings.profile.openrc,
+            password_provider=context.password_provider,
         )
 
         def done(result: SubmitResult | None) -> None:
