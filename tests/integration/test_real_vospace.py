@@ -7,8 +7,8 @@ service; the real ``vos`` client talks HTTPS to the replica, verified against it
 the sandbox. Covered: the home (``vos:<user>``; from the profile's username, the certificate's CN,
 the legacy ``ivo://cadc.nrc.ca/vault``, ``vault:<user>``), MD5-verified upload and download,
 ``vos:``/``vault:``/``vos://`` names of one node, ``canfar-tui put`` as a subprocess, the
-``status`` storage line, the VOSpace tab (Textual pilot), and a missing or expired certificate
-(one line saying how to get one).
+pipeline's outcome check in a ``vault:`` folder, the ``status`` storage line, the VOSpace tab
+(Textual pilot), and a missing or expired certificate (one line saying how to get one).
 """
 
 from __future__ import annotations
@@ -313,6 +313,41 @@ def test_canfar_tui_put_without_a_certificate_says_how_to_get_one(
         assert "canfar-tui login" in lines[0] and "cadc-get-cert -n" in lines[0]
         assert "Traceback" not in result.stderr and not result.stdout
     assert not account.stored("x.cat").exists()
+
+
+async def test_the_pipeline_outcome_is_checked_in_the_real_vault(
+    account: RealAccount, tmp_path: Path
+) -> None:
+    from canfar_tui.batch.pipeline import PipelineSpec, catalogue_name
+    from canfar_tui.batch.pipeline_run import collect_outcome
+
+    spec = PipelineSpec(
+        ("1056215p", "1056216p"), f"vault:{account.user}/{account.folder}/catalogues"
+    )
+    assert spec.vospace_folder == account.uri("catalogues") + "/"
+    submit_dir = tmp_path / "submit"
+    submit_dir.mkdir()
+    # the first job stored its catalogue as the job script does (canfar-tui put), and the
+    # catalogue came back to the submit directory; the second failed with one line
+    made = catalogue(submit_dir / catalogue_name("1056215p"), lines=30)
+    result = account.run("put", str(made), spec.vospace_folder)
+    assert result.returncode == 0, result.stderr
+    (submit_dir / spec.error_file("1056216p")).write_text(
+        "do_catalogue 1056216p: detect failed: no sources\n", encoding="utf-8"
+    )
+    clients = account.clients()
+    try:
+        storage = clients.storage
+        assert storage is not None
+        outcome = await collect_outcome(storage, spec, submit_dir)
+    finally:
+        await clients.aclose()
+    assert [(item.obs_id, item.uri, item.md5) for item in outcome.arrived] == [
+        ("1056215p", spec.catalogue_uri("1056215p"), md5_of(made))
+    ]
+    assert [(item.obs_id, item.reason) for item in outcome.failed] == [
+        ("1056216p", "do_catalogue 1056216p: detect failed: no sources")
+    ]
 
 
 # --------------------------------------------------------------------------- status
