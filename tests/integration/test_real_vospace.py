@@ -263,6 +263,10 @@ async def test_vault_and_vos_forms_name_the_same_node(account: RealAccount, tmp_
             assert found.uri == account.uri("a.cat") and found.md5 == md5_of(local)
         listed = await storage.list_nodes(f"vault:{account.user}/{account.folder}")
         assert [item.uri for item in listed] == [account.uri("a.cat")]
+        after = await storage.list_nodes(
+            f"vault:{account.user}/{account.folder}", start_after=account.uri("a.cat")
+        )
+        assert after == [], "a page after a child named by its vos: URI"
         await storage.mkdir(f"vault:{account.user}/{account.folder}/sub")
         moved = await storage.move(
             account.uri("a.cat"), f"vault:{account.user}/{account.folder}/sub"

@@ -525,7 +525,7 @@ class VOSpaceStorage:
         start_name = None
         if start_after:
             start_name = start_after.rstrip("/")
-            for prefix in (uri.rstrip("/") + "/", full + "/"):
+            for prefix in (uri.rstrip("/") + "/", full + "/", self._public(full) + "/"):
                 start_name = start_name.removeprefix(prefix)
             if "/" in start_name:
                 raise InvalidInput(f"start_after must name a child of {uri}")
