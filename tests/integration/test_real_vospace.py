@@ -478,3 +478,31 @@ async def test_the_vospace_tab_shows_the_real_home(
         assert rows == ["1056217p.cat"]
         assert app.unexpected_errors == 0
     await clients.aclose()
+
+
+async def test_the_vospace_tab_without_a_certificate_says_how_to_get_one(
+    account: RealAccount, tmp_path: Path, no_condor: None
+) -> None:
+    from textual.widgets import Static
+
+    from canfar_tui.app import create_app
+    from canfar_tui.screens.password import PasswordScreen
+    from canfar_tui.widgets.vospace.view import VOSpaceView
+
+    clients = account.clients(certificate=tmp_path / "missing.pem")
+    app = create_app(account.settings, clients)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("6")
+        await until(pilot, lambda: app.view("vospace") is not None)
+        view = app.view("vospace")
+        assert isinstance(view, VOSpaceView)
+        await until(pilot, lambda: view.state == "error")
+        shown = str(view.query_one(".view-placeholder", Static).render())
+        first = shown.splitlines()[0]
+        assert "No CADC certificate at" in first and "cadc-get-cert -n" in first
+        assert "canfar-tui login" in first and "c on the dashboard" in first
+        # and the app offers to get one (the CADC password prompt), as for an expired one
+        await until(pilot, lambda: isinstance(app.screen, PasswordScreen))
+        await pilot.press("escape")
+        assert app.unexpected_errors == 0
+    await clients.aclose()

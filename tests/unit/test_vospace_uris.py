@@ -160,3 +160,17 @@ def test_a_real_profile_that_cannot_name_its_home_says_why(
     )
     assert clients.storage is None
     assert "Profile cadc: vospace = 'jdoe'" in clients.why_missing("storage")
+
+
+async def test_status_fails_for_a_real_vospace_that_cannot_start(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from canfar_tui.cli.status import collect_status, status_exit_code
+
+    profile = Profile(name="cadc", kind="canfar", certificate=tmp_path / "none.pem")
+    clients = build_clients(replace(settings, profile=profile))
+    statuses = {status.service: status for status in await collect_status(clients, timeout=5)}
+    await clients.aclose()
+    assert not statuses["storage"].reachable
+    assert "No CADC certificate at" in str(statuses["storage"].error)
+    assert status_exit_code(list(statuses.values())) == 1
