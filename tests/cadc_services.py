@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -67,6 +69,42 @@ class CadcService:
         """A copy of the replica's client HOME at ``home`` (mtimes kept: caches stay fresh)."""
         shutil.copytree(self.client_home, home, dirs_exist_ok=True)
         return home
+
+    def login(self, home: Path) -> Path:
+        """``cadc-get-cert -n`` (the installed one) in ``home`` with the user's ``~/.netrc``.
+
+        Returns the proxy certificate, ``home/.ssl/cadcproxy.pem``.
+        """
+        netrc = home / ".netrc"
+        fd = os.open(netrc, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"machine {self.host} login {self.user} password {self.password()}\n")
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "cadc-get-cert"), "-n"],
+            env=self.client_env(home),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        certificate = home / ".ssl" / "cadcproxy.pem"
+        assert result.returncode == 0 and certificate.is_file(), (result.stdout, result.stderr)
+        return certificate
+
+    def trust_in_process(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Make this process's ``requests`` (hence cadcutils) trust the test CA.
+
+        cadcutils turns ``trust_env`` off, so ``REQUESTS_CA_BUNDLE`` does not reach it; requests
+        then verifies against ``requests.adapters.DEFAULT_CA_BUNDLE_PATH`` (``certifi.where()``,
+        read once at import).
+        """
+        import certifi
+        import requests.adapters
+
+        bundle = str(self.ca_bundle)
+        monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", bundle)
+        monkeypatch.setattr(certifi, "where", lambda: bundle)
 
     def client_env(self, home: Path) -> dict[str, str]:
         """The environment of a CADC command run with ``HOME=home``."""

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
 
+from canfar_tui.clients.storage.vospace_uris import is_vospace_uri, normalise_vospace_uri
 from canfar_tui.detection.params import DEFAULT_COLUMNS, DetectionParams, ParamError
 
 __all__ = [
@@ -98,7 +99,7 @@ SHARE_DIR: Final = "/usr/share/source-extractor"
 
 _ID_RE: Final = re.compile(r"[A-Za-z0-9]+")
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_VOS_RE: Final = re.compile(r"(vos|arc|cavern)(:|://)[^\s'\"`$\\;&|<>()*?\[\]{}]*")
+_VOS_RE: Final = re.compile(r"(vos|vault|arc|cavern)(:|://)[^\s'\"`$\\;&|<>()*?\[\]{}]*")
 _KEY_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A profile name as the job script can carry it (no control characters).
 _PROFILE_RE: Final = re.compile(r"[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*")
@@ -143,14 +144,18 @@ def validate_ids(ids: Iterable[str]) -> tuple[str, ...]:
 
 
 def validate_vospace_folder(uri: str) -> str:
-    """The VOSpace folder ``uri`` with one trailing ``/`` (``vos:user/catalogues/``)."""
+    """The VOSpace folder ``uri`` with one trailing ``/`` (``vos:user/catalogues/``).
+
+    ``vault:user/…`` and ``vos://cadc.nrc.ca!vault/user/…`` are the same folder to ``vos`` and
+    come back as ``vos:user/…`` (see :mod:`canfar_tui.clients.storage.vospace_uris`).
+    """
     text = uri.strip()
-    if not _VOS_RE.fullmatch(text) or text.rstrip("/").endswith(":"):
+    if not _VOS_RE.fullmatch(text) or not is_vospace_uri(text):
         raise PipelineError(
             f"not a VOSpace folder: {uri!r} (expected e.g. vos:sandbox-user/catalogues/, "
             "without spaces or shell characters)"
         )
-    return text.rstrip("/") + "/"
+    return normalise_vospace_uri(text).rstrip("/") + "/"
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:

@@ -7,7 +7,14 @@ files are given; each file then lands as ``DEST/NAME``. A folder named with a tr
 that does not exist yet is created (its parent must exist), so that many batch jobs can put
 into a new folder at the same time. Otherwise ``DEST`` is the file's new URI.
 
-Uploads go through the profile's StorageClient — in the sandbox, a
+``DEST`` is a ``vos:`` URI, or any form the ``vos`` commands take for the same node
+(``vault:USER/…``, ``vos://cadc.nrc.ca!vault/USER/…``; see
+:mod:`~canfar_tui.clients.storage.vospace_uris`), shown as ``vos:USER/…``; ``arc:`` and
+``cavern:`` name those services.
+
+Uploads go through the profile's StorageClient — for a real profile, CADC's VOSpace with the
+profile's proxy certificate (a missing or expired one: one line saying how to get one); in the
+sandbox, a
 :class:`~canfar_tui.clients.storage.vospace.VOSpaceStorage` on the loopback VOSpace service over
 ``$XDG_DATA_HOME/canfar-tui/sandbox/vospace``, started by this process with a private ``vos``
 registry so that concurrent ``put`` processes (batch jobs) do not redirect each other. The
@@ -38,6 +45,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from canfar_tui.clients.base import ClientError, Conflict, NotFound, StorageClient
+from canfar_tui.clients.storage.vospace_uris import is_vospace_uri, normalise_vospace_uri
 
 __all__ = ["SANDBOX_VOSPACE_ENV", "add_put_arguments", "main", "run_put"]
 
@@ -60,11 +68,6 @@ def add_put_arguments(parser: argparse.ArgumentParser) -> None:
 
 class _Usage(Exception):
     """Bad usage: exit status 2."""
-
-
-def _is_vospace_uri(text: str) -> bool:
-    scheme, sep, rest = text.partition(":")
-    return bool(sep) and scheme in ("vos", "arc", "cavern") and bool(rest.strip("/"))
 
 
 def _running_service(config_home: Path, destination: str, private: Path) -> StorageClient:
@@ -157,13 +160,14 @@ def run_put(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     stdout = out or sys.stdout
     stderr = sys.stderr
     destination = str(args.destination).strip()
-    if not _is_vospace_uri(destination):
+    if not is_vospace_uri(destination):
         print(
             f"canfar-tui put: not a VOSpace destination: {destination!r} "
             "(expected e.g. vos:USER/folder/)",
             file=stderr,
         )
         return EXIT_USAGE
+    destination = normalise_vospace_uri(destination)  # vault:USER/… is vos:USER/…
     try:
         settings = load_settings(
             config_file=getattr(args, "config", None),

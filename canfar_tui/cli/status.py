@@ -1,8 +1,10 @@
 """``canfar-tui status``: a one-screen summary of every service of the active profile.
 
 Each configured service is asked once (with a timeout) and summarised: instances by state and
-floating IPs, queue totals, storage use, certificate expiry. A service that cannot be reached
-makes the exit status non-zero. No Textual here: this is the headless path.
+floating IPs, queue totals, storage use (a real profile's line is CADC's VOSpace, asked with
+the profile's certificate), certificate expiry. A service that cannot be reached, or that is
+configured but could not start, makes the exit status non-zero. No Textual here: this is the
+headless path.
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ async def collect_status(
         service: str, summarise: Callable[[Clients], Awaitable[dict[str, object]]]
     ) -> ServiceStatus:
         client = getattr(clients, service)
+        if client is None and service in clients.failed:
+            # configured but unusable (a real profile's VOSpace without a certificate...)
+            return ServiceStatus(service, "—", reachable=False, error=clients.why_missing(service))
         if client is None:
             return ServiceStatus(
                 service,

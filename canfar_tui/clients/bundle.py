@@ -7,7 +7,8 @@ tab shows that reason instead of rows. Services are built on first use.
 
 This module is the composition root: only it (and the sandbox modules themselves) builds
 sandbox backends — :func:`build_clients`, :func:`start_sandbox_storage` (the loopback VOSpace
-service and its client) and :func:`build_archive` (the CADC archive of the profile).
+service and its client) and :func:`build_archive` (the CADC archive of the profile). A real
+profile's VOSpace is :func:`build_real_storage` (CADC's vault through the user's registry).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from canfar_tui.clients.base import (
     StorageClient,
 )
 from canfar_tui.clients.faults import plan_from_env, wrap_service
-from canfar_tui.config import Settings
+from canfar_tui.config import Profile, Settings
 
 if TYPE_CHECKING:
     from canfar_tui.clients.archive.base import ArchiveClient
@@ -65,6 +66,9 @@ class Clients:
     ) -> None:
         self.profile_name = profile_name
         self.missing: dict[str, str] = dict(missing or {})
+        #: Services whose factory failed (their reason is in :attr:`missing`): configured, but
+        #: unusable — ``status`` reports them as failures, not as "not configured".
+        self.failed: set[str] = set()
         self._mode_label = mode_label
         self._sources: dict[str, ClientSource] = {
             "cloud": cloud,
@@ -84,6 +88,7 @@ class Clients:
                 except (ClientError, OSError) as error:
                     reason = error.message if isinstance(error, ClientError) else str(error)
                     self.missing[service] = f"The {service} service could not start: {reason}"
+                    self.failed.add(service)
                     source = None
             self._built[service] = source
         return self._built[service]
@@ -158,6 +163,47 @@ def start_sandbox_storage(
         raise
 
 
+def build_real_storage(profile: Profile, *, home: Path | None = None) -> VOSpaceStorage:
+    """CADC's VOSpace (vault) for a real profile, on the real ``vos`` client. Cheap: no import.
+
+    The home is the profile's ``vospace`` (``vos:jdoe``, ``vault:jdoe``, a project space
+    ``vos:project/``) or, for the legacy ``ivo://cadc.nrc.ca/vault`` and for none,
+    ``vos:<username>`` — the profile's username, else the certificate's CN. Authentication is
+    the profile's proxy certificate (checked before every call: a missing or expired one is a
+    one-line :class:`AuthError` saying how to get one), with its TLS setting. The service is
+    found through the user's own registry cache, ``$HOME/.config/cadc-registry`` (``home``),
+    as the ``vos`` commands find it — never the sandbox's.
+
+    Raises :class:`InvalidInput` for a ``vospace`` setting that names no folder and
+    :class:`AuthError` when the username is needed and no certificate tells it.
+    """
+    from canfar_tui.clients.base import AuthError, InvalidInput
+    from canfar_tui.clients.storage.vospace import VOSpaceStorage
+    from canfar_tui.clients.storage.vospace_certificate import (
+        certificate_problem,
+        certificate_user,
+    )
+    from canfar_tui.clients.storage.vospace_uris import vospace_home
+
+    username = profile.username or certificate_user(profile.certificate)
+    try:
+        home_uri = vospace_home(profile.vospace, username)
+    except ValueError as error:
+        if username is None:
+            raise AuthError(
+                certificate_problem(profile.certificate)
+                or f"{error}: set username in profile {profile.name}"
+            ) from None
+        raise InvalidInput(f"Profile {profile.name}: {error}") from None
+    return VOSpaceStorage(
+        home_uri,
+        certificate=profile.certificate,
+        verify_tls=profile.verify_tls,
+        config_home=home or Path.home(),
+        label="CADC VOSpace",
+    )
+
+
 def build_archive(settings: Settings) -> ArchiveClient:
     """The archive of the active profile: the sandbox folder, or CADC. Cheap: no SDK import."""
     profile = settings.profile
@@ -216,9 +262,7 @@ def build_clients(
     from canfar_tui.clients.cloud.openstack import OpenStackCloud
     from canfar_tui.clients.credentials import CadcCredentials
 
-    missing = {
-        "storage": "The VOSpace backend for real profiles is not part of this version yet.",
-    }
+    missing: dict[str, str] = {}
 
     def condor_queue() -> QueueClient:
         from canfar_tui.clients.queue.condor.client import CondorQueue
@@ -253,6 +297,7 @@ def build_clients(
         profile.name,
         cloud=wrap_service(cloud, plan, "cloud"),
         queue=wrap_service(condor_queue, plan, "queue"),
+        storage=wrap_service(lambda: build_real_storage(profile), plan, "storage"),
         credentials=wrap_service(
             lambda: CadcCredentials(certificate=profile.certificate, verify_tls=verify),
             plan,

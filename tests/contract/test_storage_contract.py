@@ -1,7 +1,10 @@
 """The StorageClient contract: what every VOSpace backend must do, tested through the Protocol.
 
 The ``storage`` fixture is parametrised over backends. Today: the ``vos`` backend (the real
-``vos`` client library) against the project's loopback VOSpace service. A real service is
+``vos`` client library) against the project's loopback VOSpace service, and a real profile's
+VOSpace (:func:`~canfar_tui.clients.bundle.build_real_storage`: HTTPS, the proxy certificate
+from the installed ``cadc-get-cert -n``, the user's registry cache) against the CADC replica's
+vault (``scripts/cadc/start.sh``; ``vault-replica`` skips without it). A real service is
 added by setting ``CANFAR_TUI_TEST_VOSPACE`` to a folder the tests may fill and empty (e.g.
 ``vos:alice/canfar-tui-tests``) and, optionally, ``CANFAR_TUI_TEST_VOSPACE_CERT`` (default
 ``~/.ssl/cadcproxy.pem``). Every test works inside its own scratch folder (``storage.base``),
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cadc_services import CadcService, cadc_service_or_skip
 
 from canfar_tui.clients.base import (
     ClientError,
@@ -26,12 +30,26 @@ from canfar_tui.clients.base import (
     NotFound,
     StorageClient,
 )
+from canfar_tui.clients.bundle import build_real_storage
 from canfar_tui.clients.storage.loopback import start_server
 from canfar_tui.clients.storage.vospace import RetryPolicy, VOSpaceStorage
+from canfar_tui.config import Profile
 from canfar_tui.models import StorageNode, StorageQuota
 
 REAL_VOSPACE = os.environ.get("CANFAR_TUI_TEST_VOSPACE")
-BACKENDS = ["vos-loopback"] + (["vos-real"] if REAL_VOSPACE else [])
+BACKENDS = [
+    "vos-loopback",
+    pytest.param("vault-replica", marks=pytest.mark.integration),
+] + (["vos-real"] if REAL_VOSPACE else [])
+
+
+@pytest.fixture(scope="module")
+def replica_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[CadcService, Path]:
+    """The CADC replica and a HOME logged in to it (``cadc-get-cert -n``), once per module."""
+    service = cadc_service_or_skip()
+    home = service.new_home(tmp_path_factory.mktemp("vault-replica") / "home")
+    service.login(home)
+    return service, home
 
 
 @dataclass
@@ -59,6 +77,25 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         finally:
             await client.aclose()
             server.stop()
+    elif request.param == "vault-replica":
+        service, home = request.getfixturevalue("replica_home")
+        service.trust_in_process(request.getfixturevalue("monkeypatch"))
+        profile = Profile(
+            name="cadc",
+            kind="canfar",
+            username=service.user,
+            certificate=home / ".ssl" / "cadcproxy.pem",
+        )
+        client = build_real_storage(profile, home=home)
+        base = f"{client.home_uri}/contract-{uuid.uuid4().hex[:8]}"
+        try:
+            await client.mkdir(base)
+            yield StorageCase(client, base)
+        finally:
+            try:
+                await client.delete(base, recursive=True)
+            finally:
+                await client.aclose()
     else:
         assert REAL_VOSPACE is not None
         certificate = Path(

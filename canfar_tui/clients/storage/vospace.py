@@ -75,6 +75,7 @@ from canfar_tui.clients.base import (
 )
 from canfar_tui.clients.files import atomic_writer
 from canfar_tui.clients.storage.cadc_session import bound_timeout, cadc_caches_at
+from canfar_tui.clients.storage.vospace_certificate import GET_CERTIFICATE, CertificateCheck
 from canfar_tui.clients.storage.vospace_errors import (
     ChecksumMismatch,
     TransferCancelled,
@@ -91,6 +92,7 @@ from canfar_tui.clients.storage.vospace_transfers import (
     md5_from_digest,
     md5_of_file,
 )
+from canfar_tui.clients.storage.vospace_uris import normalise_vospace_uri, public_vospace_uri
 from canfar_tui.models import StorageNode, StorageQuota
 
 if TYPE_CHECKING:
@@ -180,8 +182,11 @@ class VOSpaceStorage:
     ) -> None:
         if ":" not in home_uri:
             raise ValueError(f"not a VOSpace URI: {home_uri!r}")
+        with contextlib.suppress(ValueError):  # vault:jdoe is vos:jdoe (see vospace_uris)
+            home_uri = normalise_vospace_uri(home_uri)
         self._home_uri = home_uri.rstrip("/")
         self._certificate = certificate
+        self._certificate_check = CertificateCheck(certificate) if certificate else None
         self._token = token
         self._config_home = config_home
         self._label = label
@@ -196,10 +201,6 @@ class VOSpaceStorage:
         self._closed = False
         self._owned_server: RunningVOSpace | None = None
         self._owned_config_home: Path | None = None
-        if self._home_uri.startswith("vos://"):
-            self._short_scheme: str | None = None
-        else:
-            self._short_scheme = self._home_uri.split(":", 1)[0]
 
     @classmethod
     def for_sandbox(
@@ -329,6 +330,7 @@ class VOSpaceStorage:
             await run_blocking(self._revive_sandbox)
         try:
             return await run_blocking(
+                self._with_certificate,
                 function,
                 *args,
                 timeout=None if transfer else self._timeout,
@@ -339,6 +341,12 @@ class VOSpaceStorage:
             raise
         except Exception as exc:  # the boundary: nothing untranslated gets out
             raise map_error(exc, self._home_uri, "talking to VOSpace") from exc
+
+    def _with_certificate(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` once the certificate is known to be usable (worker thread)."""
+        if self._certificate_check is not None:
+            self._certificate_check()
+        return function(*args)
 
     def _revive_sandbox(self) -> None:
         """Start the owned loopback service again, on the same port and folder, if it died."""
@@ -398,7 +406,7 @@ class VOSpaceStorage:
         if self._certificate is not None:
             if not self._certificate.is_file():
                 raise AuthError(
-                    f"No CADC certificate at {self._certificate}: obtain one (cadc-get-cert)"
+                    f"No CADC certificate at {self._certificate}: get one with {GET_CERTIFICATE}"
                 )
             certfile = str(self._certificate)
         try:
@@ -455,12 +463,10 @@ class VOSpaceStorage:
             raise map_error(exc, uri, "resolving the node name") from exc
         return full
 
-    def _public(self, full_uri: str) -> str:
-        """How nodes are named to the UI: ``vos:user/path`` like ``home_uri``."""
-        if self._short_scheme is None or not full_uri.startswith("vos://"):
-            return full_uri
-        path = full_uri[len("vos://") :].partition("/")[2]
-        return f"{self._short_scheme}:{path}"
+    @staticmethod
+    def _public(full_uri: str) -> str:
+        """How nodes are named to the UI: ``vos:user/path`` (see :mod:`.vospace_uris`)."""
+        return public_vospace_uri(full_uri)
 
     def _to_node(self, node: Any) -> StorageNode:
         props: dict[str, str] = {
@@ -519,7 +525,7 @@ class VOSpaceStorage:
         start_name = None
         if start_after:
             start_name = start_after.rstrip("/")
-            for prefix in (uri.rstrip("/") + "/", full + "/"):
+            for prefix in (uri.rstrip("/") + "/", full + "/", self._public(full) + "/"):
                 start_name = start_name.removeprefix(prefix)
             if "/" in start_name:
                 raise InvalidInput(f"start_after must name a child of {uri}")

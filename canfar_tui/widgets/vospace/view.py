@@ -49,6 +49,7 @@ from textual.widgets import Static
 
 from canfar_tui.clients.base import ClientError, NotFound, ProgressCallback
 from canfar_tui.clients.refresh import Diff
+from canfar_tui.clients.storage.vospace_uris import normalise_vospace_uri
 from canfar_tui.logs import get_logger
 from canfar_tui.models import StorageNode, TransferDirection, TransferState
 from canfar_tui.screens.details import DetailsScreen, display_value
@@ -96,8 +97,8 @@ def resolve_destination(text: str, cwd: str, home: str) -> str:
         raise ValueError("Give a new name or a destination")
     if any(ord(char) < 32 for char in value):
         raise ValueError("Names cannot hold control characters")
-    if ":" in value:
-        return value.rstrip("/")
+    if ":" in value:  # vault:user/x and vos://cadc.nrc.ca!vault/user/x are vos:user/x
+        return normalise_vospace_uri(value).rstrip("/")
     home_root, home_parts = split_uri(home)
     cwd_root, cwd_parts = split_uri(cwd)
     if value.startswith("/"):
