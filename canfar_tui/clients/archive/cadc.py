@@ -74,6 +74,8 @@ __all__ = ["STAGING_SUFFIX", "CadcArchive", "map_archive_error"]
 STAGING_SUFFIX = ".cadcget"
 #: How often the worker thread looks at the received bytes and the cancel event (seconds).
 POLL_SECONDS = 0.2
+#: Seconds to wait before trying a failed download again: 0.5, 1, 2… at most 8.
+FIRST_RETRY_DELAY = 0.5
 
 _TRANSIENT_NAMES = (
     "ConnectionError",
@@ -374,7 +376,7 @@ class CadcArchive:
                 retry = error.transient and not isinstance(error, ArchiveChecksumMismatch)
                 if not retry or attempt + 1 == self._attempts:
                     raise error from transfer.error
-                if cancel.wait(min(8.0, 0.5 * 2**attempt)):
+                if cancel.wait(min(8.0, FIRST_RETRY_DELAY * 2**attempt)):
                     raise Cancelled(str(uri))
             assert transfer is not None
             self._verify(transfer.received, info, uri)
