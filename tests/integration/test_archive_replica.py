@@ -13,6 +13,7 @@ on ``PYTHONPATH``. The replica's test archives (``CORRUPTED``, ``SLOW``, ``ENCOD
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import os
@@ -151,6 +152,8 @@ def test_archive(cadc_service: CadcService) -> Iterator[Path]:
     yield Placer()  # type: ignore[misc]
     for path in placed:
         path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # another test may still use the folder
+            path.parent.rmdir()
 
 
 def unique(suffix: str) -> str:

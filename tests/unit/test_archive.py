@@ -542,3 +542,31 @@ def test_cli_get_reports_each_failure_in_one_line(
     assert run_get(get_args(SEED, "-o", str(tmp_path / "missing"))) == 2
     assert "no such folder" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "home"]
+
+
+def test_cli_get_with_a_real_profile_uses_its_certificate_and_no_sandbox(
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    certificate = tmp_path / "proxy.pem"
+    config = isolated_home / ".config" / "canfar-tui" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        'default_profile = "canfar"\n[profiles.canfar]\nkind = "canfar"\n'
+        f'certificate = "{certificate}"\nverify_tls = false\n'
+    )
+    used: list[tuple[Path | None, bool]] = []
+
+    async def download(self: CadcArchive, uri: str, dest_dir: Path, **_: Any) -> Path:
+        used.append((self.certificate, self.verify_tls))
+        raise NotFound(f"Not in the CADC archive: {uri}")
+
+    monkeypatch.setattr(CadcArchive, "download", download)
+    out = tmp_path / "scratch"
+    out.mkdir()
+    assert run_get(get_args(SEED, "-o", str(out))) == 1
+    assert used == [(certificate, False)]
+    assert capsys.readouterr().err == f"canfar-tui: Not in the CADC archive: {SEED}\n"
+    assert not (isolated_home / ".local" / "share" / "canfar-tui" / "sandbox").exists()
