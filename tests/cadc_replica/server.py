@@ -40,6 +40,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +66,12 @@ CHUNK = 64 * 1024
 DEFAULT_USERS = ("tuitester", "colleague")
 SEED_ARCHIVE = "CFHT"
 SEED_SCHEME = "cadc"
+#: Test archives whose files are served unfaithfully (a test puts files there; see the README):
+#: CORRUPTED flips one bit in the middle of every GET body (HEAD, Digest and length stay true),
+#: SLOW sends at about SLOW_BYTES_PER_SECOND, ENCODED adds ``Content-Encoding: gzip`` (the
+#: stored bytes are what is sent, and what Digest and Content-Length describe).
+CORRUPTED_ARCHIVE, SLOW_ARCHIVE, ENCODED_ARCHIVE = "CORRUPTED", "SLOW", "ENCODED"
+SLOW_BYTES_PER_SECOND = 512 * 1024
 #: What each service says in ``Server:`` (cadcutils checks the versions it knows).
 SERVER_HEADERS = {
     "cred": "cred-2.0.0",
@@ -527,15 +534,27 @@ class Handler(BaseHTTPRequestHandler):
             status = 206
             headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
         headers.append(("Content-Length", str(end - start + 1)))
+        archive_name = uri.partition(":")[2].split("/")[0]
+        if archive_name == ENCODED_ARCHIVE:
+            headers.append(("Content-Encoding", "gzip"))
         if self.command == "HEAD":
             self.respond(status, headers, None)
             return
+        flip_at = size // 2 if archive_name == CORRUPTED_ARCHIVE else -1
+        pause = CHUNK / SLOW_BYTES_PER_SECOND if archive_name == SLOW_ARCHIVE else 0.0
 
         def chunks() -> Iterator[bytes]:
             with path.open("rb") as handle:
                 handle.seek(start)
-                remaining = end - start + 1
+                offset, remaining = start, end - start + 1
                 while remaining > 0 and (data := handle.read(min(CHUNK, remaining))):
+                    if offset <= flip_at < offset + len(data):
+                        damaged = bytearray(data)
+                        damaged[flip_at - offset] ^= 0x01
+                        data = bytes(damaged)
+                    if pause:
+                        time.sleep(pause)
+                    offset += len(data)
                     remaining -= len(data)
                     yield data
 

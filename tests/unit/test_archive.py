@@ -1,8 +1,10 @@
 """CADC archive downloads: URI parsing, the sandbox archive, verified atomic writes, the CLI.
 
 The sandbox archive is exercised for real (synthetic exposures generated with astropy, copied
-with progress and MD5 checks). The CADC backend needs ``cadcdata``, which is not a dependency
-yet: without it the backend must fail with one line saying how to get it.
+with progress and MD5 checks). The CADC backend is exercised here on a stand-in for cadcdata's
+public ``cadcinfo``/``cadcget`` (progress, MD5 against cadcinfo, retries resuming, cancellation,
+error mapping, the profile's certificate); tests/integration/test_archive_replica.py runs it
+against the CADC replica. Without ``cadcdata`` it must fail with one line saying how to get it.
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ import shutil
 import subprocess
 import sys
 import threading
+import types
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from canfar_tui.cli.get import add_get_arguments, run_get
+from canfar_tui.clients.archive import cadc as cadc_module
 from canfar_tui.clients.archive.base import (
     ArchiveChecksumMismatch,
     ArchiveClient,
     parse_archive_uri,
     receive_verified,
 )
-from canfar_tui.clients.archive.cadc import CadcArchive, map_archive_error
+from canfar_tui.clients.archive.cadc import STAGING_SUFFIX, CadcArchive, map_archive_error
 from canfar_tui.clients.archive.sandbox import SEED_FILE_IDS, SandboxArchive
 from canfar_tui.clients.base import AuthError, InvalidInput, NotFound, Unavailable
 from canfar_tui.clients.bundle import build_archive
@@ -294,6 +299,202 @@ def test_archive_errors_map_to_one_line_client_errors() -> None:
     assert other.message == f"Fetching {SEED} failed: first line"
 
 
+class FakeInventory:
+    """cadcdata's StorageInventoryClient as CadcArchive uses it: cadcinfo and cadcget(dest=)."""
+
+    def __init__(self, data: bytes, *, served: bytes | None = None) -> None:
+        self.info = types.SimpleNamespace(
+            size=len(data),
+            md5sum=hashlib.md5(data).hexdigest(),
+            name=None,
+            lastmod=None,
+            file_type="application/fits",
+        )
+        self.served = data if served is None else served
+        self.calls: list[str] = []
+        self.found: list[int] = []  # the bytes already in the partial file at each call
+        self.failures: list[BaseException] = []
+        self.release = threading.Event()
+        self.release.set()
+
+    def cadcinfo(self, uri: str) -> types.SimpleNamespace:
+        return self.info
+
+    def cadcget(self, uri: str, dest: str) -> None:
+        """What cadcutils does: NAME-MD5.part beside dest, then a rename to dest."""
+        self.calls.append(uri)
+        part = Path(f"{dest}-{self.info.md5sum}.part")
+        with open(part, "ab") as handle:
+            self.found.append(handle.tell())
+            half = len(self.served) // 2
+            handle.write(self.served[handle.tell() : half])
+            handle.flush()
+            if self.failures:
+                raise self.failures.pop(0)
+            self.release.wait(30)
+            handle.write(self.served[half:])
+        os.rename(part, dest)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    return folder
+
+
+def fake_cadc(monkeypatch: pytest.MonkeyPatch, inventory: FakeInventory) -> CadcArchive:
+    archive = CadcArchive(certificate=None, attempts=2)
+    monkeypatch.setattr(archive, "_inventory", lambda uri: inventory)
+    monkeypatch.setattr(cadc_module, "POLL_SECONDS", 0.01)
+    return archive
+
+
+async def test_cadc_download_is_verified_against_cadcinfo_and_renamed_into_place(
+    monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    data = os.urandom(300_000)
+    inventory = FakeInventory(data)
+    seen: list[tuple[int, int | None]] = []
+    path = await fake_cadc(monkeypatch, inventory).download(
+        SEED, scratch, progress=lambda d, t: seen.append((d, t))
+    )
+    assert path == scratch / "1056213p.fits.fz" and path.read_bytes() == data
+    assert os.listdir(scratch) == ["1056213p.fits.fz"], "the private folder is gone"
+    assert seen[0] == (0, len(data)) and seen[-1] == (len(data), len(data))
+
+
+async def test_cadc_bytes_that_do_not_match_cadcinfo_are_not_kept(
+    monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    # cadcutils checked the bytes against the GET's own Digest; cadcinfo says otherwise.
+    data = os.urandom(100_000)
+    damaged = bytearray(data)
+    damaged[50_000] ^= 1
+    earlier = scratch / "1056213p.fits.fz"
+    earlier.write_bytes(b"before")
+    archive = fake_cadc(monkeypatch, FakeInventory(data, served=bytes(damaged)))
+    with pytest.raises(ArchiveChecksumMismatch) as caught:
+        await archive.download(SEED, scratch)
+    assert caught.value.message == (
+        f"{SEED}: the bytes received do not match the archive's MD5; nothing was kept"
+    )
+    assert os.listdir(scratch) == ["1056213p.fits.fz"] and earlier.read_bytes() == b"before"
+
+
+async def test_cadc_transient_failure_is_retried_and_resumes_the_partial_file(
+    monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    data = os.urandom(200_000)
+    inventory = FakeInventory(data)
+    inventory.failures.append(ConnectionResetError("reset by peer"))
+    monkeypatch.setattr(cadc_module, "FIRST_RETRY_DELAY", 0.01)
+    path = await fake_cadc(monkeypatch, inventory).download(SEED, scratch)
+    assert path.read_bytes() == data and inventory.calls == [SEED, SEED]
+    assert inventory.found == [0, 100_000], "the second cadcget found the partial file"
+    assert os.listdir(scratch) == ["1056213p.fits.fz"]
+
+
+async def test_cadc_errors_of_cadcget_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    from cadcutils import exceptions
+
+    inventory = FakeInventory(b"x" * 1000)
+    archive = fake_cadc(monkeypatch, inventory)
+    inventory.failures.append(
+        exceptions.TransferException("Downloaded file is corrupted: expected md5(a) != (b)")
+    )
+    with pytest.raises(ArchiveChecksumMismatch, match="nothing was kept"):
+        await archive.download(SEED, scratch)
+    assert inventory.calls == [SEED], "cadcutils already retried a corrupted transfer"
+    inventory.failures.append(exceptions.NotFoundException(SEED))
+    with pytest.raises(NotFound, match=r"^Not in the CADC archive: cadc:CFHT/1056213p.fits.fz$"):
+        await archive.download(SEED, scratch)
+    assert os.listdir(scratch) == []
+
+
+async def test_cancelling_a_cadc_download_returns_at_once_and_keeps_nothing(
+    monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    data = os.urandom(1_000_000)
+    inventory = FakeInventory(data)
+    inventory.release.clear()  # the transfer stalls halfway, like a slow network
+    progressed = asyncio.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done > 0:
+            progressed.set()
+
+    task = asyncio.create_task(
+        fake_cadc(monkeypatch, inventory).download(SEED, scratch, progress=progress)
+    )
+    await asyncio.wait_for(progressed.wait(), 10)
+    [staging] = os.listdir(scratch)
+    assert staging.startswith(".1056213p.fits.fz.") and staging.endswith(STAGING_SUFFIX)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert os.listdir(scratch) == [], "the partial file went with its folder"
+    inventory.release.set()  # the abandoned transfer ends; its rename finds no folder
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        assert os.listdir(scratch) == []
+
+
+def test_the_profile_certificate_is_used_like_cadcget_cert(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import cadcdata
+
+    made: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        cadcdata,
+        "StorageInventoryClient",
+        lambda subject, **options: made.append((subject, options)),
+    )
+    certificate = tmp_path / "cadcproxy.pem"
+    certificate.write_text("PEM")
+    uri = parse_archive_uri(SEED)
+    CadcArchive(certificate=certificate, verify_tls=False)._inventory(uri)
+    CadcArchive(certificate=tmp_path / "absent.pem")._inventory(uri)
+    (with_cert, insecure), (anonymous, secure) = made
+    assert with_cert.certificate == str(certificate) and with_cert.validate_certificate
+    assert insecure == {"insecure": True} and secure == {"insecure": False}
+    assert anonymous.anon
+
+
+def test_cadc_tls_and_certificate_failures_map_to_one_line() -> None:
+    from cadcutils import exceptions
+
+    def ssl(text: str) -> Exception:
+        return exceptions.SslException("SSL certificate verification failed", OSError(text))
+
+    verify = ssl("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    refused = ssl("[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca")
+    eof = ssl("EOF occurred in violation of protocol")
+    server = "the CADC server's certificate could not be verified"
+    assert server in map_archive_error(verify, SEED, with_certificate=True).message
+    for closed in (refused, eof):
+        error = map_archive_error(closed, SEED, with_certificate=True)
+        assert isinstance(error, AuthError) and "refused your certificate" in error.message
+    assert map_archive_error(eof, SEED).message == f"TLS failure while fetching {SEED}"
+    expired = ValueError(
+        "Client certificate (/h/.ssl/cadcproxy.pem) expired on 2026-01-01. Run: cadc-get-cert"
+    )
+    error = map_archive_error(expired, SEED)
+    assert isinstance(error, AuthError) and error.message == (
+        "Client certificate (/h/.ssl/cadcproxy.pem) expired on 2026-01-01: renew your CADC "
+        f"certificate with cadc-get-cert (fetching {SEED})"
+    )
+    caps = RuntimeError("Cannot get content from https://ws.example/raven/capabilities")
+    unreachable = map_archive_error(caps, SEED)
+    assert isinstance(unreachable, Unavailable) and unreachable.message == (
+        f"Cannot reach the CADC archive for {SEED}: "
+        "https://ws.example/raven/capabilities did not answer"
+    )
+
+
 def test_the_archive_module_imports_no_textual_and_no_heavy_sdk() -> None:
     code = (
         "import json, sys, canfar_tui.clients.archive.cadc; print(json.dumps(sorted(sys.modules)))"
@@ -341,3 +542,31 @@ def test_cli_get_reports_each_failure_in_one_line(
     assert run_get(get_args(SEED, "-o", str(tmp_path / "missing"))) == 2
     assert "no such folder" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "home"]
+
+
+def test_cli_get_with_a_real_profile_uses_its_certificate_and_no_sandbox(
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    certificate = tmp_path / "proxy.pem"
+    config = isolated_home / ".config" / "canfar-tui" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        'default_profile = "canfar"\n[profiles.canfar]\nkind = "canfar"\n'
+        f'certificate = "{certificate}"\nverify_tls = false\n'
+    )
+    used: list[tuple[Path | None, bool]] = []
+
+    async def download(self: CadcArchive, uri: str, dest_dir: Path, **_: Any) -> Path:
+        used.append((self.certificate, self.verify_tls))
+        raise NotFound(f"Not in the CADC archive: {uri}")
+
+    monkeypatch.setattr(CadcArchive, "download", download)
+    out = tmp_path / "scratch"
+    out.mkdir()
+    assert run_get(get_args(SEED, "-o", str(out))) == 1
+    assert used == [(certificate, False)]
+    assert capsys.readouterr().err == f"canfar-tui: Not in the CADC archive: {SEED}\n"
+    assert not (isolated_home / ".local" / "share" / "canfar-tui" / "sandbox").exists()

@@ -7,12 +7,14 @@ Inventory) and :class:`~canfar_tui.clients.archive.sandbox.SandboxArchive` (a lo
 synthetic exposures). The composition root (:func:`canfar_tui.clients.bundle.build_archive`)
 chooses one for the active profile.
 
-Every download, whatever the backend, goes through :func:`receive_verified`: the bytes are
-written to a hidden temp file next to the destination (:func:`canfar_tui.clients.files.
-atomic_writer`), checked against the archive's size and MD5, and only then renamed into place;
-on failure or cancellation the temp file is removed, so no partial file is ever left under the
-final name. A destination that already holds the same bytes (same size and MD5) is not
-downloaded again (:func:`already_there`), as ``cadcget`` does.
+Every download, whatever the backend, is verified and atomic: the bytes are received beside
+the destination under a hidden name, checked against the archive's size and MD5, and only then
+renamed into place; on failure or cancellation the partial file is removed, so no partial file
+is ever left under the final name. The sandbox writes through :func:`receive_verified`
+(:func:`canfar_tui.clients.files.atomic_writer`); the CADC backend lets ``cadcget`` write into
+a private folder beside the destination and checks the result against ``cadcinfo``. A
+destination that already holds the same bytes (same size and MD5) is not downloaded again
+(:func:`already_there`), as ``cadcget`` does.
 
 :class:`SupportsExampleFiles` is an optional capability: an archive that can name files it
 certainly holds (the sandbox's seed exposures), which the fetch dialog offers as examples.
@@ -139,7 +141,8 @@ class ArchiveClient(Protocol):
 
         Raises InvalidInput for a bad URI or an unusable folder, NotFound, AuthError,
         Unavailable (network) and :class:`ArchiveChecksumMismatch`. Cancelling the task
-        stops the transfer and removes the temp file.
+        removes the partial file and nothing appears at the destination; a backend whose SDK
+        cannot abort a transfer (CADC) lets it run out in the background and discards it.
         """
         ...
 
