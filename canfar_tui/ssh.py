@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import re
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -251,9 +251,8 @@ def _run(argv: Sequence[str]) -> RunResult:
         nonlocal last
         assert process.stderr is not None
         for raw in iter(process.stderr.readline, b""):
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.buffer.write(raw)
-                sys.stderr.flush()
+            with contextlib.suppress(OSError):
+                os.write(2, raw)  # the terminal's stderr, whatever sys.stderr is now
             text = raw.decode(errors="replace").strip()
             if text:
                 last = text
@@ -266,7 +265,8 @@ def _run(argv: Sequence[str]) -> RunResult:
 
 
 def _pause() -> None:
-    with contextlib.suppress(EOFError, KeyboardInterrupt):
+    # No terminal to read (EOF, closed stdin) or ctrl+c: go back to the dashboard anyway.
+    with contextlib.suppress(EOFError, KeyboardInterrupt, OSError):
         input()
 
 

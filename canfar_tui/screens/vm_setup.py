@@ -36,6 +36,9 @@ __all__ = ["VmSetupOutcome", "VmSetupScreen"]
 
 log = get_logger("cloud")
 
+#: How many of the session's last lines a failure keeps for its details view.
+DETAIL_LINES = 60
+
 
 @dataclass(frozen=True, slots=True)
 class VmSetupOutcome:
@@ -46,6 +49,8 @@ class VmSetupOutcome:
     login: bool = False
     simulated: bool = False
     cancelled: bool = False
+    #: The last lines of the session (for the error's details view).
+    details: str = ""
 
 
 class VmSetupScreen(ModalScreen[VmSetupOutcome]):
@@ -214,7 +219,12 @@ class VmSetupScreen(ModalScreen[VmSetupOutcome]):
             return VmSetupOutcome(False, "the set-up did not run", cancelled=True)
         if result.ok:
             return VmSetupOutcome(True, f"{self.host} is set up.", login=login)
-        return VmSetupOutcome(False, result.message, cancelled=result.cancelled)
+        return VmSetupOutcome(
+            False,
+            result.message,
+            cancelled=result.cancelled,
+            details="\n".join(self.transcript[-DETAIL_LINES:]),
+        )
 
     # ------------------------------------------------------------------ keys
 

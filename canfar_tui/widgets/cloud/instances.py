@@ -847,7 +847,10 @@ class InstancesView(CloudView):
                     )
                 else:
                     self.context.report_error(
-                        ClientError(f"{instance.name}: {outcome.message}"), context="VM set-up"
+                        ClientError(
+                            f"{instance.name}: {outcome.message}", details=outcome.details or None
+                        ),
+                        context="VM set-up",
                     )
                 return
             self._remember_login(instance, InstanceLogin(user, setup_done=True))
