@@ -51,7 +51,7 @@ from canfar_tui.screens.help import HelpScreen
 from canfar_tui.screens.launch import LaunchScreen
 from canfar_tui.screens.vm_setup import VmSetupScreen
 from canfar_tui.ssh import PlanResult, SshStep, display_command
-from canfar_tui.widgets.cloud import instances as cloud_instances
+from canfar_tui.widgets.cloud import instance_ssh as cloud_instances
 from canfar_tui.widgets.cloud.projects import ProjectsView
 from canfar_tui.widgets.resource_view import ResourceView
 
