@@ -21,6 +21,7 @@ simulated CANFAR on this machine. A file looks like::
     openrc = "~/canfar-batch-openrc.sh" # an OpenStack RC file (its password is asked, never stored)
     vospace = "vos:jdoe"                # the VOSpace home (or a project space, vos:project/)
     certificate = "~/.ssl/cadcproxy.pem"
+    ssh_options = ["Port=22"]           # extra `ssh -o` options for the VMs (optional)
 
 A real profile with neither ``cloud`` nor ``openrc`` uses an OpenStack RC file already sourced
 in the shell (``OS_AUTH_URL`` … or ``OS_CLOUD`` in the environment), as the seed's
@@ -114,6 +115,8 @@ class Profile:
     vospace: str = DEFAULT_VOSPACE
     certificate: Path = field(default_factory=lambda: Path("~/.ssl/cadcproxy.pem").expanduser())
     verify_tls: bool = True
+    #: Extra ``ssh -o`` options (``Port=2222``, ``ProxyJump=bastion``) for the instances.
+    ssh_options: tuple[str, ...] = ()
 
     @property
     def is_sandbox(self) -> bool:
@@ -156,6 +159,20 @@ def _kind_name(kinds: type | tuple[type, ...]) -> str:
     return names.get(kinds, "a table" if kinds is dict else kinds.__name__)
 
 
+def _expect_ssh_options(value: object, where: str, dotted: str) -> None:
+    from canfar_tui.ssh import validate_ssh_option
+
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(
+            f'{where}: {dotted} must be a list of strings like ["Port=2222"], got {value!r}'
+        )
+    for item in value:
+        try:
+            validate_ssh_option(item)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {dotted}: {error}") from None
+
+
 def _parse_profile(name: str, raw: object, where: str) -> Profile:
     _expect(raw, dict, where, f"profiles.{name}")
     assert isinstance(raw, dict)
@@ -169,6 +186,7 @@ def _parse_profile(name: str, raw: object, where: str) -> Profile:
         "vospace",
         "certificate",
         "verify_tls",
+        "ssh_options",
     }
     for key, value in raw.items():
         dotted = f"profiles.{name}.{key}"
@@ -179,6 +197,9 @@ def _parse_profile(name: str, raw: object, where: str) -> Profile:
             )
         if key not in known:
             raise ConfigError(f"{where}: unknown key {dotted}")
+        if key == "ssh_options":
+            _expect_ssh_options(value, where, dotted)
+            continue
         _expect(value, bool if key == "verify_tls" else str, where, dotted)
     kind = raw.get("kind", "canfar" if name != SANDBOX else "sandbox")
     if kind not in ("sandbox", "canfar"):
@@ -203,6 +224,7 @@ def _parse_profile(name: str, raw: object, where: str) -> Profile:
         username=raw.get("username") or None,
         vospace=raw.get("vospace", DEFAULT_VOSPACE),
         verify_tls=raw.get("verify_tls", True),
+        ssh_options=tuple(raw.get("ssh_options", ())),
     )
     certificate = path("certificate")
     return replace(profile, certificate=certificate) if certificate else profile

@@ -8,28 +8,41 @@ a short plan of them in the terminal while the dashboard is suspended.
 
 * :func:`identity_for` finds the private key of the instance's key pair: ``~/.ssh/<keyname>``
   when that file exists (``-i`` is added only then; otherwise ssh uses its defaults/agent).
-* :func:`ssh_command` builds one ``ssh [-t] [-i KEY] USER@HOST [COMMAND]`` argv; user, host and
-  remote arguments are validated so that nothing from the cloud can become an ssh option.
-* :func:`connect_plan` is what "connect" runs: optionally the two setup commands first (the
-  first connection to a new instance), then the interactive login.
-* :func:`execute_plan` runs a plan step by step with injectable ``run``/``echo``/``pause``
-  functions, stops at the first failed setup step and keeps ssh's own error on screen.
+* :func:`ssh_command` builds one ``ssh [-t] [-o OPTION…] [-i KEY] USER@HOST [COMMAND]`` argv;
+  user, host and remote arguments are validated so that nothing from the cloud can become an
+  ssh option. ``options`` are the profile's ``ssh_options`` (``Port=2222``…, written as ssh's
+  ``-o`` takes them), placed first so that they win over canfar-tui's defaults;
+  ``connect_timeout`` adds ``-o ConnectTimeout=N`` (connection and banner exchange) and
+  ``batch`` the options of a session nobody types into (``BatchMode=yes``: never a prompt on
+  the dashboard's terminal; new host keys accepted, changed ones refused; keep-alives).
+* :func:`connect_plan` is what "connect" runs: optionally setup commands first, then the
+  interactive login.
+* :func:`execute_plan` runs a plan step by step in this terminal with injectable
+  ``run``/``echo``/``pause`` functions, stops at the first failed setup step and keeps ssh's
+  own error on screen. While ssh runs, ctrl+c reaches ssh only: canfar-tui ignores it (its
+  handler is not inherited by ssh, which keeps the default), so the dashboard always returns.
 
-No Textual here: the view suspends the app and calls :func:`execute_plan`.
+No Textual here: the view suspends the app and calls :func:`execute_plan`; the seed's VM
+set-up without a terminal hand-over is :mod:`canfar_tui.vm_setup`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import re
 import shlex
+import signal
 import subprocess
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "BATCH_OPTIONS",
+    "DEFAULT_CONNECT_TIMEOUT",
     "SSH_CONNECTION_ERROR",
     "PlanResult",
     "SshStep",
@@ -37,17 +50,31 @@ __all__ = [
     "display_command",
     "execute_plan",
     "identity_for",
-    "setup_commands",
     "ssh_command",
     "validate_host",
+    "validate_ssh_option",
     "validate_user",
 ]
 
 #: ssh exits with 255 when it could not connect (or authenticate), whatever the remote did.
 SSH_CONNECTION_ERROR = 255
 
+#: Seconds ssh may take to connect and exchange banners before it gives up (``ConnectTimeout``).
+DEFAULT_CONNECT_TIMEOUT = 15
+
+#: A session nobody types into: never prompt (no password, passphrase or host key question on
+#: the dashboard's terminal), accept the host key of a new VM but refuse a changed one, and
+#: notice a dead connection within a minute.
+BATCH_OPTIONS = (
+    "BatchMode=yes",
+    "StrictHostKeyChecking=accept-new",
+    "ServerAliveInterval=15",
+    "ServerAliveCountMax=4",
+)
+
 _USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_OPTION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:=|\s+)\S")
 
 
 def validate_user(user: str) -> str:
@@ -73,6 +100,17 @@ def validate_host(host: str) -> str:
     return host
 
 
+def validate_ssh_option(option: str) -> str:
+    """An option as ssh's ``-o`` takes it (``Port=2222``, ``ProxyJump bastion``)."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in option):
+        raise ValueError(f"{option!r} contains a control character")
+    if not _OPTION_RE.match(option):
+        raise ValueError(
+            f"{option!r} is not an ssh option like Port=2222 (a keyword, '=', a value)"
+        )
+    return option
+
+
 def identity_for(key_name: str | None, ssh_dir: Path | None = None) -> Path | None:
     """The private key ``~/.ssh/<key_name>`` when it exists (``.pub`` names are stripped)."""
     if not key_name:
@@ -91,21 +129,39 @@ def ssh_command(
     *,
     identity: Path | None = None,
     remote: Sequence[str] = (),
+    remote_shell: str | None = None,
     tty: bool = False,
+    options: Sequence[str] = (),
+    connect_timeout: int | None = None,
+    batch: bool = False,
 ) -> list[str]:
-    """``ssh [-t] [-i KEY] USER@HOST [REMOTE…]`` as an argv list.
+    """``ssh [-t] [-o OPTION…] [-i KEY] USER@HOST [REMOTE…]`` as an argv list.
 
     ``remote`` words are shell-quoted into one remote command string, as the remote shell will
-    split it again. ``tty`` asks for a terminal (``sudo`` may want one to prompt).
+    split it again; ``remote_shell`` is a remote command line given as the remote shell reads
+    it (``a && b``). ``tty`` asks for a terminal (``sudo`` may want one to prompt).
+    ``options`` (the profile's) come before canfar-tui's own: ssh keeps the first value of an
+    option, so the profile's win. ``connect_timeout`` and ``batch``: see the module docstring.
     """
+    if remote and remote_shell is not None:
+        raise ValueError("give remote words or a remote shell command, not both")
     argv = ["ssh"]
     if tty:
         argv.append("-t")
+    chosen = [validate_ssh_option(option) for option in options]
+    if connect_timeout is not None:
+        chosen.append(f"ConnectTimeout={int(connect_timeout)}")
+    if batch:
+        chosen += BATCH_OPTIONS
+    for option in chosen:
+        argv += ["-o", option]
     if identity is not None:
         argv += ["-i", str(identity)]
     argv.append(f"{validate_user(user)}@{validate_host(host)}")
     if remote:
         argv.append(shlex.join(remote))
+    elif remote_shell:
+        argv.append(remote_shell)
     return argv
 
 
@@ -133,64 +189,20 @@ class SshStep:
     setup: bool = False
 
 
-def setup_commands(
-    default_user: str,
-    cadc_user: str,
-    host: str,
-    *,
-    identity: Path | None = None,
-    scratch: bool = True,
-) -> list[SshStep]:
-    """The seed's first steps on a new VM: create the CADC user, then set up the scratch disk.
-
-    ``canfar_create_user`` runs as the image's default user; ``canfar_setup_scratch`` runs as
-    the new user (so ``/mnt/scratch`` belongs to it). Persistent (``p…``) flavors have no
-    ephemeral disk: pass ``scratch=False``.
-    """
-    validate_user(cadc_user)
-    steps = [
-        SshStep(
-            tuple(
-                ssh_command(
-                    default_user,
-                    host,
-                    identity=identity,
-                    remote=("sudo", "canfar_create_user", cadc_user),
-                    tty=True,
-                )
-            ),
-            f"create the user {cadc_user} (as {default_user})",
-            setup=True,
-        )
-    ]
-    if scratch:
-        steps.append(
-            SshStep(
-                tuple(
-                    ssh_command(
-                        cadc_user,
-                        host,
-                        identity=identity,
-                        remote=("sudo", "canfar_setup_scratch"),
-                        tty=True,
-                    )
-                ),
-                "prepare /mnt/scratch",
-                setup=True,
-            )
-        )
-    return steps
-
-
 def connect_plan(
     user: str,
     host: str,
     *,
     identity: Path | None = None,
     setup: Sequence[SshStep] = (),
+    options: Sequence[str] = (),
+    connect_timeout: int | None = None,
 ) -> list[SshStep]:
     """The steps "connect" runs: any setup steps, then the interactive ``ssh USER@HOST``."""
-    login = SshStep(tuple(ssh_command(user, host, identity=identity)), f"log in as {user}")
+    argv = ssh_command(
+        user, host, identity=identity, options=options, connect_timeout=connect_timeout
+    )
+    login = SshStep(tuple(argv), f"log in as {user}")
     return [*setup, login]
 
 
@@ -208,19 +220,64 @@ class PlanResult:
         return self.failed is None or not self.failed.setup
 
 
-def _run(argv: Sequence[str]) -> int:
-    return subprocess.run(list(argv), check=False).returncode
+#: What a runner answers: ssh's exit status, or the status and ssh's last line on stderr.
+RunResult = int | tuple[int, str]
+
+
+@contextlib.contextmanager
+def _sigint_to_the_child_only() -> Iterator[None]:
+    """While ssh runs in this terminal, ctrl+c must stop ssh, never canfar-tui.
+
+    The terminal sends SIGINT to its whole foreground process group. A Python handler (not
+    SIG_IGN, which a child would inherit) is reset to the default in ssh when it starts, so
+    ctrl+c still ends ssh while it connects, and canfar-tui carries on to the dashboard.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run(argv: Sequence[str]) -> RunResult:
+    """Run ssh on this terminal; its stderr is copied through, its last line kept."""
+    process = subprocess.Popen(list(argv), stderr=subprocess.PIPE)
+    last = ""
+
+    def copy_stderr() -> None:
+        nonlocal last
+        assert process.stderr is not None
+        for raw in iter(process.stderr.readline, b""):
+            with contextlib.suppress(OSError):
+                os.write(2, raw)  # the terminal's stderr, whatever sys.stderr is now
+            text = raw.decode(errors="replace").strip()
+            if text:
+                last = text
+
+    reader = threading.Thread(target=copy_stderr, name="ssh-stderr", daemon=True)
+    reader.start()
+    returncode = process.wait()
+    reader.join(timeout=2)
+    return returncode, last
 
 
 def _pause() -> None:
-    with contextlib.suppress(EOFError):
+    # No terminal to read (EOF, closed stdin) or ctrl+c: go back to the dashboard anyway.
+    with contextlib.suppress(EOFError, KeyboardInterrupt, OSError):
         input()
+
+
+def _with_reason(message: str, reason: str) -> str:
+    return f"{message}: {reason}" if reason else message
 
 
 def execute_plan(
     steps: Sequence[SshStep],
     *,
-    run: Callable[[Sequence[str]], int] = _run,
+    run: Callable[[Sequence[str]], RunResult] = _run,
     echo: Callable[[str], None] = print,
     pause: Callable[[], None] = _pause,
 ) -> PlanResult:
@@ -228,12 +285,23 @@ def execute_plan(
 
     A failing setup step stops the plan. When anything fails (or ssh cannot connect), the
     message stays on screen until enter is pressed, so the dashboard does not paint over it.
+    ctrl+c stops ssh and comes back here (exit status -2), never out of canfar-tui.
     """
+    with _sigint_to_the_child_only():
+        return _execute(steps, run, echo, pause)
+
+
+def _execute(
+    steps: Sequence[SshStep],
+    run: Callable[[Sequence[str]], RunResult],
+    echo: Callable[[str], None],
+    pause: Callable[[], None],
+) -> PlanResult:
     returncode = 0
     for step in steps:
         echo(f"canfar-tui: {step.description}: {display_command(step.argv)}")
         try:
-            returncode = run(step.argv)
+            answer = run(step.argv)
         except FileNotFoundError:
             message = "ssh is not installed on this machine (install openssh-client)."
             echo(f"canfar-tui: {message}")
@@ -246,14 +314,20 @@ def execute_plan(
             echo("Press enter to return to the dashboard.")
             pause()
             return PlanResult(126, step, message)
+        returncode, reason = answer if isinstance(answer, tuple) else (answer, "")
+        if returncode < 0:
+            message = f"{step.description}: ssh was stopped (signal {-returncode})"
+            echo(f"canfar-tui: {message}. Press enter to return to the dashboard.")
+            pause()
+            return PlanResult(returncode, step, message)
         if step.setup and returncode != 0:
-            message = f"{step.description} failed (exit status {returncode})"
+            message = _with_reason(f"{step.description} failed (exit status {returncode})", reason)
             echo(f"canfar-tui: {message}; the remaining steps were not run.")
             echo("Press enter to return to the dashboard.")
             pause()
             return PlanResult(returncode, step, message)
         if not step.setup and returncode == SSH_CONNECTION_ERROR:
-            message = "ssh could not connect (exit status 255)"
+            message = _with_reason("ssh could not connect (exit status 255)", reason)
             echo(f"canfar-tui: {message}. Press enter to return to the dashboard.")
             pause()
             return PlanResult(returncode, step, message)

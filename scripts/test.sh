@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian 12 machine, from nothing:
 #   1. a virtualenv in .venv with canfar-tui and its test extras,
-#   2. the Debian tools the parity tests compare against (source-extractor, funpack),
+#   2. the Debian tools the parity tests compare against (source-extractor, funpack) and the
+#      OpenSSH server the VM set-up tests start on 127.0.0.1 (openssh-server, libnss-wrapper),
 #   3. the quality gates (ruff, mypy),
 #   4. a local replica of CADC's web services over HTTPS on 127.0.0.1 (scripts/cadc, no root
 #      needed), and as root: a real OpenStack and a real HTCondor pool (in a Debian trixie
@@ -20,6 +21,8 @@ fi
 
 if [ -f scripts/install_detection_tools.sh ]; then
     bash scripts/install_detection_tools.sh
+    # The sshd (and nss_wrapper) the VM set-up tests start on 127.0.0.1 themselves.
+    bash scripts/install_ssh_server.sh
     export CANFAR_TUI_REQUIRE_TOOLS=1
 fi
 

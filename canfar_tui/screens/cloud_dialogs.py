@@ -7,7 +7,8 @@
 * :class:`ConsoleLogScreen` — an instance's console output, reloadable.
 * :class:`SshCommandScreen` — the ``ssh USER@IP`` command(s) of an instance, to copy or run.
 * :class:`FirstConnectionScreen` — on the first connection to a new instance, offer the seed's
-  ``sudo canfar_create_user USER`` and ``sudo canfar_setup_scratch``.
+  set-up (``sudo canfar_create_user USER``, ``sudo canfar_setup_scratch``, the software), run
+  by :class:`~canfar_tui.screens.vm_setup.VmSetupScreen` with its output live.
 
 | screen                 | key        | action                                   |
 |------------------------|------------|------------------------------------------|
@@ -17,7 +18,7 @@
 | ConsoleLogScreen       | `r`        | reload the log                           |
 | SshCommandScreen       | `enter`, `c` | copy the highlighted command           |
 | SshCommandScreen       | `o`        | connect (suspend the dashboard, run ssh) |
-| FirstConnectionScreen  | `enter`    | run the setup, then log in as the user   |
+| FirstConnectionScreen  | `enter`    | run the setup (output live), then log in |
 | FirstConnectionScreen  | `ctrl+n`   | skip the setup, log in as the image user |
 """
 
@@ -320,11 +321,12 @@ class FirstConnectionScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         what = "create your CADC user" + (
-            " and prepare the scratch disk" if self.scratch else " (persistent flavor: no scratch)"
+            ", prepare the scratch disk" if self.scratch else " (persistent flavor: no scratch)"
         )
         message = (
-            f"First connection to {self.instance_name}: {what}, as the Batch Quick Start does, "
-            f"then log in as that user instead of '{self.default_user}'?"
+            f"Set up {self.instance_name}: {what} and install source-extractor and funpack, "
+            f"as the Batch Quick Start does (over ssh as '{self.default_user}', output shown "
+            f"here), then log in as that user instead of '{self.default_user}'?"
         )
         with Vertical(id="first-connection-dialog", classes="dialog"):
             yield Label("Set up the new instance?", classes="dialog-title")

@@ -6,8 +6,10 @@ canfar-ubuntu-20.04 with c2-7.5gb-30, wait for ACTIVE, associate the IP, see the
 connect (the command lines, not a real ssh), snapshot until active and get the reminder once,
 delete the instance. Plus read-only mode, confirmations, bulk marking and the other actions.
 
-The sandbox runs with short build and snapshot delays; only the terminal hand-over (``App.suspend``
-and running ssh) is replaced, because a headless test has no terminal to give away.
+The sandbox runs with short build and snapshot delays. Its addresses are simulated, so connect
+and the VM set-up must never start ssh: they show what would run on a real instance. A guard
+(:class:`Terminal`) fails the test if anything tries to suspend the dashboard or start a
+process. The real-profile path over a real sshd is tests/integration/test_vm_setup_ssh.py.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
+from canfar_tui import ssh as ssh_module
+from canfar_tui import vm_setup
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.clients.cloud.sandbox import SandboxCloud
@@ -45,8 +49,9 @@ from canfar_tui.screens.confirm import ConfirmScreen
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen
 from canfar_tui.screens.launch import LaunchScreen
-from canfar_tui.ssh import PlanResult, SshStep
-from canfar_tui.widgets.cloud import instances as cloud_instances
+from canfar_tui.screens.vm_setup import VmSetupScreen
+from canfar_tui.ssh import PlanResult, SshStep, display_command
+from canfar_tui.widgets.cloud import instance_ssh as cloud_instances
 from canfar_tui.widgets.cloud.projects import ProjectsView
 from canfar_tui.widgets.resource_view import ResourceView
 
@@ -166,10 +171,16 @@ def keygen(home: Path, name: str = "id_ed25519") -> Path:
 
 
 class Terminal:
-    """Replaces the terminal hand-over: records each plan instead of running ssh."""
+    """Guards the sandbox: records any attempt to hand the terminal over or start a process.
+
+    Nothing may be recorded: in the sandbox, connect and the VM set-up only show what would
+    run. (Patched: ``App.suspend``, the terminal plan runner, and process creation in the two
+    modules that start ssh.)
+    """
 
     def __init__(self, app: CanfarApp, monkeypatch: pytest.MonkeyPatch) -> None:
         self.plans: list[list[tuple[str, ...]]] = []
+        self.started: list[tuple[str, ...]] = []
         self.suspended = 0
 
         @contextlib.contextmanager
@@ -181,8 +192,27 @@ class Terminal:
             self.plans.append([step.argv for step in steps])
             return PlanResult(0)
 
+        async def no_process(*argv: str, **_: Any) -> Any:
+            self.started.append(tuple(argv))
+            raise AssertionError(f"the sandbox started a process: {argv}")
+
+        def no_popen(argv: Sequence[str], *_: Any, **__: Any) -> Any:
+            self.started.append(tuple(argv))
+            raise AssertionError(f"the sandbox started a process: {argv}")
+
         monkeypatch.setattr(app, "suspend", suspend)
         monkeypatch.setattr(cloud_instances, "execute_plan", execute)
+        monkeypatch.setattr(vm_setup.asyncio, "create_subprocess_exec", no_process)
+        monkeypatch.setattr(ssh_module.subprocess, "Popen", no_popen)
+
+    @property
+    def nothing_sent(self) -> bool:
+        return not self.plans and not self.started and self.suspended == 0
+
+
+def shown_commands(screen: VmSetupScreen) -> list[str]:
+    """The commands a simulated session shows ("$ ssh …" lines)."""
+    return [line.strip()[2:] for line in screen.transcript if line.strip().startswith("$ ")]
 
 
 # --------------------------------------------------------------------------- the seed walk
@@ -318,24 +348,46 @@ async def test_the_seed_steps_by_keys(
         assert app.clipboard == command
         assert not isinstance(app.screen, SshCommandScreen)
 
-        # -- connect: the first time offers canfar_create_user and canfar_setup_scratch
+        # -- connect: the first time offers the seed's set-up; the sandbox sends nothing
         await pilot.press("o")
         await until(pilot, lambda: isinstance(app.screen, FirstConnectionScreen), "the offer")
         assert app.screen.query_one("#first-connection-user", Input).value == CADC_USER
         await pilot.press("enter")
-        await until(pilot, lambda: terminal.plans, "the session")
-        key = str(private_key)
-        assert terminal.plans[0] == [
-            ("ssh", "-t", "-i", key, f"ubuntu@{ip}", "sudo canfar_create_user jdoe"),
-            ("ssh", "-t", "-i", key, f"jdoe@{ip}", "sudo canfar_setup_scratch"),
-            ("ssh", "-i", key, f"jdoe@{ip}"),
+        await until(pilot, lambda: isinstance(app.screen, VmSetupScreen), "the set-up screen")
+        session = app.screen
+        assert isinstance(session, VmSetupScreen) and session.simulated
+        key = "~/.ssh/id_ed25519"
+        batch = (
+            "-o ConnectTimeout=15 -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
+            "-o ServerAliveInterval=15 -o ServerAliveCountMax=4"
+        )
+        assert shown_commands(session) == [
+            f"ssh {batch} -i {key} ubuntu@{ip} " + "'if id -u jdoe >/dev/null 2>&1; then echo "
+            "'\"'\"'the user jdoe exists already: canfar_create_user skipped'\"'\"'; "
+            "else sudo canfar_create_user jdoe; fi'",
+            f"ssh {batch} -i {key} ubuntu@{ip} 'sudo canfar_setup_scratch'",
+            f"ssh {batch} -i {key} ubuntu@{ip} 'sudo apt update -y && sudo apt install -y "
+            "source-extractor libcfitsio-bin'",
+            f"ssh -o ConnectTimeout=15 -i {key} jdoe@{ip}",
         ]
-        assert terminal.suspended == 1
+        assert all(
+            step.argv[-3:-1] == (str(private_key), f"ubuntu@{ip}") for step in session.steps[:3]
+        )
+        assert "nothing is sent" in session.transcript[0]
+        assert "Nothing was sent" in session.transcript[-1]
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, VmSetupScreen), "the dashboard")
+        assert notices.containing(f"Sandbox: nothing was sent to {ip}")
+        assert terminal.nothing_sent
         store = PreferenceStore.for_settings(settings)
         assert store.instance_login(str(vm)) == InstanceLogin(CADC_USER, setup_done=True)
         await pilot.press("o")
-        await until(pilot, lambda: len(terminal.plans) == 2, "the second session")
-        assert terminal.plans[1] == [("ssh", "-i", key, f"jdoe@{ip}")], "no second offer"
+        await until(pilot, lambda: isinstance(app.screen, VmSetupScreen), "the second session")
+        assert shown_commands(app.screen) == [  # type: ignore[arg-type]
+            f"ssh -o ConnectTimeout=15 -i {key} jdoe@{ip}"
+        ], "no second offer"
+        await pilot.press("escape")
+        assert terminal.nothing_sent
         await pilot.press("y")
         await until(pilot, lambda: isinstance(app.screen, SshCommandScreen), "the commands")
         commands = [c for c, _ in app.screen.commands]  # type: ignore[attr-defined]
@@ -556,20 +608,19 @@ async def test_associate_allocates_when_no_address_is_free_and_actions_work(
         await until(pilot, lambda: cell(instances, vm, "status") == "ACTIVE", "ACTIVE again")
 
         # a persistent flavor: the first connection offers no scratch setup; skip it
-        terminal_plans: list[list[tuple[str, ...]]] = []
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(app, "suspend", contextlib.nullcontext)
-            patch.setattr(
-                cloud_instances,
-                "execute_plan",
-                lambda steps: terminal_plans.append([s.argv for s in steps]) or PlanResult(0),
-            )
+            terminal = Terminal(app, patch)
             await pilot.press("o")
             await until(pilot, lambda: isinstance(app.screen, FirstConnectionScreen), "offer")
             assert not app.screen.scratch  # type: ignore[attr-defined]
+            preview = str(app.screen.query_one("#first-connection-preview", Static).render())
+            assert "canfar_setup_scratch" not in preview
+            assert "sudo dnf install -y epel-release" in preview, "a Rocky image: dnf"
             await pilot.press("ctrl+n")
-            await until(pilot, lambda: terminal_plans, "the session")
-        assert terminal_plans == [[("ssh", f"rocky@{ip}")]]
+            await until(pilot, lambda: isinstance(app.screen, VmSetupScreen), "the session")
+            assert shown_commands(app.screen) == [f"ssh -o ConnectTimeout=15 rocky@{ip}"]  # type: ignore[arg-type]
+            await pilot.press("escape")
+            assert terminal.nothing_sent
 
         # disassociate
         await pilot.press("A")
@@ -579,7 +630,10 @@ async def test_associate_allocates_when_no_address_is_free_and_actions_work(
     assert app.unexpected_errors == 0
 
 
-async def test_a_headless_terminal_cannot_connect_and_says_what_to_run(settings: Settings) -> None:
+async def test_the_sandbox_connect_shows_what_would_run_and_sends_nothing(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, item 1: ``o`` in the sandbox ran a real ssh to the simulated address and hung."""
     clients = sandbox_clients(settings, build=0.0)
     cloud = clients.cloud
     assert isinstance(cloud, SandboxCloud)
@@ -591,12 +645,34 @@ async def test_a_headless_terminal_cannot_connect_and_says_what_to_run(settings:
     PreferenceStore.for_settings(settings).set_instance_login(vm.id, InstanceLogin("ubuntu"))
     app = create_app(settings, clients)
     notices = Notices(app)
+    terminal = Terminal(app, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         instances = await show_tab(pilot, app, "2", "instances")
         await until(pilot, lambda: column(instances, "status") == ["ACTIVE"], "ACTIVE")
         await pilot.press("o")
-        await until(pilot, lambda: notices.containing("cannot be handed over"), "the message")
-        assert app.clipboard == f"ssh ubuntu@{address.address}"
+        await until(pilot, lambda: isinstance(app.screen, VmSetupScreen), "the simulated session")
+        screen = app.screen
+        assert isinstance(screen, VmSetupScreen)
+        command = f"ssh -o ConnectTimeout=15 ubuntu@{address.address}"
+        assert shown_commands(screen) == [command]
+        shown = "\n".join(screen.transcript)
+        assert "SANDBOX: nothing is sent anywhere" in shown and "no ssh is started" in shown
+        await pilot.press("escape")
+        await until(pilot, lambda: notices.titled("Connect (sandbox)"), "the one-line result")
+        assert notices.titled("Connect (sandbox)") == [
+            f"Sandbox: nothing was sent to {address.address} (1 command(s) shown, not run)."
+        ]
+        # v runs the set-up on demand: the sandbox shows it, and still sends nothing.
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, FirstConnectionScreen), "the offer")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, VmSetupScreen), "the set-up")
+        assert [display_command(s.argv) for s in app.screen.steps][-1].endswith(  # type: ignore[attr-defined]
+            f"jdoe@{address.address}"
+        )
+        await pilot.press("escape")
+        assert terminal.nothing_sent
+        assert not isinstance(app.screen, VmSetupScreen)
     assert app.unexpected_errors == 0
 
 

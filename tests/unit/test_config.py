@@ -83,6 +83,8 @@ def test_openrc_on_the_command_line_makes_a_real_profile(tmp_path: Path) -> None
         ("[profiles.x]\npassword = 'hunter2'", "looks like a secret"),
         ("[profiles.x]\nkind = 'aws'", "kind must be 'sandbox' or 'canfar'"),
         ("[profiles.x]\nverify_tls = 'no'", "verify_tls must be true or false"),
+        ("[profiles.x]\nssh_options = 'Port=22'", "ssh_options must be a list of strings"),
+        ("[profiles.x]\nssh_options = ['-p 22']", "is not an ssh option like Port=2222"),
         (
             "[profiles.x]\ncloud = 'arbutus'\nopenrc = '~/p-openrc.sh'",
             "profiles.x sets both cloud and openrc; keep one",
@@ -109,3 +111,14 @@ def test_explicit_missing_config_file_is_an_error(tmp_path: Path) -> None:
 def test_unknown_profile_on_command_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown profile 'prod' \(profiles: sandbox\)"):
         load_settings(env=env_for(tmp_path), profile="prod")
+
+
+def test_ssh_options_of_a_profile(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        "default_profile = 'arbutus'\n[profiles.arbutus]\n"
+        "ssh_options = ['Port=2222', 'ProxyJump bastion.example']\n",
+    )
+    settings = load_settings(env=env_for(tmp_path))
+    assert settings.profile.ssh_options == ("Port=2222", "ProxyJump bastion.example")
+    assert settings.profiles["sandbox"].ssh_options == ()

@@ -31,6 +31,7 @@ HEADLESS_MODULES = [
     "canfar_tui.config",
     "canfar_tui.cli.status",
     "canfar_tui.ssh",
+    "canfar_tui.vm_setup",
     "canfar_tui.preferences",
     "canfar_tui.widgets.table_model",
     "canfar_tui.widgets.queue.rows",

@@ -1,7 +1,15 @@
-"""SSH command construction and the connect plan (no real ssh is run)."""
+"""SSH command construction and the connect plan (no real ssh is run).
+
+The terminal hand-over's ctrl+c is checked with real processes: a child signals its whole
+process group, as a terminal does, in a driver that runs in a session of its own.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,11 +22,18 @@ from canfar_tui.ssh import (
     display_command,
     execute_plan,
     identity_for,
-    setup_commands,
     ssh_command,
     validate_host,
+    validate_ssh_option,
     validate_user,
 )
+from canfar_tui.vm_setup import setup_steps
+
+
+def setup_commands(default_user: str, cadc_user: str, host: str) -> list[SshStep]:
+    """The seed's set-up steps (canfar_tui.vm_setup), as a connect plan may start with them."""
+    return setup_steps(default_user, cadc_user, host)
+
 
 IP = "206.12.92.10"
 
@@ -79,27 +94,45 @@ def test_display_shows_home_as_tilde_and_quotes_the_remote_command(tmp_path: Pat
     assert display_command(["ssh", f"ubuntu@{IP}"], home) == f"ssh ubuntu@{IP}"
 
 
-def test_setup_creates_the_user_as_the_image_user_then_scratch_as_the_new_user() -> None:
-    steps = setup_commands("ubuntu", "jdoe", IP, identity=Path("/k/id"))
-    assert [step.argv for step in steps] == [
-        ("ssh", "-t", "-i", "/k/id", f"ubuntu@{IP}", "sudo canfar_create_user jdoe"),
-        ("ssh", "-t", "-i", "/k/id", f"jdoe@{IP}", "sudo canfar_setup_scratch"),
-    ]
-    assert all(step.setup for step in steps)
-    persistent = setup_commands("rocky", "jdoe", IP, scratch=False)
-    assert [step.argv for step in persistent] == [
-        ("ssh", "-t", f"rocky@{IP}", "sudo canfar_create_user jdoe")
-    ]
-    with pytest.raises(ValueError):
-        setup_commands("ubuntu", "bad user", IP)
-
-
 def test_connect_plan_ends_with_the_interactive_login() -> None:
     setup = setup_commands("ubuntu", "jdoe", IP)
     plan = connect_plan("jdoe", IP, setup=setup)
     assert plan[:-1] == setup
     assert plan[-1].argv == ("ssh", f"jdoe@{IP}")
     assert not plan[-1].setup
+    timed = connect_plan("jdoe", IP, options=("Port=2222",), connect_timeout=15)
+    assert timed[-1].argv == ("ssh", "-o", "Port=2222", "-o", "ConnectTimeout=15", f"jdoe@{IP}")
+
+
+def test_profile_options_come_first_so_that_they_win_and_batch_never_prompts() -> None:
+    argv = ssh_command(
+        "ubuntu",
+        IP,
+        identity=Path("/k/id"),
+        remote_shell="sudo apt update -y && sudo apt install -y x",
+        options=("ConnectTimeout=3", "Port=2222"),
+        connect_timeout=15,
+        batch=True,
+    )
+    options = [argv[i + 1] for i, word in enumerate(argv) if word == "-o"]
+    assert options[:3] == ["ConnectTimeout=3", "Port=2222", "ConnectTimeout=15"]
+    assert "BatchMode=yes" in options and "StrictHostKeyChecking=accept-new" in options
+    assert argv[-3:] == ["/k/id", f"ubuntu@{IP}", "sudo apt update -y && sudo apt install -y x"]
+    with pytest.raises(ValueError):
+        ssh_command("ubuntu", IP, remote=("ls",), remote_shell="ls")
+
+
+@pytest.mark.parametrize("option", ["", "-p 22", "Port", "=22", "Port=22\nProxyCommand=x", "1=2"])
+def test_bad_ssh_options_are_refused(option: str) -> None:
+    with pytest.raises(ValueError):
+        validate_ssh_option(option)
+    with pytest.raises(ValueError):
+        ssh_command("ubuntu", IP, options=(option,))
+
+
+def test_good_ssh_options() -> None:
+    for option in ("Port=2222", "ProxyJump bastion.example", "UserKnownHostsFile=/tmp/k h"):
+        assert validate_ssh_option(option) == option
 
 
 class Recorder:
@@ -181,3 +214,59 @@ def test_missing_ssh_is_one_clear_line() -> None:
     )
     assert result.returncode == 127
     assert "ssh is not installed" in result.message
+
+
+def test_the_last_stderr_line_says_why_ssh_could_not_connect() -> None:
+    printed: list[str] = []
+    result = execute_plan(
+        connect_plan("ubuntu", IP),
+        run=lambda argv: (255, "ssh: connect to host 206.12.92.10 port 22: Connection timed out"),
+        echo=printed.append,
+        pause=lambda: None,
+    )
+    assert result.message == (
+        "ssh could not connect (exit status 255): "
+        "ssh: connect to host 206.12.92.10 port 22: Connection timed out"
+    )
+
+
+def test_ctrl_c_stops_ssh_and_comes_back_instead_of_quitting(tmp_path: Path) -> None:
+    """Issue 15: ctrl+c during connect, then enter, closed canfar-tui with no message.
+
+    The "ssh" here signals its whole process group with SIGINT, as the terminal does for
+    ctrl+c. It must die of it (it keeps the default handler) while the plan comes back with a
+    one-line result; the pause that follows survives a second ctrl+c.
+    """
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        textwrap.dedent(
+            f"""
+            import json, os, signal, sys
+            sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+            from canfar_tui.ssh import SshStep, execute_plan
+
+            child = [sys.executable, "-c",
+                     "import os, signal, time; os.killpg(0, signal.SIGINT); time.sleep(5)"]
+
+            def pause():
+                os.killpg(0, signal.SIGINT)  # ctrl+c at "press enter"
+                input()
+
+            result = execute_plan([SshStep(tuple(child), "log in as ubuntu")], pause=pause)
+            print(json.dumps([result.returncode, result.message]))
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(driver)],
+        input="\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        start_new_session=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    returncode, message = json.loads(done.stdout.strip().splitlines()[-1])
+    assert returncode == -2
+    assert message == "log in as ubuntu: ssh was stopped (signal 2)"

@@ -1,12 +1,14 @@
 """The Instances tab: virtual machines of the active project.
 
-Launch, connect over SSH, associate floating IPs, snapshot, stop / start / reboot, read the
-console log and delete; refreshed faster while an instance changes state.
+Launch, connect over SSH, run the seed's VM set-up (its output live; in the sandbox only what
+would run is shown, nothing is sent), associate floating IPs, snapshot, stop / start / reboot,
+read the console log and delete; refreshed faster while an instance changes state.
 
 | key       | action                                                    |
 |-----------|-----------------------------------------------------------|
 | `n`       | launch an instance (wizard)                               |
 | `o`       | connect: SSH in this terminal, back here when it exits    |
+| `v`       | VM set-up: canfar_create_user, scratch, software (live)   |
 | `y`       | show / copy the SSH command                               |
 | `a` / `A` | associate / disassociate a floating IP                    |
 | `i`       | snapshot the instance                                     |
@@ -25,54 +27,38 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 from rich.text import Text
-from textual.app import SuspendNotSupported
 from textual.binding import Binding
 
 from canfar_tui.clients.base import ClientError, NotFound, SupportsConsoleLog
 from canfar_tui.clients.refresh import Diff
 from canfar_tui.logs import get_logger
 from canfar_tui.models import Flavor, FloatingIP, Image, Instance, KeyPair, Quota
-from canfar_tui.preferences import InstanceLogin, PreferencesError
 from canfar_tui.screens.cloud_dialogs import (
     ChoiceScreen,
     ConsoleLogScreen,
-    FirstConnectionScreen,
-    SshCommandScreen,
     TextPromptScreen,
 )
 from canfar_tui.screens.launch import LaunchScreen
-from canfar_tui.ssh import (
-    PlanResult,
-    SshStep,
-    connect_plan,
-    display_command,
-    execute_plan,
-    identity_for,
-    setup_commands,
-    ssh_command,
-)
 from canfar_tui.widgets.cells import human_size
 from canfar_tui.widgets.cloud.base import (
     FAILED_STATUSES,
-    LONG_NOTICE_SECONDS,
-    CloudView,
-    login_user_for,
-    ssh_dir,
     validate_snapshot_name,
 )
+from canfar_tui.widgets.cloud.instance_ssh import InstanceSshActions
 from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.resource_table import Column
 
 log = get_logger("cloud")
 
 
-class InstancesView(CloudView):
+class InstancesView(InstanceSshActions):
     """Virtual machines of the active project, refreshed faster while one changes state.
 
     | key       | action                                                     |
     |-----------|------------------------------------------------------------|
     | `n`       | launch an instance (wizard)                                |
     | `o`       | connect: SSH in this terminal, back here when it exits     |
+    | `v`       | VM set-up: canfar_create_user, scratch, software (live)    |
     | `y`       | show / copy the SSH command                                |
     | `a` / `A` | associate / disassociate a floating IP                     |
     | `i`       | snapshot the instance                                      |
@@ -110,6 +96,7 @@ class InstancesView(CloudView):
             "start",
             "reboot",
             "hard_reboot",
+            "setup_vm",
         }
     )
     BINDINGS = [
@@ -120,6 +107,14 @@ class InstancesView(CloudView):
             "Connect",
             id="instances.connect",
             tooltip="SSH to the instance in this terminal; back here when the shell exits",
+        ),
+        Binding(
+            "v",
+            "setup_vm",
+            "VM set-up",
+            id="instances.setup_vm",
+            tooltip="Run the seed's set-up on the VM over ssh: user, scratch, software",
+            show=False,
         ),
         Binding(
             "y",
@@ -238,19 +233,6 @@ class InstancesView(CloudView):
             notes.append(f"{len(self.marked)} marked (d deletes them)")
         notes += self.watching.values()
         super()._update_status(" · ".join(notes))
-
-    def _instance(self) -> Instance | None:
-        instance: Instance | None = self.selected_or_warn("an instance")
-        return instance
-
-    def _require_active(self, instance: Instance, what: str) -> bool:
-        if instance.status.upper() != "ACTIVE" or instance.task_state == "deleting":
-            self.notify(
-                f"{instance.name} is {instance.status}: wait until it is ACTIVE to {what}.",
-                severity="warning",
-            )
-            return False
-        return True
 
     # ------------------------------------------------------------------ marking
 
@@ -627,154 +609,3 @@ class InstancesView(CloudView):
                 self.notify(f"Deleting {names}", title="Delete instance")
 
         self.act(delete_all, description="Delete instance", then=deleted)
-
-    # ------------------------------------------------------------------ SSH
-
-    def _ssh_ready(self, instance: Instance) -> bool:
-        if not instance.floating_ip:
-            self.notify(
-                f"{instance.name} has no floating IP: press a to associate one first.",
-                severity="warning",
-            )
-            return False
-        return True
-
-    def _login(self, instance: Instance) -> InstanceLogin | None:
-        try:
-            return self.preferences.instance_login(instance.id)
-        except PreferencesError:
-            return None
-
-    def action_ssh_command(self) -> None:
-        instance = self._instance()
-        if instance is None or not self._ssh_ready(instance):
-            return
-
-        def show(images: Sequence[Image]) -> None:
-            assert instance.floating_ip is not None
-            default_user = login_user_for(instance, images)
-            identity = identity_for(instance.key_name, ssh_dir())
-            login = self._login(instance)
-            commands: list[tuple[str, str]] = []
-            if login is not None and login.user != default_user:
-                commands.append(
-                    (
-                        display_command(
-                            ssh_command(login.user, instance.floating_ip, identity=identity)
-                        ),
-                        f"as {login.user} (made with canfar_create_user)",
-                    )
-                )
-            commands.append(
-                (
-                    display_command(
-                        ssh_command(default_user, instance.floating_ip, identity=identity)
-                    ),
-                    f"default user of {instance.image_name or 'the image'}",
-                )
-            )
-            if instance.key_name and identity is None:
-                key_note = (
-                    f"Key pair {instance.key_name}: no ~/.ssh/{instance.key_name} here, so ssh "
-                    "uses your default keys or agent."
-                )
-            elif instance.key_name:
-                key_note = f"Key pair {instance.key_name}: private key ~/.ssh/{instance.key_name}."
-            else:
-                key_note = "This instance was launched without a key pair."
-            self.app.push_screen(
-                SshCommandScreen(f"SSH to {instance.name}", key_note, commands),
-                lambda answer: self.action_connect() if answer == "connect" else None,
-            )
-
-        self.act(self.client.list_images, description="SSH command", then=show, changes=False)
-
-    def action_connect(self) -> None:
-        instance = self._instance()
-        if (
-            instance is None
-            or not self._ssh_ready(instance)
-            or not self._require_active(instance, "connect")
-        ):
-            return
-
-        async def load() -> tuple[Sequence[Image], str]:
-            images = await self.client.list_images()
-            user = ""
-            credentials = self.context.clients.credentials
-            if credentials is not None:
-                try:
-                    user = (await credentials.status()).username or ""
-                except ClientError:
-                    user = ""
-            return images, user
-
-        def plan(data: tuple[Sequence[Image], str]) -> None:
-            images, cadc_user = data
-            self.start_session(instance, login_user_for(instance, images), cadc_user)
-
-        self.act(load, description="Connect", then=plan, changes=False)
-
-    def start_session(self, instance: Instance, default_user: str, cadc_user: str) -> None:
-        """Connect as the remembered user, or offer the seed's setup on the first connection."""
-        host = instance.floating_ip
-        if host is None:
-            return
-        identity = identity_for(instance.key_name, ssh_dir())
-        scratch = not instance.flavor_name.startswith("p")
-        login = self._login(instance)
-        if login is not None or self.context.read_only:
-            user = login.user if login is not None else default_user
-            self.run_session(instance, connect_plan(user, host, identity=identity))
-            return
-
-        def preview(user: str) -> list[str]:
-            steps = setup_commands(default_user, user, host, identity=identity, scratch=scratch)
-            return [display_command(step.argv) for step in steps]
-
-        def answered(user: str | None) -> None:
-            if user is None:
-                return
-            if not user:
-                self._remember_login(instance, InstanceLogin(default_user))
-                self.run_session(instance, connect_plan(default_user, host, identity=identity))
-                return
-            setup = setup_commands(default_user, user, host, identity=identity, scratch=scratch)
-            result = self.run_session(
-                instance, connect_plan(user, host, identity=identity, setup=setup)
-            )
-            if result is not None and result.setup_ok:
-                self._remember_login(instance, InstanceLogin(user, setup_done=True))
-
-        self.app.push_screen(
-            FirstConnectionScreen(instance.name, default_user, cadc_user, preview, scratch=scratch),
-            answered,
-        )
-
-    def _remember_login(self, instance: Instance, login: InstanceLogin) -> None:
-        try:
-            self.preferences.set_instance_login(instance.id, login)
-        except PreferencesError as error:
-            self.notify(str(error), severity="warning")
-
-    def run_session(self, instance: Instance, steps: Sequence[SshStep]) -> PlanResult | None:
-        """Suspend the dashboard, run the steps in this terminal, and come back."""
-        try:
-            with self.app.suspend():
-                result = execute_plan(steps)
-        except SuspendNotSupported:
-            command = display_command(steps[-1].argv)
-            self.app.copy_to_clipboard(command)
-            self.notify(
-                f"This terminal cannot be handed over to ssh; run it yourself (copied): {command}",
-                severity="warning",
-                timeout=LONG_NOTICE_SECONDS,
-            )
-            return None
-        if result.failed is not None:
-            self.context.report_error(
-                ClientError(f"{instance.name}: {result.message}"), context="Connect"
-            )
-        else:
-            self.notify(f"Back from {instance.name}.", title="Connect")
-        return result
