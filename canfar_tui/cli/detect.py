@@ -5,7 +5,7 @@ Usage::
     canfar-tui detect IMAGE [IMAGE ...] [-o CATALOG | --outdir DIR]
                       [--format ascii_head|fits|ecsv] [-c default.sex]
                       [--params default.param] [--workers N] [--set KEY=VALUE ...]
-                      [--strict] [-q | -v]
+                      [--strict] [-q | -v] [-KEY VALUE ...]
 
 Replaces ``funpack -D x.fits.fz && source-extractor x.fits -CATALOG_NAME x.cat``:
 ``canfar-tui detect x.fits.fz`` writes ``x.cat`` (SExtractor ASCII_HEAD) in the current
@@ -13,6 +13,14 @@ directory (or ``--outdir``); with one image ``-o`` names the catalogue. ``-c`` r
 SExtractor configuration (its ``PARAMETERS_NAME`` file gives the columns unless
 ``--params`` does, its ``CATALOG_TYPE`` the format unless ``--format`` does); ``--set``
 overrides single keys (``--set DETECT_THRESH=3``).
+
+source-extractor's own command line works too (a job script can swap the program name):
+``canfar-tui detect x.fits -c my.sex -CATALOG_NAME x.cat -PARAMETERS_NAME my.param
+-DETECT_THRESH 3`` — any ``-KEY VALUE`` of ``default.sex`` replaces the ``.sex`` file's value
+(:mod:`canfar_tui.detection.sexconfig`); ``-CATALOG_NAME`` is ``-o``, ``-CATALOG_TYPE`` is
+``--format`` with SExtractor's names (ASCII_HEAD, ASCII, ASCII_SKYCAT, FITS_1.0, FITS_LDAC),
+``-PARAMETERS_NAME`` is ``--params``. A key set on the command line to something canfar-tui
+cannot do is refused (exit 2, one line naming it).
 
 On a terminal a progress bar is shown on stderr; when piped, only warnings and errors are
 printed (``-v`` adds one summary line per image, ``-q`` keeps only errors). Exit status: 0
@@ -56,6 +64,7 @@ from canfar_tui.detection.params import (
     sex_catalogue_format,
     sex_parameters_name,
 )
+from canfar_tui.detection.sexconfig import SEX_KEYS, apply_command_line, catalogue_format
 
 __all__ = ["add_detect_arguments", "main", "run_detect"]
 
@@ -121,6 +130,23 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print a summary line per image even when piped",
     )
+    sex = parser.add_argument_group(
+        "source-extractor options",
+        "-KEY VALUE for any key of default.sex (-CATALOG_NAME x.cat -DETECT_THRESH 3 ...), "
+        "applied after -c",
+    )
+    for key in SEX_KEYS:
+        sex.add_argument(f"-{key}", dest=f"sex_{key}", metavar="VALUE", help=argparse.SUPPRESS)
+
+
+def _sex_values(args: argparse.Namespace) -> dict[str, str]:
+    """The ``-KEY VALUE`` pairs given on the command line."""
+    values: dict[str, str] = {}
+    for key in SEX_KEYS:
+        value = getattr(args, f"sex_{key}", None)
+        if value is not None:
+            values[key] = str(value)
+    return values
 
 
 # ----------------------------------------------------------------------------- setup
@@ -130,20 +156,31 @@ def _format(value: object) -> CatalogueFormat:
     for fmt in CATALOGUE_FORMATS:
         if value == fmt:
             return fmt
-    raise UsageError(f"unknown catalogue format {value!r} (ascii_head, fits or ecsv)")
+    raise UsageError(f"unknown catalogue format {value!r} ({', '.join(CATALOGUE_FORMATS)})")
 
 
 def _build_params(args: argparse.Namespace, warn: Any) -> tuple[DetectionParams, CatalogueFormat]:
     config = getattr(args, "config", None)
     params = DetectionParams()
     fmt = getattr(args, "format", None)
+    sex_values = _sex_values(args)
+    if "CATALOG_TYPE" in sex_values:
+        if fmt is not None:
+            raise UsageError("give either --format or -CATALOG_TYPE, not both")
+        fmt = catalogue_format(sex_values["CATALOG_TYPE"])
+    param_file = getattr(args, "params", None)
+    if "PARAMETERS_NAME" in sex_values:
+        if param_file:
+            raise UsageError("give either --params or -PARAMETERS_NAME, not both")
+        param_file = sex_values["PARAMETERS_NAME"]
     if config:
         params = DetectionParams.from_sex_file(config)
         for note in params.warnings:
             warn(f"{config}: {note}")
         if fmt is None:
             fmt = sex_catalogue_format(config)
-    param_file = getattr(args, "params", None)
+    if sex_values:
+        params = apply_command_line(params, sex_values)
     if param_file:
         params = params.with_columns(read_param_file(param_file))
     elif config:
@@ -164,6 +201,11 @@ def _build_params(args: argparse.Namespace, warn: Any) -> tuple[DetectionParams,
 def _outputs(args: argparse.Namespace, fmt: str) -> list[tuple[str, Path]]:
     images: list[str] = list(args.images)
     output = getattr(args, "output", None)
+    catalog_name = getattr(args, "sex_CATALOG_NAME", None)
+    if catalog_name is not None:
+        if output or getattr(args, "outdir", None):
+            raise UsageError("give either -o/--outdir or -CATALOG_NAME, not both")
+        output = catalog_name
     if output:
         if len(images) != 1:
             raise UsageError("-o/--output needs exactly one IMAGE (use --outdir for several)")

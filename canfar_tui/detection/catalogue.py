@@ -9,7 +9,9 @@ a bare catalogue array) and writes the columns of ``params.columns`` in that ord
   after the other (NUMBER restarts in each, EXT_NUMBER tells them apart);
 * ``fits`` — a primary HDU and a binary table ``OBJECTS`` with units and the detection
   parameters as header cards (``DETECT_THRESH`` …);
-* ``ecsv`` — astropy's ECSV with units and the parameters in the metadata.
+* ``ecsv`` — astropy's ECSV with units and the parameters in the metadata;
+* ``ascii``, ``ascii_skycat`` and ``fits_ldac`` (SCAMP's and PSFEx's input): SExtractor's
+  layouts, see :mod:`canfar_tui.detection.writers`.
 
 The file is written to a temporary name in the destination directory and renamed over
 the destination (:func:`os.replace`), so readers never see half a catalogue and a failure
@@ -27,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from canfar_tui.detection import writers
 from canfar_tui.detection.errors import DetectionError
 from canfar_tui.detection.events import DetectionResult
 from canfar_tui.detection.params import COLUMN_INFO, CatalogueFormat, DetectionParams
@@ -43,7 +46,14 @@ __all__ = [
     "write_catalogue",
 ]
 
-FORMAT_SUFFIX: dict[str, str] = {"ascii_head": ".cat", "fits": ".cat.fits", "ecsv": ".ecsv"}
+FORMAT_SUFFIX: dict[str, str] = {
+    "ascii_head": ".cat",
+    "ascii": ".cat",
+    "ascii_skycat": ".cat",
+    "fits": ".cat.fits",
+    "fits_ldac": ".cat",
+    "ecsv": ".ecsv",
+}
 """File name suffix used for each format when the CLI names catalogues itself."""
 
 _IMAGE_SUFFIXES = (".fits.fz", ".fit.fz", ".fts.fz", ".fits.gz", ".fz", ".fits", ".fit", ".fts")
@@ -68,12 +78,7 @@ def catalogue_path_for(
 
 def ascii_head_header(columns: Sequence[str]) -> str:
     """The ``#`` header lines SExtractor writes for ``columns`` (each ends with a newline)."""
-    lines = []
-    for i, name in enumerate(columns, 1):
-        info = COLUMN_INFO[name]
-        unit = f" [{info.unit}]" if info.unit else ""
-        lines.append(f"# {i:3d} {name:<22.22s} {info.description:<58.58s}{unit}\n")
-    return "".join(lines)
+    return writers.header_lines(columns)
 
 
 @contextmanager
@@ -157,25 +162,30 @@ def write_catalogue(
     out = Path(path)
     if out.is_dir():
         raise OutputError(f"{out}: is a directory (give a file name, or use --outdir)")
-    if fmt == "ascii_head":
-        _write_ascii_head(catalogue, out, cols)
-    elif fmt == "fits":
+    try:
+        if fmt == "ascii_head":
+            writers.write_ascii_head(catalogue, out, cols)
+            return out
+        if fmt == "ascii":
+            writers.write_ascii(catalogue, out, cols)
+            return out
+        if fmt == "ascii_skycat":
+            writers.write_ascii_skycat(catalogue, out, cols)
+            return out
+        if fmt == "fits_ldac":
+            if not isinstance(result, DetectionResult):
+                raise OutputError("FITS_LDAC needs the detection result (the image headers)")
+            writers.write_fits_ldac(result, out, cols)
+            return out
+    except writers.WriteError as exc:
+        raise OutputError(str(exc)) from None
+    if fmt == "fits":
         _write_fits(catalogue, out, cols, params, source)
     elif fmt == "ecsv":
         _write_ecsv(catalogue, out, cols, params, source)
     else:
-        raise OutputError(f"unknown catalogue format {fmt!r} (ascii_head, fits or ecsv)")
+        raise OutputError(f"unknown catalogue format {fmt!r} ({', '.join(FORMAT_SUFFIX)})")
     return out
-
-
-def _write_ascii_head(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:
-    row_format = " ".join(COLUMN_INFO[c].fmt for c in columns) + "\n"
-    rows = catalogue[list(columns)].tolist() if len(catalogue) else []
-    with _atomic(path, "w") as fh:
-        fh.write(ascii_head_header(columns))
-        chunk = 20000
-        for start in range(0, len(rows), chunk):
-            fh.write("".join(row_format % row for row in rows[start : start + chunk]))
 
 
 def _table(

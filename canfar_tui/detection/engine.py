@@ -50,8 +50,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sep
 
+from canfar_tui.detection.columns import add_requested_columns, requested_columns
 from canfar_tui.detection.errors import DetectionError, ExtensionError
-from canfar_tui.detection.params import COLUMN_INFO, DetectionParams
+from canfar_tui.detection.params import COLUMN_INFO, MEASURED_COLUMNS, DetectionParams
 from canfar_tui.detection.reader import read_pixels
 
 if TYPE_CHECKING:
@@ -78,8 +79,9 @@ DEFAULT_SUBOBJECTS = 1024
 KRON_NSIG = 6.0
 """SExtractor's KRON_NSIG (3 × MARGIN_SCALE): the Kron moment is measured within 6 a, 6 b."""
 
-CATALOGUE_DTYPE = np.dtype([(name, info.dtype) for name, info in COLUMN_INFO.items()])
-"""The structured dtype of catalogue rows: every computed column."""
+CATALOGUE_DTYPE = np.dtype([(name, COLUMN_INFO[name].dtype) for name in MEASURED_COLUMNS])
+"""The structured dtype of catalogue rows: every measured column (optional columns asked for
+by a ``.param`` file follow them, see :func:`canfar_tui.detection.columns.catalogue_dtype`)."""
 
 # sep flag bits → SExtractor FLAGS bits.
 _SEP_MERGED, _SEP_TRUNC, _SEP_DOVERFLOW = 0x0001, 0x0002, 0x0004
@@ -195,6 +197,7 @@ def measure(
     ext_number: int = 1,
     physical: Any = None,
     mask: npt.NDArray[np.bool_] | None = None,
+    header: Any = None,
 ) -> ExtensionOutput:
     """Detect and measure sources in ``data`` (float32, C-contiguous; modified in place).
 
@@ -202,6 +205,7 @@ def measure(
     ``physical(iy, ix)`` gives the unsubtracted pixel values, so that BACKGROUND is their
     difference with the subtracted data; without it the background map is evaluated.
     ``mask`` marks unusable pixels (NaN); they are ignored by the background and detection.
+    ``header`` (keyword → value) gives the WCS of the world-coordinate columns.
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -268,6 +272,12 @@ def measure(
         mask,
     )
     timings["photometry"] = time.perf_counter() - t
+    if requested_columns(params):
+        t = time.perf_counter()
+        catalogue = add_requested_columns(
+            catalogue, data, segmap, params, gain=gain, rms=global_rms, mask=mask, header=header
+        )
+        timings["columns"] = time.perf_counter() - t
     return ExtensionOutput(
         ext_number=ext_number,
         catalogue=catalogue,
@@ -644,6 +654,7 @@ def process_extension(
             ext_number=ext.ext_number,
             physical=pixels.physical,
             mask=mask,
+            header=header,
         )
     except DetectionError:
         raise

@@ -50,8 +50,15 @@ __all__ = [
     "sex_parameters_name",
 ]
 
-CatalogueFormat = Literal["ascii_head", "fits", "ecsv"]
-CATALOGUE_FORMATS: Final[tuple[CatalogueFormat, ...]] = ("ascii_head", "fits", "ecsv")
+CatalogueFormat = Literal["ascii_head", "ascii", "ascii_skycat", "fits", "fits_ldac", "ecsv"]
+CATALOGUE_FORMATS: Final[tuple[CatalogueFormat, ...]] = (
+    "ascii_head",
+    "ascii",
+    "ascii_skycat",
+    "fits",
+    "fits_ldac",
+    "ecsv",
+)
 
 DEFAULT_CONV: Final[tuple[tuple[float, ...], ...]] = (
     (1.0, 2.0, 1.0),
@@ -80,12 +87,19 @@ class ColumnInfo:
     fmt: str
     unit: str
     dtype: Literal["i4", "i8", "f4", "f8"]
+    vector: Literal["", "apertures", "fluxfrac"] = ""
+    """For vector columns, the option that gives their length (PHOT_APERTURES…)."""
 
 
 def _c(
-    name: str, desc: str, fmt: str, unit: str, dtype: Literal["i4", "i8", "f4", "f8"]
+    name: str,
+    desc: str,
+    fmt: str,
+    unit: str,
+    dtype: Literal["i4", "i8", "f4", "f8"],
+    vector: Literal["", "apertures", "fluxfrac"] = "",
 ) -> ColumnInfo:
-    return ColumnInfo(name, desc, fmt, unit, dtype)
+    return ColumnInfo(name, desc, fmt, unit, dtype, vector)
 
 
 # Names, descriptions, formats and units as source-extractor 2.25 writes them.
@@ -136,7 +150,49 @@ COLUMN_INFO: Final[dict[str, ColumnInfo]] = {
         _c("FLAGS", "Extraction flags", "%3d", "", "i4"),
     )
 }
-"""Every column canfar-tui can compute, in SExtractor's order of ``param.h``."""
+
+MEASURED_COLUMNS: Final[tuple[str, ...]] = tuple(COLUMN_INFO)
+"""The columns every run measures (cheap by-products of the detection)."""
+
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        _c("X_WORLD", "Barycenter position along world x axis", "%18.10e", "deg", "f8"),
+        _c("Y_WORLD", "Barycenter position along world y axis", "%18.10e", "deg", "f8"),
+        _c("ALPHA_J2000", "Right ascension of barycenter (J2000)", "%11.7f", "deg", "f8"),
+        _c("DELTA_J2000", "Declination of barycenter (J2000)", "%+11.7f", "deg", "f8"),
+        _c("XWIN_IMAGE", "Windowed position estimate along x", "%11.4f", "pixel", "f8"),
+        _c("YWIN_IMAGE", "Windowed position estimate along y", "%11.4f", "pixel", "f8"),
+        _c(
+            "FLUX_APER",
+            "Flux vector within fixed circular aperture(s)",
+            "%12.7g",
+            "count",
+            "f4",
+            "apertures",
+        ),
+        _c(
+            "FLUXERR_APER",
+            "RMS error vector for aperture flux(es)",
+            "%12.7g",
+            "count",
+            "f4",
+            "apertures",
+        ),
+        _c("MAG_APER", "Fixed aperture magnitude vector", "%8.4f", "mag", "f4", "apertures"),
+        _c(
+            "MAGERR_APER",
+            "RMS error vector for fixed aperture mag.",
+            "%8.4f",
+            "mag",
+            "f4",
+            "apertures",
+        ),
+        _c("FLUX_RADIUS", "Fraction-of-light radii", "%10.3f", "pixel", "f4", "fluxfrac"),
+    )
+)
+"""Every column canfar-tui can compute: :data:`MEASURED_COLUMNS`, then those computed
+only when asked for (:mod:`canfar_tui.detection.columns`)."""
 
 DEFAULT_COLUMNS: Final[tuple[str, ...]] = (
     "NUMBER",
@@ -178,6 +234,10 @@ _KEY_TO_FIELD: Final[dict[str, str]] = {
     "BACK_FILTERSIZE": "back_filtersize",
     "BACK_FILTTHRESH": "back_filtthresh",
     "MEMORY_PIXSTACK": "pixstack",
+    "PHOT_APERTURES": "phot_apertures",
+    "PHOT_FLUXFRAC": "phot_fluxfrac",
+    "PIXEL_SCALE": "pixel_scale",
+    "SEEING_FWHM": "seeing_fwhm",
 }
 
 SETTABLE_KEYS: Final[tuple[str, ...]] = tuple(_KEY_TO_FIELD)
@@ -200,11 +260,7 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "MEMORY_OBJSTACK",
         "MEMORY_BUFSIZE",
         "STARNNW_NAME",
-        "SEEING_FWHM",
-        "PIXEL_SCALE",
-        "PHOT_APERTURES",
         "PHOT_PETROPARAMS",
-        "PHOT_FLUXFRAC",
         "MAG_GAMMA",
         "ASSOC_NAME",
         "ASSOC_DATA",
@@ -249,8 +305,15 @@ _NEUTRAL_VALUES: Final[dict[str, tuple[str, ...]]] = {
 
 _CATALOG_TYPES: Final[dict[str, CatalogueFormat]] = {
     "ASCII_HEAD": "ascii_head",
+    "ASCII": "ascii",
+    "ASCII_SKYCAT": "ascii_skycat",
     "FITS_1.0": "fits",
+    "FITS_LDAC": "fits_ldac",
 }
+
+
+_COLUMN_SPEC: Final = re.compile(r"([A-Z][A-Z0-9_]*)(?:\(\s*(\d+(?:\s*,\s*\d+)*)\s*\))?")
+"""A ``.param`` line's column: ``NAME`` or ``NAME(n)`` (``VIGNET(15,15)``)."""
 
 
 def _fail(message: str) -> ParamError:
@@ -354,7 +417,13 @@ class DetectionParams:
     back_filtersize: tuple[int, int] = (3, 3)
     back_filtthresh: float = 0.0
     pixstack: int = 300000
+    phot_apertures: tuple[float, ...] = (5.0,)
+    phot_fluxfrac: tuple[float, ...] = (0.5,)
+    pixel_scale: float = 1.0
+    seeing_fwhm: float = 1.2
     columns: tuple[str, ...] = DEFAULT_COLUMNS
+    column_sizes: tuple[tuple[str, int], ...] = ()
+    """Vector columns and their length (``MAG_APER(3)`` in a ``.param`` file); 1 if absent."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -394,6 +463,14 @@ class DetectionParams:
             raise _fail(f"{self.filter_name}: filter kernel rows must all have the same length")
         if len(kernel) % 2 == 0 or len(kernel[0]) % 2 == 0:
             raise _fail(f"{self.filter_name}: filter kernel must have odd dimensions")
+        if not self.phot_apertures or min(self.phot_apertures) <= 0:
+            raise _fail("PHOT_APERTURES must be diameters > 0")
+        if not self.phot_fluxfrac or not all(0 < f <= 1 for f in self.phot_fluxfrac):
+            raise _fail("PHOT_FLUXFRAC must be fractions in (0, 1]")
+        if self.pixel_scale < 0:
+            raise _fail(f"PIXEL_SCALE must be >= 0, got {self.pixel_scale:g}")
+        if not self.seeing_fwhm > 0:
+            raise _fail(f"SEEING_FWHM must be > 0, got {self.seeing_fwhm:g}")
         if not self.columns:
             raise _fail("no output columns")
         unknown = [c for c in self.columns if c not in COLUMN_INFO]
@@ -466,8 +543,39 @@ class DetectionParams:
             raise _fail(str(exc)) from None
 
     def with_columns(self, columns: Iterable[str]) -> DetectionParams:
-        """Return a copy writing ``columns`` (validated against :data:`COLUMN_INFO`)."""
-        return replace(self, columns=tuple(c.strip().upper() for c in columns))
+        """Return a copy writing ``columns`` (validated against :data:`COLUMN_INFO`).
+
+        Vector columns may carry their length as in a ``.param`` file: ``MAG_APER(3)``.
+        """
+        names: list[str] = []
+        sizes: list[tuple[str, int]] = []
+        bad: list[str] = []
+        for text in columns:
+            spec = text.strip().upper()
+            match = _COLUMN_SPEC.fullmatch(spec)
+            if match is None:
+                bad.append(spec)
+                continue
+            name, size = match.group(1), match.group(2)
+            info = COLUMN_INFO.get(name)
+            if size is not None and (info is None or not info.vector or "," in size):
+                bad.append(spec)
+                continue
+            if name in names:
+                continue
+            names.append(name)
+            if size is not None and int(size) != 1:
+                sizes.append((name, int(size)))
+        unknown = [n for n in names if n not in COLUMN_INFO]
+        if bad or unknown:
+            raise _fail(f"unsupported output column(s): {', '.join([*unknown, *bad])}")
+        if any(size < 1 for _, size in sizes):
+            raise _fail("vector column sizes must be >= 1")
+        return replace(self, columns=tuple(names), column_sizes=tuple(sizes))
+
+    def column_size(self, name: str) -> int:
+        """How many values the column ``name`` holds (1 for scalars)."""
+        return dict(self.column_sizes).get(name, 1)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -496,6 +604,14 @@ class DetectionParams:
             return {name: _parse_float(key, parts[0])}
         if key in ("FILTER", "CLEAN"):
             return {name: _parse_bool(key, text)}
+        if key in ("PIXEL_SCALE", "SEEING_FWHM"):
+            parts = _split_list(text) or [""]
+            return {name: _parse_float(key, parts[0])}
+        if key in ("PHOT_APERTURES", "PHOT_FLUXFRAC"):
+            parts = _split_list(text)
+            if not parts:
+                raise _fail(f"{key}: expected one or more numbers, got {text!r}")
+            return {name: tuple(_parse_float(key, p) for p in parts)}
         if key in ("PHOT_AUTOPARAMS", "PHOT_AUTOAPERS"):
             return {name: _parse_float_pair(key, text)}
         if key in ("BACK_SIZE", "BACK_FILTERSIZE"):
@@ -640,16 +756,21 @@ def read_param_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
     text = _read_text(path, "parameter file")
     columns: list[str] = []
     unsupported: list[str] = []
+    seen: set[str] = set()
     for line in text.splitlines():
         stripped = line.split("#", 1)[0].strip()
         if not stripped:
             continue
-        name = stripped.split()[0].upper()
-        if name in COLUMN_INFO:
-            if name not in columns:
-                columns.append(name)
-        else:
-            unsupported.append(name)
+        # SExtractor reads the first word; "MAG_APER(3)" and "MAG_APER (3)" are one column.
+        spec = re.sub(r"\s+\(", "(", stripped).split()[0].upper()
+        match = _COLUMN_SPEC.fullmatch(spec)
+        name = match.group(1) if match else spec
+        info = COLUMN_INFO.get(name)
+        if match is None or info is None or (match.group(2) and not info.vector):
+            unsupported.append(spec)
+        elif name not in seen:
+            seen.add(name)
+            columns.append(spec)
     if unsupported:
         raise _fail(f"{path}: unsupported column(s): {', '.join(unsupported)}")
     if not columns:

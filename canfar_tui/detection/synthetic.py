@@ -34,6 +34,7 @@ Command line, for the benchmark and for trying things by hand::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -79,6 +80,9 @@ class SyntheticConfig:
     saturate: float = 65535.0
     """Saturation level in ADU (``SATURATE``); pixels are clipped there."""
     dtype: Literal["uint16", "float32"] = "uint16"
+    wcs: Literal["none", "tan", "tpv"] = "none"
+    """World coordinates in each CCD's header: none, a tangent plane (``RA---TAN``), or a
+    tangent plane with a polynomial distortion (``RA---TPV``, as MegaCam's Elixir headers)."""
 
     def scaled(self, factor: float) -> SyntheticConfig:
         """Return a copy with source and cosmic-ray counts scaled by ``factor``."""
@@ -299,10 +303,59 @@ def make_ccd(
         "DATASEC": f"[1:{nx},1:{ny}]",
         "SKYLEVEL": round(sky_level, 2),
     }
+    header.update(_wcs_keywords(config, ccd_index))
     data: npt.NDArray[np.generic] = (
         np.rint(image).astype(np.uint16) if config.dtype == "uint16" else image
     )
     return data, header, truth
+
+
+PIXEL_SCALE_ARCSEC = 0.187
+"""MegaCam's pixel scale, used for the synthetic WCS."""
+
+
+def _wcs_keywords(config: SyntheticConfig, ccd_index: int) -> dict[str, float | int | str]:
+    """WCS keywords of CCD ``ccd_index``: CCDs side by side, 9 per row, around one pointing."""
+    if config.wcs == "none":
+        return {}
+    scale = PIXEL_SCALE_ARCSEC / 3600.0
+    angle = math.radians(0.3 + 0.05 * ccd_index)  # a slight, CCD-dependent rotation
+    column, row = ccd_index % 9, ccd_index // 9
+    keywords: dict[str, float | int | str] = {
+        "RADESYS": "ICRS",
+        "EQUINOX": 2000.0,
+        "CTYPE1": "RA---TAN" if config.wcs == "tan" else "RA---TPV",
+        "CTYPE2": "DEC--TAN" if config.wcs == "tan" else "DEC--TPV",
+        "CUNIT1": "deg",
+        "CUNIT2": "deg",
+        "CRVAL1": 150.1,
+        "CRVAL2": 2.2,
+        "CRPIX1": round(4.5 * config.width - column * (config.width + 60), 3),
+        "CRPIX2": round(2.0 * config.height - row * (config.height + 80), 3),
+        "CD1_1": -scale * math.cos(angle),
+        "CD1_2": scale * math.sin(angle),
+        "CD2_1": scale * math.sin(angle),
+        "CD2_2": scale * math.cos(angle),
+    }
+    if config.wcs == "tpv":
+        # xi' = xi + 0.02 xi² + 0.05 xi r² (degrees): a few arcseconds at the field's edge.
+        keywords.update(
+            {
+                "PV1_0": 0.0,
+                "PV1_1": 1.0,
+                "PV1_2": 0.0,
+                "PV1_4": 0.02,
+                "PV1_7": 0.05,
+                "PV1_9": 0.05,
+                "PV2_0": 0.0,
+                "PV2_1": 1.0,
+                "PV2_2": 0.0,
+                "PV2_6": -0.015,
+                "PV2_7": 0.04,
+                "PV2_9": 0.04,
+            }
+        )
+    return keywords
 
 
 # --------------------------------------------------------------------------- writing

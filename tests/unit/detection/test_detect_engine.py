@@ -12,7 +12,7 @@ from detect_support import SyntheticImage
 
 from canfar_tui.detection.engine import CATALOGUE_DTYPE, measure, process_extension
 from canfar_tui.detection.errors import ExtensionError
-from canfar_tui.detection.params import COLUMN_INFO, DetectionParams
+from canfar_tui.detection.params import MEASURED_COLUMNS, DetectionParams
 from canfar_tui.detection.reader import scan_image
 
 
@@ -54,7 +54,7 @@ def test_catalogue_columns_and_numbering(small_fz: SyntheticImage) -> None:
     out = process_extension(small_fz.path, exts[2], DetectionParams())
     cat = out.catalogue
     assert cat.dtype == CATALOGUE_DTYPE
-    assert set(cat.dtype.names or ()) == set(COLUMN_INFO)
+    assert set(cat.dtype.names or ()) == set(MEASURED_COLUMNS)  # optional ones: when asked
     assert len(cat) > 20
     np.testing.assert_array_equal(cat["NUMBER"], np.arange(1, len(cat) + 1))
     assert set(cat["EXT_NUMBER"]) == {3}

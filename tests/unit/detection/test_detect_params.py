@@ -182,9 +182,17 @@ def test_param_file(sex_dir: Path) -> None:
     with pytest.raises(ParamError, match="no columns"):
         read_param_file(commented)
     vector = sex_dir / "vector.param"
-    vector.write_text("NUMBER\nFLUX_APER(3)\nCLASS_STAR\n")
-    with pytest.raises(ParamError, match=r"FLUX_APER\(3\), CLASS_STAR"):
+    vector.write_text("NUMBER\nFLUX_APER(3)\nVIGNET(15,15)\nCLASS_STAR\n")
+    with pytest.raises(ParamError, match=r"unsupported column\(s\): VIGNET\(15,15\), CLASS_STAR$"):
         read_param_file(vector)
+    vector.write_text("NUMBER\nFLUX_APER(3)\nMAG_APER (2)\nFLUX_RADIUS\nA_IMAGE(2)\n")
+    with pytest.raises(ParamError, match=r"unsupported column\(s\): A_IMAGE\(2\)$"):
+        read_param_file(vector)
+    vector.write_text("NUMBER\nFLUX_APER(3)\nMAG_APER (2)\nFLUX_RADIUS\n")
+    assert read_param_file(vector) == ("NUMBER", "FLUX_APER(3)", "MAG_APER(2)", "FLUX_RADIUS")
+    p = DetectionParams().with_columns(read_param_file(vector))
+    assert p.columns == ("NUMBER", "FLUX_APER", "MAG_APER", "FLUX_RADIUS")
+    assert (p.column_size("FLUX_APER"), p.column_size("MAG_APER"), p.column_size("X")) == (3, 2, 1)
     with pytest.raises(ParamError, match="not found"):
         read_param_file(sex_dir / "missing.param")
     binary = sex_dir / "binary.param"

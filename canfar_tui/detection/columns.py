@@ -1,0 +1,231 @@
+"""Columns computed only when a ``.param`` file asks for them (SExtractor semantics).
+
+:func:`catalogue_dtype` is the structured dtype of one run's catalogue: the columns every run
+measures (:data:`~canfar_tui.detection.params.MEASURED_COLUMNS`), then the optional columns the
+parameters ask for, vector columns with their length (``MAG_APER(3)`` → 3 values).
+:func:`add_requested_columns` computes those optional columns for one extension, after the
+detection; a run that asks for none of them (the seed's default columns) never calls it.
+
+* ``FLUX_APER``/``FLUXERR_APER``/``MAG_APER``/``MAGERR_APER``: ``sep.sum_circle`` in circles
+  of the PHOT_APERTURES diameters, 5×5 sub-pixels like SExtractor, pixels of other detections
+  left out and made up for (``segmap``); FLUXERR² = area σ² + flux / GAIN; 99.0 magnitudes
+  for non-positive fluxes; the values beyond the apertures given are 0, as in SExtractor;
+* ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
+  the AUTO aperture;
+* ``XWIN_IMAGE``/``YWIN_IMAGE``: ``sep.winpos`` with σ = 2 / 2.35 × the half-light radius;
+* ``X_WORLD``/``Y_WORLD``/``ALPHA_J2000``/``DELTA_J2000``: :mod:`astropy.wcs` from the
+  extension's header (TAN, TPV, SIP…). Without a celestial WCS ALPHA/DELTA are 0 and
+  X/Y_WORLD are the pixel positions, like SExtractor.
+
+Imports numpy and sep (and astropy when world coordinates are asked for); import it only when
+detection runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sep
+
+from canfar_tui.detection.params import COLUMN_INFO, MEASURED_COLUMNS, DetectionParams
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = ["add_requested_columns", "catalogue_dtype", "requested_columns"]
+
+APER_SUBPIX = 5
+"""SExtractor's APER_OVERSAMP: each pixel is cut into 5 × 5 sub-pixels at aperture edges."""
+
+_WORLD = frozenset({"X_WORLD", "Y_WORLD", "ALPHA_J2000", "DELTA_J2000"})
+_APER = frozenset({"FLUX_APER", "FLUXERR_APER", "MAG_APER", "MAGERR_APER"})
+_WIN = frozenset({"XWIN_IMAGE", "YWIN_IMAGE"})
+
+
+def requested_columns(params: DetectionParams) -> tuple[str, ...]:
+    """The optional columns ``params`` asks for (empty for the default columns)."""
+    measured = set(MEASURED_COLUMNS)
+    return tuple(c for c in params.columns if c not in measured)
+
+
+def _vector_length(name: str, params: DetectionParams) -> int:
+    return params.column_size(name) if COLUMN_INFO[name].vector else 1
+
+
+def catalogue_dtype(params: DetectionParams) -> np.dtype[Any]:
+    """Every measured column, then the optional ones ``params`` asks for."""
+    fields: list[Any] = [(name, COLUMN_INFO[name].dtype) for name in MEASURED_COLUMNS]
+    for name in requested_columns(params):
+        info = COLUMN_INFO[name]
+        size = _vector_length(name, params)
+        fields.append((name, info.dtype, (size,)) if info.vector else (name, info.dtype))
+    return np.dtype(fields)
+
+
+def _vector(values: npt.NDArray[np.float64], size: int) -> npt.NDArray[np.float64]:
+    """``values`` (n × k) cut or zero-padded to n × size."""
+    out = np.zeros((values.shape[0], size))
+    k = min(size, values.shape[1])
+    out[:, :k] = values[:, :k]
+    return out
+
+
+def add_requested_columns(
+    base: npt.NDArray[np.void],
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    params: DetectionParams,
+    *,
+    gain: float,
+    rms: float,
+    mask: npt.NDArray[np.bool_] | None,
+    header: Any,
+) -> npt.NDArray[np.void]:
+    """``base`` (the measured columns) with the optional columns of ``params`` added.
+
+    ``data`` is the background-subtracted image, ``segmap`` sep's segmentation map (object
+    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS).
+    """
+    wanted = set(requested_columns(params))
+    out = np.zeros(len(base), dtype=catalogue_dtype(params))
+    for name in MEASURED_COLUMNS:
+        out[name] = base[name]
+    n = len(base)
+    if n == 0 or not wanted:
+        return out
+    x = base["X_IMAGE"].astype(np.float64) - 1.0
+    y = base["Y_IMAGE"].astype(np.float64) - 1.0
+    ny, nx = data.shape
+    finite = np.isfinite(x) & np.isfinite(y)
+    xa = np.clip(np.where(finite, x, 0.0), 0, nx - 1)
+    ya = np.clip(np.where(finite, y, 0.0), 0, ny - 1)
+    ids = np.arange(1, n + 1, dtype=np.int32)
+    gain_arg = gain if gain > 0 else None
+    zp = params.mag_zeropoint
+
+    if wanted & _APER:
+        fluxes = np.zeros((n, len(params.phot_apertures)))
+        errors = np.zeros_like(fluxes)
+        for i, diameter in enumerate(params.phot_apertures):
+            f, fe, _ = sep.sum_circle(
+                data,
+                xa,
+                ya,
+                diameter / 2.0,
+                err=rms,
+                gain=gain_arg,
+                subpix=APER_SUBPIX,
+                mask=mask,
+                segmap=segmap,
+                seg_id=ids,
+            )
+            fluxes[:, i], errors[:, i] = f, fe
+        positive = fluxes > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            safe = np.where(positive, fluxes, 1.0)
+            mags = np.where(positive, zp - 2.5 * np.log10(safe), 99.0)
+            magerrs = np.where(positive, 1.086 * errors / safe, 99.0)
+        for name, values in (
+            ("FLUX_APER", fluxes),
+            ("FLUXERR_APER", errors),
+            ("MAG_APER", mags),
+            ("MAGERR_APER", magerrs),
+        ):
+            if name in wanted:
+                out[name] = _vector(values, _vector_length(name, params))
+
+    half_light: npt.NDArray[np.float64] | None = None
+    if "FLUX_RADIUS" in wanted or wanted & _WIN:
+        a = base["A_IMAGE"].astype(np.float64)
+        b = base["B_IMAGE"].astype(np.float64)
+        kron = base["KRON_RADIUS"].astype(np.float64)
+        # The AUTO aperture's semi-major axis, or a few isophotal radii when it has none.
+        rmax = np.where(kron > 0, kron * a, 6.0 * a)
+        rmax = np.where(np.isfinite(rmax) & (rmax > 0), rmax, 6.0)
+        norm = base["FLUX_AUTO"].astype(np.float64)
+        usable = np.isfinite(norm) & (norm > 0) & np.isfinite(b)
+        fractions = tuple(sorted({0.5, *params.phot_fluxfrac}))
+        radii = np.zeros((n, len(fractions)))
+        if usable.any():
+            r, _ = sep.flux_radius(
+                data,
+                xa[usable],
+                ya[usable],
+                rmax[usable],
+                fractions,
+                normflux=norm[usable],
+                mask=mask,
+                segmap=segmap,
+                seg_id=ids[usable],
+                subpix=APER_SUBPIX,
+            )
+            radii[usable] = np.asarray(r).reshape(int(usable.sum()), len(fractions))
+        half_light = radii[:, fractions.index(0.5)]
+        if "FLUX_RADIUS" in wanted:
+            picked = np.stack([radii[:, fractions.index(f)] for f in params.phot_fluxfrac], axis=1)
+            out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
+
+    if wanted & _WIN and half_light is not None:
+        sig = 2.0 / 2.35 * np.where(half_light > 0, half_light, 1.0)
+        xwin, ywin, _ = sep.winpos(data, xa, ya, sig, mask=mask, subpix=11)
+        xwin = np.where(np.isfinite(xwin), xwin, x)
+        ywin = np.where(np.isfinite(ywin), ywin, y)
+        if "XWIN_IMAGE" in wanted:
+            out["XWIN_IMAGE"] = xwin + 1.0
+        if "YWIN_IMAGE" in wanted:
+            out["YWIN_IMAGE"] = ywin + 1.0
+
+    if wanted & _WORLD:
+        _world(out, base, header, wanted)
+    return out
+
+
+def _world(
+    out: npt.NDArray[np.void], base: npt.NDArray[np.void], header: Any, wanted: set[str]
+) -> None:
+    """Fill the world-coordinate columns from the header's WCS (1-based pixel positions)."""
+    x = base["X_IMAGE"].astype(np.float64)
+    y = base["Y_IMAGE"].astype(np.float64)
+    wcs = celestial_wcs(header)
+    if wcs is None:
+        # SExtractor without a WCS: world = pixel coordinates (0-based), no sky position.
+        if "X_WORLD" in wanted:
+            out["X_WORLD"] = x - 1.0
+        if "Y_WORLD" in wanted:
+            out["Y_WORLD"] = y - 1.0
+        return
+    lon, lat = wcs.all_pix2world(x, y, 1)
+    for name, values in (
+        ("X_WORLD", lon),
+        ("Y_WORLD", lat),
+        ("ALPHA_J2000", lon),
+        ("DELTA_J2000", lat),
+    ):
+        if name in wanted:
+            out[name] = values
+
+
+def celestial_wcs(header: Any) -> Any:
+    """An :class:`astropy.wcs.WCS` for ``header`` when it has a celestial one, else None."""
+    if header is None or not header.get("CTYPE1"):
+        return None
+    import warnings
+
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            cards = fits.Header()
+            for key, value in header.items():
+                if isinstance(key, str) and len(key) <= 8 and not key.startswith(("Z", "T")):
+                    cards[key] = value
+            wcs = WCS(cards, naxis=2, relax=True)
+        except Exception:
+            return None
+    if not wcs.has_celestial or not math.isfinite(float(wcs.wcs.crval[0])):
+        return None
+    return wcs

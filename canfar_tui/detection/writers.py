@@ -1,0 +1,311 @@
+"""SExtractor's CATALOG_TYPE layouts: ASCII, ASCII_SKYCAT and FITS_LDAC, plus vector columns.
+
+Used by :func:`canfar_tui.detection.catalogue.write_catalogue`:
+
+* ``ascii`` — SExtractor's ``ASCII``: the ASCII_HEAD rows without the ``#`` header;
+* ``ascii_skycat`` — ``ASCII_SKYCAT``: the SkyCat "QueryResult" block, the column names
+  tab-separated (the first four renamed ``id ra dec mag`` as SExtractor does), a dashed line,
+  the values separated by `` \\t`` and a final ``[EOD]``;
+* ``fits_ldac`` — ``FITS_LDAC``, what SCAMP and PSFEx read: an empty primary HDU, then per
+  image extension a ``LDAC_IMHEAD`` table (one ``Field Header Card`` cell holding the
+  extension's header, 80 characters a card, with SExtractor's ``SEX*`` keywords) followed by
+  a ``LDAC_OBJECTS`` table of that extension's sources (TFORM/TUNIT/TDISP as SExtractor
+  writes them).
+
+Vector columns (``MAG_APER(3)``) take as many ASCII fields as values; in ASCII_HEAD the next
+column's number skips them, as in SExtractor. Every file is written through
+:func:`canfar_tui.clients.files.atomic_writer`: a reader never sees half a catalogue.
+
+numpy/astropy are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from canfar_tui.clients.files import UnsafeTarget, atomic_writer
+from canfar_tui.detection.errors import DetectionError
+from canfar_tui.detection.params import COLUMN_INFO, DetectionParams
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from canfar_tui.detection.events import DetectionResult
+
+__all__ = [
+    "WriteError",
+    "ascii_rows",
+    "column_widths",
+    "header_lines",
+    "write_ascii",
+    "write_ascii_head",
+    "write_ascii_skycat",
+    "write_fits_ldac",
+]
+
+# SExtractor writes these as narrower FITS types than the catalogue array holds.
+_FITS_TYPE_OVERRIDES = {"X_IMAGE": "E", "Y_IMAGE": "E", "EXT_NUMBER": "I", "FLAGS": "I"}
+_FITS_TYPES = {"i4": "J", "i8": "K", "f4": "E", "f8": "D"}
+_NUMPY_TYPES = {"I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+
+
+class WriteError(DetectionError):
+    """A catalogue could not be written (one line); ``catalogue`` re-raises it as OutputError."""
+
+
+def column_widths(catalogue: npt.NDArray[np.void], columns: Sequence[str]) -> list[int]:
+    """How many values each column holds in ``catalogue`` (1 for scalars)."""
+    widths = []
+    for name in columns:
+        shape = catalogue.dtype[name].shape
+        widths.append(int(shape[0]) if shape else 1)
+    return widths
+
+
+def header_lines(columns: Sequence[str], widths: Sequence[int] | None = None) -> str:
+    """SExtractor's ASCII_HEAD ``#`` lines; a vector column takes ``width`` numbers."""
+    lines = []
+    number = 1
+    for i, name in enumerate(columns):
+        info = COLUMN_INFO[name]
+        unit = f" [{info.unit}]" if info.unit else ""
+        lines.append(f"# {number:3d} {name:<22.22s} {info.description:<58.58s}{unit}\n")
+        number += widths[i] if widths else 1
+    return "".join(lines)
+
+
+def ascii_rows(
+    catalogue: npt.NDArray[np.void], columns: Sequence[str], separator: str = " "
+) -> Iterator[str]:
+    """The catalogue's rows with SExtractor's printf formats, ``chunk`` rows at a time."""
+    widths = column_widths(catalogue, columns)
+    formats = [COLUMN_INFO[name].fmt for name in columns]
+    row_format = separator.join(
+        separator.join([fmt] * width) for fmt, width in zip(formats, widths, strict=True)
+    )
+    row_format += "\n"
+    flat_columns = []
+    for name, width in zip(columns, widths, strict=True):
+        values = catalogue[name]
+        if width == 1 and values.ndim == 1:
+            flat_columns.append(values.tolist())
+        else:
+            for k in range(width):
+                flat_columns.append(values[:, k].tolist())
+    chunk = 20000
+    n = len(catalogue)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        rows = zip(*(col[start:stop] for col in flat_columns), strict=True)
+        yield "".join(row_format % row for row in rows)
+
+
+def _text_writer(path: Path) -> Any:
+    return atomic_writer(path, text=True)
+
+
+def _guard(path: Path, action: Any) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise WriteError(f"{path}: directory {directory} does not exist")
+    try:
+        action()
+    except UnsafeTarget as exc:
+        raise WriteError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write catalogue: {exc.strerror or exc}") from None
+
+
+def write_ascii(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:
+    """CATALOG_TYPE ASCII: one line per source, no header."""
+
+    def run() -> None:
+        with _text_writer(path) as fh:
+            for block in ascii_rows(catalogue, columns):
+                fh.write(block)
+
+    _guard(path, run)
+
+
+def write_ascii_head(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:
+    """CATALOG_TYPE ASCII_HEAD: the ``#`` header, then one line per source."""
+
+    def run() -> None:
+        with _text_writer(path) as fh:
+            fh.write(header_lines(columns, column_widths(catalogue, columns)))
+            for block in ascii_rows(catalogue, columns):
+                fh.write(block)
+
+    _guard(path, run)
+
+
+def write_ascii_skycat(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:
+    """CATALOG_TYPE ASCII_SKYCAT, byte for byte SExtractor's layout."""
+    names = list(columns)
+    for i, alias in enumerate(("id", "ra", "dec", "mag")[: len(names)]):
+        names[i] = alias
+
+    def run() -> None:
+        with _text_writer(path) as fh:
+            fh.write(
+                "QueryResult\n\n# Config entry for original catalog server:\n"
+                "serv_type: catalog\nlong_name: SExtractor catalog\nshort_name: SExCat\n"
+                "symbol: id diamond  8.0\n# End config entry\n\n"
+            )
+            fh.write("\t".join(names) + "\n" + "-" * 18 + "\n")
+            for block in ascii_rows(catalogue, columns, separator=" \t"):
+                fh.write(block)
+            fh.write("[EOD]")
+
+    _guard(path, run)
+
+
+def _tdisp(fmt: str) -> str:
+    """printf format → FITS TDISP (``%12.7g`` → ``G12.7``, ``%+11.7f`` → ``F11.7``)."""
+    match = re.fullmatch(r"%\+?(\d+)(?:\.(\d+))?([dfeg])", fmt)
+    if match is None:  # pragma: no cover - every COLUMN_INFO format matches
+        return ""
+    width, precision, kind = match.groups()
+    code = {"d": "I", "f": "F", "e": "E", "g": "G"}[kind]
+    return f"{code}{width}" + (f".{precision}" if precision and kind != "d" else "")
+
+
+def _objects_hdu(catalogue: npt.NDArray[np.void], columns: Sequence[str], extname: str) -> Any:
+    import numpy as np
+    from astropy.io import fits
+
+    fits_columns = []
+    for name in columns:
+        info = COLUMN_INFO[name]
+        code = _FITS_TYPE_OVERRIDES.get(name, _FITS_TYPES[info.dtype])
+        values = catalogue[name]
+        width = int(values.shape[1]) if values.ndim == 2 else 1
+        fits_columns.append(
+            fits.Column(
+                name=name,
+                format=f"{width}{code}",
+                unit=info.unit or None,
+                disp=_tdisp(info.fmt) or None,
+                array=np.asarray(values, dtype=_NUMPY_TYPES[code]),
+            )
+        )
+    hdu = fits.BinTableHDU.from_columns(fits_columns, name=extname)
+    for i, name in enumerate(columns, 1):
+        hdu.header.comments[f"TTYPE{i}"] = COLUMN_INFO[name].description
+    return hdu
+
+
+def _sex_keywords(result: DetectionResult, index: int, params: DetectionParams) -> list[Any]:
+    """The ``SEX*`` cards SExtractor adds to the LDAC_IMHEAD header of an extension."""
+    ext = result.extensions[index]
+    apertures = [
+        (f"SEXAPED{i}", d, f"Fixed photometric aperture #{i} (pixels)")
+        for i, d in enumerate(params.phot_apertures, 1)
+    ]
+    return [
+        ("FITSFILE", os.path.basename(result.path), "File name of the analysed image"),
+        ("FITSEXT", ext.extension.ext_number, "FITS Extension number"),
+        ("FITSNEXT", len(result.extensions), "Number of FITS image extensions in file"),
+        ("SEXVERS", "canfar-tui detect (sep)", "Extraction software"),
+        ("SEXDATE", time.strftime("%d/%m/%Y"), "Extraction date"),
+        ("SEXTIME", time.strftime("%H:%M:%S"), "Extraction time"),
+        ("SEXELAPS", round(ext.seconds, 6), "Elapsed time during extraction (s)"),
+        ("SEXBKGND", ext.background, "Median background level (ADU)"),
+        ("SEXBKDEV", ext.rms, "Median background RMS (ADU)"),
+        ("SEXTHLD", ext.threshold, "Extraction threshold (ADU)"),
+        ("SEXATHLD", ext.threshold, "Analysis threshold (ADU)"),
+        ("SEXNFIN", ext.n_sources, "Final number of extracted sources"),
+        ("SEXNPARA", len(params.columns), "Number of parameters per source"),
+        ("SEXPXSCL", params.pixel_scale, "Pixel scale used for measurements (arcsec)"),
+        ("SEXSFWHM", params.seeing_fwhm, "Source FWHM used for measurements (arcsec)"),
+        ("SEXGAIN", ext.gain, "Gain used (e-/ADU)"),
+        ("SEXFLTR", params.filter, "Detection filtering activated (flag)"),
+        ("SEXFILTN", params.filter_name, "Filter filename"),
+        ("SEXMINAR", params.detect_minarea, "Minimum area used for detection (pixels)"),
+        ("SEXDBLDN", params.deblend_nthresh, "Number of deblending thresholds"),
+        ("SEXDBLDC", params.deblend_mincont, "Minimum contrast used for deblending"),
+        ("SEXCLN", params.clean, "Cleaning activated (flag)"),
+        ("SEXCLNPA", params.clean_param, "Cleaning parameter"),
+        *apertures,
+        ("SEXAUTP1", params.phot_autoparams[0], "Parameter #1 used for automatic magnitudes"),
+        ("SEXAUTP2", params.phot_autoparams[1], "Parameter #2 used for automatic magnitudes"),
+        ("SEXSATLV", ext.saturation, "Saturation level used for flagging (ADU)"),
+        ("SEXMGZPT", params.mag_zeropoint, "Zero-point used for magnitudes"),
+        ("SEXBKGSX", params.back_size[0], "Mesh width used for background mapping (pixels)"),
+        ("SEXBKGSY", params.back_size[1], "Mesh height used for background mapping (pixels"),
+        ("SEXBKGFX", params.back_filtersize[0], "Mask width used for background map filtering"),
+        ("SEXBKGFY", params.back_filtersize[1], "Mask height used for background map filtering"),
+        ("SEXPIXSK", params.pixstack, "Pixel stack-size (pixels)"),
+    ]
+
+
+def _image_header(path: str, hdu_index: int) -> Any:
+    """The image header of HDU ``hdu_index`` (the uncompressed image's, for a ``.fz``)."""
+    import warnings
+
+    from astropy.io import fits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            hdu = hdul[hdu_index]
+            header = hdu.header.copy()
+    header.strip()  # drop XTENSION/NAXIS…: put back below as an image extension's
+    return header
+
+
+def _imhead_hdu(result: DetectionResult, index: int, params: DetectionParams) -> Any:
+    import numpy as np
+    from astropy.io import fits
+
+    ext = result.extensions[index].extension
+    image = _image_header(result.path, ext.hdu_index)
+    header = fits.Header()
+    header["XTENSION"] = ("IMAGE", "Image extension")
+    header["BITPIX"] = (ext.bitpix, "array data type")
+    header["NAXIS"] = (len(ext.shape), "number of array dimensions")
+    for axis, size in enumerate(reversed(ext.shape), 1):
+        header[f"NAXIS{axis}"] = size
+    header["PCOUNT"] = (0, "number of parameters")
+    header["GCOUNT"] = (1, "number of groups")
+    header.extend(image, strip=False)
+    for key, value, comment in _sex_keywords(result, index, params):
+        header[key] = (value, comment)
+    text = header.tostring(sep="", endcard=True, padding=False)
+    n_cards = len(text) // 80
+    cards = np.array([text[i * 80 : (i + 1) * 80] for i in range(n_cards)], dtype="S80")
+    column = fits.Column(
+        name="Field Header Card",
+        format=f"{80 * n_cards}A",
+        dim=f"(80, {n_cards})",
+        array=cards.reshape(1, n_cards),
+    )
+    return fits.BinTableHDU.from_columns([column], name="LDAC_IMHEAD")
+
+
+def write_fits_ldac(result: DetectionResult, path: Path, columns: Sequence[str]) -> None:
+    """CATALOG_TYPE FITS_LDAC: LDAC_IMHEAD + LDAC_OBJECTS per extension (SCAMP, PSFEx)."""
+    from astropy.io import fits
+
+    catalogue = result.catalogue
+    hdus: list[Any] = [fits.PrimaryHDU()]
+    for index, ext_result in enumerate(result.extensions):
+        if not ext_result.ok:
+            continue
+        ext_number = ext_result.extension.ext_number
+        rows = catalogue[catalogue["EXT_NUMBER"] == ext_number]
+        hdus.append(_imhead_hdu(result, index, result.params))
+        hdus.append(_objects_hdu(rows, columns, "LDAC_OBJECTS"))
+    hdul = fits.HDUList(hdus)
+
+    def run() -> None:
+        with atomic_writer(path) as fh:
+            hdul.writeto(fh)
+
+    _guard(path, run)
