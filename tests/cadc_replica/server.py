@@ -139,7 +139,7 @@ def _write_secret(path: Path, text: str) -> None:
 
 def seed_archive(root: Path) -> list[Path]:
     """The seed's five MegaCam exposures under ``root/CFHT``, made as the sandbox makes them."""
-    from canfar_tui.clients.archive.cadc import SEED_FILE_IDS, synthetic_config_for
+    from canfar_tui.clients.archive.sandbox import SEED_FILE_IDS, synthetic_config_for
     from canfar_tui.detection.synthetic import write_synthetic_mef
 
     folder = root / SEED_ARCHIVE
