@@ -557,13 +557,14 @@ async def test_associate_allocates_when_no_address_is_free_and_actions_work(
 
         # a persistent flavor: the first connection offers no scratch setup; skip it
         terminal_plans: list[list[tuple[str, ...]]] = []
+
+        def record_plan(steps: Sequence[SshStep]) -> PlanResult:
+            terminal_plans.append([s.argv for s in steps])
+            return PlanResult(0)
+
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(app, "suspend", contextlib.nullcontext)
-            patch.setattr(
-                cloud_instances,
-                "execute_plan",
-                lambda steps: terminal_plans.append([s.argv for s in steps]) or PlanResult(0),
-            )
+            patch.setattr(cloud_instances, "execute_plan", record_plan)
             await pilot.press("o")
             await until(pilot, lambda: isinstance(app.screen, FirstConnectionScreen), "offer")
             assert not app.screen.scratch  # type: ignore[attr-defined]
