@@ -484,7 +484,7 @@ def peer_rows(items: Sequence[Any], mode: str) -> list[tuple[object, ...]]:
 
     fake = SimpleNamespace(mode=mode, marked=set())
     make = QueueView._row_maker(fake, datetime.now(UTC))  # type: ignore[arg-type]
-    out = []
+    out: list[tuple[object, ...]] = []
     for item in items:
         cells = make(item)
         out.append(
@@ -806,7 +806,8 @@ def child(part: str, args: argparse.Namespace) -> dict[str, Any]:
     if done.returncode != 0:
         raise SystemExit(f"part {part} failed ({done.returncode})")
     print(f"  part {part}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def ms(values: Sequence[float]) -> float:

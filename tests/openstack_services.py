@@ -123,11 +123,13 @@ async def finish_snapshot(service: OpenStackService, project_id: str, image_id: 
             )
         )
         try:
-            image = conn.image.get_image(image_id)
+            images = conn.image
+            assert isinstance(images, openstack.image.v2._proxy.Proxy)  # Glance has only v2
+            image = images.get_image(image_id)
             if image.status == "queued":
                 if not image.disk_format or not image.container_format:
-                    conn.image.update_image(image, disk_format="qcow2", container_format="bare")
-                conn.image.put(
+                    images.update_image(image, disk_format="qcow2", container_format="bare")
+                images.put(
                     f"/images/{image_id}/file",
                     data=b"canfar-tui fake snapshot\n" * 64,
                     headers={"Content-Type": "application/octet-stream"},

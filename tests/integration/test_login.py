@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ import pytest
 from cadc_services import CadcService, cadc_service_or_skip
 from real_services import REPO
 
+from canfar_tui.app import CanfarApp
 from canfar_tui.clients.credentials import certificate_expiry
 from canfar_tui.config import load_settings
 
@@ -223,7 +225,7 @@ def replica_home(
 
 
 async def test_the_login_screen_logs_in_against_the_replica(
-    make_app,  # type: ignore[no-untyped-def]
+    make_app: Callable[..., CanfarApp],
     cadc_service: CadcService,
     replica_home: Path,
 ) -> None:

@@ -49,13 +49,16 @@ def application_credential(service: OpenStackService) -> Iterator[tuple[str, str
         ).get_one(cloud=service.cloud, auth={"password": service.password()})
     )
     user_id = conn.current_user_id
-    credential = conn.identity.create_application_credential(
+    assert user_id is not None
+    identity = conn.identity
+    assert isinstance(identity, openstack.identity.v3._proxy.Proxy)  # Keystone has only v3
+    credential = identity.create_application_credential(
         user=user_id, name=f"canfar-tui-test-{uuid.uuid4().hex[:8]}"
     )
     try:
         yield credential.id, credential.secret
     finally:
-        conn.identity.delete_application_credential(user=user_id, application_credential=credential)
+        identity.delete_application_credential(user=user_id, application_credential=credential)
         conn.close()
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from fakes import FixedCloud
 
+from canfar_tui.app import CanfarApp
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.clients.credentials import CadcCredentials
 from canfar_tui.config import Settings
 
 
-async def test_expiring_certificate_warns_and_c_renews(make_app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_expiring_certificate_warns_and_c_renews(
+    make_app: Callable[..., CanfarApp], settings: Settings
+) -> None:
     folder = settings.paths.data_dir / "sandbox" / "credentials"
     credentials = CadcCredentials.for_sandbox(folder, initial_validity=timedelta(hours=20))
     clients = Clients("sandbox", cloud=FixedCloud(), credentials=credentials, mode_label="SANDBOX")

@@ -14,6 +14,7 @@ process. The real-profile path over a real sshd is tests/integration/test_vm_set
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import subprocess
@@ -29,8 +30,6 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
-from canfar_tui import ssh as ssh_module
-from canfar_tui import vm_setup
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.clients.cloud.sandbox import SandboxCloud
@@ -202,8 +201,8 @@ class Terminal:
 
         monkeypatch.setattr(app, "suspend", suspend)
         monkeypatch.setattr(cloud_instances, "execute_plan", execute)
-        monkeypatch.setattr(vm_setup.asyncio, "create_subprocess_exec", no_process)
-        monkeypatch.setattr(ssh_module.subprocess, "Popen", no_popen)
+        monkeypatch.setattr(asyncio, "create_subprocess_exec", no_process)
+        monkeypatch.setattr(subprocess, "Popen", no_popen)
 
     @property
     def nothing_sent(self) -> bool:
@@ -357,16 +356,16 @@ async def test_the_seed_steps_by_keys(
         session = app.screen
         assert isinstance(session, VmSetupScreen) and session.simulated
         key = "~/.ssh/id_ed25519"
-        batch = (
+        options = (
             "-o ConnectTimeout=15 -o BatchMode=yes -o StrictHostKeyChecking=accept-new "
             "-o ServerAliveInterval=15 -o ServerAliveCountMax=4"
         )
         assert shown_commands(session) == [
-            f"ssh {batch} -i {key} ubuntu@{ip} " + "'if id -u jdoe >/dev/null 2>&1; then echo "
+            f"ssh {options} -i {key} ubuntu@{ip} " + "'if id -u jdoe >/dev/null 2>&1; then echo "
             "'\"'\"'the user jdoe exists already: canfar_create_user skipped'\"'\"'; "
             "else sudo canfar_create_user jdoe; fi'",
-            f"ssh {batch} -i {key} ubuntu@{ip} 'sudo canfar_setup_scratch'",
-            f"ssh {batch} -i {key} ubuntu@{ip} 'sudo apt update -y && sudo apt install -y "
+            f"ssh {options} -i {key} ubuntu@{ip} 'sudo canfar_setup_scratch'",
+            f"ssh {options} -i {key} ubuntu@{ip} 'sudo apt update -y && sudo apt install -y "
             "source-extractor libcfitsio-bin'",
             f"ssh -o ConnectTimeout=15 -i {key} jdoe@{ip}",
         ]

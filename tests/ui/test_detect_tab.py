@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from canfar_tui.app import CanfarApp
 from canfar_tui.detection.synthetic import SyntheticConfig, write_synthetic_mef
 from canfar_tui.widgets.detect.view import DetectView
 
@@ -20,16 +23,18 @@ def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def open_detect(pilot) -> DetectView:  # type: ignore[no-untyped-def]
+async def open_detect(pilot: Pilot[None]) -> DetectView:
     await pilot.press("7")
     await pilot.pause()
-    view = pilot.app.view("detect")
+    app = pilot.app
+    assert isinstance(app, CanfarApp)
+    view = app.view("detect")
     assert isinstance(view, DetectView)
     assert view.query_one("#detect-image", Input).has_focus
     return view
 
 
-async def wait_idle(pilot, view: DetectView) -> None:  # type: ignore[no-untyped-def]
+async def wait_idle(pilot: Pilot[None], view: DetectView) -> None:
     for _ in range(600):
         await pilot.pause(0.05)
         if not view.running:
@@ -42,8 +47,8 @@ def text_of(view: DetectView, selector: str) -> str:
 
 
 async def test_run_reaches_100_percent_and_saves_the_catalogue(
-    make_app, tiny_image: Path, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    make_app: Callable[..., CanfarApp], tiny_image: Path, tmp_path: Path
+) -> None:
     app = make_app()
     output = tmp_path / "out.cat"
     async with app.run_test(size=(120, 40)) as pilot:
@@ -84,7 +89,9 @@ async def test_run_reaches_100_percent_and_saves_the_catalogue(
         assert app.unexpected_errors == 0
 
 
-async def test_a_file_that_is_not_fits_fails_in_one_line(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_file_that_is_not_fits_fails_in_one_line(
+    make_app: Callable[..., CanfarApp], tmp_path: Path
+) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
     bogus = folder / "notes.fits"
@@ -101,7 +108,9 @@ async def test_a_file_that_is_not_fits_fails_in_one_line(make_app, tmp_path: Pat
         assert app.unexpected_errors == 0
 
 
-async def test_bad_parameter_does_not_start(make_app, tiny_image: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_parameter_does_not_start(
+    make_app: Callable[..., CanfarApp], tiny_image: Path
+) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         view = await open_detect(pilot)
@@ -112,7 +121,9 @@ async def test_bad_parameter_does_not_start(make_app, tiny_image: Path) -> None:
         assert "Not started" in status and "DETECT_THRESH" in status
 
 
-async def test_missing_image_is_reported(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_image_is_reported(
+    make_app: Callable[..., CanfarApp], tmp_path: Path
+) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         view = await open_detect(pilot)

@@ -14,6 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from textual.screen import Screen
+from textual.widgets import Checkbox, Static, TabbedContent
+
 from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.clients.base import QueueClient
 from canfar_tui.clients.bundle import Clients
@@ -75,6 +78,11 @@ async def wait_for(pilot: Any, condition: Callable[[], object], what: str) -> No
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def top_screen(app: CanfarApp) -> Screen[object]:
+    """The screen on top now (read by a call, which no earlier assert narrows)."""
+    return app.screen
+
+
 def notifications(app: CanfarApp) -> list[str]:
     return [notification.message for notification in app._notifications]
 
@@ -99,7 +107,7 @@ async def test_edit_a_held_job_from_its_details_and_it_runs_with_the_new_argumen
         detail = JobDetailScreen(queue, job_id)
         await app.push_screen(detail)
         await wait_for(pilot, detail.can_edit, "the held job's ad")
-        assert "e edit & release" in str(detail.query_one("#job-hint").content)
+        assert "e edit & release" in str(detail.query_one("#job-hint", Static).content)
         assert "e" in app.screen.active_bindings
         assert app.screen.active_bindings["e"].binding.action == "edit"
 
@@ -109,11 +117,11 @@ async def test_edit_a_held_job_from_its_details_and_it_runs_with_the_new_argumen
         assert isinstance(form, JobEditScreen)
         await wait_for(pilot, lambda: form.ad is not None, "the form filled")
         assert not form.field("Arguments").disabled
-        why = str(form.query_one("#job-edit-why").content)
+        why = str(form.query_one("#job-edit-why", Static).content)
         assert why == "Held: submitted on hold at user's request"
         assert form.field("Arguments").value == "wrong-exposure"
         assert form.field("RequestMemory").value == "64000"
-        assert form.query_one("#job-edit-release").value is True
+        assert form.query_one("#job-edit-release", Checkbox).value is True
 
         # A wrong memory size: one line under the form, the field focused, nothing sent.
         await pilot.press("end", "ctrl+u", *"1056215p 'a b'")
@@ -147,8 +155,8 @@ async def test_edit_a_held_job_from_its_details_and_it_runs_with_the_new_argumen
         await wait_for(pilot, lambda: not detail.can_edit(), "the job no longer held")
         await pilot.press("e")
         await pilot.pause(0.1)
-        assert app.screen is detail
-        assert detail.query_one("#job-tabs").active == "job-pane-error"
+        assert top_screen(app) is detail
+        assert detail.query_one("#job-tabs", TabbedContent).active == "job-pane-error"
         assert app.unexpected_errors == 0
 
 
@@ -177,7 +185,7 @@ async def test_open_job_edit_refuses_jobs_that_cannot_be_edited(
         await wait_for(pilot, lambda: form.ad is not None, "the form filled")
         assert not form.field("Arguments").disabled
         # Saving with nothing changed and release unticked says so and sends nothing.
-        form.query_one("#job-edit-release").value = False
+        form.query_one("#job-edit-release", Checkbox).value = False
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: form.problem == "Nothing changed.", "nothing changed")
         await pilot.press("escape")
@@ -221,7 +229,7 @@ async def test_read_only_never_edits(settings: Settings, tmp_path: Path) -> None
         await pilot.press("e")
         await pilot.pause(0.1)
         assert app.screen is detail
-        assert detail.query_one("#job-tabs").active == "job-pane-error"
+        assert detail.query_one("#job-tabs", TabbedContent).active == "job-pane-error"
         await pilot.press("escape")
 
         # The form itself, opened anyway, shows the job but refuses to save.
@@ -234,7 +242,7 @@ async def test_read_only_never_edits(settings: Settings, tmp_path: Path) -> None
         form.field("Arguments").value = "changed anyway"
         await pilot.press("ctrl+s")
         await pilot.pause(0.1)
-        assert app.screen is form
+        assert top_screen(app) is form
         ad = await queue.job_ad(job_id)
         assert ad["Args"] == "wrong-exposure" and ad["JobStatus"] == int(JobStatus.HELD)
         assert app.unexpected_errors == 0

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from canfar_tui.app import CanfarApp
 from canfar_tui.screens.login import LoginScreen
 
 
-async def test_clicking_the_sandbox_badge_opens_the_login_screen(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_clicking_the_sandbox_badge_opens_the_login_screen(
+    make_app: Callable[..., CanfarApp],
+) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -18,7 +23,9 @@ async def test_clicking_the_sandbox_badge_opens_the_login_screen(make_app) -> No
         assert not isinstance(app.screen, LoginScreen)
 
 
-async def test_the_first_start_offers_login_and_escape_keeps_the_sandbox(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_the_first_start_offers_login_and_escape_keeps_the_sandbox(
+    make_app: Callable[..., CanfarApp],
+) -> None:
     app = make_app()
     app.offer_login = True
     async with app.run_test(size=(120, 40)) as pilot:

@@ -11,6 +11,7 @@ Update after an intended visual change with ``pytest tests/ui --snapshot-update`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from fakes import FixedCloud, FixedQueue
 from textual import events
 from textual.widgets import Select
 
+from canfar_tui.app import CanfarApp
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.config import Settings
 from canfar_tui.widgets.pipeline.view import PipelineView
@@ -70,6 +72,11 @@ async def fill_in_the_form(pilot: Any) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
-def test_pipeline_snapshot(snap_compare, make_app, settings, size) -> None:  # type: ignore[no-untyped-def]
+def test_pipeline_snapshot(
+    snap_compare: Callable[..., bool],
+    make_app: Callable[..., CanfarApp],
+    settings: Settings,
+    size: tuple[int, int],
+) -> None:
     app = make_app(clients=fixed_clients(settings))
     assert snap_compare(app, terminal_size=size, run_before=fill_in_the_form)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual import events
-from textual.widgets import Input, Select, Static, TextArea
+from textual.widgets import DirectoryTree, Input, Select, Static, TextArea
 
 from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.batch.pipeline import PipelineError, PipelineSpec
@@ -298,7 +298,7 @@ async def test_ids_from_a_file_and_bad_input_are_one_line_messages(
 
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, FilePickerScreen), "the picker")
-        tree = app.screen.query_one("#picker-tree")
+        tree = app.screen.query_one("#picker-tree", DirectoryTree)
         await wait_for(pilot, lambda: len(tree.root.children) == 1, "exposures.txt listed")
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, FilePickerScreen), "closed")
@@ -343,7 +343,9 @@ async def test_ids_from_a_file_and_bad_input_are_one_line_messages(
         assert app.unexpected_errors == 0
 
 
-async def test_detect_params_come_to_the_pipeline_with_p(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_detect_params_come_to_the_pipeline_with_p(
+    make_app: Callable[..., CanfarApp],
+) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("7")
@@ -382,7 +384,7 @@ async def test_detect_params_come_to_the_pipeline_with_p(make_app) -> None:  # t
         assert app.unexpected_errors == 0
 
 
-async def test_read_only_hides_submit_and_resubmit(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_read_only_hides_submit_and_resubmit(make_app: Callable[..., CanfarApp]) -> None:
     app = make_app(read_only=True)
     async with app.run_test(size=SIZE) as pilot:
         view = await open_pipeline(pilot)
@@ -424,7 +426,9 @@ async def test_a_profile_without_a_queue_says_so_in_one_line(settings: Settings)
         assert app.unexpected_errors == 0
 
 
-async def test_the_last_run_is_shown_again_after_a_restart(make_app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_the_last_run_is_shown_again_after_a_restart(
+    make_app: Callable[..., CanfarApp], settings: Settings
+) -> None:
     arrived = tuple(Arrived(i, f"vos:me/cats/{i}.cat", "0" * 32, 10) for i in SEED_IDS)
     run = make_run(outcome=PipelineOutcome(arrived, (Failed(BROKEN, "fetch failed"),)))
     path = settings.paths.data_dir / "pipeline" / "last-run.json"
@@ -483,7 +487,7 @@ def test_job_settings_use_this_python_only_for_the_sandbox_executor(tmp_path: Pa
     from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 
     assert job_settings(None) == (("canfar-tui",), None)
-    assert job_settings(FixedQueue()) == (("canfar-tui",), None)  # type: ignore[arg-type]
+    assert job_settings(FixedQueue()) == (("canfar-tui",), None)
     queue = SandboxQueue(tmp_path / "queue", slots=1)
     try:
         assert job_settings(queue) == ((sys.executable, "-m", "canfar_tui"), 1)

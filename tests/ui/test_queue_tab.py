@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import DirectoryTree, Static
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
@@ -154,7 +155,7 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
         assert isinstance(submit, SubmitScreen)
         await pilot.press("ctrl+o")
         await wait_for(pilot, lambda: isinstance(app.screen, FilePickerScreen), "the picker")
-        tree = app.screen.query_one("#picker-tree")
+        tree = app.screen.query_one("#picker-tree", DirectoryTree)
         await wait_for(pilot, lambda: len(tree.root.children) == 1, "do_catalogue.sub listed")
         await pilot.press("down", "enter")
         await wait_for(pilot, lambda: app.screen is submit, "back on the submit screen")
@@ -176,7 +177,7 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
         assert preview.rewrite.flavor.name == "c2-7.5gb-30"
         assert preview.report.ok and len(preview.report.jobs) == 4
         assert '+VMImage                = "canfar-rocky-8"' in preview.rewrite.text
-        form = str(submit.query_one("#submit-form").content)
+        form = str(submit.query_one("#submit-form", Static).content)
         assert "canfar_submit 0.4.0" in form and "0.4.x form" in form
         assert "On the batch host: canfar_submit do_catalogue.sub canfar-rocky-8" in form
         assert not (bin_dir / "SUBMITTED").exists()  # probing never submits
@@ -196,7 +197,7 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
         await wait_for(pilot, one_running_three_idle, "one job running, three idle")
         cells = view.table.get_row(batch.key)
         assert cells is not None and cells[5] == 1 and cells[6] == 3 and cells[8] == 4
-        totals = str(view.query_one("#queue-totals").content)
+        totals = str(view.query_one("#queue-totals", Static).content)
         assert totals.startswith("4 jobs; 0 completed, 0 removed, 3 idle, 1 running, 0 held")
 
         open_gate(job_dir)
@@ -213,7 +214,7 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
             lambda: f"Batch ID: {cluster} is complete." in notifications(app),
             "the completion notice",
         )
-        totals = str(view.query_one("#queue-totals").content)
+        totals = str(view.query_one("#queue-totals", Static).content)
         assert totals.startswith("4 jobs; 4 completed, 0 removed, 0 idle, 0 running, 0 held")
 
         # The jobs, and the output of the first one.
@@ -267,7 +268,7 @@ async def test_hold_release_and_remove_jobs_and_batches_with_reasons_and_confirm
         await wait_for(pilot, lambda: view.mode == "held" and len(rows(view)) == 1, "held view")
         assert str(rows(view)[0][1]) == f"{cluster}.1"  # after the mark column
         assert rows(view)[0][5] == "input missing"
-        assert str(view.query_one("#queue-totals").content).startswith("1 held job")
+        assert str(view.query_one("#queue-totals", Static).content).startswith("1 held job")
 
         # Release it from the held view.
         await pilot.press("u")
@@ -325,7 +326,7 @@ async def test_hold_release_and_remove_jobs_and_batches_with_reasons_and_confirm
             return row is not None and not row.in_queue
 
         await wait_for(pilot, complete, "the batch to complete")
-        totals = str(view.query_one("#queue-totals").content)
+        totals = str(view.query_one("#queue-totals", Static).content)
         assert totals.startswith("4 jobs; 3 completed, 1 removed, 0 idle, 0 running, 0 held")
         assert app.unexpected_errors == 0
 
@@ -349,7 +350,7 @@ async def test_mark_jobs_with_space_then_hold_release_and_remove_them_together(
         marks = {str(row[1]): row[0] for row in rows(view)}
         assert marks[f"{cluster}.1"] == marks[f"{cluster}.2"] == "✓"
         assert marks[f"{cluster}.3"] == ""
-        assert "2 marked" in str(view.query_one(".view-status").content)
+        assert "2 marked" in str(view.query_one(".view-status", Static).content)
 
         # h holds the marked jobs (not the one under the cursor) and clears the marks.
         await pilot.press("h")
@@ -387,7 +388,7 @@ async def test_mark_jobs_with_space_then_hold_release_and_remove_them_together(
         await wait_for(pilot, lambda: isinstance(app.screen, JobReasonScreen), "the reason")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
-        assert "2 marked rows" in str(app.screen.query_one("#confirm-message").content)
+        assert "2 marked rows" in str(app.screen.query_one("#confirm-message", Static).content)
         await pilot.press("y")
         await wait_for(
             pilot,
@@ -401,7 +402,8 @@ async def test_mark_jobs_with_space_then_hold_release_and_remove_them_together(
 
         await pilot.press("t")
         await wait_for(pilot, lambda: isinstance(app.screen, TraceScreen), "the trace")
-        assert app.screen.cluster == cluster
+        trace = app.screen
+        assert isinstance(trace, TraceScreen) and trace.cluster == cluster
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, TraceScreen), "closed")
 

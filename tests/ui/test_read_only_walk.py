@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input
 
-from canfar_tui.app import TABS, CanfarApp, CanfarCommands, create_app, view_class
+from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.clients.bundle import Clients, start_sandbox_storage
 from canfar_tui.clients.cloud.sandbox import SandboxCloud
 from canfar_tui.clients.credentials import CadcCredentials
@@ -28,6 +28,7 @@ from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 from canfar_tui.config import Settings
 from canfar_tui.models import LaunchRequest
 from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.tabs import TABS, view_class
 
 SIZE = (120, 36)
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me"
@@ -38,7 +39,7 @@ def destructive_bindings() -> Iterator[tuple[str, str, Binding]]:
     action; the name is the one the palette provider gives it (``area: action``)."""
     for tab_id, title, _ in TABS:
         cls = view_class(tab_id)
-        destructive = getattr(cls, "DESTRUCTIVE_ACTIONS", frozenset())
+        destructive = getattr(cls, "DESTRUCTIVE_ACTIONS", frozenset[str]())
         area = str(getattr(cls, "TITLE", title)).lower()
         for binding in cls.BINDINGS:
             if isinstance(binding, Binding) and binding.action in destructive:
@@ -49,7 +50,7 @@ def test_the_walk_covers_every_declared_destructive_action() -> None:
     """Each declared destructive action has a binding (else the walk could not press it)."""
     bound = {(tab, b.action) for tab, _, b in destructive_bindings()}
     for tab_id, _, _ in TABS:
-        declared = getattr(view_class(tab_id), "DESTRUCTIVE_ACTIONS", frozenset())
+        declared = getattr(view_class(tab_id), "DESTRUCTIVE_ACTIONS", frozenset[str]())
         assert {(tab_id, action) for action in declared} <= bound, tab_id
     assert len(bound) >= 20
 
@@ -143,12 +144,18 @@ async def test_read_only_walk_changes_nothing(settings: Settings, sandbox: Any) 
         for index, (tab_id, _, _) in enumerate(TABS, start=1):
             app.set_focus(None)  # not into a text field (Detect, Pipeline)
             await pilot.press(str(index))
-            await until(pilot, lambda tab_id=tab_id: app.view(tab_id) is not None, tab_id)
+
+            def mounted(tab_id: str = tab_id) -> bool:
+                return app.view(tab_id) is not None
+
+            await until(pilot, mounted, tab_id)
             view = app.view(tab_id)
             assert view is not None
-            await until(
-                pilot, lambda view=view: getattr(view, "state", "ready") != "loading", "a load"
-            )
+
+            def loaded(view: object = view) -> bool:
+                return getattr(view, "state", "ready") != "loading"
+
+            await until(pilot, loaded, "a load")
             await pilot.pause(0.2)
             provider_names = {name for name, _, _ in CanfarCommands(app.screen)._commands()}
             here = [(name, b) for tab, name, b in destructive_bindings() if tab == tab_id]
@@ -171,7 +178,11 @@ async def test_read_only_walk_changes_nothing(settings: Settings, sandbox: Any) 
             if isinstance(view, ResourceView):  # the search works: a harmless command is found
                 refresh = f"{view.TITLE.lower()}: refresh"
                 app.screen.query_one(Input).value = refresh
-                await until(pilot, lambda refresh=refresh: refresh in palette_hits(app), refresh)
+
+                def offered(refresh: str = refresh) -> bool:
+                    return refresh in palette_hits(app)
+
+                await until(pilot, offered, refresh)
             for name, _ in here:
                 app.screen.query_one(Input).value = name  # as if typed
                 await pilot.pause(0.3)

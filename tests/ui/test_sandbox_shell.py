@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from textual.pilot import Pilot
+
 from canfar_tui.app import create_app
 from canfar_tui.clients.bundle import build_clients
 from canfar_tui.config import Settings
 from canfar_tui.widgets.resource_view import ResourceView
 
 
-async def wait_state(pilot, view: ResourceView) -> None:  # type: ignore[no-untyped-def]
+async def wait_state(pilot: Pilot[None], view: ResourceView) -> None:
     for _ in range(400):
         if view.state not in ("loading",):
             return

@@ -4,16 +4,21 @@ read-only mode, confirmation, keymap, and the error handler."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from fakes import FixedCloud
+from textual.pilot import Pilot
 from textual.widgets import TabbedContent
 
 from canfar_tui.app import CanfarApp
 from canfar_tui.clients.base import Unavailable
+from canfar_tui.config import Settings
 from canfar_tui.screens.confirm import ConfirmScreen
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen
 from canfar_tui.widgets.resource_view import ResourceView
+
+AppFactory = Callable[..., CanfarApp]
 
 TAB_KEYS = {
     "1": "projects",
@@ -30,7 +35,7 @@ def active_tab(app: CanfarApp) -> str:
     return app.screen_stack[0].query_one(TabbedContent).active.removeprefix("tab-")
 
 
-async def wait_loaded(pilot, view: ResourceView) -> None:  # type: ignore[no-untyped-def]
+async def wait_loaded(pilot: Pilot[None], view: ResourceView) -> None:
     for _ in range(400):
         if view.state in ("ready", "empty", "error", "stale", "unavailable"):
             return
@@ -38,7 +43,12 @@ async def wait_loaded(pilot, view: ResourceView) -> None:  # type: ignore[no-unt
     raise AssertionError(f"{view.TITLE} never left state {view.state}")
 
 
-async def test_number_keys_reach_every_tab_and_each_shows_a_state(make_app) -> None:  # type: ignore[no-untyped-def]
+def state_now(view: ResourceView) -> str:
+    """The view's state as it is now (read by a call, which no earlier assert narrows)."""
+    return view.state
+
+
+async def test_number_keys_reach_every_tab_and_each_shows_a_state(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         for key, tab in TAB_KEYS.items():
@@ -48,8 +58,9 @@ async def test_number_keys_reach_every_tab_and_each_shows_a_state(make_app) -> N
             view = app.view(tab)
             if isinstance(view, ResourceView):
                 await wait_loaded(pilot, view)
-        assert app.view("instances").state == "ready"  # type: ignore[union-attr]
-        assert app.view("queue").state == "ready"  # type: ignore[union-attr]
+        instances, queue = app.view("instances"), app.view("queue")
+        assert isinstance(instances, ResourceView) and instances.state == "ready"
+        assert isinstance(queue, ResourceView) and queue.state == "ready"
         vospace = app.view("vospace")
         assert isinstance(vospace, ResourceView) and vospace.state == "unavailable"
         placeholder = vospace.query_one(".view-placeholder")
@@ -57,7 +68,7 @@ async def test_number_keys_reach_every_tab_and_each_shows_a_state(make_app) -> N
         assert app.unexpected_errors == 0
 
 
-async def test_only_the_visible_tab_polls(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_only_the_visible_tab_polls(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test() as pilot:
         await pilot.press("2")
@@ -77,7 +88,7 @@ async def test_only_the_visible_tab_polls(make_app) -> None:  # type: ignore[no-
         assert not instances.poller.paused
 
 
-async def test_filter_and_sort_by_keys(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_filter_and_sort_by_keys(make_app: AppFactory) -> None:
     app = make_app(cloud=FixedCloud(instances=12))
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("2")
@@ -104,7 +115,7 @@ async def test_filter_and_sort_by_keys(make_app) -> None:  # type: ignore[no-unt
         assert view.table.sort_column is not None and view.table.sort_column != before
 
 
-async def test_enter_opens_details_of_the_selected_row(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_enter_opens_details_of_the_selected_row(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test() as pilot:
         await pilot.press("2")
@@ -122,7 +133,7 @@ async def test_enter_opens_details_of_the_selected_row(make_app) -> None:  # typ
         assert not isinstance(app.screen, DetailsScreen)
 
 
-async def test_help_lists_every_key_with_its_id(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_help_lists_every_key_with_its_id(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test() as pilot:
         await pilot.press("question_mark")
@@ -139,7 +150,7 @@ async def test_help_lists_every_key_with_its_id(make_app) -> None:  # type: igno
         } <= ids
 
 
-async def test_palette_runs_area_commands(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_palette_runs_area_commands(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test() as pilot:
         await pilot.press("ctrl+p")
@@ -151,7 +162,7 @@ async def test_palette_runs_area_commands(make_app) -> None:  # type: ignore[no-
         assert active_tab(app) == "queue"
 
 
-async def test_delete_asks_first_and_runs_only_on_yes(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_delete_asks_first_and_runs_only_on_yes(make_app: AppFactory) -> None:
     cloud = FixedCloud()
     app = make_app(cloud=cloud)
     async with app.run_test() as pilot:
@@ -180,7 +191,7 @@ async def test_delete_asks_first_and_runs_only_on_yes(make_app) -> None:  # type
         assert view.table.get_row(target) is None, "the deleted row leaves the table"
 
 
-async def test_read_only_hides_and_blocks_destructive_actions(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_read_only_hides_and_blocks_destructive_actions(make_app: AppFactory) -> None:
     cloud = FixedCloud()
     app = make_app(cloud=cloud, read_only=True)
     async with app.run_test() as pilot:
@@ -203,7 +214,7 @@ async def test_read_only_hides_and_blocks_destructive_actions(make_app) -> None:
         assert "instances.delete" not in ids and "view.filter" in ids
 
 
-async def test_read_only_palette_offers_no_destructive_command(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_read_only_palette_offers_no_destructive_command(make_app: AppFactory) -> None:
     from canfar_tui.app import CanfarCommands
 
     for read_only, expected in ((False, True), (True, False)):
@@ -217,7 +228,7 @@ async def test_read_only_palette_offers_no_destructive_command(make_app) -> None
             assert "instances: refresh" in names
 
 
-async def test_keymap_rebinds_a_binding_id(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_keymap_rebinds_a_binding_id(make_app: AppFactory) -> None:
     app = make_app(keymap={"app.tab_queue": "f5"})
     async with app.run_test() as pilot:
         await pilot.press("5")
@@ -228,7 +239,9 @@ async def test_keymap_rebinds_a_binding_id(make_app) -> None:  # type: ignore[no
         assert active_tab(app) == "queue"
 
 
-async def test_failing_client_gives_notification_error_state_and_stale_badge(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_failing_client_gives_notification_error_state_and_stale_badge(
+    make_app: AppFactory,
+) -> None:
     cloud = FixedCloud()
     app = make_app(cloud=cloud)
     async with app.run_test() as pilot:
@@ -239,17 +252,18 @@ async def test_failing_client_gives_notification_error_state_and_stale_badge(mak
         assert view.state == "ready" and not app.header.stale
         cloud.failure = Unavailable("arbutus-canfar did not answer")
         for _ in range(400):
-            if view.state == "stale" and app.header.stale:  # the header follows by message
+            if state_now(view) == "stale" and app.header.stale:  # the header follows by message
                 break
             await pilot.pause(0.05)
-        assert view.state == "stale"
+        assert state_now(view) == "stale"
         assert view.table.row_count == 3, "the last good rows stay on screen"
         assert app.header.stale
         messages = [n.message for n in app._notifications]
         assert any("arbutus-canfar did not answer" in message for message in messages)
         assert app.unexpected_errors == 0
         cloud.failure = None
-        view.poller.refresh_now()  # type: ignore[union-attr]
+        assert view.poller is not None
+        view.poller.refresh_now()
         for _ in range(400):
             if view.state == "ready" and not app.header.stale:
                 break
@@ -257,7 +271,7 @@ async def test_failing_client_gives_notification_error_state_and_stale_badge(mak
         assert view.state == "ready" and not app.header.stale
 
 
-async def test_first_fetch_failing_shows_error_state(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_first_fetch_failing_shows_error_state(make_app: AppFactory) -> None:
     cloud = FixedCloud()
     cloud.failure = Unavailable("no route to host")
     app = make_app(cloud=cloud)
@@ -269,7 +283,7 @@ async def test_first_fetch_failing_shows_error_state(make_app) -> None:  # type:
         assert "no route to host" in str(view.query_one(".view-placeholder").render())
 
 
-async def test_unexpected_error_in_a_worker_is_one_line(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_unexpected_error_in_a_worker_is_one_line(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test() as pilot:
 
@@ -288,7 +302,9 @@ async def test_unexpected_error_in_a_worker_is_one_line(make_app) -> None:  # ty
         assert "boom" in dict(app.screen.rows).get(app.errors[-1].when.strftime("%H:%M:%S"), "")
 
 
-async def test_bug_in_a_handler_stops_cleanly_without_traceback(make_app, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_bug_in_a_handler_stops_cleanly_without_traceback(
+    make_app: AppFactory, settings: Settings
+) -> None:
     from canfar_tui.logs import setup_logging
 
     setup_logging(settings.paths.log_file)
@@ -310,7 +326,7 @@ async def test_bug_in_a_handler_stops_cleanly_without_traceback(make_app, settin
     assert "Traceback" in log_text and "second line" in log_text
 
 
-async def test_password_prompt_answers_a_worker_thread(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_password_prompt_answers_a_worker_thread(make_app: AppFactory) -> None:
     from canfar_tui.clients.base import AuthError
     from canfar_tui.screens.password import PasswordScreen
 

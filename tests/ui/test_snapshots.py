@@ -5,13 +5,18 @@ Update after an intended visual change with ``pytest tests/ui --snapshot-update`
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from textual.pilot import Pilot
+
+from canfar_tui.app import CanfarApp
 from canfar_tui.widgets.resource_view import ResourceView
 
 
-async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
+async def _settle(pilot: Pilot[None]) -> None:
     app = pilot.app
+    assert isinstance(app, CanfarApp)
     for _ in range(100):
         if app.dashboard_up:
             break
@@ -26,14 +31,21 @@ async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
 @pytest.mark.parametrize("keys", ["1", "2", "5"])
-def test_shell_snapshot(snap_compare, make_app, size, keys) -> None:  # type: ignore[no-untyped-def]
+def test_shell_snapshot(
+    snap_compare: Callable[..., bool],
+    make_app: Callable[..., CanfarApp],
+    size: tuple[int, int],
+    keys: str,
+) -> None:
     tab = {"1": "projects", "2": "instances", "5": "queue"}[keys]
 
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, CanfarApp)
         await _settle(pilot)  # the dashboard is up before the key is pressed
         await pilot.press(keys)
         for _ in range(200):
-            if pilot.app.active_tab_id == tab:
+            if app.active_tab_id == tab:
                 break
             await pilot.pause(0.02)
         await _settle(pilot)
@@ -41,8 +53,10 @@ def test_shell_snapshot(snap_compare, make_app, size, keys) -> None:  # type: ig
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
-def test_help_snapshot(snap_compare, make_app) -> None:  # type: ignore[no-untyped-def]
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+def test_help_snapshot(
+    snap_compare: Callable[..., bool], make_app: Callable[..., CanfarApp]
+) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
         await _settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()

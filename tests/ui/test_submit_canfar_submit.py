@@ -56,7 +56,7 @@ async def test_a_real_profile_hands_the_file_to_canfar_submit(
         form = str(screen.query_one("#submit-form", Static).content)
         assert "Submitting with" in form and "0.4.x form" in form
         results: list[SubmitResult | None] = []
-        screen.dismiss = results.append  # type: ignore[method-assign,assignment]
+        screen.dismiss = results.append
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: results, "the submission")
     assert results == [SubmitResult(cluster=42, num_jobs=4, batch_name="ID: 42")]
@@ -76,7 +76,7 @@ async def test_an_edited_file_goes_to_canfar_submit_beside_the_original(
         await wait_for(pilot, lambda: screen.canfar_submit_checked, "the canfar_submit probe")
         await show_text(pilot, screen, edited)
         results: list[SubmitResult | None] = []
-        screen.dismiss = results.append  # type: ignore[method-assign,assignment]
+        screen.dismiss = results.append
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: results, "the submission")
     assert read_record(batch_host)["argv"].startswith("do_catalogue.canfar-tui.sub ")

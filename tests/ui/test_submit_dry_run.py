@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Group
-from textual.widgets import DataTable, TabbedContent, TextArea
+from textual.widgets import DataTable, Static, TabbedContent, TextArea
 
 from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
@@ -86,7 +86,7 @@ async def show_text(pilot: Any, screen: SubmitScreen, text: str) -> None:
 
 
 def status(screen: SubmitScreen) -> str:
-    return str(screen.query_one("#submit-dryrun-status").content)
+    return str(screen.query_one("#submit-dryrun-status", Static).content)
 
 
 async def test_the_dry_run_table_shows_every_job_and_submits_nothing(
@@ -126,7 +126,7 @@ async def test_the_dry_run_table_shows_every_job_and_submits_nothing(
             for stem in [f"do_catalogue-{exposure}"]
         ]
         assert status(screen) == "4 jobs, nothing submitted."
-        lint = screen.query_one("#submit-lint").content
+        lint = screen.query_one("#submit-lint", Static).content
         assert isinstance(lint, Group)
         assert any("(ctrl+r: the table)" in str(line) for line in lint.renderables)
 

@@ -369,7 +369,7 @@ def marks(panel: TutorialPanel) -> dict[str, str]:
 
 def tab_highlighted(app: CanfarApp) -> list[str]:
     tabs = app.screen_stack[0].query_one(TabbedContent)
-    from canfar_tui.app import TABS
+    from canfar_tui.widgets.tabs import TABS
 
     return [tid for tid, _, _ in TABS if tabs.get_tab(f"tab-{tid}").has_class(TARGET_CLASS)]
 
@@ -721,7 +721,7 @@ def test_binding_keys_follow_the_keymap() -> None:
 
 
 def test_every_tutorial_step_names_a_real_binding_of_its_tab() -> None:
-    from canfar_tui.app import TABS, view_class
+    from canfar_tui.widgets.tabs import TABS, view_class
 
     tabs = {tid for tid, _, _ in TABS}
     for step in STEPS:

@@ -157,7 +157,9 @@ async def select(pilot: Any, view: VOSpaceView, name: str) -> None:
 # --------------------------------------------------------------------------- browsing
 
 
-async def test_browse_make_folders_open_them_and_go_back_up(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_browse_make_folders_open_them_and_go_back_up(
+    sandbox: Callable[..., Sandbox],
+) -> None:
     box = sandbox()
     async with box.app.run_test(size=SIZE) as pilot:
         view = await open_vospace(pilot)
@@ -196,10 +198,12 @@ async def test_browse_make_folders_open_them_and_go_back_up(sandbox) -> None:  #
         assert isinstance(pilot.app.screen, PromptScreen)
         assert "Already exists" in str(pilot.app.screen.query_one("#prompt-error").render())
         await pilot.press("escape")
-        assert pilot.app.unexpected_errors == 0
+        assert box.app.unexpected_errors == 0
 
 
-async def test_a_folder_deleted_elsewhere_falls_back_to_its_parent(sandbox) -> None:  # type: ignore[no-untyped-def]
+async def test_a_folder_deleted_elsewhere_falls_back_to_its_parent(
+    sandbox: Callable[..., Sandbox],
+) -> None:
     box = sandbox()
     (box.home / "gone" / "deeper").mkdir(parents=True)
     async with box.app.run_test(size=SIZE) as pilot:
@@ -211,12 +215,12 @@ async def test_a_folder_deleted_elsewhere_falls_back_to_its_parent(sandbox) -> N
         await pilot.press("r")
         await until(pilot, lambda: view.cwd == "vos:sandbox-user" and view.state == "empty")
         assert "gone" not in breadcrumbs(view)
-        assert pilot.app.unexpected_errors == 0
+        assert box.app.unexpected_errors == 0
 
 
 async def test_a_large_folder_is_loaded_a_page_at_a_time(
-    sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(VOSpaceView, "PAGE_SIZE", 20)
     box = sandbox()
     for index in range(65):
@@ -236,7 +240,11 @@ async def test_a_large_folder_is_loaded_a_page_at_a_time(
                 break
             before = view.table.row_count
             await pilot.press("G")
-            await until(pilot, lambda before=before: view.table.row_count > before)
+
+            def grew(before: int = before) -> bool:
+                return view.table.row_count > before
+
+            await until(pilot, grew)
             seen.add(view.table.row_count)
         assert view.table.row_count == 65
         assert seen <= {20, 40, 60, 65}
@@ -250,8 +258,8 @@ async def test_a_large_folder_is_loaded_a_page_at_a_time(
 
 
 async def test_upload_two_files_and_see_them_with_matching_md5(
-    sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    sandbox: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = tmp_path / "scratch"
     source.mkdir()
     md5s = {
@@ -282,18 +290,20 @@ async def test_upload_two_files_and_see_them_with_matching_md5(
         await select(pilot, view, "1056213p.cat")
         await pilot.press("i")
         await until(pilot, lambda: isinstance(pilot.app.screen, DetailsScreen))
-        details = dict(pilot.app.screen.rows)  # type: ignore[attr-defined]
+        screen = pilot.app.screen
+        assert isinstance(screen, DetailsScreen)
+        details = dict(screen.rows)
         assert details["MD5"] == md5s["1056213p.cat"]
         assert details["size"].endswith("(400,000 bytes)")
         assert details["type"] == "file"
         assert "readable by" in details
         await pilot.press("escape")
-        assert pilot.app.unexpected_errors == 0
+        assert box.app.unexpected_errors == 0
 
 
 async def test_download_a_file_back_identical(
-    sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    sandbox: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = tmp_path / "1056213p.cat"
     md5 = random_file(original, 700_000)
     target = tmp_path / "downloads"
@@ -318,7 +328,9 @@ async def test_download_a_file_back_identical(
         assert row is not None and "100%" in str(row[2])
 
 
-async def test_rename_then_delete_with_confirmation(sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_rename_then_delete_with_confirmation(
+    sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
     box = sandbox()
     random_file(tmp_path / "old.cat", 1000)
     await box.storage.upload(tmp_path / "old.cat", f"{box.storage.home_uri}/old.cat")
@@ -355,12 +367,12 @@ async def test_rename_then_delete_with_confirmation(sandbox, tmp_path: Path) -> 
         await pilot.press("s", "enter")
         await until(pilot, lambda: "results/" not in names(view))
         assert not (box.home / "results").exists()
-        assert pilot.app.unexpected_errors == 0
+        assert box.app.unexpected_errors == 0
 
 
 async def test_parallel_transfers_are_bounded_and_one_can_be_cancelled(
-    sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    sandbox: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     box = sandbox()
     for name in ("a.fits", "b.fits", "c.fits"):
         random_file(tmp_path / name, 600_000)
@@ -406,12 +418,12 @@ async def test_parallel_transfers_are_bounded_and_one_can_be_cancelled(
 
         await pilot.press("X")  # clear the finished ones: the panel goes away
         await until(pilot, lambda: not view.transfers.display)
-        assert pilot.app.unexpected_errors == 0
+        assert box.app.unexpected_errors == 0
 
 
 async def test_a_failed_transfer_is_one_line_and_leaves_no_partial_file(
-    sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    sandbox: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     box = sandbox()
     random_file(tmp_path / "big.fits", 900_000)
     await box.storage.upload(tmp_path / "big.fits", f"{box.storage.home_uri}/big.fits")
@@ -445,15 +457,15 @@ async def test_a_failed_transfer_is_one_line_and_leaves_no_partial_file(
         await pilot.pause(0.6)
         assert "fresh.cat" not in names(view)
         assert not (box.home / "fresh.cat").exists()
-        assert pilot.app.unexpected_errors == 0
+        assert box.app.unexpected_errors == 0
 
 
 # --------------------------------------------------------------------------- archive
 
 
 async def test_archive_fetch_of_the_seed_exposure(
-    sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    sandbox: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.chdir(scratch)
@@ -489,7 +501,7 @@ async def test_archive_fetch_of_the_seed_exposure(
         with fits.open(path) as hdus:
             assert len(hdus) == 5  # primary + 4 CCDs
             assert hdus[1].data.shape == (1024, 512)
-        assert pilot.app.unexpected_errors == 0
+        assert box.app.unexpected_errors == 0
 
 
 async def test_archive_fetch_works_where_the_profile_has_no_vospace(
@@ -519,13 +531,15 @@ async def test_archive_fetch_works_where_the_profile_has_no_vospace(
         (job,) = await finished(pilot, view, 1)
         assert job.state is TransferState.DONE, job.message
         assert (scratch / "1056218p.fits.fz").is_file()
-        assert pilot.app.unexpected_errors == 0
+        assert app.unexpected_errors == 0
 
 
 # --------------------------------------------------------------------------- read-only
 
 
-async def test_read_only_hides_upload_delete_rename_and_mkdir(sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_read_only_hides_upload_delete_rename_and_mkdir(
+    sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
     box = sandbox(read_only=True)
     random_file(tmp_path / "keep.cat", 1000)
     await box.storage.upload(tmp_path / "keep.cat", f"{box.storage.home_uri}/keep.cat")
@@ -554,7 +568,7 @@ async def test_read_only_hides_upload_delete_rename_and_mkdir(sandbox, tmp_path:
             }
             & vospace
         )
-        help_rows = {row[2] for _, rows in pilot.app.help_sections() for row in rows}
+        help_rows = {row[2] for _, rows in box.app.help_sections() for row in rows}
         assert "vospace.download" in help_rows
         assert not {"vospace.upload", "vospace.delete", "vospace.mkdir", "vospace.move"} & help_rows
 

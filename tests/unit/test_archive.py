@@ -468,7 +468,10 @@ def test_cadc_tls_and_certificate_failures_map_to_one_line() -> None:
     from cadcutils import exceptions
 
     def ssl(text: str) -> Exception:
-        return exceptions.SslException("SSL certificate verification failed", OSError(text))
+        error: Exception = exceptions.SslException(
+            "SSL certificate verification failed", OSError(text)
+        )
+        return error
 
     verify = ssl("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
     refused = ssl("[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca")

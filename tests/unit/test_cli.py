@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fakes import FixedCloud
 
 from canfar_tui import __version__
@@ -94,8 +95,8 @@ def test_unknown_profile_is_exit_2(isolated_home: Path) -> None:
 
 
 def test_unexpected_error_is_one_line_with_the_traceback_in_the_log(
-    isolated_home: Path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import canfar_tui.cli.main as cli
 
     def explode(*args: object, **kwargs: object) -> int:

@@ -8,7 +8,7 @@ import errno
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 from fakes import FixedCloud
+from textual.pilot import Pilot
 from textual.widgets import Input
 
+from canfar_tui.app import CanfarApp
 from canfar_tui.clients.base import AuthError, CloudClient, InvalidInput, Unavailable
 from canfar_tui.clients.bundle import Clients
 from canfar_tui.clients.credentials import CadcCredentials, SelfSignedIssuer
@@ -52,7 +54,7 @@ async def test_a_quiet_plan_delegates_everything() -> None:
     assert [i.id for i in await cloud.list_instances()] == ["i-001", "i-002", "i-003"]
     await cloud.delete_instance("i-002")
     assert inner.deleted == ["i-002"]
-    assert cloud.instances == inner.instances  # type: ignore[attr-defined]  # passes through
+    assert cloud.instances == inner.instances  # passes through
     assert (await cloud.current_project()).id == "p-demo"  # type: ignore[union-attr]
     counters = fault_counters(cloud)
     assert counters is not None and counters.calls == 3 and counters.injected == 0
@@ -224,7 +226,7 @@ def test_bad_plans_are_one_line_errors(text: str) -> None:
 # --------------------------------------------------------------------------- the real app
 
 
-async def wait_for(pilot: Any, condition: Any, steps: int = 400) -> None:
+async def wait_for(pilot: Pilot[None], condition: Callable[[], object], steps: int = 400) -> None:
     """Poll ``condition`` at most ``steps`` × 50 ms."""
     for _ in range(steps):
         if condition():
@@ -233,7 +235,9 @@ async def wait_for(pilot: Any, condition: Any, steps: int = 400) -> None:
     raise AssertionError("condition never became true")
 
 
-async def test_view_goes_stale_under_503s_and_recovers_by_itself(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_view_goes_stale_under_503s_and_recovers_by_itself(
+    make_app: Callable[..., CanfarApp],
+) -> None:
     plan = FaultPlan(seed=1)
     cloud = with_faults(FixedCloud(), plan, name="cloud")
     app = make_app(clients=Clients("sandbox", cloud=cloud, mode_label="SANDBOX"))
@@ -256,7 +260,9 @@ async def test_view_goes_stale_under_503s_and_recovers_by_itself(make_app) -> No
         assert app.unexpected_errors == 0
 
 
-async def test_expired_token_mid_session_recovers_without_losing_the_place(make_app) -> None:  # type: ignore[no-untyped-def]
+async def test_expired_token_mid_session_recovers_without_losing_the_place(
+    make_app: Callable[..., CanfarApp],
+) -> None:
     plan = FaultPlan()
     cloud = with_faults(FixedCloud(instances=6), plan, name="cloud")
     app = make_app(clients=Clients("sandbox", cloud=cloud, mode_label="SANDBOX"))
@@ -308,7 +314,7 @@ class Box:
 
 
 @pytest.fixture
-def vospace_box(make_app, tmp_path: Path) -> Iterator[Box]:  # type: ignore[no-untyped-def]
+def vospace_box(make_app: Callable[..., CanfarApp], tmp_path: Path) -> Iterator[Box]:
     server = start_server(tmp_path / "root")
     data = os.urandom(3 * 1024 * 1024)
     (server.root / server.username / "big.fits").write_bytes(data)
@@ -347,12 +353,20 @@ async def download_into(pilot: Any, view: VOSpaceView, folder: Path) -> Transfer
     return list(view.transfers.jobs.values())[-1]
 
 
-async def open_vospace(pilot: Any) -> VOSpaceView:
+async def open_vospace(pilot: Pilot[None]) -> VOSpaceView:
+    app = pilot.app
+    assert isinstance(app, CanfarApp)
     await pilot.press("6")
-    await wait_for(pilot, lambda: isinstance(pilot.app.view("vospace"), VOSpaceView))
-    view = pilot.app.view("vospace")
+    await wait_for(pilot, lambda: isinstance(app.view("vospace"), VOSpaceView))
+    view = app.view("vospace")
+    assert isinstance(view, VOSpaceView)
     await wait_for(pilot, lambda: view.state == "ready")
-    return view  # type: ignore[no-any-return]
+    return view
+
+
+def state_now(view: VOSpaceView) -> str:
+    """The view's state as it is now (read by a call, which no earlier assert narrows)."""
+    return view.state
 
 
 def assert_disk_full_failure(job: TransferJob, folder: Path, view: VOSpaceView) -> None:
@@ -413,8 +427,8 @@ async def test_a_download_onto_a_real_full_disk_is_one_line_and_leaves_nothing(
 
 
 async def test_expired_certificate_prompts_renews_and_refetches_in_place(
-    make_app, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    make_app: Callable[..., CanfarApp], tmp_path: Path
+) -> None:
     """A storage call refused for credentials: the password prompt, a renewed certificate, and
     the same folder, filter and cursor fetched again. Escape declines (one offer); c renews."""
     server = start_server(tmp_path / "root")
@@ -454,7 +468,7 @@ async def test_expired_certificate_prompts_renews_and_refetches_in_place(
             assert view.state == "stale" and view.table.row_count == 4
             assert any("token expired" in n.message for n in app._notifications)
             await pilot.press(*"secret", "enter")
-            await wait_for(pilot, lambda: view.state == "ready" and not app.header.stale)
+            await wait_for(pilot, lambda: state_now(view) == "ready" and not app.header.stale)
             assert not plan.expired_until_renewed
             assert certificate.read_bytes() != first_pem, "a new proxy certificate"
             assert (view.cwd, view.table.filter_text, view.table.cursor_key) == place
@@ -472,7 +486,7 @@ async def test_expired_certificate_prompts_renews_and_refetches_in_place(
             assert not isinstance(app.screen, PasswordScreen) and view.state == "stale"
             assert fault_counters(storage).by_kind["auth_expired"] >= 2  # type: ignore[union-attr]
             await pilot.press("c")
-            await wait_for(pilot, lambda: view.state == "ready" and not app.header.stale)
+            await wait_for(pilot, lambda: state_now(view) == "ready" and not app.header.stale)
             assert (view.cwd, view.table.filter_text, view.table.cursor_key) == place
             assert app.unexpected_errors == 0
     finally:

@@ -406,7 +406,7 @@ def test_canfar_tui_only_where_the_worker_is_known_to_have_it(tmp_path: Path) ->
     from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 
     ubuntu = Image("img-1", "canfar-ubuntu-20.04", "active")
-    choice = script_choice(FixedQueue(), ubuntu)  # type: ignore[arg-type]
+    choice = script_choice(FixedQueue(), ubuntu)
     assert (choice.steps, choice.command, choice.install_proxy) == (
         SEED_STEPS,
         ("canfar-tui",),
@@ -417,7 +417,7 @@ def test_canfar_tui_only_where_the_worker_is_known_to_have_it(tmp_path: Path) ->
         "canfar-ubuntu-20.04 has no canfar-tui"
     )
     assert script_choice(None, None).reason.endswith(": no snapshot chosen")
-    marked = script_choice(FixedQueue(), ubuntu, {"img-1"})  # type: ignore[arg-type]
+    marked = script_choice(FixedQueue(), ubuntu, {"img-1"})
     assert (marked.steps, marked.command, marked.workers, marked.install_proxy) == (
         CANFAR_TUI_STEPS,
         ("canfar-tui",),

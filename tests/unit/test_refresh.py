@@ -188,7 +188,7 @@ def test_client_error_messages_are_one_line() -> None:
 
 def test_interval_must_be_positive() -> None:
     with pytest.raises(ValueError):
-        Poller(Source(), lambda row: row.key, interval=0)
+        Poller[str, Row](Source(), lambda row: row.key, interval=0)
 
 
 async def test_refresh_asked_during_a_slow_fetch_runs_right_after_it() -> None:
@@ -291,4 +291,4 @@ def test_compute_diff_treats_the_same_object_as_unchanged_and_finds_removals() -
 
     same = NeverEqual()
     diff = compute_diff({"a": same, "b": 1}, {"a": same, "c": 2})
-    assert (dict(diff.added), dict(diff.changed), diff.removed) == ({"c": 2}, {}, {"b"})
+    assert (dict(diff.added), dict(diff.changed), set(diff.removed)) == ({"c": 2}, {}, {"b"})

@@ -20,7 +20,7 @@ import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -121,7 +121,8 @@ async def read_pid(path: Path) -> int:
     async def fetch() -> str:
         return path.read_text().strip() if path.exists() else ""
 
-    return int(await wait_for(fetch, lambda text: text.isdigit(), f"the pid in {path}"))
+    text = await wait_for(fetch, lambda text: text.isdigit(), f"the pid in {path}")
+    return int(text)
 
 
 def script(path: Path, body: str) -> Path:
@@ -484,8 +485,9 @@ async def test_timestamps_come_from_the_clock(
     result = await queue.submit("executable = ok.sh\nqueue\n", submit_dir=job_dir)
     job_id = JobId(result.cluster, 0)
     done = await wait_status(queue, [job_id], [JobStatus.COMPLETED], "the job")
-    assert done[job_id].submitted is not None
-    assert done[job_id].submitted.timestamp() == 1_700_000_000.0
+    submitted = done[job_id].submitted
+    assert submitted is not None
+    assert submitted.timestamp() == 1_700_000_000.0
     ad = await queue.job_ad(job_id)
     assert ad["QDate"] == ad["CompletionDate"] == 1_700_000_000
 
@@ -608,8 +610,9 @@ async def test_transfer_output_files_lists_what_comes_back(
     missing = await queue.submit(base.format(files="a.cat, nothing.cat"), submit_dir=job_dir)
     job_id = JobId(missing.cluster, 0)
     held = await wait_status(queue, [job_id], [JobStatus.HELD], "the job to be held")
-    assert held[job_id].hold_reason is not None
-    assert "Transfer output files failure" in held[job_id].hold_reason
+    hold_reason = held[job_id].hold_reason
+    assert hold_reason is not None
+    assert "Transfer output files failure" in hold_reason
     assert (await queue.job_ad(job_id))["HoldReasonCode"] == 12
 
 
@@ -651,7 +654,8 @@ async def test_jobs_that_cannot_start_go_on_hold(
         submitted = await queue.submit(text, submit_dir=job_dir)
     job_id = JobId(submitted.cluster, 0)
     held = await wait_status(queue, [job_id], [JobStatus.HELD], "the job to go on hold")
-    assert held[job_id].hold_reason is not None and reason in held[job_id].hold_reason
+    hold_reason = held[job_id].hold_reason
+    assert hold_reason is not None and reason in hold_reason
     ad = await queue.job_ad(job_id)
     assert ad["HoldReasonCode"] == code
     assert ad["NumJobStarts"] == 1
@@ -676,7 +680,8 @@ async def test_hold_and_remove_kill_the_process(queue: SandboxQueue, job_dir: Pa
     ad = await queue.job_ad(ids[0])
     assert ad["HoldReason"] == "wrong calibration"
     assert ad["HoldReasonCode"] == 1
-    assert ad["RemoteWallClockTime"] >= 0
+    wall_clock = ad["RemoteWallClockTime"]
+    assert isinstance(wall_clock, int | float) and wall_clock >= 0
     removed = await queue.job_ad(ids[1])
     assert removed["JobStatus"] == int(JobStatus.REMOVED)
     assert removed["RemoveReason"] == "not needed"
@@ -868,7 +873,8 @@ async def test_aclose_evicts_running_jobs_and_a_restart_runs_them_again(
     done = await wait_status(second, ids, [JobStatus.COMPLETED], "all jobs after the restart")
     assert all(job.exit_code == 0 for job in done.values())
     starts = [(await second.job_ad(job_id))["NumJobStarts"] for job_id in ids]
-    assert sorted(starts) == [1, 2, 2]
+    assert all(isinstance(start, int) for start in starts)
+    assert sorted(cast("list[int]", starts)) == [1, 2, 2]
     kinds = [e.type.name for e in log_events(job_dir / "job.log") if e.proc == 0]
     assert kinds == ["SUBMIT", "EXECUTE", "JOB_EVICTED", "EXECUTE", "JOB_TERMINATED"]
 

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,9 +39,9 @@ NO_WAIT = RetryPolicy(attempts=4, first_delay=0.0)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> RunningVOSpace:
+def server(tmp_path: Path) -> Iterator[RunningVOSpace]:
     running = start_server(tmp_path / "root")
-    yield running  # type: ignore[misc]
+    yield running
     running.stop()
 
 

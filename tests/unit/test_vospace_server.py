@@ -377,8 +377,9 @@ def test_node_properties(server: RunningVOSpace) -> None:
     props = {p.get("uri", "").rsplit("#", 1)[1]: p.text for p in root.iter(f"{VOS}property")}
     assert props["length"] == str(len(data))
     assert props["MD5"] == hashlib.md5(data).hexdigest()
-    assert props["creator"].startswith("CN=sandbox-user,")
-    assert props["date"][:4].isdigit()
+    creator, date = props["creator"], props["date"]
+    assert creator is not None and creator.startswith("CN=sandbox-user,")
+    assert date is not None and date[:4].isdigit()
 
 
 def test_delete_of_a_full_container_is_a_conflict(server: RunningVOSpace) -> None:
