@@ -28,7 +28,13 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static, TabbedContent
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
-from canfar_tui.batch.pipeline import PipelineSpec, job_script, submit_file, write_pipeline
+from canfar_tui.batch.pipeline import (
+    CANFAR_TUI_STEPS,
+    PipelineSpec,
+    job_script,
+    submit_file,
+    write_pipeline,
+)
 from canfar_tui.batch.rewrite import canfar_description
 from canfar_tui.cli.main import build_parser
 from canfar_tui.clients.bundle import Clients
@@ -164,7 +170,14 @@ async def make_batch(app: CanfarApp, pilot: Pilot[Any], tmp_path: Path) -> Batch
     stub.write_text("#!/bin/bash\nexit 0\n")
     stub.chmod(0o755)
     folder = f"{storage.home_uri}/catalogues/"
-    spec = PipelineSpec(IDS, folder, command=(str(stub),))
+    spec = PipelineSpec(
+        IDS,
+        folder,
+        command=(str(stub),),
+        steps=CANFAR_TUI_STEPS,
+        profile="sandbox",
+        install_proxy=False,
+    )
     job_dir = tmp_path / "job"
     write_pipeline(spec, job_dir)
     rewrite = canfar_description(submit_file(spec), SNAPSHOT, flavors[FLAVOR])
