@@ -34,7 +34,9 @@ __all__ = ["RunningVOSpace", "check_loopback", "short_scheme_for", "start_server
 
 MAX_JOBS = 1000
 #: A connection that sends nothing (no request, or a stalled body) for this long is closed.
-DEFAULT_IDLE_TIMEOUT = 30.0
+#: Half the dashboard's VOSpace refresh (30 s): a kept-alive connection is closed well before
+#: the next poll, so the client never sends on a connection that is being closed.
+DEFAULT_IDLE_TIMEOUT = 15.0
 
 
 class VOSpaceHTTPServer(ThreadingHTTPServer):
