@@ -27,6 +27,9 @@ per stored file on stdout (``URI  md5=…  N bytes``); one line per failure on s
 :func:`~canfar_tui.clients.storage.loopback.prepare_client_home`): ``put`` then uploads
 there instead of starting a service of its own. Batch jobs on a real HTCondor pool use it to
 reach the service their submitter runs (``tests/integration/test_condor_pipeline.py``).
+Private registry folders (``$TMPDIR/canfar-tui-vos-PID-…``, ``canfar-tui-put-PID-…``) that a
+killed ``put`` left behind are removed by the next one, as are its unfinished uploads in the
+service's temp folder.
 
 Exit status: 0 every file stored and verified, 1 one failed, 2 bad usage or configuration
 (no VOSpace in this profile, a destination that is not a VOSpace URI), 130 interrupted.
@@ -39,7 +42,6 @@ import asyncio
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -52,6 +54,8 @@ __all__ = ["SANDBOX_VOSPACE_ENV", "add_put_arguments", "main", "run_put"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: A HOME-like folder whose vos registry names a running VOSpace service (sandbox profile).
 SANDBOX_VOSPACE_ENV = "CANFAR_TUI_SANDBOX_VOSPACE"
+#: The prefix of the private copy of that registry in $TMPDIR (stale copies are removed).
+PRIVATE_HOME_PREFIX = "canfar-tui-put-"
 
 
 def add_put_arguments(parser: argparse.ArgumentParser) -> None:
@@ -197,7 +201,9 @@ def run_put(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         try:
             storage: StorageClient | None
             if service_home:
-                private = Path(tempfile.mkdtemp(prefix="canfar-tui-put-"))
+                from canfar_tui.clients.storage.loopback import private_client_home
+
+                private = private_client_home(PRIVATE_HOME_PREFIX)
                 storage = own = _running_service(Path(service_home), destination, private)
             else:
                 storage = clients.storage

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -145,14 +144,20 @@ def start_sandbox_storage(
     names this process's port, lives in a private temporary directory: a shared one would
     be rewritten by every other process serving the same sandbox (batch jobs uploading,
     a second dashboard) and point this one at a service that has stopped. Closing the
-    backend stops the service and removes that directory. ``options`` go to
+    backend stops the service and removes that directory; such directories left by processes
+    that were killed are removed here. The service's URL holds a random secret, so only this
+    user's clients (which read the 0700 registry) can use it. ``options`` go to
     :class:`~canfar_tui.clients.storage.vospace.VOSpaceStorage` (retries, timeouts...).
     """
-    from canfar_tui.clients.storage.loopback import start_server
+    from canfar_tui.clients.storage.loopback import private_client_home, start_server
     from canfar_tui.clients.storage.vospace import VOSpaceStorage
 
     server = start_server(data_dir / "vospace", quota_bytes=quota_bytes)
-    config_home = Path(tempfile.mkdtemp(prefix="canfar-tui-vos-"))
+    try:
+        config_home = private_client_home()
+    except BaseException:
+        server.stop()
+        raise
     try:
         return VOSpaceStorage.for_sandbox(
             server, config_home, owns_server=True, owns_config_home=True, **options

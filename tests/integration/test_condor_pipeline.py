@@ -17,8 +17,9 @@ What the jobs are given, through the submit file's ``environment``:
   ``canfar-tui get cadc:CFHT/ID.fits.fz`` reads them there;
 * ``CANFAR_TUI_SANDBOX_VOSPACE``: a HOME-like folder whose ``vos`` registry names the VOSpace
   service this test runs on 127.0.0.1 on the host (the jobs share the host's network), so that
-  ``canfar-tui put`` uploads there over HTTP. The service is anonymous, like the sandbox's: no
-  secret goes to the jobs.
+  ``canfar-tui put`` uploads there over HTTP. That registry names the service's URL, which
+  holds its secret (written 0600 in 0700 folders); the jobs run as the pool's test user, so
+  this test makes that one folder readable to them (on a real pool, jobs run as the submitter).
 
 Then :func:`collect_outcome` against that service: four catalogues with MD5s matching the files
 the jobs transferred back, the broken ID failed with the reason from its error file, and
@@ -90,6 +91,8 @@ def job_environment(job_dir: Path, server: RunningVOSpace) -> dict[str, str]:
     config_home = job_dir / "config"
     config_home.mkdir()
     vos_home = server.prepare_client_home(job_dir / "vos-home")
+    for path in (vos_home, *vos_home.rglob("*")):  # the jobs run as another user
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return {
         "XDG_DATA_HOME": str(data_home),
         "XDG_CONFIG_HOME": str(config_home),

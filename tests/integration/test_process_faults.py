@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -216,8 +217,8 @@ import signal, sys, time
 from pathlib import Path
 from canfar_tui.clients.storage.loopback import start_server
 
-root, port, endpoint, method, after = sys.argv[1:6]
-server = start_server(Path(root), port=int(port))
+root, port, endpoint, method, after, secret = sys.argv[1:7]
+server = start_server(Path(root), port=int(port), secret=secret)
 
 def arm(signum, frame):
     server.faults.stall_requests(1, endpoint=endpoint, method=method, after_bytes=int(after))
@@ -240,11 +241,12 @@ class ServerProcess:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.port = 0
+        self.secret = secrets.token_urlsafe(24)  # the same on every start, as for a restart
         self.process: subprocess.Popen[str] | None = None
 
     async def start(self, stall: tuple[str, str, int] = ("-", "-", 0)) -> None:
         endpoint, method, after = stall
-        arguments = [str(self.root), str(self.port), endpoint, method, str(after)]
+        arguments = [str(self.root), str(self.port), endpoint, method, str(after), self.secret]
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVER, *arguments],
             stdout=subprocess.PIPE,
@@ -304,7 +306,8 @@ async def test_vospace_service_killed_mid_listing_and_mid_upload_then_restarted(
     for name in ("1056213p.cat", "1056214p.cat", "1056215p.cat"):
         (home / name).write_bytes(os.urandom(2000))
     config_home = prepare_client_home(
-        tmp_path / "vos-client", f"http://127.0.0.1:{server_process.port}/vault"
+        tmp_path / "vos-client",
+        f"http://127.0.0.1:{server_process.port}/{server_process.secret}/vault",
     )
     storage = VOSpaceStorage(
         "vos:sandbox-user", config_home=config_home, sandbox=True, retry=FAST_RETRY, timeout=10

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -58,11 +59,18 @@ def request(
 ) -> tuple[int, dict[str, str], bytes]:
     connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
     try:
-        connection.request(method, path, body=body, headers=headers or {})
+        connection.request(method, secret_path(server, path), body=body, headers=headers or {})
         response = connection.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+def secret_path(server: RunningVOSpace, path: str) -> str:
+    """``path`` written as ``/vault/…`` on the service's secret path (``/SECRET/vault/…``)."""
+    if path.startswith("/vault/") or path == "/vault":
+        return server.service_path + path[len("/vault") :]
+    return path
 
 
 def md5_header(data: bytes) -> str:
@@ -253,7 +261,9 @@ def test_corruption_in_transit_is_caught_by_the_md5(server: RunningVOSpace) -> N
 def test_a_cut_off_upload_leaves_nothing(server: RunningVOSpace) -> None:
     with socket.create_connection((server.host, server.port), timeout=30) as sock:
         sock.sendall(
-            b"PUT /vault/data/sandbox-user/cut.bin HTTP/1.1\r\nHost: x\r\n"
+            b"PUT "
+            + secret_path(server, "/vault/data/sandbox-user/cut.bin").encode()
+            + b" HTTP/1.1\r\nHost: x\r\n"
             b"Content-Length: 100000\r\n\r\n" + b"x" * 5000
         )
         sock.shutdown(socket.SHUT_WR)
@@ -267,7 +277,7 @@ def test_chunked_upload(server: RunningVOSpace) -> None:
     chunks = [b"abc" * 1000, b"def" * 2000]
     connection.request(
         "PUT",
-        "/vault/data/sandbox-user/chunked.bin",
+        secret_path(server, "/vault/data/sandbox-user/chunked.bin"),
         body=iter(chunks),
         headers={"Transfer-Encoding": "chunked", "Digest": md5_header(b"".join(chunks))},
         encode_chunked=True,
@@ -331,7 +341,7 @@ def test_a_cut_download_stops_early(server: RunningVOSpace) -> None:
     put_data(server, "sandbox-user/cut.bin", data)
     server.faults.cut_downloads(1, after_bytes=1000)
     connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
-    connection.request("GET", "/vault/data/sandbox-user/cut.bin")
+    connection.request("GET", secret_path(server, "/vault/data/sandbox-user/cut.bin"))
     response = connection.getresponse()
     with pytest.raises(http.client.IncompleteRead):
         response.read()
@@ -396,7 +406,9 @@ def test_binds_to_loopback_only(tmp_path: Path) -> None:
     with start_server(tmp_path / "root") as server:
         assert server.host == "127.0.0.1"
         assert server.port > 0
-        assert server.base_url == f"http://127.0.0.1:{server.port}/vault"
+        secret = server.service_path.split("/")[1]
+        assert len(secret) >= 32
+        assert server.base_url == f"http://127.0.0.1:{server.port}/{secret}/vault"
     for host in ("0.0.0.0", "192.168.1.10", "::", "example.org"):
         with pytest.raises(ValueError):
             start_server(tmp_path / "root", host=host)
@@ -469,7 +481,7 @@ def test_command_line_entry_writes_pidfile_and_stops_on_sigterm(tmp_path: Path) 
         assert pidfile.read_text().strip() == str(process.pid)
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", "/vault/availability")
+        connection.request("GET", urlsplit(url).path + "/availability")
         assert connection.getresponse().status == 200
         connection.close()
         process.send_signal(signal.SIGTERM)

@@ -6,7 +6,8 @@ the real ``vls``/``vcp``/``vmkdir``/``vrm``/``vmv`` commands against this servic
 the requests those libraries send to CADC's ``vault`` service (see the URL layout below) and
 keeps every byte under one directory.
 
-URL layout (``BASE`` is ``http://127.0.0.1:PORT/vault`` for the default resource ID)::
+URL layout (``BASE`` is ``http://127.0.0.1:PORT/SECRET/vault`` for the default resource ID;
+``SECRET`` is random per service, and a request without it is answered 401)::
 
     GET  BASE/capabilities, BASE/availability        VOSI documents
     GET  BASE/nodes/PATH?limit=N&uri=VOSURI&sort=&order=   node XML; ``limit=0`` lists no
@@ -29,12 +30,18 @@ with the user's home, ``/<username>``, which is the only place clients may write
 Safety rules:
 
 * only loopback addresses are accepted for binding (``127.0.0.1``, port 0 by default);
+* every URL carries the service's secret, which only the user's registry cache (0600 in a 0700
+  folder) names, so other local users can neither list, read, write nor delete; the root is
+  0700, stored files 0600, folders 0700;
+* a connection idle for ``idle_timeout`` seconds (15 by default) is closed;
 * every path (URL path segments, decoded once, and node URIs in request bodies) is split into
   names; ``.``, ``..``, empty names, names with ``/``, ``%``, control characters, and paths
   through symbolic links are refused, so nothing outside the root is ever read or written;
 * an upload streams into a temp file in ``ROOT/.vospace-tmp`` and is renamed into place only
   when it is complete, its MD5 matches the ``Digest``/``Content-MD5`` the client sent (if any),
   and the quota allows it. A cut-off or corrupted upload leaves nothing at the destination.
+  Temp files carry their process's PID: several services may serve one folder, and a start
+  removes only those of processes that are gone (or untouched for an hour).
 
 :class:`FaultPlan` injects faults for tests (a download cut off mid-file, an upload corrupted in
 transit, a request answered with 503, a listing or upload paused mid-way until released).
@@ -58,14 +65,17 @@ The modules, by responsibility:
 Run standalone (for scripts)::
 
     python -m canfar_tui.clients.storage.loopback --root DIR --port 0 --pidfile F \\
-        [--url-file U] [--client-home H]
+        [--url-file U] [--client-home H] [--idle-timeout SECONDS]
 """
 
 from __future__ import annotations
 
 from canfar_tui.clients.storage.loopback.client_home import (
     CACHE_FUTURE_SECONDS,
+    CLIENT_HOME_PREFIX,
     prepare_client_home,
+    private_client_home,
+    remove_stale_client_homes,
 )
 from canfar_tui.clients.storage.loopback.fault_plan import FaultPlan
 from canfar_tui.clients.storage.loopback.paths import (
@@ -80,6 +90,7 @@ from canfar_tui.clients.storage.loopback.server import RunningVOSpace, start_ser
 
 __all__ = [
     "CACHE_FUTURE_SECONDS",
+    "CLIENT_HOME_PREFIX",
     "DEFAULT_RESOURCE_ID",
     "DEFAULT_USERNAME",
     "TEMP_DIR_NAME",
@@ -87,6 +98,8 @@ __all__ = [
     "PathRefused",
     "RunningVOSpace",
     "prepare_client_home",
+    "private_client_home",
+    "remove_stale_client_homes",
     "split_url_path",
     "start_server",
     "validate_name",

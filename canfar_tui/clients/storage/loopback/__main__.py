@@ -3,10 +3,12 @@
 ::
 
     python -m canfar_tui.clients.storage.loopback --root DIR --port 0 --pidfile F \\
-        [--url-file U] [--client-home H]
+        [--url-file U] [--client-home H] [--idle-timeout SECONDS]
 
 Serves until SIGTERM or SIGINT, prints ``VOSPACE_URL=…``, writes the pidfile (removed again at
-exit) and the URL file, and prepares a HOME for ``vos`` commands with ``--client-home``.
+exit) and the URL file, and prepares a HOME for ``vos`` commands with ``--client-home``. The
+URL holds the service's secret: the URL file and the HOME's registry are written 0600 in 0700
+folders.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from canfar_tui.clients.storage.loopback.client_home import write_text_file
 from canfar_tui.clients.storage.loopback.paths import DEFAULT_RESOURCE_ID, DEFAULT_USERNAME
-from canfar_tui.clients.storage.loopback.server import start_server
+from canfar_tui.clients.storage.loopback.server import DEFAULT_IDLE_TIMEOUT, start_server
 
 __all__ = ["main"]
 
@@ -44,6 +46,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--client-home", type=Path, default=None, help="prepare this HOME for vos commands"
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help=f"close connections idle this many seconds ({DEFAULT_IDLE_TIMEOUT:g})",
+    )
     return parser.parse_args(argv)
 
 
@@ -59,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             username=args.username,
             quota_bytes=args.quota_bytes,
             resource_id=args.resource_id,
+            idle_timeout=args.idle_timeout if args.idle_timeout > 0 else None,
         )
     except (OSError, ValueError) as exc:
         print(f"vospace_server: {exc}", file=sys.stderr)

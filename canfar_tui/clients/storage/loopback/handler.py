@@ -51,6 +51,8 @@ class VOSpaceHandler(TransferRoutes):
 
     def _route(self, method: str) -> None:
         parts = urlsplit(self.path)
+        if not self.server.knows_secret(parts.path):
+            raise VOSpaceFault(401, "PermissionDenied", "this service's secret is required")
         service = self.server.service_path
         if parts.path != service and not parts.path.startswith(service + "/"):
             raise VOSpaceFault(404, "NotFound", "unknown service path")

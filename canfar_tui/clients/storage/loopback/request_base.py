@@ -50,6 +50,7 @@ class RequestBase(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # idle connections are closed
         self.server.track(self.connection, True)
 
     def finish(self) -> None:
@@ -59,7 +60,7 @@ class RequestBase(BaseHTTPRequestHandler):
             self.server.track(self.connection, False)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        log.debug("%s %s", self.address_string(), self.server.without_secret(format % args))
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -94,7 +95,9 @@ class RequestBase(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
-            log.exception("VOSpace request failed: %s %s", method, self.path)
+            log.exception(
+                "VOSpace request failed: %s %s", method, self.server.without_secret(self.path)
+            )
             self._send_fault(VOSpaceFault(500, "InternalFault", "unexpected server error"))
         finally:
             if not self._body_read and self._has_body():
@@ -273,7 +276,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
         last = int(last_text) if last_text else size - 1
     except ValueError:
         return None
-    if first >= size or first < 0:
+    if first >= size or first < 0 or last < first:
         return "unsatisfiable"
     return (first, min(last, size - 1))
 

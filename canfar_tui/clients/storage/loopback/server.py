@@ -10,7 +10,9 @@ anything that is not an IPv4 loopback address is refused) in a background thread
 from __future__ import annotations
 
 import contextlib
+import hmac
 import ipaddress
+import secrets
 import socket
 import threading
 from http.server import ThreadingHTTPServer
@@ -31,31 +33,49 @@ from canfar_tui.clients.storage.loopback.transfers import Job
 __all__ = ["RunningVOSpace", "check_loopback", "short_scheme_for", "start_server"]
 
 MAX_JOBS = 1000
+#: A connection that sends nothing (no request, or a stalled body) for this long is closed.
+#: Half the dashboard's VOSpace refresh (30 s): a kept-alive connection is closed well before
+#: the next poll, so the client never sends on a connection that is being closed.
+DEFAULT_IDLE_TIMEOUT = 15.0
 
 
 class VOSpaceHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128
 
     def __init__(
         self,
         address: tuple[str, int],
         store: NodeStore,
         faults: FaultPlan,
-        service_path: str,
+        service_name: str,
         token: str | None,
+        secret: str,
+        idle_timeout: float | None,
     ) -> None:
         super().__init__(address, VOSpaceHandler)
         self.store = store
         self.faults = faults
-        self.service_path = service_path
+        self.secret = secret
+        self.service_path = f"/{secret}/{service_name}"
         self.token = token
+        self.idle_timeout = idle_timeout
         self.jobs: dict[str, Job] = {}
         self.jobs_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         host, port = self.server_address[:2]
-        self.base_url = f"http://{host!s}:{port}{service_path}"
+        self.base_url = f"http://{host!s}:{port}{self.service_path}"
+
+    def knows_secret(self, url_path: str) -> bool:
+        """True when ``url_path``'s first segment is this service's secret."""
+        offered = url_path.lstrip("/").partition("/")[0]
+        return hmac.compare_digest(offered.encode(), self.secret.encode())
+
+    def without_secret(self, text: str) -> str:
+        """``text`` (a request line or URL) with the secret masked, for logs."""
+        return text.replace(self.secret, "***")
 
     def track(self, connection: socket.socket, add: bool) -> None:
         with self._connections_lock:
@@ -118,8 +138,17 @@ class RunningVOSpace:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/vault``: the root of every endpoint."""
+        """``http://127.0.0.1:PORT/SECRET/vault``: the root of every endpoint.
+
+        It holds the service's secret: hand it only to the user's own clients (a registry
+        cache written 0600 in a 0700 folder, :meth:`prepare_client_home`).
+        """
         return self._server.base_url
+
+    @property
+    def service_path(self) -> str:
+        """The path part of :attr:`base_url` (``/SECRET/vault``)."""
+        return self._server.service_path
 
     @property
     def capabilities_url(self) -> str:
@@ -173,8 +202,8 @@ class RunningVOSpace:
     def restart(self) -> RunningVOSpace:
         """A new service on this one's address, root, user, quota and token (after it died).
 
-        What the old one stored is kept (it is all on disk); uploads it had not finished are
-        removed, as at any start. Faults are not carried over.
+        What the old one stored is kept (it is all on disk), and so is its secret, so the
+        clients it had keep working. Faults are not carried over.
         """
         self.stop()
         store = self._server.store
@@ -186,6 +215,8 @@ class RunningVOSpace:
             quota_bytes=store.quota_bytes,
             resource_id=store.resource_id,
             token=self._server.token,
+            secret=self._server.secret,
+            idle_timeout=self._server.idle_timeout,
         )
 
     def stop(self) -> None:
@@ -221,19 +252,35 @@ def start_server(
     quota_bytes: int | None = None,
     resource_id: str = DEFAULT_RESOURCE_ID,
     token: str | None = None,
+    secret: str | None = None,
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
 ) -> RunningVOSpace:
     """Serve ``root`` on a loopback address in a background thread.
 
-    ``root/<username>`` (created if missing) is the user's home. ``quota_bytes`` limits what
-    the home may hold (uploads beyond it get 413). With ``token``, every request but the VOSI
-    ones must carry it (``Authorization: Bearer`` or ``X-CADC-DelegationToken``).
+    ``root/<username>`` (created if missing) is the user's home; ``root`` is kept 0700,
+    stored files 0600. ``quota_bytes`` limits what the home may hold (uploads beyond it get
+    413). Every URL starts with ``/SECRET/`` (``secret``, by default 32 random characters):
+    a request without it is answered 401, so other local users, who cannot read the
+    registry cache that names it, cannot use the service. With ``token``, every request
+    but the VOSI ones must also carry it (``Authorization: Bearer`` or
+    ``X-CADC-DelegationToken``). A connection idle for ``idle_timeout`` seconds is closed.
     """
     if not resource_id.startswith("ivo://") or resource_id.count("/") < 3:
         raise ValueError(f"not a resource ID: {resource_id!r}")
+    if secret is None:
+        secret = secrets.token_urlsafe(24)
+    if not secret or not all(ch.isalnum() or ch in "-_" for ch in secret):
+        raise ValueError("the service secret must be letters, digits, '-' and '_'")
     store = NodeStore(Path(root), username, resource_id, quota_bytes)
-    service_path = "/" + resource_id.rstrip("/").rsplit("/", 1)[1]
+    service_name = resource_id.rstrip("/").rsplit("/", 1)[1]
     server = VOSpaceHTTPServer(
-        (check_loopback(host), port), store, FaultPlan(), service_path, token
+        (check_loopback(host), port),
+        store,
+        FaultPlan(),
+        service_name,
+        token,
+        secret,
+        idle_timeout,
     )
     thread = threading.Thread(
         target=server.serve_forever,

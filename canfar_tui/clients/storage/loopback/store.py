@@ -5,8 +5,13 @@ streams into a temp file in ``ROOT/.vospace-tmp`` and is renamed into place only
 complete, its MD5 matches the one the client announced (if any), and the quota allows it; a
 cut-off or corrupted upload leaves nothing at the destination. (This is not
 :func:`canfar_tui.clients.files.atomic_writer`: the temp file lives in the service's own temp
-folder, which every start empties, and the rename happens under the store's lock after the
-quota check.)
+folder, and the rename happens under the store's lock after the quota check.)
+
+Several services may serve one folder at once (every ``put`` and dashboard starts its own), so
+a temp file is named after the process writing it (``PID-RANDOM.part``); a start removes only
+the stale ones: those whose process is gone, and any left untouched for
+:data:`STALE_UPLOAD_SECONDS`. Everything is kept private: the root and folders are 0700,
+files 0600.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hashlib
 import os
 import stat
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -40,7 +46,63 @@ from canfar_tui.clients.storage.loopback.paths import (
     validate_name,
 )
 
-__all__ = ["NodeStore"]
+__all__ = ["STALE_UPLOAD_SECONDS", "NodeStore", "pid_alive", "remove_stale_uploads"]
+
+#: An upload temp file untouched this long is stale even if its process seems alive.
+STALE_UPLOAD_SECONDS = 3600.0
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` exists (possibly another user's)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_uploads(temp_dir: Path, *, now: float | None = None) -> int:
+    """Remove the upload temp files of processes that are gone (or idle too long); count them.
+
+    ``PID-RANDOM.part`` files of a live process that were written within
+    :data:`STALE_UPLOAD_SECONDS` are uploads in progress (another service on the same folder)
+    and are kept; one whose process is gone, or any file untouched that long, is removed.
+    """
+    moment = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(temp_dir))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            continue
+        owner_text, dash, _ = entry.name.partition("-")
+        owner = int(owner_text) if dash and owner_text.isdigit() else None
+        idle = moment - st.st_mtime >= STALE_UPLOAD_SECONDS
+        if idle or (owner is not None and not pid_alive(owner)):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
+def _make_private(path: Path) -> None:
+    """Create ``path`` 0700, or make an existing folder of ours 0700 (not through a link)."""
+    path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077:
+        os.chmod(path, FOLDER_MODE, follow_symlinks=False)
 
 
 class NodeStore:
@@ -62,12 +124,10 @@ class NodeStore:
         self._md5_cache: dict[tuple[int, int, int, int], str] = {}
         self._props: dict[NodePath, dict[str, str]] = {}
         self.temp_dir = self.root / TEMP_DIR_NAME
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.temp_dir.mkdir(mode=0o700, exist_ok=True)
-        for leftover in self.temp_dir.iterdir():  # uploads cut off by an earlier crash
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-        (self.root / self.username).mkdir(exist_ok=True)
+        _make_private(self.root)
+        _make_private(self.temp_dir)
+        remove_stale_uploads(self.temp_dir)  # uploads cut off by an earlier crash
+        _make_private(self.root / self.username)
 
     # ---- URIs and paths
 
@@ -269,9 +329,10 @@ class NodeStore:
             if self.lstat(node) is not None:
                 raise VOSpaceFault(409, "DuplicateNode", self.uri(node))
             if container:
-                path.mkdir(mode=0o755)
+                path.mkdir(mode=FOLDER_MODE)
             else:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                fd = os.open(path, flags, FILE_MODE)
                 os.close(fd)
             self._set_props(node, props)
 
@@ -376,11 +437,12 @@ class NodeStore:
         existing = self.lstat(node)
         if existing is not None and not stat.S_ISREG(existing.st_mode):
             raise VOSpaceFault(409, "DuplicateNode", f"{self.uri(node)} is a container")
-        temp = self.temp_dir / f"{uuid.uuid4().hex}.part"
+        temp = self.temp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part"
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(temp, flags, FILE_MODE)
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
                     if corrupt and chunk:
