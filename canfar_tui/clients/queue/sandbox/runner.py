@@ -312,14 +312,14 @@ class Runner:
             mode = os.lstat(self._lock_path).st_mode
         except FileNotFoundError:
             mode = None
-        except OSError as error:
-            return f"The sandbox queue executor cannot run: {error.strerror or error}."
+        except OSError as failure:
+            return f"The sandbox queue executor cannot run: {failure.strerror or failure}."
         if mode is not None and not stat.S_ISREG(mode):
             return _lock_not_a_file(self._lock_path)
-        error = self._error
-        if error is None or (isinstance(error, sqlite3.OperationalError) and "locked" in str(error)):
+        last = self._error
+        if last is None or (isinstance(last, sqlite3.OperationalError) and "locked" in str(last)):
             return None  # nothing wrong, or another process writing: the next tick retries
-        return f"The sandbox queue executor cannot run: {_one_line(error)}"
+        return f"The sandbox queue executor cannot run: {_one_line(last)}"
 
     def _main(self) -> None:
         try:
