@@ -661,6 +661,11 @@ class CanfarApp(App[None]):
         self.errors.append(ReportedError(self.now(), title, message, details))
         self.notify(f"{message} (e: details)", title=title, severity="error")
 
+    def record_error(self, title: str, message: str, details: str = "") -> None:
+        """Keep a failure a screen already shows (a failed login) for the errors screen."""
+        log.warning("%s: %s", title, message)
+        self.errors.append(ReportedError(self.now(), title, redact(message), redact(details)))
+
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:

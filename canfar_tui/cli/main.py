@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,7 +103,12 @@ def _terminal_password() -> str:
 def run_status(settings: Settings, *, as_json: bool) -> int:
     from canfar_tui.cli.status import collect_status, status_exit_code, status_json, status_text
     from canfar_tui.clients.bundle import build_clients
+    from canfar_tui.logs import setup_logging
 
+    # what background threads (the sandbox queue's executor) log goes to the log file: the
+    # report says what is wrong in one line per service, stderr gets no log lines
+    with contextlib.suppress(OSError):
+        setup_logging(settings.paths.log_file)
     clients = build_clients(settings, password_provider=_terminal_password)
 
     async def gather() -> list:  # type: ignore[type-arg]

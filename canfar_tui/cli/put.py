@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -140,8 +141,9 @@ async def _put_all(
     failures = 0
     for local in locals_:
         target = f"{destination.rstrip('/')}/{local.name}" if as_folder else destination
-        if not local.is_file():
-            print(f"canfar-tui put: {local}: no such file", file=err)
+        refusal = _not_uploadable(local)
+        if refusal is not None:
+            print(f"canfar-tui put: {local}: {refusal}", file=err)
             failures += 1
             continue
         try:
@@ -154,6 +156,21 @@ async def _put_all(
         where = "  (sandbox)" if sandbox else ""
         print(f"{target}  md5={node.md5 or '?'}  {size} bytes{where}", file=out)
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _not_uploadable(local: Path) -> str | None:
+    """Why ``local`` cannot be uploaded ("no such file", "is a folder"...), or None."""
+    try:
+        mode = local.stat().st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:
+        return f"cannot read it: {error.strerror or error}"
+    if stat.S_ISDIR(mode):
+        return "is a folder (put uploads files; name the files inside it)"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a device, FIFO or socket): nothing uploaded"
+    return None
 
 
 def run_put(args: argparse.Namespace, *, out: TextIO | None = None) -> int:

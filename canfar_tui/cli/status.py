@@ -3,7 +3,9 @@
 Each configured service is asked once (with a timeout) and summarised: instances by state and
 floating IPs, queue totals, storage use (a real profile's line is CADC's VOSpace, asked with
 the profile's certificate), certificate expiry. A service that cannot be reached, or that is
-configured but could not start, makes the exit status non-zero. No Textual here: this is the
+configured but could not start, is a FAIL line; a service that answers but reports a problem
+(a netrc readable by others, a certificate that cannot be read or is about to expire) is a
+WARN line with the problem. Either makes the exit status 1. No Textual here: this is the
 headless path.
 """
 
@@ -41,12 +43,15 @@ async def _queue_summary(clients: Clients) -> dict[str, object]:
     assert queue is not None
     jobs = await queue.list_jobs()
     counts = Counter(job.status.name.lower() for job in jobs)
+    # the sandbox's executor (a background thread) can be broken while listing works
+    problem = getattr(queue, "executor_problem", None)
     return {
         "jobs": len(jobs),
         **{
             status.name.lower(): counts[status.name.lower()]
             for status in (JobStatus.IDLE, JobStatus.RUNNING, JobStatus.HELD)
         },
+        **({"problem": problem} if isinstance(problem, str) else {}),
     }
 
 
@@ -69,6 +74,7 @@ async def _credentials_summary(clients: Clients) -> dict[str, object]:
         "username": status.username,
         "certificate_expires": status.expires_at.isoformat() if status.expires_at else None,
         "certificate_left": expiry_text(status.expires_at, datetime.now(UTC)),
+        "problem": status.problem,
     }
 
 
@@ -118,9 +124,16 @@ async def collect_status(
     return list(await asyncio.gather(*(one(name, fn) for name, fn in SUMMARIES)))
 
 
+def status_problem(status: ServiceStatus) -> str | None:
+    """What a service that answered reports as wrong (its summary's ``problem``), if anything."""
+    problem = dict(status.summary).get("problem")
+    return str(problem) if problem else None
+
+
 def status_exit_code(statuses: Sequence[ServiceStatus]) -> int:
-    """0 when every configured service answered, 1 otherwise."""
-    return 0 if all(status.reachable for status in statuses) else 1
+    """0 when every configured service answered and reported no problem, 1 otherwise."""
+    healthy = all(status.reachable and status_problem(status) is None for status in statuses)
+    return 0 if healthy else 1
 
 
 def status_json(profile: str, statuses: Sequence[ServiceStatus]) -> str:
@@ -175,7 +188,10 @@ def status_text(profile: str, mode: str, statuses: Sequence[ServiceStatus]) -> s
     """Plain text, one line per service, for a terminal or a pipe."""
     lines = [f"canfar-tui status — profile {profile} ({mode})"]
     for status in statuses:
-        mark = "ok  " if status.reachable else "FAIL"
+        problem = status_problem(status)
+        mark = "FAIL" if not status.reachable else "WARN" if problem else "ok  "
         detail = status.error if status.error else _describe(status)
+        if status.reachable and problem:
+            detail = f"{problem} ({detail})"
         lines.append(f"  {mark} {status.service:<12} {status.backend:<10} {detail}")
     return "\n".join(lines)

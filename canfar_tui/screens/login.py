@@ -121,6 +121,9 @@ class LoginScreen(ModalScreen[LoginResult | None]):
             message = error.message if isinstance(error, ClientError) else str(error)
             self.query_one("#login-result", Static).update("")
             self._show_error(f"Login failed: {message}")
+            record_error = getattr(self.app, "record_error", None)
+            if record_error is not None:  # the errors screen lists it too
+                record_error("Login failed", message)
             return
         finally:
             self.busy = False

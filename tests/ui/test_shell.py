@@ -365,3 +365,48 @@ async def test_password_prompt_answers_a_worker_thread(make_app: AppFactory) -> 
             await pilot.pause(0.02)
         assert isinstance(answers[1], AuthError)
         assert "cancelled" in answers[1].message
+
+
+async def test_the_errors_screen_lists_a_failed_login(make_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 16: "No error so far" while "Login failed: …" was on screen."""
+    from textual.widgets import Input, Static
+
+    import canfar_tui.screens.login as login_screen
+    from canfar_tui.clients.base import AuthError
+
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise AuthError("CADC refused the username or password.")
+
+    monkeypatch.setattr(login_screen, "login", refused)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.action_login()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, login_screen.LoginScreen)
+        screen.query_one("#login-username", Input).value = "jdoe"
+        screen.query_one("#login-password", Input).value = "wrong-password"
+        screen.start_login()
+
+        def on_screen() -> str:
+            return str(screen.query_one("#login-error", Static).render())
+
+        for _ in range(100):
+            if "Login failed" in on_screen():
+                break
+            await pilot.pause(0.05)
+        assert "Login failed: CADC refused" in on_screen()
+        app.action_errors()  # while the failure is on screen (the command palette's "errors")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailsScreen)
+        shown = "\n".join(text for _, text in app.screen.rows)
+        assert "No error so far" not in shown
+        assert "Login failed: CADC refused the username or password." in shown
+        assert "wrong-password" not in shown
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailsScreen)
+        assert "Login failed" in "\n".join(text for _, text in app.screen.rows)
+        assert app.unexpected_errors == 0

@@ -255,6 +255,56 @@ async def test_two_fetches_of_a_new_exposure_generate_it_once(tmp_path: Path) ->
     assert len(list((tmp_path / "archive" / "CFHT").glob("*.fits.fz"))) == 1
 
 
+_KILLED_MID_GENERATION = """
+import asyncio, os, sys, time
+from pathlib import Path
+import canfar_tui.detection.synthetic as synthetic
+from canfar_tui.clients.archive.sandbox import SandboxArchive
+
+def stuck(path, *args, **kwargs):  # writes part of the exposure, then hangs until killed
+    path.with_name(f".{path.name}.{os.getpid()}.tmp").write_bytes(b"partial" * 1000)
+    print("writing", flush=True)
+    time.sleep(120)
+
+synthetic.write_synthetic_mef = stuck
+asyncio.run(SandboxArchive(Path(sys.argv[1])).info(sys.argv[2]))
+"""
+
+
+async def test_a_generation_killed_by_sigkill_is_cleaned_by_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """Issue 16 item 12: ``get`` killed mid-generation left ``.generate-*/….tmp`` for good."""
+    root = tmp_path / "archive"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_MID_GENERATION, str(root), SEED],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "writing"
+    finally:
+        child.kill()  # SIGKILL: no finally clause of the child runs
+        child.wait(timeout=30)
+    partial = list((root / "CFHT").glob(".generate-*/*.tmp"))
+    assert len(partial) == 1, "the probe's leftover: a partial exposure in a generation folder"
+    # a generation in progress in a live process (this one's child) is left alone
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        live = root / "CFHT" / f".generate-{sleeper.pid}-busy"
+        live.mkdir()
+        info = await SandboxArchive(root).info(SEED)
+        assert info.size and info.size > 0
+        assert not partial[0].parent.exists(), "the dead process's folder is removed"
+        assert live.is_dir(), "a live process's generation is not touched"
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=30)
+    assert [p.name for p in (root / "CFHT").iterdir() if not p.name.startswith(".")] == [
+        "1056213p.fits.fz"
+    ]
+
+
 def test_the_sandbox_holds_the_seed_ids() -> None:
     assert SandboxArchive.seed_uris() == [f"cadc:CFHT/{i}.fits.fz" for i in SEED_FILE_IDS]
     assert SEED_FILE_IDS == ("1056213p", "1056215p", "1056216p", "1056217p", "1056218p")

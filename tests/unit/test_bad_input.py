@@ -514,3 +514,34 @@ def test_openrc_files_that_are_not_openrc_files(
     with pytest.raises(InvalidInput) as caught:
         load_openrc(path)
     assert one_line(caught.value.message) == expected.format(path=path)
+
+
+# --------------------------------------------------------------------------- put: not a file
+
+
+def test_put_names_a_folder_or_fifo_instead_of_no_such_file(
+    isolated_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16: ``put`` on a folder or FIFO said "no such file"; it says what the path is."""
+    import argparse
+    import io
+    import os
+
+    from canfar_tui.cli.put import add_put_arguments, run_put
+
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    fifo = tmp_path / "a-fifo"
+    os.mkfifo(fifo)
+    parser = argparse.ArgumentParser()
+    add_put_arguments(parser)
+    words = [str(folder), str(fifo), str(tmp_path / "missing"), "vos:sandbox-user/p/"]
+    out = io.StringIO()
+    assert run_put(parser.parse_args(words), out=out) == 1
+    assert out.getvalue() == ""
+    assert capsys.readouterr().err.splitlines() == [
+        f"canfar-tui put: {folder}: is a folder (put uploads files; name the files inside it)",
+        f"canfar-tui put: {fifo}: is not a regular file (a device, FIFO or socket): "
+        "nothing uploaded",
+        f"canfar-tui put: {tmp_path / 'missing'}: no such file",
+    ]

@@ -210,8 +210,10 @@ async def test_state_file_is_private(cloud: SandboxCloud, state_path: Path) -> N
 async def test_an_existing_readable_file_is_made_private(
     state_path: Path, clock: FakeClock
 ) -> None:
-    state_path.parent.mkdir(parents=True)
-    state_path.touch()
+    # an existing state file (an empty one is refused as damaged: see test_damaged_state.py)
+    cloud = open_cloud(state_path, clock)
+    await cloud.list_projects()
+    await cloud.aclose()
     os.chmod(state_path, 0o644)
     cloud = open_cloud(state_path, clock)
     try:

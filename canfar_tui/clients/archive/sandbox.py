@@ -5,7 +5,9 @@
 seed's IDs (1056213p, 1056215p, 1056216p, 1056217p, 1056218p). Each is generated on first use
 (4 CCDs of 512 × 1024, with :func:`canfar_tui.detection.synthetic.write_synthetic_mef`), into a
 private temp folder and renamed into place, so a half-written exposure never has its final
-name. Any other file dropped into ``archive/<ARCHIVE>/`` is served too. Downloads are verified
+name. That folder (``.generate-<pid>-…``) is removed when done; one left by a process killed
+mid-generation is removed by the next archive to start (when its process is gone, or after an
+hour). Any other file dropped into ``archive/<ARCHIVE>/`` is served too. Downloads are verified
 and atomic like the real archive's (:func:`~canfar_tui.clients.archive.base.receive_verified`).
 
 ``astropy`` and ``numpy`` are imported inside the worker thread that generates an exposure.
@@ -52,6 +54,28 @@ SEED_FILE_IDS = ("1056213p", "1056215p", "1056216p", "1056217p", "1056218p")
 SEED_ARCHIVE = "CFHT"
 
 
+#: The private folder an exposure is generated in: ``.generate-<pid>-<random>``.
+_GENERATE_PREFIX = ".generate-"
+#: A generation folder older than this (seconds) is stale whoever made it.
+_STALE_GENERATION = 3600.0
+
+
+def _generation_is_stale(name: str, age: float) -> bool:
+    """Whether a generation folder was left by a process that is gone (or is an hour old)."""
+    if age > _STALE_GENERATION:
+        return True
+    pid_text = name.removeprefix(_GENERATE_PREFIX).partition("-")[0]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False  # an older name without a pid, or this process's own: only by age
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, someone else's
+    return False
+
+
 def synthetic_config_for(file_id: str) -> Any:
     """The :class:`SyntheticConfig` of a sandbox exposure: small, and seeded by its ID."""
     from canfar_tui.detection.synthetic import SyntheticConfig
@@ -87,6 +111,7 @@ class SandboxArchive:
         self._bytes_per_second = bytes_per_second
         self._chunk_size = max(1024, chunk_size)
         self._generate_lock = threading.Lock()
+        self._leftovers_cleaned = False
 
     def __repr__(self) -> str:
         return f"SandboxArchive({str(self.root)!r})"
@@ -133,8 +158,27 @@ class SandboxArchive:
                 return file_id
         return None
 
+    def _clean_leftovers(self) -> None:
+        """Remove the generation folders of processes killed midway (once per archive)."""
+        if self._leftovers_cleaned:
+            return
+        self._leftovers_cleaned = True
+        now = time.time()
+        try:
+            leftovers = list(self.root.glob(f"*/{_GENERATE_PREFIX}*"))
+        except OSError:
+            return
+        for folder in leftovers:
+            with contextlib.suppress(OSError):
+                if not folder.is_dir() or folder.is_symlink():
+                    continue
+                if _generation_is_stale(folder.name, now - folder.stat().st_mtime):
+                    log.info("removing a stale sandbox archive generation %s", folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+
     def _ensure(self, uri: ArchiveURI) -> Path:
         """The file behind ``uri``, generating a seed exposure on first use."""
+        self._clean_leftovers()
         path = self._path_of(uri)
         if path.is_file() and not path.is_symlink():
             return path
@@ -158,7 +202,9 @@ class SandboxArchive:
             path.parent.mkdir(parents=True, exist_ok=True)
             # A private folder: two processes generating the same file never share a temp name.
             # (Not files.atomic_writer: astropy writes the file by name, not through a handle.)
-            work = Path(tempfile.mkdtemp(prefix=".generate-", dir=path.parent))
+            work = Path(
+                tempfile.mkdtemp(prefix=f"{_GENERATE_PREFIX}{os.getpid()}-", dir=path.parent)
+            )
         except OSError as exc:
             raise Unavailable(
                 f"Cannot prepare the sandbox archive in {path.parent}: {exc.strerror}"

@@ -144,6 +144,11 @@ class SandboxQueue:
         """Whether this instance currently runs the directory's jobs."""
         return self._runner.is_executor
 
+    @property
+    def executor_problem(self) -> str | None:
+        """One line on why the jobs of this directory cannot run here, or None."""
+        return self._runner.problem
+
     def __repr__(self) -> str:
         return f"SandboxQueue({str(self.state_dir)!r}, slots={self.slots}, owner={self.owner!r})"
 

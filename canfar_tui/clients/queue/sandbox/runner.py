@@ -46,6 +46,8 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
+import stat
 import sys
 import threading
 import time
@@ -55,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from canfar_tui.clients.base import NotFound
+from canfar_tui.clients.base import ClientError, NotFound
 from canfar_tui.clients.queue.sandbox.jobrows import classad_text, job_ad, spec_of
 from canfar_tui.clients.queue.sandbox.store import HoldCode, QueueStore
 from canfar_tui.clients.queue.submit_language import matches_getenv
@@ -210,6 +212,23 @@ class _Hold(Exception):
         self.subcode = subcode
 
 
+def _lock_not_a_file(path: Path) -> str:
+    return (
+        f"The sandbox queue executor cannot run: {path} is not a regular file; "
+        "move it away so that jobs run."
+    )
+
+
+def _one_line(error: BaseException) -> str:
+    """An error in one line: ``strerror: path`` for an OSError, else its first line."""
+    if isinstance(error, ClientError):
+        return error.message
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}"
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
 # --------------------------------------------------------------------------- the runner
 
 
@@ -282,11 +301,37 @@ class Runner:
 
     # ----------------------------------------------------------------- the loop
 
+    @property
+    def problem(self) -> str | None:
+        """One line on why this runner cannot run jobs, or None.
+
+        Asked on the caller's thread: a lock path that is not a regular file is seen at once
+        (before the thread's first tick); otherwise the error of the last tick, if it failed.
+        """
+        try:
+            mode = os.lstat(self._lock_path).st_mode
+        except FileNotFoundError:
+            mode = None
+        except OSError as failure:
+            return f"The sandbox queue executor cannot run: {failure.strerror or failure}."
+        if mode is not None and not stat.S_ISREG(mode):
+            return _lock_not_a_file(self._lock_path)
+        last = self._error
+        if last is None or (isinstance(last, sqlite3.OperationalError) and "locked" in str(last)):
+            return None  # nothing wrong, or another process writing: the next tick retries
+        return f"The sandbox queue executor cannot run: {_one_line(last)}"
+
     def _main(self) -> None:
         try:
             while not self._stop.is_set():
                 try:
                     self._tick()
+                except (sqlite3.Error, OSError, ClientError) as error:
+                    # the state is damaged or unusable: the queue's calls say so in one line;
+                    # log it once, without a traceback (it is not a bug)
+                    if self._error is None or _one_line(self._error) != _one_line(error):
+                        _log.warning("sandbox queue executor: %s", _one_line(error))
+                    self._error = error
                 except Exception as error:  # keep running; report on the next call
                     if self._error is None:
                         _log.warning("sandbox queue executor: %s", error, exc_info=True)
@@ -320,7 +365,14 @@ class Runner:
 
     def _take_lock(self) -> bool:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = open(self._lock_path, "a+")  # noqa: SIM115 - held for the runner's life
+        descriptor = os.open(
+            self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600
+        )
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise OSError(errno_module.EINVAL, _lock_not_a_file(self._lock_path))
+        os.set_blocking(descriptor, True)
+        handle = open(descriptor, "r+")  # noqa: SIM115 - held for the runner's life
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
