@@ -111,9 +111,18 @@ def overwrite_pages(path: Path) -> None:
         handle.write(os.urandom(8192))
 
 
+def _write_random(path: Path) -> None:
+    path.write_bytes(os.urandom(20000))
+
+
+def _replace_by_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
 QUEUE_DAMAGE: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "random bytes": (
-        lambda queue: (queue / "queue.sqlite").write_bytes(os.urandom(20000)),
+        lambda queue: _write_random(queue / "queue.sqlite"),
         "FAIL",
         "damaged (file is not a database)",
     ),
@@ -123,7 +132,7 @@ QUEUE_DAMAGE: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "damaged (database disk image is malformed)",
     ),
     "executor.lock a folder": (
-        lambda queue: ((queue / "executor.lock").unlink(), (queue / "executor.lock").mkdir()),
+        lambda queue: _replace_by_folder(queue / "executor.lock"),
         "WARN",
         "executor.lock is not a regular file",
     ),
