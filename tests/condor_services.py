@@ -295,11 +295,18 @@ class PoolWithCadc:
         found: dict[str, str] = json.loads(result.stdout)
         return found
 
-    def reference_catalogues(self, folder: Path, ids: Iterable[str] = SEED_IDS) -> dict[str, Path]:
+    def reference_catalogues(
+        self,
+        folder: Path,
+        ids: Iterable[str] = SEED_IDS,
+        columns: Iterable[str] = ("NUMBER", "MAG_AUTO", "X_IMAGE", "Y_IMAGE"),
+    ) -> dict[str, Path]:
         """Each exposure's catalogue made by the seed's interactive steps (funpack, the
-        default configuration, its four columns, source-extractor) with the snapshot's own
-        tools (the pool's chroot, as root), from the replica archive's file: the bytes a job
-        running the seed's steps must store. ``folder`` must be inside the job folder."""
+        default configuration, ``columns`` in default.param — the seed's four by default —,
+        source-extractor) with the snapshot's own tools (the pool's chroot, as root), from the
+        replica archive's file: the bytes a job running those steps must store. ``folder``
+        must be inside the job folder."""
+        param = "\\n".join(columns)
         folder.mkdir()
         made: dict[str, Path] = {}
         clean_env = ["env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin"]
@@ -310,7 +317,7 @@ class PoolWithCadc:
             steps = (
                 f"cd {work} && funpack -D {obs_id}.fits.fz && "
                 "cp /usr/share/source-extractor/default* . && "
-                "printf 'NUMBER\\nMAG_AUTO\\nX_IMAGE\\nY_IMAGE\\n' > default.param && "
+                f"printf '{param}\\n' > default.param && "
                 f"source-extractor {obs_id}.fits -CATALOG_NAME {obs_id}.cat -VERBOSE_TYPE QUIET"
             )
             result = subprocess.run(
