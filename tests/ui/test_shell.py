@@ -349,3 +349,34 @@ async def test_password_prompt_answers_a_worker_thread(make_app) -> None:  # typ
             await pilot.pause(0.02)
         assert isinstance(answers[1], AuthError)
         assert "cancelled" in answers[1].message
+
+
+async def test_canfar_submit_takes_the_password_the_cloud_got(make_app) -> None:  # type: ignore[no-untyped-def]
+    from canfar_tui.screens.password import PasswordScreen
+
+    app = make_app()
+    async with app.run_test() as pilot:
+        answers: list[object] = []
+        app.run_worker(lambda: answers.append(app.ask_password()), thread=True)
+        for _ in range(100):
+            if isinstance(app.screen, PasswordScreen):
+                break
+            await pilot.pause(0.02)
+        await pilot.press(*"s3cret", "enter")
+        for _ in range(100):
+            if answers:
+                break
+            await pilot.pause(0.02)
+        assert answers == ["s3cret"]
+
+        # The Pipeline tab and the Submit screen submit through canfar_submit 0.3 with the
+        # password the cloud took: no second prompt.
+        provider = app.view_context.password_provider
+        assert provider is not None
+        app.run_worker(lambda: answers.append(provider()), thread=True)
+        for _ in range(100):
+            if len(answers) == 2:
+                break
+            await pilot.pause(0.02)
+        assert answers == ["s3cret", "s3cret"]
+        assert not isinstance(app.screen, PasswordScreen)
