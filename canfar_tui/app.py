@@ -236,8 +236,10 @@ class CanfarApp(App[None]):
             now=now,
             report_error=self.report_error,
             navigation=self,
-            password_provider=self.ask_password,
+            password_provider=self.submission_password,
         )
+        #: The password last typed at the cloud's prompt (memory only, this run only).
+        self._typed_password: str | None = None
         self.active_tab_id = TABS[0][0]
         self.errors: deque[ReportedError] = deque(maxlen=50)
         #: Failures that were not ClientErrors (bugs); tests assert this stays 0.
@@ -641,7 +643,13 @@ class CanfarApp(App[None]):
                 break
         if not answers or answers[0] is None:
             raise AuthError("Login cancelled: no password was given.")
+        self._typed_password = answers[0]
         return answers[0]
+
+    def submission_password(self) -> str:
+        """The password for ``canfar_submit`` 0.3.x (its ``OS_PASSWORD``): the one the cloud
+        was given in this run, else the prompt (a worker thread only). One prompt per run."""
+        return self._typed_password or self.ask_password()
 
     # ------------------------------------------------------------------ errors
 

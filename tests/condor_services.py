@@ -26,16 +26,21 @@ into a failure, so a CI run cannot pass without them.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pytest
+from cadc_services import CadcService
 from real_services import REPO, require_or_skip, service_settings
 
 CONDOR_ENV = "CANFAR_TUI_CONDOR_CONFIG"
@@ -58,6 +63,37 @@ _STANDIN_KEYS = (
 CANFAR_SUBMIT_PREAMBLE = (
     'Universe = vanilla\nRequirements = group_name =?= "canfar" && Arch == "x86_64"\n'
 )
+#: The seed's four Megacam exposures (do_catalogue.sub's ``queue arguments from``).
+SEED_IDS = ("1056215p", "1056216p", "1056217p", "1056218p")
+#: Reads the MD5 the vault gives each node, or deletes nodes, with the real ``vos`` client and
+#: the user's certificate: ``python -c TOOL CERT md5|remove URI…`` prints a JSON object.
+_VOS_TOOL = """
+import json, sys
+import vos
+from cadcutils import exceptions
+certificate, action, uris = sys.argv[1], sys.argv[2], sys.argv[3:]
+client = vos.Client(vospace_certfile=certificate)
+
+def remove(uri):
+    if client.isdir(uri):
+        for name in client.listdir(uri, force=True):
+            remove(uri.rstrip("/") + "/" + name)
+    client.delete(uri)
+
+found = {}
+for uri in uris:
+    try:
+        node = client.get_node(uri, force=True)
+    except exceptions.NotFoundException:
+        continue
+    if action == "remove":
+        remove(uri)
+    else:
+        found[uri] = node.props.get("MD5")
+print(json.dumps(found))
+"""
+#: Lets the pool's jobs reach the CADC replica (see scripts/condor/README.md); run as root.
+TRUST_CADC_SCRIPT = REPO / "scripts" / "condor" / "trust_cadc_replica.sh"
 _COLLECTOR = re.compile(r"^\s*COLLECTOR_HOST\s*=\s*(\S+)\s*$", re.MULTILINE)
 
 
@@ -94,6 +130,41 @@ class CondorService:
                 os.chown(directory, self.uid, self.uid)
             directory.chmod(0o755)
         return path
+
+    @property
+    def run_dir(self) -> Path:
+        """The pool's run folder (``$RUN``: the job folder is ``$RUN/jobs``, the chroot
+        ``$RUN/root``)."""
+        return self.job_dir.parent
+
+    def trust_cadc_replica(
+        self, cadc_env: Mapping[str, str], certificate: Path | None = None, *, undo: bool = False
+    ) -> None:
+        """Run ``scripts/condor/trust_cadc_replica.sh`` (root): the jobs' owner gets the
+        replica's registry cache (and ``certificate`` as ``~/.ssl/cadcproxy.pem``) in its home in
+        the chroot, the chroot's CADC tools trust the replica's test CA; ``undo`` reverts it.
+
+        ``cadc_env`` holds the replica's ``CANFAR_TUI_CADC_*`` variables (``CA_CERT``,
+        ``CLIENT_HOME``, ``USER``).
+        """
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("CANFAR_TUI_CADC_", "CANFAR_TUI_CONDOR_"))
+        }
+        env.update(cadc_env)
+        env["CANFAR_TUI_CONDOR_RUN"] = str(self.run_dir)
+        env["CANFAR_TUI_CONDOR_USER"] = self.user
+        argv = ["bash", str(TRUST_CADC_SCRIPT)]
+        if undo:
+            argv.append("--undo")
+        elif certificate is not None:
+            argv += ["--certificate", str(certificate)]
+        result = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{TRUST_CADC_SCRIPT.name} failed: {result.stderr.strip()}")
 
     def remove_job_dir(self, path: Path) -> None:
         """Delete a folder made by :meth:`new_job_dir` (errors are ignored)."""
@@ -192,3 +263,80 @@ def is_condor_test(item: pytest.Item) -> bool:
     if callspec is not None and callspec.params.get("queue_backend") == "condor":
         return True
     return "condor_service" in getattr(item, "fixturenames", ())
+
+
+@dataclass(frozen=True)
+class PoolWithCadc:
+    """The pool whose jobs reach the CADC replica like the seed's snapshot reaches CADC."""
+
+    condor: CondorService
+    cadc: CadcService
+    #: A HOME of the replica's user on this machine (registry cache, ``~/.netrc``, certificate):
+    #: for the test's own checks with the real CADC clients (``vls``, ``vrm``).
+    home: Path
+    #: The user's proxy certificate (``cadc-get-cert -n``), also in the jobs' owner's
+    #: ``~/.ssl/cadcproxy.pem`` in the chroot.
+    certificate: Path
+
+    def vault(self, action: str, uris: Iterable[str]) -> dict[str, str]:
+        """``md5``: what the vault says of each node that exists (its MD5 property), or
+        ``remove``: delete the nodes (a folder with what it holds); with the real ``vos`` client
+        as the replica's user, in a subprocess (cadcutils reads HOME once, at import)."""
+        result = subprocess.run(
+            [sys.executable, "-c", _VOS_TOOL, str(self.certificate), action, *uris],
+            env=self.cadc.client_env(self.home),
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"vos {action} failed: {result.stderr[-2000:]}")
+        found: dict[str, str] = json.loads(result.stdout)
+        return found
+
+    def reference_catalogues(
+        self,
+        folder: Path,
+        ids: Iterable[str] = SEED_IDS,
+        columns: Iterable[str] = ("NUMBER", "MAG_AUTO", "X_IMAGE", "Y_IMAGE"),
+    ) -> dict[str, Path]:
+        """Each exposure's catalogue made by the seed's interactive steps (funpack, the
+        default configuration, ``columns`` in default.param — the seed's four by default —,
+        source-extractor) with the snapshot's own tools (the pool's chroot, as root), from the
+        replica archive's file: the bytes a job running those steps must store. ``folder``
+        must be inside the job folder."""
+        param = "\\n".join(columns)
+        folder.mkdir()
+        made: dict[str, Path] = {}
+        clean_env = ["env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin"]
+        for obs_id in ids:
+            work = folder / obs_id
+            work.mkdir()
+            shutil.copy(self.cadc.archive_root / "CFHT" / f"{obs_id}.fits.fz", work)
+            steps = (
+                f"cd {work} && funpack -D {obs_id}.fits.fz && "
+                "cp /usr/share/source-extractor/default* . && "
+                f"printf '{param}\\n' > default.param && "
+                f"source-extractor {obs_id}.fits -CATALOG_NAME {obs_id}.cat -VERBOSE_TYPE QUIET"
+            )
+            result = subprocess.run(
+                ["chroot", str(self.condor.run_dir / "root"), *clean_env, "sh", "-c", steps],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise AssertionError(f"source-extractor on {obs_id}: {result.stderr[-2000:]}")
+            made[obs_id] = work / f"{obs_id}.cat"
+        return made
+
+
+def cadc_variables(cadc: CadcService) -> dict[str, str]:
+    """What ``scripts/condor/trust_cadc_replica.sh`` reads of the replica's env file."""
+    return {
+        "CANFAR_TUI_CADC_CA_CERT": str(cadc.ca_cert),
+        "CANFAR_TUI_CADC_CLIENT_HOME": str(cadc.client_home),
+        "CANFAR_TUI_CADC_USER": cadc.user,
+    }

@@ -31,7 +31,7 @@ import asyncio
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -96,6 +96,26 @@ def _terminal_password() -> str:
     return getpass.getpass("OpenStack (CADC) password: ")
 
 
+class RememberedPassword:
+    """One password prompt per run for the cloud and ``canfar_submit`` together.
+
+    The cloud asks through :meth:`for_cloud` (again after a refusal: each call asks); the
+    0.3.x ``canfar_submit`` then takes the password the cloud last got (:meth:`for_submit`)
+    instead of asking a second time. Held in memory for this run only.
+    """
+
+    def __init__(self, ask: Callable[[], str]) -> None:
+        self._ask = ask
+        self._last: str | None = None
+
+    def for_cloud(self) -> str:
+        self._last = self._ask()
+        return self._last
+
+    def for_submit(self) -> str:
+        return self._last if self._last else self.for_cloud()
+
+
 def run_submit(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     """Run ``canfar-tui submit``; returns the exit status (never raises for user errors)."""
     stdout = out or sys.stdout
@@ -116,8 +136,9 @@ def run_submit(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
         print(f"canfar-tui submit: cannot read {subfile}: {reason}", file=sys.stderr)
         return EXIT_USAGE
+    password = RememberedPassword(_terminal_password)
     try:
-        clients = build_clients(settings, password_provider=_terminal_password)
+        clients = build_clients(settings, password_provider=password.for_cloud)
     except ClientError as error:
         print(f"canfar-tui submit: {error.message}", file=sys.stderr)
         return EXIT_USAGE
@@ -134,6 +155,7 @@ def run_submit(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
                 read_only=settings.read_only,
                 profile=settings.profile,
                 out=stdout,
+                password_provider=password.for_submit,
             )
         finally:
             await clients.aclose()
@@ -294,6 +316,7 @@ async def _submit(
     read_only: bool,
     profile: Profile,
     out: TextIO,
+    password_provider: Callable[[], str] = _terminal_password,
 ) -> int:
     image, flavor = await _resolve(clients, image_name, flavor_name)
     prepared = await _prepare(clients, text, subfile, image, flavor, profile)
@@ -340,7 +363,7 @@ async def _submit(
             image=image,
             flavor=flavor.name,
             openrc=profile.openrc,
-            password_provider=_terminal_password,
+            password_provider=password_provider,
         )
     except ClientError as error:
         print(f"canfar-tui submit: {error.message}", file=sys.stderr)

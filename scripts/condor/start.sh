@@ -93,6 +93,8 @@ printf '%s\n' "${text//@PORT@/$PORT}" > "$ROOT/etc/condor/config.d/99-canfar-tui
 # canfar_submit 0.3's stand-in shared, and the +PreCmd its jobs carry.
 install -D -m 0755 "$HERE/templates/canfar-shared-vmtypes" "$ROOT/usr/local/libexec/canfar-shared-vmtypes"
 install -D -m 0755 "$HERE/canfar_submit/canfar_batch_cert" "$ROOT/usr/local/share/canfar/canfar_batch_cert"
+# CANFAR's job wrapper (HOME for the job, as on a batch VM): USER_JOB_WRAPPER in the template.
+install -D -m 0755 "$HERE/templates/canfar-job-wrapper" "$ROOT/usr/local/libexec/canfar-job-wrapper"
 install -d -m 0755 "$ROOT/var/lib/condor/canfar"
 host=$(hostname)
 if ! awk -v h="$host" '$1 == "127.0.0.1" { for (i = 2; i <= NF; i++) if ($i == h) found = 1 }

@@ -245,10 +245,15 @@ clouds:
     interface: public
     identity_api_version: 3
 EOF
+# Horizon's file names the project by ID too (canfar_submit 0.3 checks OS_PROJECT_ID).
+DEMO_PROJECT_ID=$("${SQL[@]}" -N -e "SELECT id FROM keystone.project WHERE name='$DEMO_PROJECT'" \
+    2>/dev/null || true)
+[ -n "$DEMO_PROJECT_ID" ] || die "no project $DEMO_PROJECT in keystone's database"
 cat > "$RUN/$DEMO_PROJECT-openrc.sh" <<EOF
 #!/usr/bin/env bash
 # An openrc file like the one Horizon gives on arbutus-canfar (Project > API Access).
 export OS_AUTH_URL=$AUTH_URL
+export OS_PROJECT_ID=$DEMO_PROJECT_ID
 export OS_PROJECT_NAME="$DEMO_PROJECT"
 export OS_USER_DOMAIN_NAME="Default"
 if [ -z "\$OS_USER_DOMAIN_NAME" ]; then unset OS_USER_DOMAIN_NAME; fi

@@ -232,6 +232,11 @@ async def test_hold_release_remove_and_history(queue: CondorQueue, job_dir: Path
         lambda found: found[job_id] == JobStatus.RUNNING,
         "the sleep job to run",
     )
+    # "Running" starts with the input transfer to the job's scratch folder (the pool's execute
+    # side is a file system of its own, as a batch VM is): hold it once it executes.
+    started, cursor = await collect_events(
+        queue, cursor, lambda got: JobEventKind.EXECUTE in kinds(got, job_id), "the execute event"
+    )
 
     assert await queue.hold([job_id], "checking the input first") == 1
     [held] = [job for job in await queue.list_jobs() if job.id == job_id]
@@ -245,6 +250,7 @@ async def test_hold_release_remove_and_history(queue: CondorQueue, job_dir: Path
     events, cursor = await collect_events(
         queue, cursor, lambda got: JobEventKind.HELD in kinds(got, job_id), "the held event"
     )
+    events = started + events
     held_event = next(event for event in events if event.kind == JobEventKind.HELD)
     assert "checking the input first" in held_event.text
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 from fakes import FixedCloud
 from textual.pilot import Pilot
 from textual.widgets import TabbedContent
@@ -367,7 +368,9 @@ async def test_password_prompt_answers_a_worker_thread(make_app: AppFactory) -> 
         assert "cancelled" in answers[1].message
 
 
-async def test_the_errors_screen_lists_a_failed_login(make_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_the_errors_screen_lists_a_failed_login(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 16: "No error so far" while "Login failed: …" was on screen."""
     from textual.widgets import Input, Static
 
@@ -410,3 +413,34 @@ async def test_the_errors_screen_lists_a_failed_login(make_app, monkeypatch) -> 
         assert isinstance(app.screen, DetailsScreen)
         assert "Login failed" in "\n".join(text for _, text in app.screen.rows)
         assert app.unexpected_errors == 0
+
+
+async def test_canfar_submit_takes_the_password_the_cloud_got(make_app: AppFactory) -> None:
+    from canfar_tui.screens.password import PasswordScreen
+
+    app = make_app()
+    async with app.run_test() as pilot:
+        answers: list[object] = []
+        app.run_worker(lambda: answers.append(app.ask_password()), thread=True)
+        for _ in range(100):
+            if isinstance(app.screen, PasswordScreen):
+                break
+            await pilot.pause(0.02)
+        await pilot.press(*"s3cret", "enter")
+        for _ in range(100):
+            if answers:
+                break
+            await pilot.pause(0.02)
+        assert answers == ["s3cret"]
+
+        # The Pipeline tab and the Submit screen submit through canfar_submit 0.3 with the
+        # password the cloud took: no second prompt.
+        provider = app.view_context.password_provider
+        assert provider is not None
+        app.run_worker(lambda: answers.append(provider()), thread=True)
+        for _ in range(100):
+            if len(answers) == 2:
+                break
+            await pilot.pause(0.02)
+        assert answers == ["s3cret", "s3cret"]
+        assert not isinstance(app.screen, PasswordScreen)

@@ -273,3 +273,41 @@ def test_the_sandbox_result_line_says_sandbox(
     assert "is not run; the sandbox's own pool" in out
     assert "in the sandbox." in out
     assert not record.exists()
+
+
+def test_the_03_form_takes_the_password_the_cloud_got_without_asking_again(
+    tmp_path: Path,
+) -> None:
+    from canfar_tui.cli.submit import RememberedPassword
+
+    answers = iter(["wrong", "right", "never asked"])
+    asked: list[str] = []
+
+    def ask() -> str:
+        asked.append(next(answers))
+        return asked[-1]
+
+    password = RememberedPassword(ask)
+    assert password.for_cloud() == "wrong"
+    assert password.for_cloud() == "right"  # the cloud asks again after a refusal
+    fake = found(write_fake(tmp_path / "bin", series="0.3"), SubmitForm.IMAGE_AND_FLAVOR)
+    environment = canfar_submit_environment(
+        fake, openrc=None, password_provider=password.for_submit, base={}
+    )
+    assert environment["OS_PASSWORD"] == "right"
+    assert asked == ["wrong", "right"], "canfar_submit took the cloud's password"
+
+
+def test_without_a_cloud_the_03_form_asks_once(tmp_path: Path) -> None:
+    from canfar_tui.cli.submit import RememberedPassword
+
+    asked: list[str] = []
+
+    def type_it() -> str:
+        asked.append("typed")
+        return "typed"
+
+    password = RememberedPassword(type_it)
+    assert password.for_submit() == "typed"
+    assert password.for_submit() == "typed"
+    assert asked == ["typed"]
