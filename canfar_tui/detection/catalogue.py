@@ -11,18 +11,21 @@ a bare catalogue array) and writes the columns of ``params.columns`` in that ord
   parameters as header cards (``DETECT_THRESH`` …);
 * ``ecsv`` — astropy's ECSV with units and the parameters in the metadata.
 
-The file is written to a temporary name in the destination directory and renamed over
-the destination (:func:`os.replace`), so readers never see half a catalogue and a failure
-leaves nothing behind. Problems raise :class:`OutputError` with a one-line message.
+The file is written with :func:`canfar_tui.clients.files.atomic_writer`: to a temporary
+name in the destination directory, then renamed over the destination, so readers never see
+half a catalogue and a failure leaves nothing behind. A destination that is a device, FIFO,
+socket or folder is refused; a symbolic link is written through to the file it names, as
+source-extractor's ``fopen(CATALOG_NAME, "w")`` does. Problems raise :class:`OutputError`
+with a one-line message.
 
 numpy/astropy are imported inside the functions.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -39,6 +42,7 @@ __all__ = [
     "FORMAT_SUFFIX",
     "OutputError",
     "ascii_head_header",
+    "catalogue_exists",
     "catalogue_path_for",
     "write_catalogue",
 ]
@@ -50,7 +54,14 @@ _IMAGE_SUFFIXES = (".fits.fz", ".fit.fz", ".fts.fz", ".fits.gz", ".fz", ".fits",
 
 
 class OutputError(DetectionError):
-    """The catalogue could not be written (directory missing, permission, disk full…)."""
+    """The catalogue could not be written (directory missing, permission, disk full…).
+
+    ``disk_full``: the disk (or quota) is full, so other catalogues there would fail too.
+    """
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
 
 
 def catalogue_path_for(
@@ -77,57 +88,43 @@ def ascii_head_header(columns: Sequence[str]) -> str:
 
 
 @contextmanager
-def _atomic(path: Path, mode: str) -> Iterator[IO[Any]]:
+def _atomic(path: Path, *, text: bool) -> Iterator[IO[Any]]:
+    """:func:`canfar_tui.clients.files.atomic_writer`, its problems as one :class:`OutputError`.
+
+    Like source-extractor (which ``fopen``-s ``CATALOG_NAME`` for writing), a symbolic link
+    is written through to the file it names; a device, FIFO, socket or folder is refused.
+    """
+    from canfar_tui.clients.files import UnsafeTarget, atomic_writer
+
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(f"{path}: directory {directory} does not exist")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write in {directory}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-        # Respect the umask like a normal file creation would (mkstemp uses 0600).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        if text:
+            with atomic_writer(path, text=True) as text_handle:
+                yield text_handle
+        else:
+            with atomic_writer(path) as binary_handle:
+                yield binary_handle
+    except UnsafeTarget as exc:
+        raise OutputError(str(exc.strerror or exc)) from None
     except OutputError:
-        tmp.unlink(missing_ok=True)
         raise
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write catalogue: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise OutputError(
+            f"{path}: cannot write catalogue: {exc.strerror or exc}", disk_full=full
+        ) from None
 
 
-def _write_via_temp(path: Path, writer: Callable[[Path], None]) -> None:
-    """For writers that want a file name (astropy): write to a temp path, then rename."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise OutputError(f"{path}: directory {directory} does not exist")
+def catalogue_exists(path: str | os.PathLike[str]) -> bool:
+    """Whether writing ``path`` replaces a file (the file a symlink names, when one does)."""
+    from canfar_tui.clients.files import UnsafeTarget, writable_target
+
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write in {directory}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        writer(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write catalogue: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        return writable_target(Path(path)).is_file()
+    except (UnsafeTarget, OSError):
+        return False
 
 
 def write_catalogue(
@@ -155,6 +152,8 @@ def write_catalogue(
     if missing:
         raise OutputError(f"unsupported column(s): {', '.join(missing)}")
     out = Path(path)
+    if not str(path):
+        raise OutputError("empty catalogue name (give a file name, or use --outdir)")
     if out.is_dir():
         raise OutputError(f"{out}: is a directory (give a file name, or use --outdir)")
     if fmt == "ascii_head":
@@ -171,7 +170,7 @@ def write_catalogue(
 def _write_ascii_head(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:
     row_format = " ".join(COLUMN_INFO[c].fmt for c in columns) + "\n"
     rows = catalogue[list(columns)].tolist() if len(catalogue) else []
-    with _atomic(path, "w") as fh:
+    with _atomic(path, text=True) as fh:
         fh.write(ascii_head_header(columns))
         chunk = 20000
         for start in range(0, len(rows), chunk):
@@ -220,7 +219,8 @@ def _write_fits(
         hdu = fits.table_to_hdu(table)
         hdu.name = "OBJECTS"
         hdul = fits.HDUList([fits.PrimaryHDU(), hdu])
-        _write_via_temp(path, lambda tmp: hdul.writeto(tmp, overwrite=True))
+        with _atomic(path, text=False) as fh:
+            hdul.writeto(fh)
 
 
 def _write_ecsv(
@@ -231,4 +231,5 @@ def _write_ecsv(
     source: str | None,
 ) -> None:
     table = _table(catalogue, columns, params, source)
-    _write_via_temp(path, lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True))
+    with _atomic(path, text=True) as fh:
+        table.write(fh, format="ascii.ecsv")

@@ -63,7 +63,17 @@ if TYPE_CHECKING:
 
     from canfar_tui.detection.engine import ExtensionOutput
 
-__all__ = ["CancelEvent", "DetectionRunner", "default_workers", "detect_image", "run_detection"]
+__all__ = [
+    "MAX_WORKERS",
+    "CancelEvent",
+    "DetectionRunner",
+    "default_workers",
+    "detect_image",
+    "run_detection",
+]
+
+#: The most worker processes a runner starts (more is a typing mistake, not a plan).
+MAX_WORKERS = 1024
 
 StartMethod = Literal["auto", "fork", "forkserver", "spawn", "inline"]
 
@@ -113,11 +123,49 @@ def _tune_malloc() -> bool:
         return False
 
 
-def _init_worker() -> None:
-    """Worker initialiser: tune malloc; Ctrl-C is handled by the parent (which cancels)."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(expected_parent: int | None, death_signal: bool) -> None:
+    """End this worker when the process that started it dies, even by ``SIGKILL``.
+
+    On Linux the kernel sends ``SIGKILL`` when the parent dies (``prctl(PR_SET_PDEATHSIG)``;
+    only asked for when the parent forked from its main thread, since the signal follows the
+    forking *thread*). A daemon thread also checks every half second that the parent is still
+    the same process, and exits if not (other systems, or a parent that forked from a thread).
+    """
+    import signal
+
+    if death_signal and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    parent_pid = os.getppid()
+    if expected_parent is not None and parent_pid != expected_parent:
+        os._exit(1)  # the parent died before the signal was asked for
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _init_worker(expected_parent: int | None = None, death_signal: bool = False) -> None:
+    """Worker initialiser: die with the parent; tune malloc; Ctrl-C is the parent's to handle.
+
+    ``expected_parent``: the pid that started the pool (None when a forkserver forks the
+    workers: their parent is then the forkserver, which exits when the pool's owner dies).
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(expected_parent, death_signal)
     _tune_malloc()
 
 
@@ -169,8 +217,8 @@ class DetectionRunner:
     """
 
     def __init__(self, workers: int | None = None, *, start_method: StartMethod = "auto") -> None:
-        if workers is not None and workers < 1:
-            raise ValueError("workers must be >= 1")
+        if workers is not None and not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {workers}")
         self.workers = workers or default_workers()
         self.start_method: StartMethod = "inline" if self.workers == 1 else start_method
         self._executor: Executor | None = None
@@ -203,9 +251,18 @@ class DetectionRunner:
                     import canfar_tui.detection.engine  # noqa: F401
                 elif method == "forkserver":
                     ctx.set_forkserver_preload(["canfar_tui.detection.engine"])
+                # A worker's parent: this process, or the forkserver (which forks from its
+                # main thread and exits when this process dies).
+                parent = os.getpid() if method != "forkserver" else None
+                from_main_thread = (
+                    method == "forkserver" or threading.current_thread() is threading.main_thread()
+                )
                 with _usable_stderr():
                     executor = ProcessPoolExecutor(
-                        max_workers=self.workers, mp_context=ctx, initializer=_init_worker
+                        max_workers=self.workers,
+                        mp_context=ctx,
+                        initializer=_init_worker,
+                        initargs=(parent, from_main_thread),
                     )
                     # Start every worker now: processes are otherwise spawned on later
                     # submits, from whatever thread and with whatever sys.stderr is then.
@@ -328,7 +385,8 @@ class DetectionRunner:
     ) -> ProgressEvent:
         done = len(results) + 1
         if out is None:
-            message = f"{ext.label}: {error}"
+            text = error or "failed"
+            message = text if text.startswith(ext.label) else f"{ext.label}: {text}"
             results[ext.ext_number] = ExtensionResult(ext, seconds=seconds, error=message)
             return ExtensionFailed(spath, ext, message, done, total)
         n = len(out.catalogue)
