@@ -75,9 +75,7 @@ def read_bounded(path: Path | str, limit: int, what: str) -> bytes:
     except MemoryError:  # pragma: no cover - only with an absurd limit
         raise UnreadableFile(f"{shown}: too large for a {what}") from None
     if len(data) > limit:
-        raise UnreadableFile(
-            f"{shown}: too large for a {what} (more than {_size(limit)}); is it the right file?"
-        )
+        raise UnreadableFile(f"{shown}: too large for a {what} (more than {_size(limit)})")
     return data
 
 
