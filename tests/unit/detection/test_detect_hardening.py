@@ -325,3 +325,14 @@ def test_dev_zero_and_huge_config_files_end_in_one_line(
         assert (code, out) == (2, "")
         assert err.count("\n") == 1 and "MemoryError" not in err, err
         assert err.startswith(f"canfar-tui detect: error: {path}: too large for a "), err
+
+
+def test_synthetic_writer_refuses_a_fifo(workdir: Path) -> None:
+    from canfar_tui.clients.files import UnsafeTarget
+    from canfar_tui.detection.synthetic import SyntheticConfig, write_synthetic_mef
+
+    os.mkfifo(workdir / "image.fits")
+    with pytest.raises(UnsafeTarget):
+        write_synthetic_mef(workdir / "image.fits", SyntheticConfig(n_ccds=1, width=32, height=32))
+    assert stat.S_ISFIFO(os.lstat(workdir / "image.fits").st_mode)
+    assert leftovers(workdir) == []
