@@ -143,7 +143,8 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
         "-v",
         "--verbose",
         action="store_true",
-        help="print a summary line per image even when piped",
+        help="accepted for compatibility: the closing line of each image is always printed "
+        "(-q hides it)",
     )
 
 

@@ -126,13 +126,33 @@ def _tune_malloc() -> bool:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(expected_parent: int | None, death_signal: bool) -> None:
-    """End this worker when the process that started it dies, even by ``SIGKILL``.
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
-    On Linux the kernel sends ``SIGKILL`` when the parent dies (``prctl(PR_SET_PDEATHSIG)``;
-    only asked for when the parent forked from its main thread, since the signal follows the
-    forking *thread*). A daemon thread also checks every half second that the parent is still
-    the same process, and exits if not (other systems, or a parent that forked from a thread).
+
+def _die_with_owner(owner_pid: int, death_signal: bool) -> None:
+    """End this worker when the process that owns the pool dies, even by ``SIGKILL``.
+
+    On Linux, when the owner forked this worker from its main thread, the kernel sends
+    ``SIGKILL`` as the owner dies (``prctl(PR_SET_PDEATHSIG)``: the signal follows the
+    forking *thread*, hence the condition). Otherwise (a forkserver's worker, whose parent is
+    the forkserver that lives as long as its workers; a pool started from a thread; other
+    systems) a daemon thread checks twice a second that the owner still runs, and exits if not.
     """
     import signal
 
@@ -143,29 +163,29 @@ def _die_with_parent(expected_parent: int | None, death_signal: bool) -> None:
 
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    parent_pid = os.getppid()
-    if expected_parent is not None and parent_pid != expected_parent:
-        os._exit(1)  # the parent died before the signal was asked for
+    if not _process_alive(owner_pid):
+        os._exit(1)  # the owner died before the signal was asked for
 
     def watch() -> None:
         while True:
             time.sleep(0.5)
-            if os.getppid() != parent_pid:
+            if not _process_alive(owner_pid):
                 os._exit(1)
 
-    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+    threading.Thread(target=watch, name="owner-watchdog", daemon=True).start()
 
 
-def _init_worker(expected_parent: int | None = None, death_signal: bool = False) -> None:
-    """Worker initialiser: die with the parent; tune malloc; Ctrl-C is the parent's to handle.
+def _init_worker(owner_pid: int | None = None, death_signal: bool = False) -> None:
+    """Worker initialiser: die with the pool's owner; tune malloc; Ctrl-C is the owner's.
 
-    ``expected_parent``: the pid that started the pool (None when a forkserver forks the
-    workers: their parent is then the forkserver, which exits when the pool's owner dies).
+    ``owner_pid``: the process that started the pool; ``death_signal``: it is this worker's
+    parent and forked it from its main thread (so ``PR_SET_PDEATHSIG`` applies).
     """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(expected_parent, death_signal)
+    if owner_pid is not None:
+        _die_with_owner(owner_pid, death_signal)
     _tune_malloc()
 
 
@@ -251,18 +271,17 @@ class DetectionRunner:
                     import canfar_tui.detection.engine  # noqa: F401
                 elif method == "forkserver":
                     ctx.set_forkserver_preload(["canfar_tui.detection.engine"])
-                # A worker's parent: this process, or the forkserver (which forks from its
-                # main thread and exits when this process dies).
-                parent = os.getpid() if method != "forkserver" else None
-                from_main_thread = (
-                    method == "forkserver" or threading.current_thread() is threading.main_thread()
+                # PR_SET_PDEATHSIG needs the owner to be the parent (not a forkserver) and
+                # to fork from its main thread; the watchdog covers the other cases.
+                death_signal = (
+                    method != "forkserver" and threading.current_thread() is threading.main_thread()
                 )
                 with _usable_stderr():
                     executor = ProcessPoolExecutor(
                         max_workers=self.workers,
                         mp_context=ctx,
                         initializer=_init_worker,
-                        initargs=(parent, from_main_thread),
+                        initargs=(os.getpid(), death_signal),
                     )
                     # Start every worker now: processes are otherwise spawned on later
                     # submits, from whatever thread and with whatever sys.stderr is then.

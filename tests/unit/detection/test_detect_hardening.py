@@ -336,3 +336,62 @@ def test_synthetic_writer_refuses_a_fifo(workdir: Path) -> None:
         write_synthetic_mef(workdir / "image.fits", SyntheticConfig(n_ccds=1, width=32, height=32))
     assert stat.S_ISFIFO(os.lstat(workdir / "image.fits").st_mode)
     assert leftovers(workdir) == []
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    queue = [pid]
+    while queue:
+        children = _children(queue.pop())
+        found += children
+        queue += children
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_a_forkserver_pool_owner_leaves_no_worker(workdir: Path) -> None:
+    """The Detect tab's case: a forkserver pool started from a thread (no PDEATHSIG there).
+
+    The workers' parent is the forkserver, which lives as long as its workers do, so only
+    the workers' watchdog (is the owner still running?) can end them.
+    """
+    script = textwrap.dedent(
+        """
+        import threading, time
+        from canfar_tui.detection.runner import DetectionRunner
+
+        if __name__ == "__main__":
+            runner = DetectionRunner(2, start_method="forkserver")
+            starter = threading.Thread(target=runner.start)
+            starter.start()
+            starter.join()
+            print("started", flush=True)
+            time.sleep(120)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    spawned: list[int] = []
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+        spawned = _descendants(proc.pid)
+        assert len(spawned) >= 3, spawned  # the forkserver and its two workers at least
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in spawned) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        survivors = [pid for pid in spawned if _alive(pid)]
+        assert survivors == [], f"processes {survivors} survived their owner's SIGKILL"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in spawned:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
