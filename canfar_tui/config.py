@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
-from canfar_tui.clients.files import atomic_write
+from canfar_tui.clients.files import UnreadableFile, atomic_write, read_bounded
 
 APP_NAME = "canfar-tui"
 SANDBOX = "sandbox"
@@ -56,6 +56,11 @@ DEFAULT_VOSPACE = "ivo://cadc.nrc.ca/vault"
 
 #: Keys that must never appear in the config file.
 SECRET_KEYS = frozenset({"password", "os_password", "token", "secret", "api_key"})
+#: Words that make a key look like a secret, in any table (``db_password``, ``api-token``).
+_SECRET_WORDS = frozenset({"password", "passwd", "passphrase", "secret", "token", "apikey"})
+
+#: Largest config file read (a hand-written one is a few kB).
+MAX_CONFIG_BYTES = 1024 * 1024
 
 DEFAULT_REFRESH: dict[str, float] = {
     "projects": 30.0,
@@ -145,11 +150,44 @@ class Settings:
         return replace(self, profile=self.profiles[name])
 
 
+def looks_secret(key: str) -> bool:
+    """Whether a config key names a secret (``password``, ``os_password``, ``api-token``)."""
+    last = key.lower().replace("-", "_").rsplit(".", 1)[-1]
+    if last in SECRET_KEYS or "api_key" in last or "private_key" in last:
+        return True
+    return any(word in _SECRET_WORDS for word in last.split("_"))
+
+
+def _refuse_secrets(value: object, where: str, dotted: str = "") -> None:
+    """Refuse a secret-looking key anywhere in the document, without ever showing its value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{dotted}.{key}" if dotted else str(key)
+            if looks_secret(str(key)):
+                raise ConfigError(
+                    f"{where}: {name} looks like a secret; canfar-tui asks for passwords and "
+                    "never reads them from a file (remove it; its value is not shown)"
+                )
+            _refuse_secrets(item, where, name)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_secrets(item, where, dotted)
+
+
+def _shown(value: object) -> str:
+    """A wrong value as it may appear in an error: a table or list of tables is not shown."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        return "a list of tables"
+    return repr(value)
+
+
 def _expect(value: object, kinds: type | tuple[type, ...], where: str, what: str) -> None:
     if isinstance(value, bool) and kinds in (int, float, (int, float)):
-        raise ConfigError(f"{where}: {what} must be {_kind_name(kinds)}, got {value!r}")
+        raise ConfigError(f"{where}: {what} must be {_kind_name(kinds)}, got {_shown(value)}")
     if not isinstance(value, kinds):
-        raise ConfigError(f"{where}: {what} must be {_kind_name(kinds)}, got {value!r}")
+        raise ConfigError(f"{where}: {what} must be {_kind_name(kinds)}, got {_shown(value)}")
 
 
 def _kind_name(kinds: type | tuple[type, ...]) -> str:
@@ -232,6 +270,7 @@ def _parse_profile(name: str, raw: object, where: str) -> Profile:
 
 def parse_config(data: Mapping[str, object], where: str, paths: Paths) -> Settings:
     """Validate a parsed TOML document and build Settings (profile not yet chosen)."""
+    _refuse_secrets(data, where)
     known = {"default_profile", "read_only", "theme", "refresh", "keymap", "profiles"}
     for key in data:
         if key not in known:
@@ -302,15 +341,17 @@ def load_settings(
     where = str(paths.config_file)
     data: Mapping[str, object] = {}
     try:
-        with paths.config_file.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
+        text = read_bounded(paths.config_file, MAX_CONFIG_BYTES, "configuration file")
+        data = tomllib.loads(text.decode("utf-8"))
+    except UnreadableFile as error:
+        if not error.missing:
+            raise ConfigError(str(error)) from None
         if config_file is not None:
             raise ConfigError(f"{where}: no such file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not valid TOML (not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{where}: not valid TOML ({error})") from None
-    except OSError as error:
-        raise ConfigError(f"{where}: cannot read ({error.strerror})") from None
     settings = parse_config(data, where, paths)
     if profile is not None:
         settings = settings.with_profile(profile)
@@ -474,10 +515,12 @@ def save_profiles(
     """
     where = str(config_file)
     try:
-        text = config_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = read_bounded(config_file, MAX_CONFIG_BYTES, "configuration file").decode("utf-8")
+    except UnreadableFile as error:
+        if not error.missing:
+            raise ConfigError(str(error)) from None
         text = ""
-    except (OSError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
         raise ConfigError(f"{where}: cannot read ({error})") from None
     try:
         data = tomllib.loads(text)

@@ -22,8 +22,17 @@ source-extractor's own command line works too (a job script can swap the program
 ``-PARAMETERS_NAME`` is ``--params``. A key set on the command line to something canfar-tui
 cannot do is refused (exit 2, one line naming it).
 
-On a terminal a progress bar is shown on stderr; when piped, only warnings and errors are
-printed (``-v`` adds one summary line per image, ``-q`` keeps only errors). Exit status: 0
+Where it writes: ``-o CATALOG``, else ``--outdir DIR``, else the current directory, a file
+named after the image (``1056213p.fits.fz`` -> ``1056213p.cat``) — replacing a catalogue of
+that name, as source-extractor does. A catalogue path that is a symbolic link is written
+through to the file it names (source-extractor ``fopen``-s ``CATALOG_NAME`` for writing,
+which follows the link); a device, FIFO, socket or folder is refused. The file appears
+complete or not at all (written to a temporary file, then renamed).
+
+Like source-extractor's ``> All done`` line, each image ends with one closing line on
+stderr: sources, CCDs, time and the catalogue path, with ``(replaced)`` when an earlier
+file was replaced. A progress bar is shown on a terminal; ``-q`` keeps only errors
+(``-v`` is accepted for compatibility: the closing line is always printed). Exit status: 0
 when every image gave a catalogue, 1 when any image failed (one ``error:`` line each, no
 traceback, no catalogue left behind), 2 on bad usage (bad option, parameter or config
 file), 130 when interrupted. An extension that cannot be processed (all NaN, constant,
@@ -44,7 +53,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from canfar_tui.detection.catalogue import OutputError, catalogue_path_for, write_catalogue
+from canfar_tui.detection.catalogue import (
+    OutputError,
+    catalogue_exists,
+    catalogue_path_for,
+    write_catalogue,
+)
 from canfar_tui.detection.events import (
     ExtensionFailed,
     ExtensionFinished,
@@ -76,12 +90,21 @@ class UsageError(Exception):
     """Bad command line or configuration: exit status 2."""
 
 
+class _DiskFull(Exception):
+    """A catalogue write found the disk full: reported once, the other images are not run."""
+
+
 def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``detect`` options to ``parser`` (a subparser of ``canfar-tui``)."""
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="FITS or .fits.fz image(s)")
     out = parser.add_mutually_exclusive_group()
     out.add_argument(
-        "-o", "--output", metavar="CATALOG", help="catalogue path (only with a single IMAGE)"
+        "-o",
+        "--output",
+        metavar="CATALOG",
+        help="catalogue path (only with a single IMAGE); an existing file is replaced, a "
+        "symlink is written through to its file (as source-extractor's CATALOG_NAME), a "
+        "device, FIFO or folder is refused",
     )
     out.add_argument(
         "--outdir",
@@ -107,7 +130,8 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="extensions processed in parallel (default: all CPUs)",
+        help="extensions processed in parallel, 1 to 1024 (default and most: the CPUs, "
+        "at most one per extension)",
     )
     parser.add_argument(
         "--set",
@@ -128,7 +152,8 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
         "-v",
         "--verbose",
         action="store_true",
-        help="print a summary line per image even when piped",
+        help="accepted for compatibility: the closing line of each image is always printed "
+        "(-q hides it)",
     )
     sex = parser.add_argument_group(
         "source-extractor options",
@@ -201,10 +226,14 @@ def _build_params(args: argparse.Namespace, warn: Any) -> tuple[DetectionParams,
 def _outputs(args: argparse.Namespace, fmt: str) -> list[tuple[str, Path]]:
     images: list[str] = list(args.images)
     output = getattr(args, "output", None)
+    if output is not None and not output.strip():
+        raise UsageError("-o/--output: empty catalogue name (give a file name)")
     catalog_name = getattr(args, "sex_CATALOG_NAME", None)
     if catalog_name is not None:
         if output or getattr(args, "outdir", None):
             raise UsageError("give either -o/--outdir or -CATALOG_NAME, not both")
+        if not catalog_name.strip():
+            raise UsageError("-CATALOG_NAME: empty catalogue name (give a file name)")
         output = catalog_name
     if output:
         if len(images) != 1:
@@ -217,6 +246,7 @@ def _outputs(args: argparse.Namespace, fmt: str) -> list[tuple[str, Path]]:
         pairs = [(image, catalogue_path_for(image, outdir, fmt)) for image in images]
     seen: dict[Path, str] = {}
     for image, cat in pairs:
+        _check_target(cat)
         key = cat.resolve()
         if key == Path(image).resolve():
             raise UsageError(f"{cat}: the catalogue would overwrite its own image")
@@ -226,6 +256,18 @@ def _outputs(args: argparse.Namespace, fmt: str) -> list[tuple[str, Path]]:
             )
         seen[key] = image
     return pairs
+
+
+def _check_target(catalogue: Path) -> None:
+    """Refuse, before any work, a catalogue path that is a device, FIFO, socket or folder."""
+    from canfar_tui.clients.files import UnsafeTarget, writable_target
+
+    if catalogue.is_dir():
+        raise UsageError(f"{catalogue}: is a directory (give a file name, or use --outdir)")
+    try:
+        writable_target(catalogue)
+    except UnsafeTarget as exc:
+        raise UsageError(str(exc.strerror or exc)) from None
 
 
 # ----------------------------------------------------------------------------- output
@@ -238,7 +280,7 @@ class _Reporter:
         self.stream = stream
         self.quiet = quiet
         self.interactive = stream.isatty() and not quiet
-        self.summaries = (self.interactive or verbose) and not quiet
+        self.summaries = not quiet  # the closing line, as source-extractor's "All done"
         self.progress: Any = None
         self.console: Any = None
 
@@ -298,14 +340,13 @@ def run_detect(args: argparse.Namespace) -> int:
         sys.stderr, bool(getattr(args, "quiet", False)), bool(getattr(args, "verbose", False))
     )
     try:
-        workers = getattr(args, "workers", None)
-        if workers is not None and workers < 1:
-            raise UsageError(f"--workers must be at least 1, got {workers}")
+        requested = _requested_workers(getattr(args, "workers", None))
         params, fmt = _build_params(args, reporter.warn)
         jobs = _outputs(args, fmt)
     except (UsageError, ParamError) as exc:
         reporter.error(str(exc))
         return EXIT_USAGE
+    workers = _useful_workers(requested, [image for image, _ in jobs])
 
     from canfar_tui.detection.runner import DetectionRunner
 
@@ -315,9 +356,16 @@ def run_detect(args: argparse.Namespace) -> int:
     try:
         runner.start()  # fork the workers before the progress bar starts its thread
         reporter.start()
-        for image, catalogue_path in jobs:
-            if not _run_one(runner, image, catalogue_path, params, fmt, args, reporter, cancel):
-                failures += 1
+        for index, (image, catalogue_path) in enumerate(jobs):
+            try:
+                ok = _run_one(runner, image, catalogue_path, params, fmt, args, reporter, cancel)
+            except _DiskFull:
+                left = len(jobs) - index - 1
+                if left:
+                    reporter.error(f"stopped: the disk is full ({left} image(s) not processed)")
+                failures += 1 + left
+                break
+            failures += 0 if ok else 1
     except KeyboardInterrupt:
         cancel.set()
         reporter.stop()
@@ -327,6 +375,40 @@ def run_detect(args: argparse.Namespace) -> int:
         reporter.stop()
         runner.close()
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _requested_workers(value: object) -> int | None:
+    from canfar_tui.detection.runner import MAX_WORKERS
+
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UsageError(f"--workers must be a whole number, got {value!r}")
+    if value < 1:
+        raise UsageError(f"--workers must be at least 1, got {value}")
+    if value > MAX_WORKERS:
+        raise UsageError(f"--workers must be at most {MAX_WORKERS}, got {value}")
+    return value
+
+
+def _useful_workers(requested: int | None, images: Sequence[str]) -> int:
+    """``requested`` (default: the CPUs), capped at the CPUs and at the most extensions
+    any image has: more processes would only wait (headers are read, not pixels)."""
+    from canfar_tui.detection.errors import DetectionError
+    from canfar_tui.detection.reader import scan_image
+    from canfar_tui.detection.runner import default_workers
+
+    cap = min(requested or default_workers(), default_workers())
+    most = 0
+    for image in images:
+        if most >= cap:
+            break
+        try:
+            extensions, _ = scan_image(image)
+        except (DetectionError, OSError, ValueError):
+            continue  # reported when the image is run
+        most = max(most, len(extensions))
+    return max(1, min(cap, most))
 
 
 def _run_one(
@@ -382,16 +464,21 @@ def _run_one(
                     "no catalogue written"
                 )
                 return False
+            replaced = catalogue_exists(catalogue_path)
             try:
                 write_catalogue(result, catalogue_path, fmt)
             except OutputError as exc:
                 reporter.error(str(exc))
+                if exc.disk_full:
+                    raise _DiskFull from None
                 return False
             n_ext = sum(1 for e in result.extensions if e.ok)
-            skipped = f", {len(ext_failures)} skipped" if ext_failures else ""
+            ccds = "1 CCD" if n_ext == 1 else f"{n_ext} CCDs"
+            skipped = f" ({len(ext_failures)} skipped)" if ext_failures else ""
             reporter.summary(
-                f"{name}: {result.n_sources} sources in {n_ext} extension(s){skipped}, "
+                f"{name}: {result.n_sources} sources in {ccds}{skipped}, "
                 f"{time.perf_counter() - t0:.1f} s -> {catalogue_path}"
+                + (" (replaced)" if replaced else "")
             )
             return True
     return False  # pragma: no cover - the runner always ends with one of the above

@@ -49,12 +49,15 @@ from canfar_tui.batch.submission import Route, choose_route, submit_batch
 from canfar_tui.batch.submit_forms import FormOutput, form_output
 from canfar_tui.clients.base import ClientError
 from canfar_tui.clients.bundle import Clients, build_clients
+from canfar_tui.clients.files import UnreadableFile, read_bounded
 from canfar_tui.config import ConfigError, Profile, load_settings
 from canfar_tui.models import Flavor
 
 __all__ = ["add_submit_arguments", "format_preview", "run_submit"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Largest submit file read (a hand-written one is a few kB).
+MAX_SUBMIT_FILE_BYTES = 1024 * 1024
 
 #: Jobs listed by the dry run (the count is always given).
 DRY_RUN_ROWS = 10
@@ -131,10 +134,14 @@ def run_submit(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     subfile: Path = args.subfile.expanduser()
     try:
-        text = subfile.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-        print(f"canfar-tui submit: cannot read {subfile}: {reason}", file=sys.stderr)
+        text = read_bounded(subfile, MAX_SUBMIT_FILE_BYTES, "submit file").decode("utf-8")
+    except UnreadableFile as error:
+        reason = "No such file or directory" if error.missing else None
+        shown = f"cannot read {subfile}: {reason}" if reason else str(error)
+        print(f"canfar-tui submit: {shown}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnicodeDecodeError as error:
+        print(f"canfar-tui submit: cannot read {subfile}: {error}", file=sys.stderr)
         return EXIT_USAGE
     password = RememberedPassword(_terminal_password)
     try:

@@ -49,7 +49,7 @@ from canfar_tui.clients.base import (
     InvalidInput,
     Unavailable,
 )
-from canfar_tui.clients.files import atomic_write
+from canfar_tui.clients.files import UnreadableFile, atomic_write, read_bounded
 from canfar_tui.models import CredentialStatus
 
 __all__ = [
@@ -270,6 +270,10 @@ class SelfSignedIssuer:
         )
 
 
+#: Largest certificate file read (a CADC proxy certificate is a few kB).
+MAX_CERTIFICATE_BYTES = 256 * 1024
+
+
 def certificate_expiry(pem: bytes) -> tuple[datetime, str | None]:
     """The expiry (UTC) and common name of the first certificate in ``pem``.
 
@@ -469,9 +473,14 @@ class CadcCredentials:
         certificate: Path | None = None
         try:
             st = os.stat(self._certificate)
-            pem = self._certificate.read_bytes()
+            pem = read_bounded(self._certificate, MAX_CERTIFICATE_BYTES, "certificate")
         except FileNotFoundError:
             problem = problem or "No proxy certificate: renew it to use VOSpace and batch"
+        except UnreadableFile as exc:
+            if exc.missing:
+                problem = problem or "No proxy certificate: renew it to use VOSpace and batch"
+            else:
+                problem = problem or str(exc)
         except OSError as exc:
             problem = problem or f"Cannot read {self._certificate}: {exc.strerror}"
         else:

@@ -13,6 +13,11 @@ certificates, state) goes through :func:`atomic_writer` or :func:`atomic_write`:
   a socket, a folder) is refused with :class:`UnsafeTarget` before anything is written; a
   symbolic link is written through, to the regular file it points at (what ``fopen`` in
   source-extractor or ``cp`` does), so the link itself stays a link.
+
+And one way to read a small file (a configuration, a certificate, a submit file):
+:func:`read_bounded` reads at most ``limit`` bytes and raises :class:`UnreadableFile` with a
+one-line message for a missing file, a folder, an unreadable file or one larger than the
+limit (``/dev/zero`` included), so no reader ever loads gigabytes by mistake.
 """
 
 from __future__ import annotations
@@ -25,11 +30,61 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Literal, overload
 
-__all__ = ["UnsafeTarget", "atomic_write", "atomic_writer", "writable_target"]
+__all__ = [
+    "UnreadableFile",
+    "UnsafeTarget",
+    "atomic_write",
+    "atomic_writer",
+    "read_bounded",
+    "writable_target",
+]
 
 
 class UnsafeTarget(OSError):
     """The destination exists and is not a regular file (device, FIFO, socket, folder)."""
+
+
+class UnreadableFile(Exception):
+    """A small file could not be read: ``str()`` is a one-line message naming the file.
+
+    ``missing`` is true when the file does not exist (callers may treat that as "none").
+    """
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def read_bounded(path: Path | str, limit: int, what: str) -> bytes:
+    """The bytes of the small file ``path`` (a ``what``: "configuration file", ...).
+
+    Raises :class:`UnreadableFile` (one line) when the file is missing, a folder, cannot be
+    read, or holds more than ``limit`` bytes; never reads more than ``limit + 1`` bytes.
+    """
+    shown = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise UnreadableFile(f"{shown}: {what} not found", missing=True) from None
+    except IsADirectoryError:
+        raise UnreadableFile(f"{shown}: is a directory, not a {what}") from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise UnreadableFile(f"{shown}: cannot read {what}: {reason}") from None
+    except MemoryError:  # pragma: no cover - only with an absurd limit
+        raise UnreadableFile(f"{shown}: too large for a {what}") from None
+    if len(data) > limit:
+        raise UnreadableFile(f"{shown}: too large for a {what} (more than {_size(limit)})")
+    return data
+
+
+def _size(count: int) -> str:
+    if count >= 2**20 and count % 2**20 == 0:
+        return f"{count // 2**20} MiB"
+    if count >= 2**10 and count % 2**10 == 0:
+        return f"{count // 2**10} KiB"
+    return f"{count} bytes"
 
 
 def _umask() -> int:

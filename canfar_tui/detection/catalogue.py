@@ -13,18 +13,21 @@ a bare catalogue array) and writes the columns of ``params.columns`` in that ord
 * ``ascii``, ``ascii_skycat`` and ``fits_ldac`` (SCAMP's and PSFEx's input): SExtractor's
   layouts, see :mod:`canfar_tui.detection.writers`.
 
-The file is written to a temporary name in the destination directory and renamed over
-the destination (:func:`os.replace`), so readers never see half a catalogue and a failure
-leaves nothing behind. Problems raise :class:`OutputError` with a one-line message.
+The file is written with :func:`canfar_tui.clients.files.atomic_writer`: to a temporary
+name in the destination directory, then renamed over the destination, so readers never see
+half a catalogue and a failure leaves nothing behind. A destination that is a device, FIFO,
+socket or folder is refused; a symbolic link is written through to the file it names, as
+source-extractor's ``fopen(CATALOG_NAME, "w")`` does. Problems raise :class:`OutputError`
+with a one-line message.
 
 numpy/astropy are imported inside the functions.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -42,6 +45,7 @@ __all__ = [
     "FORMAT_SUFFIX",
     "OutputError",
     "ascii_head_header",
+    "catalogue_exists",
     "catalogue_path_for",
     "write_catalogue",
 ]
@@ -60,7 +64,14 @@ _IMAGE_SUFFIXES = (".fits.fz", ".fit.fz", ".fts.fz", ".fits.gz", ".fz", ".fits",
 
 
 class OutputError(DetectionError):
-    """The catalogue could not be written (directory missing, permission, disk full…)."""
+    """The catalogue could not be written (directory missing, permission, disk full…).
+
+    ``disk_full``: the disk (or quota) is full, so other catalogues there would fail too.
+    """
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
 
 
 def catalogue_path_for(
@@ -82,57 +93,43 @@ def ascii_head_header(columns: Sequence[str]) -> str:
 
 
 @contextmanager
-def _atomic(path: Path, mode: str) -> Iterator[IO[Any]]:
+def _atomic(path: Path, *, text: bool) -> Iterator[IO[Any]]:
+    """:func:`canfar_tui.clients.files.atomic_writer`, its problems as one :class:`OutputError`.
+
+    Like source-extractor (which ``fopen``-s ``CATALOG_NAME`` for writing), a symbolic link
+    is written through to the file it names; a device, FIFO, socket or folder is refused.
+    """
+    from canfar_tui.clients.files import UnsafeTarget, atomic_writer
+
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise OutputError(f"{path}: directory {directory} does not exist")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write in {directory}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-        # Respect the umask like a normal file creation would (mkstemp uses 0600).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        if text:
+            with atomic_writer(path, text=True) as text_handle:
+                yield text_handle
+        else:
+            with atomic_writer(path) as binary_handle:
+                yield binary_handle
+    except UnsafeTarget as exc:
+        raise OutputError(str(exc.strerror or exc)) from None
     except OutputError:
-        tmp.unlink(missing_ok=True)
         raise
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write catalogue: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise OutputError(
+            f"{path}: cannot write catalogue: {exc.strerror or exc}", disk_full=full
+        ) from None
 
 
-def _write_via_temp(path: Path, writer: Callable[[Path], None]) -> None:
-    """For writers that want a file name (astropy): write to a temp path, then rename."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise OutputError(f"{path}: directory {directory} does not exist")
+def catalogue_exists(path: str | os.PathLike[str]) -> bool:
+    """Whether writing ``path`` replaces a file (the file a symlink names, when one does)."""
+    from canfar_tui.clients.files import UnsafeTarget, writable_target
+
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write in {directory}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        writer(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write catalogue: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        return writable_target(Path(path)).is_file()
+    except (UnsafeTarget, OSError):
+        return False
 
 
 def write_catalogue(
@@ -160,6 +157,8 @@ def write_catalogue(
     if missing:
         raise OutputError(f"unsupported column(s): {', '.join(missing)}")
     out = Path(path)
+    if not str(path):
+        raise OutputError("empty catalogue name (give a file name, or use --outdir)")
     if out.is_dir():
         raise OutputError(f"{out}: is a directory (give a file name, or use --outdir)")
     try:
@@ -178,7 +177,7 @@ def write_catalogue(
             writers.write_fits_ldac(result, out, cols)
             return out
     except writers.WriteError as exc:
-        raise OutputError(str(exc)) from None
+        raise OutputError(str(exc), disk_full=exc.disk_full) from None
     if fmt == "fits":
         _write_fits(catalogue, out, cols, params, source)
     elif fmt == "ecsv":
@@ -230,7 +229,8 @@ def _write_fits(
         hdu = fits.table_to_hdu(table)
         hdu.name = "OBJECTS"
         hdul = fits.HDUList([fits.PrimaryHDU(), hdu])
-        _write_via_temp(path, lambda tmp: hdul.writeto(tmp, overwrite=True))
+        with _atomic(path, text=False) as fh:
+            hdul.writeto(fh)
 
 
 def _write_ecsv(
@@ -241,4 +241,5 @@ def _write_ecsv(
     source: str | None,
 ) -> None:
     table = _table(catalogue, columns, params, source)
-    _write_via_temp(path, lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True))
+    with _atomic(path, text=True) as fh:
+        table.write(fh, format="ascii.ecsv")

@@ -695,15 +695,17 @@ def _find_file(name: str, config_dir: Path | None, *, share: bool = True) -> Pat
 # ----------------------------------------------------------------------------- file readers
 
 
+#: Largest .sex / .param / .conv file read (source-extractor's own are a few kB).
+MAX_TEXT_FILE_BYTES = 1024 * 1024
+
+
 def _read_text(path: Path, what: str) -> str:
+    from canfar_tui.clients.files import UnreadableFile, read_bounded
+
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise _fail(f"{path}: {what} not found") from None
-    except IsADirectoryError:
-        raise _fail(f"{path}: is a directory, not a {what}") from None
-    except OSError as exc:
-        raise _fail(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+        data = read_bounded(path, MAX_TEXT_FILE_BYTES, what)
+    except UnreadableFile as exc:
+        raise _fail(str(exc)) from None
     if b"\x00" in data[:4096]:
         raise _fail(f"{path}: not a text {what} (binary content)")
     return data.decode("utf-8", errors="replace")

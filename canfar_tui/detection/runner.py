@@ -63,7 +63,17 @@ if TYPE_CHECKING:
 
     from canfar_tui.detection.engine import ExtensionOutput
 
-__all__ = ["CancelEvent", "DetectionRunner", "default_workers", "detect_image", "run_detection"]
+__all__ = [
+    "MAX_WORKERS",
+    "CancelEvent",
+    "DetectionRunner",
+    "default_workers",
+    "detect_image",
+    "run_detection",
+]
+
+#: The most worker processes a runner starts (more is a typing mistake, not a plan).
+MAX_WORKERS = 1024
 
 StartMethod = Literal["auto", "fork", "forkserver", "spawn", "inline"]
 
@@ -113,11 +123,69 @@ def _tune_malloc() -> bool:
         return False
 
 
-def _init_worker() -> None:
-    """Worker initialiser: tune malloc; Ctrl-C is handled by the parent (which cancels)."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _die_with_owner(owner_pid: int, death_signal: bool) -> None:
+    """End this worker when the process that owns the pool dies, even by ``SIGKILL``.
+
+    On Linux, when the owner forked this worker from its main thread, the kernel sends
+    ``SIGKILL`` as the owner dies (``prctl(PR_SET_PDEATHSIG)``: the signal follows the
+    forking *thread*, hence the condition). Otherwise (a forkserver's worker, whose parent is
+    the forkserver that lives as long as its workers; a pool started from a thread; other
+    systems) a daemon thread checks twice a second that the owner still runs, and exits if not.
+    """
+    import signal
+
+    if death_signal and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+            import ctypes.util
+
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if not _process_alive(owner_pid):
+        os._exit(1)  # the owner died before the signal was asked for
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if not _process_alive(owner_pid):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="owner-watchdog", daemon=True).start()
+
+
+def _init_worker(owner_pid: int | None = None, death_signal: bool = False) -> None:
+    """Worker initialiser: die with the pool's owner; tune malloc; Ctrl-C is the owner's.
+
+    ``owner_pid``: the process that started the pool; ``death_signal``: it is this worker's
+    parent and forked it from its main thread (so ``PR_SET_PDEATHSIG`` applies).
+    """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if owner_pid is not None:
+        _die_with_owner(owner_pid, death_signal)
     _tune_malloc()
 
 
@@ -169,8 +237,8 @@ class DetectionRunner:
     """
 
     def __init__(self, workers: int | None = None, *, start_method: StartMethod = "auto") -> None:
-        if workers is not None and workers < 1:
-            raise ValueError("workers must be >= 1")
+        if workers is not None and not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {workers}")
         self.workers = workers or default_workers()
         self.start_method: StartMethod = "inline" if self.workers == 1 else start_method
         self._executor: Executor | None = None
@@ -203,9 +271,17 @@ class DetectionRunner:
                     import canfar_tui.detection.engine  # noqa: F401
                 elif method == "forkserver":
                     ctx.set_forkserver_preload(["canfar_tui.detection.engine"])
+                # PR_SET_PDEATHSIG needs the owner to be the parent (not a forkserver) and
+                # to fork from its main thread; the watchdog covers the other cases.
+                death_signal = (
+                    method != "forkserver" and threading.current_thread() is threading.main_thread()
+                )
                 with _usable_stderr():
                     executor = ProcessPoolExecutor(
-                        max_workers=self.workers, mp_context=ctx, initializer=_init_worker
+                        max_workers=self.workers,
+                        mp_context=ctx,
+                        initializer=_init_worker,
+                        initargs=(os.getpid(), death_signal),
                     )
                     # Start every worker now: processes are otherwise spawned on later
                     # submits, from whatever thread and with whatever sys.stderr is then.
@@ -328,7 +404,8 @@ class DetectionRunner:
     ) -> ProgressEvent:
         done = len(results) + 1
         if out is None:
-            message = f"{ext.label}: {error}"
+            text = error or "failed"
+            message = text if text.startswith(ext.label) else f"{ext.label}: {text}"
             results[ext.ext_number] = ExtensionResult(ext, seconds=seconds, error=message)
             return ExtensionFailed(spath, ext, message, done, total)
         n = len(out.catalogue)

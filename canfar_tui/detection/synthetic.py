@@ -371,12 +371,16 @@ def write_synthetic_mef(
 
     ``compress=True`` writes Rice tile-compressed extensions (a ``.fits.fz``); otherwise
     plain image extensions. The file is written to a temporary name and renamed, so a
-    half-written file never has the final name.
+    half-written file never has the final name. As with every file canfar-tui writes
+    (:mod:`canfar_tui.clients.files`), a device, FIFO or folder at ``path`` is refused
+    (:class:`~canfar_tui.clients.files.UnsafeTarget`) and a symlink is written through.
     """
     from astropy.io import fits
 
+    from canfar_tui.clients.files import writable_target
+
     config = config or SyntheticConfig()
-    path = Path(path)
+    path = writable_target(Path(path))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     primary = fits.PrimaryHDU()
     primary.header["NEXTEND"] = config.n_ccds
@@ -433,7 +437,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         dtype="float32" if args.float32 else "uint16",
     ).for_area()
-    truth = write_synthetic_mef(args.output, config, compress=not args.no_compress)
+    try:
+        truth = write_synthetic_mef(args.output, config, compress=not args.no_compress)
+    except OSError as error:
+        parser.exit(1, f"{parser.prog}: {args.output}: {error.strerror or error}\n")
     print(f"{args.output}: {config.n_ccds} CCDs, {len(truth)} injected sources")
     return 0
 

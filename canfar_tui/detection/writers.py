@@ -21,6 +21,7 @@ numpy/astropy are imported inside the functions.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
@@ -56,7 +57,14 @@ _NUMPY_TYPES = {"I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
 
 
 class WriteError(DetectionError):
-    """A catalogue could not be written (one line); ``catalogue`` re-raises it as OutputError."""
+    """A catalogue could not be written (one line); ``catalogue`` re-raises it as OutputError.
+
+    ``disk_full``: the disk (or quota) is full, so other catalogues there would fail too.
+    """
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
 
 
 def column_widths(catalogue: npt.NDArray[np.void], columns: Sequence[str]) -> list[int]:
@@ -119,7 +127,10 @@ def _guard(path: Path, action: Any) -> None:
     except UnsafeTarget as exc:
         raise WriteError(f"{path}: {exc}") from None
     except OSError as exc:
-        raise WriteError(f"{path}: cannot write catalogue: {exc.strerror or exc}") from None
+        raise WriteError(
+            f"{path}: cannot write catalogue: {exc.strerror or exc}",
+            disk_full=exc.errno in (errno.ENOSPC, errno.EDQUOT),
+        ) from None
 
 
 def write_ascii(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:

@@ -32,17 +32,15 @@ def _shown(path: Path) -> str:
 
 def _read(path: Path) -> tuple[datetime, str | None] | str:
     """(expiry, common name) of the certificate at ``path``, or the one-line problem."""
-    from canfar_tui.clients.credentials import certificate_expiry
+    from canfar_tui.clients.credentials import MAX_CERTIFICATE_BYTES, certificate_expiry
+    from canfar_tui.clients.files import UnreadableFile, read_bounded
 
     try:
-        pem = path.read_bytes()
-    except FileNotFoundError:
-        return f"No CADC certificate at {_shown(path)}: get one with {GET_CERTIFICATE}"
-    except OSError as error:
-        return (
-            f"Cannot read the CADC certificate {_shown(path)} ({error.strerror or error}): "
-            f"get a new one with {GET_CERTIFICATE}"
-        )
+        pem = read_bounded(path, MAX_CERTIFICATE_BYTES, "CADC certificate")
+    except UnreadableFile as error:
+        if error.missing:
+            return f"No CADC certificate at {_shown(path)}: get one with {GET_CERTIFICATE}"
+        return f"{error}: get a new one with {GET_CERTIFICATE}"
     try:
         return certificate_expiry(pem)
     except ValueError:

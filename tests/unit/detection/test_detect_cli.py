@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,16 @@ def files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name != "home")
 
 
+def closing_line(image: str, ccds: int, catalogue: str, *, replaced: bool = False) -> str:
+    """The pattern of the one line ending each image, as source-extractor's "All done"."""
+    ccd_text = "1 CCD" if ccds == 1 else f"{ccds} CCDs"
+    tail = r" \(replaced\)" if replaced else ""
+    return (
+        rf"{re.escape(image)}: \d+ sources in {ccd_text}( \(\d+ skipped\))?, \d+\.\d s -> "
+        rf"{re.escape(catalogue)}{tail}"
+    )
+
+
 def header_columns(path: Path) -> list[str]:
     return [line.split()[2] for line in path.read_text().splitlines() if line.startswith("#")]
 
@@ -37,7 +48,9 @@ def test_default_run_writes_cat_in_cwd_quietly(
     small_fz: SyntheticImage, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = run([str(small_fz.path), "--workers", "2"], capsys)
-    assert (code, out, err) == (0, "", "")
+    assert (code, out) == (0, "")
+    # Piped: nothing but the closing line (issue 15 item 10: it used to print nothing).
+    assert re.fullmatch(closing_line("small.fits.fz", 4, "small.cat") + "\n", err), err
     cat = workdir / "small.cat"
     assert header_columns(cat) == list(DEFAULT_COLUMNS)
     rows = np.loadtxt(cat, ndmin=2)
@@ -50,11 +63,7 @@ def test_output_and_verbose(
 ) -> None:
     code, out, err = run([str(small_fz.path), "-o", "sub.cat", "-v", "--workers", "1"], capsys)
     assert code == 0 and out == ""
-    assert (
-        err.startswith("small.fits.fz: ")
-        and "sources in 4 extension(s)" in err
-        and "-> sub.cat" in err
-    )
+    assert err.startswith("small.fits.fz: ") and "sources in 4 CCDs" in err and "-> sub.cat" in err
     assert (workdir / "sub.cat").is_file()
 
 
@@ -80,10 +89,12 @@ def test_sex_config_param_file_and_set(
     (workdir / "my.param").write_text("NUMBER\nMAG_AUTO\nX_IMAGE\nY_IMAGE\n")
     code, _, err = run([str(small_fz.path), "-c", "my.sex"], capsys)
     assert code == 0
-    assert err == (
+    warning, closing = err.splitlines()
+    assert warning == (
         "canfar-tui detect: warning: my.sex: "
-        "WEIGHT_TYPE MAP_WEIGHT is not supported (canfar-tui uses NONE)\n"
+        "WEIGHT_TYPE MAP_WEIGHT is not supported (canfar-tui uses NONE)"
     )
+    assert re.fullmatch(closing_line("small.fits.fz", 4, "small.cat.fits"), closing), closing
     with fits.open(workdir / "small.cat.fits") as hdul:
         assert hdul[1].columns.names == ["NUMBER", "MAG_AUTO", "X_IMAGE", "Y_IMAGE"]
         n_default = len(hdul[1].data)
@@ -176,7 +187,8 @@ def test_bad_inputs_one_line_each_exit_1_no_partial_catalogue(
     code, out, err = run([*expected, "good.fits.fz", "--workers", "2"], capsys)
     assert code == 1 and out == ""
     lines = err.splitlines()
-    assert len(lines) == len(expected)
+    assert len(lines) == len(expected) + 1
+    assert re.fullmatch(closing_line("good.fits.fz", 4, "good.cat"), lines.pop()), err
     for line, (name, fragment) in zip(lines, expected.items(), strict=True):
         assert line.startswith(f"canfar-tui detect: error: {name}: "), line
         assert fragment in line, line
@@ -197,10 +209,13 @@ def test_strict_and_skipped_extensions(workdir: Path, capsys: pytest.CaptureFixt
     ).writeto(workdir / "mef.fits")
     code, _, err = run(["mef.fits"], capsys)
     assert code == 0
-    assert err == (
+    warning, closing = err.splitlines()
+    assert warning == (
         "canfar-tui detect: warning: mef.fits: "
-        "HDU2 (ext 2): every pixel is NaN (blank CCD) (skipped)\n"
+        "HDU2 (ext 2): every pixel is NaN (blank CCD) (skipped)"
     )
+    assert re.fullmatch(closing_line("mef.fits", 1, "mef.cat"), closing), closing
+    assert "(1 skipped)" in closing
     assert (workdir / "mef.cat").is_file()
     (workdir / "mef.cat").unlink()
     code, _, err = run(["mef.fits", "--strict"], capsys)
@@ -262,8 +277,9 @@ def test_module_entry_point_in_a_subprocess(small_fz: SyntheticImage, workdir: P
     )
     assert proc.returncode == 1
     assert proc.stdout == ""
-    assert proc.stderr == (
-        "canfar-tui detect: error: bad.fits: "
-        "not a FITS file (it does not start with a SIMPLE card)\n"
+    error, closing = proc.stderr.splitlines()
+    assert error == (
+        "canfar-tui detect: error: bad.fits: not a FITS file (it does not start with a SIMPLE card)"
     )
+    assert re.fullmatch(closing_line("small.fits.fz", 4, "small.cat"), closing), closing
     assert (workdir / "small.cat").is_file()
