@@ -43,7 +43,7 @@ from canfar_tui.clients.credentials import (
     certificate_expiry,
     map_issue_error,
 )
-from canfar_tui.clients.files import atomic_write
+from canfar_tui.clients.files import UnreadableFile, atomic_write, read_bounded
 from canfar_tui.config import Profile, save_profiles
 
 __all__ = [
@@ -170,6 +170,10 @@ def _openrc_choices(home: Path, problems: list[str]) -> list[CloudChoice]:
     return choices
 
 
+#: Largest clouds.yaml read (real ones are a few kB).
+MAX_CLOUDS_YAML_BYTES = 1024 * 1024
+
+
 def _clouds_yaml_files(home: Path, env: Mapping[str, str]) -> list[Path]:
     files = []
     if env.get("OS_CLIENT_CONFIG_FILE"):
@@ -182,8 +186,13 @@ def _cloud_choices(home: Path, env: Mapping[str, str], problems: list[str]) -> l
     choices: list[CloudChoice] = []
     for path in _clouds_yaml_files(home, env):
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_bounded(path, MAX_CLOUDS_YAML_BYTES, "clouds.yaml").decode("utf-8")
+        except UnreadableFile as error:
+            if not error.missing:
+                problems.append(str(error))
+            continue
+        except UnicodeDecodeError:
+            problems.append(f"{path} is not UTF-8 text")
             continue
         try:
             import yaml

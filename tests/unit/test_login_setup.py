@@ -323,3 +323,16 @@ def test_the_sandbox_issuer_has_no_registry_hosts(tmp_path: Path) -> None:
         certificate=tmp_path / "c.pem", netrc_path=tmp_path / "n", issuer=SelfSignedIssuer("a")
     )
     assert client._netrc_hosts_sync()[0] == "ws.cadc-ccda.hia-iha.nrc-cnrc.gc.ca"
+
+
+def test_a_clouds_yaml_that_is_endless_or_huge_is_one_problem(tmp_path: Path) -> None:
+    """Issue 16 item 6: every small file read is bounded (``/dev/zero`` as clouds.yaml)."""
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as handle:
+        handle.truncate(2 * 1024 * 1024)
+    for config in ("/dev/zero", str(huge)):
+        env = {"PATH": str(tmp_path / "no-bin"), "OS_CLIENT_CONFIG_FILE": config}
+        found = discover(tmp_path, env)
+        assert found.clouds == ()
+        assert len(found.problems) == 1
+        assert "too large for a clouds.yaml" in found.problems[0]
