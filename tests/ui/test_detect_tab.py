@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 from canfar_tui.detection.synthetic import SyntheticConfig, write_synthetic_mef
 from canfar_tui.widgets.detect.view import DetectView
@@ -119,3 +119,101 @@ async def test_missing_image_is_reported(make_app, tmp_path: Path) -> None:  # t
         await pilot.press(*str(tmp_path / "nope.fits.fz"), "ctrl+r")
         await pilot.pause(0.2)
         assert "no such file" in text_of(view, "#detect-status")
+
+
+# --------------------------------------------------------------------------- keys at 80×24
+# Issue 15 (2, 12): the form trapped the keyboard; 7, ctrl+o, escape, escape, 6 left "6" in
+# the image path, and q, [, ], p were typed into it too.
+
+SMALL = (80, 24)
+
+
+def active_tab(pilot) -> str:  # type: ignore[no-untyped-def]
+    return str(pilot.app.active_tab_id)
+
+
+async def until_tab(pilot, tab: str) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if active_tab(pilot) == tab and pilot.app.view(tab) is not None:
+            return
+        await pilot.pause(0.02)
+
+
+async def test_escape_leaves_the_field_and_the_number_keys_switch_tabs(make_app) -> None:  # type: ignore[no-untyped-def]
+    from canfar_tui.screens.file_picker import FilePickerScreen
+
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        image = view.query_one("#detect-image", Input)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, FilePickerScreen)
+        await pilot.press("escape")  # closes the picker: back in the field
+        await pilot.pause()
+        assert image.has_focus
+        await pilot.press("escape")  # leaves the field
+        await pilot.pause()
+        assert app.focused is view
+        await pilot.press("6")
+        await pilot.pause()
+        assert active_tab(pilot) == "vospace"
+        assert image.value == ""
+        assert app.unexpected_errors == 0
+
+
+async def test_escape_leaves_any_field_of_the_form(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        for field in ("#detect-output", "#detect-thresh", "#detect-zeropoint"):
+            view.query_one(field, Input).focus()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.focused is view, field
+        view.query_one("#detect-image", Input).focus()
+        await pilot.press("escape", "p")  # p: the Pipeline tab with these parameters
+        await until_tab(pilot, "pipeline")
+        assert active_tab(pilot) == "pipeline"
+        assert view.query_one("#detect-image", Input).value == ""
+
+
+async def test_tab_leaves_the_inputs(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        for _ in range(12):
+            await pilot.press("tab")
+            if not isinstance(app.focused, Input):
+                break
+        assert not isinstance(app.focused, Input), "14 tabs never left the inputs"
+        assert isinstance(app.focused, Select)  # the catalogue format, after the fields
+        await pilot.press("8")  # the hidden form used to take the focus and the tab back
+        await until_tab(pilot, "pipeline")
+        await pilot.pause(0.3)
+        assert active_tab(pilot) == "pipeline"
+        assert app.focused is None or view not in app.focused.ancestors
+        assert all(not field.value for field in view.query(Input))
+        await pilot.press("7")
+        await until_tab(pilot, "detect")
+        await pilot.press("escape", "1")  # from the view itself
+        await until_tab(pilot, "projects")
+        await pilot.pause(0.3)
+        assert active_tab(pilot) == "projects"
+
+
+async def test_q_quits_once_the_field_is_left_and_ctrl_q_always(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        await pilot.press("q")  # in the field: a letter of a path
+        assert view.query_one("#detect-image", Input).value == "q"
+        await pilot.press("escape", "q")
+        await pilot.pause()
+        assert not app.is_running
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        await pilot.press(*"1056213p", "ctrl+q")
+        await pilot.pause()
+        assert not app.is_running

@@ -14,9 +14,12 @@ the first run.
 |-----------|-----------------------------------------|
 | `ctrl+r`  | run detection                           |
 | `ctrl+o`  | browse for an image                     |
-| `escape`  | cancel the run                          |
+| `escape`  | leave the text field; cancel the run    |
 | `[` / `]` | quick-look of the previous / next CCD   |
 | `p`       | batch: the Pipeline tab, these params   |
+
+The form's fields take every letter and digit typed into them; ``escape`` (or ``tab`` past the
+last one) leaves them, and then the tab's keys and the dashboard's (``1``…``8``, ``q``) work.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
@@ -78,7 +82,13 @@ class DetectView(Vertical, can_focus=True):
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", id="detect.run", tooltip="Run source detection"),
         Binding("ctrl+o", "browse", "Browse", id="detect.browse", tooltip="Choose an image"),
-        Binding("escape", "cancel", "Cancel", id="detect.cancel", tooltip="Cancel the run"),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            id="detect.cancel",
+            tooltip="Leave the text field (then 1…8, [ ] and p work); cancel a run",
+        ),
         Binding(
             "left_square_bracket",
             "show_ccd(-1)",
@@ -150,6 +160,21 @@ class DetectView(Vertical, can_focus=True):
     def set_active(self, active: bool) -> None:
         """Detect has no poller; nothing to pause."""
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Keep a hidden form from taking the focus back (and the tab with it).
+
+        When the tab is left, the focused field is hidden and Textual hands the focus to a
+        sibling field, hidden too; the tabs would then switch back here. The focus goes to
+        the tab now shown instead.
+        """
+        if all(node.display for node in self.ancestors_with_self if isinstance(node, Widget)):
+            return
+        event.stop()
+        self.screen.set_focus(None)
+        shown: Any = getattr(self.app, "active_view", None)
+        if shown is not None and shown is not self:
+            shown.focus_default()
+
     def on_unmount(self) -> None:
         self.cancel_event.set()
         if self.runner is not None:
@@ -174,6 +199,10 @@ class DetectView(Vertical, can_focus=True):
         self.app.push_screen(FilePickerScreen("Choose a FITS image", start, IMAGE_SUFFIXES), chosen)
 
     def action_cancel(self) -> None:
+        """``escape``: leave the form's field for the view itself; cancel a run."""
+        focused = self.screen.focused
+        if focused is not None and focused is not self and self in focused.ancestors:
+            self.focus()
         if self.running:
             self.cancel_event.set()
             self._status("Cancelling…")
