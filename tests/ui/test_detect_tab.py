@@ -217,3 +217,85 @@ async def test_q_quits_once_the_field_is_left_and_ctrl_q_always(make_app) -> Non
         await pilot.press(*"1056213p", "ctrl+q")
         await pilot.pause()
         assert not app.is_running
+
+
+# Issue 15 (4): at 80×24 the histogram's bars wrapped onto two lines, its magnitude axis and
+# "peak" line were off screen, and the quick-look of a CCD twice as tall as wide was 11 columns.
+
+
+@pytest.fixture(scope="module")
+def seed_shaped_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two CCDs shaped like the seed's (1024 rows × 512 columns)."""
+    path = tmp_path_factory.mktemp("detect-seed") / "1056213p.fits.fz"
+    write_synthetic_mef(
+        path, SyntheticConfig(n_ccds=2, width=512, height=1024, seed=5), compress=True
+    )
+    return path
+
+
+def screen_rows(app) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the terminal shows, row by row."""
+    update = app.screen._compositor.render_full_update()
+    return ["".join(segment.text for segment in strip) for strip in update.strips]
+
+
+async def test_histogram_and_quicklook_fit_80x24(make_app, seed_shaped_image: Path) -> None:  # type: ignore[no-untyped-def]
+    from canfar_tui.widgets.quicklook import BAR_EIGHTHS, UPPER_HALF
+
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        await pilot.press(*str(seed_shaped_image), "ctrl+r")
+        await wait_idle(pilot, view)
+        assert view.result is not None, text_of(view, "#detect-status")
+        for _ in range(100):
+            if view.quicklook_caption:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        histogram = view.query_one("#detect-histogram", Static)
+        lines = str(histogram.render()).splitlines()
+        bars = [line for line in lines if line.strip(BAR_EIGHTHS[1:] + " ") == ""]
+        assert bars and all(len(line) <= histogram.content_size.width for line in lines)
+        assert histogram.content_size.height == len(lines), "a bar row wrapped"
+        rows = screen_rows(app)
+        assert len(rows) == 24
+        axis = [row for row in rows if " mag" in row and "peak" not in row]
+        assert axis, "the magnitude axis is off screen"
+        assert any("peak" in row and "mag bin" in row for row in rows), "no peak line"
+        quicklook_width = max(row.count(UPPER_HALF) for row in rows)
+        assert quicklook_width >= 30, f"the quick-look is {quicklook_width} columns wide"
+        assert "turned" in view.quicklook_caption
+        assert app.unexpected_errors == 0
+
+
+def test_the_histogram_fits_the_width_it_is_given() -> None:
+    from canfar_tui.widgets.quicklook import histogram_text
+
+    magnitudes = [20 + (index % 37) / 5 for index in range(2000)]
+    for width in (20, 36, 47, 48, 120):
+        lines = histogram_text(magnitudes, width=width, height=3).plain.splitlines()
+        assert len(lines) == 5
+        assert all(len(line) <= max(width, 20) for line in lines), (width, lines)
+        assert lines[3].endswith(" mag") and lines[4].startswith("peak ")
+
+
+def test_a_turned_quicklook_marks_the_same_sources() -> None:
+    import numpy as np
+
+    from canfar_tui.widgets.quicklook import MARK_COLOR, render_quicklook, turn_pays
+
+    data = np.zeros((1024, 512), dtype=np.float32)
+    assert turn_pays(data.shape, 38, 14) and not turn_pays(data.shape, 100, 45)
+    # one source near the top-left corner as ds9 shows it (small x, large y)
+    lines = render_quicklook(data, [(10.0, 1000.0)], columns=38, rows=14, turned=True)
+    marked = [
+        (row, column)
+        for row, line in enumerate(lines)
+        for column, segment in enumerate(line)
+        if segment.style is not None and MARK_COLOR in (segment.style.color, segment.style.bgcolor)
+    ]
+    # turned a quarter clockwise: the top edge goes to the right, the left edge to the top
+    assert marked == [(0, len(lines[0]) - 1)]
+    upright = render_quicklook(data, [(10.0, 1000.0)], columns=38, rows=14)
+    assert len(upright[0]) < len(lines[0])

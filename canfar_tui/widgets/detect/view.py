@@ -3,7 +3,9 @@
 Choose an image (type a path or browse), adjust the SExtractor parameters, run. A grid shows
 each extension's progress (``·`` waiting, ``…`` running, the source count when done, ``✗``
 failed); when the run ends the summary gives sources per CCD and the time, a histogram shows
-MAG_AUTO, and a quick-look draws one CCD with its detections marked. The catalogue is written
+MAG_AUTO (above the grid, as wide as its column), and a quick-look draws one CCD with its
+detections marked (turned a quarter when that makes it much larger). In a short terminal
+(80×24) the form's fields are one line high. The catalogue is written
 atomically to the output path (default: next to the image, ``1056213p.cat``).
 
 The detection engine (:mod:`canfar_tui.detection`) runs in a worker thread that drives its
@@ -47,6 +49,9 @@ if TYPE_CHECKING:
     from canfar_tui.detection import DetectionResult, ExtensionInfo, ProgressEvent
 
 log = get_logger("detect")
+
+#: Below this height (an 80×24 terminal) the form's fields lose their borders.
+SHORT_HEIGHT = 30
 
 IMAGE_SUFFIXES = (".fits", ".fits.fz", ".fit", ".fz", ".fits.gz")
 
@@ -128,6 +133,8 @@ class DetectView(Vertical, can_focus=True):
         self.last_error: str | None = None
         self.runner: Any = None
         self.quicklook_caption = ""
+        #: MAG_AUTO of the last run's sources (the histogram is drawn again on resize).
+        self.magnitudes: list[float] = []
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -152,13 +159,29 @@ class DetectView(Vertical, can_focus=True):
                 )
         with Horizontal(id="detect-body"):
             with VerticalScroll(id="detect-left"):
-                yield Static("", id="detect-grid")
+                # The results first, so that a short terminal shows them: the grid
+                # (the run's progress) is alone at the top while the run lasts.
                 yield Static("", id="detect-summary")
                 yield Static("", id="detect-histogram")
+                yield Static("", id="detect-grid")
             yield Static("", id="detect-quicklook")
 
     def set_active(self, active: bool) -> None:
         """Detect has no poller; nothing to pause."""
+
+    def on_mount(self) -> None:
+        for result_id in ("#detect-summary", "#detect-histogram"):
+            self.query_one(result_id, Static).display = False
+
+    def on_resize(self) -> None:
+        """A short terminal (80×24) gets the one-line form and a shorter histogram."""
+        short = self.size.height < SHORT_HEIGHT
+        if short != self.has_class("-short"):
+            self.set_class(short, "-short")
+            for field in self.query("#detect-form Input, #detect-form Select"):
+                if isinstance(field, Input | Select):
+                    field.compact = short
+        self.call_after_refresh(self._draw_histogram)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         """Keep a hidden form from taking the focus back (and the tab with it).
@@ -232,6 +255,9 @@ class DetectView(Vertical, can_focus=True):
             "#detect-quicklook",
         ):
             self.query_one(widget_id, Static).update("")
+        self.magnitudes = []
+        for result_id in ("#detect-summary", "#detect-histogram"):
+            self.query_one(result_id, Static).display = False
         self._status(f"Opening {image.name}…")
         self._detect(image, output, fmt, params, self.cancel_event)
 
@@ -387,16 +413,29 @@ class DetectView(Vertical, can_focus=True):
         if failed:
             summary.append(f"{failed} extension(s) skipped\n", style="red")
         summary.append(f"catalogue: {self.catalogue_path}", style="dim")
-        self.query_one("#detect-summary", Static).update(summary)
-        from canfar_tui.widgets.quicklook import histogram_text
-
-        magnitudes = [float(value) for value in result.catalogue["MAG_AUTO"]]
-        self.query_one("#detect-histogram", Static).update(histogram_text(magnitudes))
+        panel = self.query_one("#detect-summary", Static)
+        panel.update(summary)
+        panel.display = True
+        self.magnitudes = [float(value) for value in result.catalogue["MAG_AUTO"]]
+        self.query_one("#detect-histogram", Static).display = True
+        self._draw_histogram()
+        self.call_after_refresh(self._draw_histogram)  # at the width it was laid out to
         self._status(f"Done: {result.n_sources} sources, catalogue saved")
         if per_ccd:
             best = max(range(len(result.extensions)), key=lambda i: result.extensions[i].n_sources)
             self.quicklook_index = best
             self._load_quicklook(best)
+
+    def _draw_histogram(self) -> None:
+        """The MAG_AUTO histogram, as wide as its column (bars never wrap)."""
+        if not self.magnitudes:
+            return
+        from canfar_tui.widgets.quicklook import histogram_text
+
+        panel = self.query_one("#detect-histogram", Static)
+        width = panel.content_size.width or self.query_one("#detect-left").content_size.width
+        height = 3 if self.has_class("-short") else 5
+        panel.update(histogram_text(self.magnitudes, width=max(width, 1), height=height))
 
     def _load_quicklook(self, index: int) -> None:
         panel = self.query_one("#detect-quicklook", Static)
@@ -408,7 +447,7 @@ class DetectView(Vertical, can_focus=True):
     def _quicklook(self, index: int, columns: int, rows: int) -> None:
         from canfar_tui.detection import DetectionError
         from canfar_tui.detection.reader import read_pixels
-        from canfar_tui.widgets.quicklook import render_quicklook
+        from canfar_tui.widgets.quicklook import render_quicklook, turn_pays
 
         result, image = self.result, self.image_path
         if result is None or image is None or index >= len(self.extensions):
@@ -426,8 +465,10 @@ class DetectView(Vertical, can_focus=True):
         positions: Sequence[tuple[float, float]] = list(
             zip(mine["X_IMAGE"].tolist(), mine["Y_IMAGE"].tolist(), strict=True)
         )
-        lines = render_quicklook(pixels.data, positions, columns=columns, rows=rows)
-        caption_text = f"{ext.label}: {len(mine)} sources marked  ([ ] other CCDs)"
+        turned = turn_pays(pixels.data.shape, columns, rows)
+        lines = render_quicklook(pixels.data, positions, columns=columns, rows=rows, turned=turned)
+        label = f"{ext.label}, turned (y →)" if turned else ext.label
+        caption_text = f"{label}: {len(mine)} sources marked  ([ ] other CCDs)"
         caption = Text(caption_text, style="dim")
 
         def show() -> None:
