@@ -5,7 +5,9 @@ The steps follow the Batch Quick Start: **Details** (a meaningful instance name)
 **Flavor** (with its vCPUs, RAM and scratch disk; ``p…`` flavors are persistent and have no
 scratch, which the wizard says), **Key pair** (the SSH key injected into the VM), then a
 **Review** of everything. The result is a :class:`~canfar_tui.models.LaunchRequest`, or None
-when cancelled. Each step is validated before the next one opens.
+when cancelled. The lists start on the Quick Start's choices, ``canfar-ubuntu-20.04`` and
+``c2-7.5gb-30`` (or the image and flavor the caller prefers), so ``enter`` through every step
+launches what the Quick Start launches. Each step is validated before the next one opens.
 
 | key      | action                                        |
 |----------|-----------------------------------------------|
@@ -27,6 +29,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ContentSwitcher, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from canfar_tui.batch.choices import DEFAULT_FLAVOR, DEFAULT_IMAGE
 from canfar_tui.models import Flavor, Image, ImageKind, KeyPair, LaunchRequest, Quota
 
 #: The wizard's steps, in order: (id, title).
@@ -123,6 +126,14 @@ def _flavor_label(flavor: Flavor, quota: Quota | None) -> Text:
     return label
 
 
+def _first_index(ids: Sequence[str], *wanted: str | None) -> int:
+    """The position in ``ids`` of the first of ``wanted`` that is there (0 when none is)."""
+    for candidate in wanted:
+        if candidate is not None and candidate in ids:
+            return ids.index(candidate)
+    return 0
+
+
 class LaunchScreen(ModalScreen[LaunchRequest | None]):
     """Collect a LaunchRequest step by step."""
 
@@ -140,6 +151,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         existing_names: Collection[str] = (),
         project_name: str = "",
         preferred_image_id: str | None = None,
+        preferred_flavor_id: str | None = None,
         name: str = "",
     ) -> None:
         super().__init__()
@@ -155,6 +167,7 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
         self.existing_names = set(existing_names)
         self.project_name = project_name
         self.preferred_image_id = preferred_image_id
+        self.preferred_flavor_id = preferred_flavor_id
         self.initial_name = name
         self.step = 0
         self.instance_name = ""
@@ -216,18 +229,29 @@ class LaunchScreen(ModalScreen[LaunchRequest | None]):
             )
 
     def on_mount(self) -> None:
-        for list_id, preferred in (
-            ("#launch-source-list", self.preferred_image_id),
-            ("#launch-flavor-list", None),
-            ("#launch-key-list", None),
+        image_ids = [image.id for image in self.images]
+        flavor_ids = [flavor.id for flavor in self.flavors]
+        for list_id, index in (
+            (
+                "#launch-source-list",
+                _first_index(
+                    image_ids,
+                    self.preferred_image_id,
+                    *(i.id for i in self.images if i.name == DEFAULT_IMAGE),
+                ),
+            ),
+            (
+                "#launch-flavor-list",
+                _first_index(
+                    flavor_ids,
+                    self.preferred_flavor_id,
+                    *(f.id for f in self.flavors if f.name == DEFAULT_FLAVOR),
+                ),
+            ),
+            ("#launch-key-list", 0),
         ):
             options = self.query_one(list_id, OptionList)
             if options.option_count:
-                index = 0
-                if preferred is not None:
-                    index = next(
-                        (n for n, image in enumerate(self.images) if image.id == preferred), 0
-                    )
                 options.highlighted = index
         self._show_step()
 

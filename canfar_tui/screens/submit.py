@@ -1,7 +1,9 @@
 """The Submit screen: canfar_submit with a preview, from the Queue tab (key `b`).
 
 Open a submit file (``ctrl+o``: a file picker over ``*.sub``; or type its path and press
-enter; or ``ctrl+t`` for the Quick Start's ``do_catalogue.sub``), edit it in place, choose the
+enter; or ``ctrl+t`` for the Quick Start's ``do_catalogue.sub``, which runs
+``do_catalogue.bash`` from the same folder: when that script is not there, the screen says that
+the Pipeline tab's ``ctrl+g`` writes it), edit it in place, choose the
 VM snapshot (the cloud's active images and snapshots; the remembered "use for batch" snapshot
 first) and the flavor (the cloud's flavors; ``c2-7.5gb-30`` by default). While you type, the
 screen shows:
@@ -105,6 +107,8 @@ DRY_RUN_SHOWN = 6
 DRY_RUN_ROWS = 1000
 #: The dry-run table's first columns; item variables follow.
 DRY_RUN_COLUMNS = ("PROC", "ARGUMENTS", "OUTPUT", "ERROR", "LOG")
+#: The executable the Quick Start's do_catalogue.sub runs.
+TEMPLATE_SCRIPT = "do_catalogue.bash"
 _CLUSTER_MACRO = re.compile(r"\$\(\s*cluster(?:id)?\s*\)", re.IGNORECASE)
 
 
@@ -420,11 +424,36 @@ class SubmitScreen(Screen[SubmitResult | None]):
         self._loaded_text = DO_CATALOGUE_SUB
         editor.load_text(DO_CATALOGUE_SUB)
         editor.focus()
-        self.notify(
-            f"The Quick Start's do_catalogue.sub; it runs do_catalogue.bash from {self.start_dir}.",
-            title="Template",
-        )
+        missing = self._missing_template_script()
+        if missing is None:
+            self.notify(
+                f"The Quick Start's do_catalogue.sub; it runs {TEMPLATE_SCRIPT} from "
+                f"{self.start_dir}.",
+                title="Template",
+            )
+        else:
+            self.notify(
+                f"The Quick Start's do_catalogue.sub. {missing}",
+                title="Template",
+                severity="warning",
+                timeout=20,
+            )
         self._schedule()
+
+    def _missing_template_script(self) -> str | None:
+        """Where to get ``do_catalogue.bash`` when the template runs it and it is not there.
+
+        The template's script fetches, detects and stores one exposure; the Pipeline tab
+        writes it (for the IDs and VOSpace folder given there) with its submit file.
+        """
+        if self.path is not None or TEMPLATE_SCRIPT not in self._loaded_text:
+            return None
+        if (self.submit_dir / TEMPLATE_SCRIPT).exists():
+            return None
+        return (
+            f"{TEMPLATE_SCRIPT} is not in {self.submit_dir}: the Pipeline tab (8) writes it "
+            "with its .sub (ctrl+g) and submits both (ctrl+s); or put your own there."
+        )
 
     def action_cancel(self) -> None:
         editor = self.query_one("#submit-editor", TextArea)
@@ -685,10 +714,13 @@ class SubmitScreen(Screen[SubmitResult | None]):
         if not preview.report.ok:
             first = preview.report.errors[0]
             count = len(preview.report.errors)
+            missing = self._missing_template_script()
+            where = f" {missing}" if missing and TEMPLATE_SCRIPT in str(first) else ""
             self.notify(
-                f"{first}" + (f" (and {count - 1} more)" if count > 1 else ""),
+                f"{first}" + (f" (and {count - 1} more)" if count > 1 else "") + where,
                 title="Fix the submit file first",
                 severity="error",
+                timeout=20 if where else self.app.NOTIFICATION_TIMEOUT,
             )
             return
         self.submitting = True

@@ -19,10 +19,14 @@ files: mark files with ``space``, then ``u`` (or ``enter`` on a file) uploads th
 | `u`         | upload the marked files                                  |
 | `backspace` | show the parent folder                                   |
 | `ctrl+l`    | type a path: a folder to show, or a file to mark          |
-| `escape`    | cancel                                                   |
+| `escape`    | cancel (in the path field: back to the list)              |
+
+A typed path, once shown or marked, hands the keys back to the list, so ``u`` uploads.
 
 :class:`ArchiveFetchScreen` (``ModalScreen[ArchiveRequest | None]``) asks for a CADC archive
-URI (``cadc:CFHT/1056213p.fits.fz``) and the local folder to save into.
+URI (``cadc:CFHT/1056213p.fits.fz``) and the local folder to save into. When the archive
+names files it holds, the first is the URI's value (selected: typing replaces it), so
+``enter`` fetches it.
 
 | key      | action                              |
 |----------|-------------------------------------|
@@ -205,7 +209,8 @@ class UploadPickerScreen(ModalScreen[list[Path] | None]):
             yield Static("", id="upload-picker-marked", markup=False)
             yield Label(
                 "space: mark · u: upload marked · enter on a file: upload it (and the marked) · "
-                "backspace: parent folder · ctrl+l: type a path · escape: cancel",
+                "backspace: parent folder · ctrl+l: type a path (escape: back to the list) · "
+                "escape: cancel",
                 classes="dialog-hint",
             )
 
@@ -261,6 +266,7 @@ class UploadPickerScreen(ModalScreen[list[Path] | None]):
             self.picker_tree.refresh()
             event.input.value = ""
             self._show_marked()
+            self.picker_tree.focus()  # u uploads now; ctrl+l types another path
         else:
             self.notify(f"No such file or folder: {path}", severity="warning")
 
@@ -282,6 +288,9 @@ class UploadPickerScreen(ModalScreen[list[Path] | None]):
         self.query_one("#upload-picker-path", Input).focus()
 
     def action_cancel(self) -> None:
+        if self.query_one("#upload-picker-path", Input).has_focus:
+            self.picker_tree.focus()  # leave the path field; escape again cancels
+            return
         self.dismiss(None)
 
 
@@ -312,7 +321,11 @@ class ArchiveFetchScreen(ModalScreen[ArchiveRequest | None]):
         with Vertical(id="archive-dialog", classes="dialog"):
             yield Label("Fetch from the CADC archive (like cadcget)", classes="dialog-title")
             yield Label("Archive file")
-            yield Input(placeholder="cadc:CFHT/1056213p.fits.fz", id="archive-uri")
+            yield Input(
+                self.examples[0] if self.examples else "",
+                placeholder="cadc:CFHT/1056213p.fits.fz",
+                id="archive-uri",
+            )
             yield Label("Save into the local folder")
             yield Input(value=str(self.destination), id="archive-destination")
             yield Static("", id="archive-error", classes="dialog-error", markup=False)

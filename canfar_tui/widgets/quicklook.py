@@ -2,13 +2,16 @@
 
 The quick-look draws one CCD with Unicode half-blocks (``▀``: two image pixels per
 character cell, foreground the upper one, background the lower one), an asinh stretch between
-robust percentiles, and the detections marked in colour. It works in any terminal with
+robust percentiles, and the detections marked in colour; a CCD much taller than the panel
+allows is turned a quarter (:func:`turn_pays`) so that it fills the panel's width. The
+histogram fits the width it is given (:func:`histogram_text`). It works in any terminal with
 24-bit or 256 colours, over SSH and inside tmux. numpy is imported only when a picture is
 made, never when the module is imported.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,11 @@ if TYPE_CHECKING:
 MARK_COLOR = Color.from_rgb(255, 64, 64)
 UPPER_HALF = "▀"
 BAR_EIGHTHS = " ▁▂▃▄▅▆▇█"
+#: A turned quick-look is drawn only when it fills at least this many times the cells.
+TURN_GAIN = 1.25
+#: Bins a histogram keeps before its bars go one column wide; the narrowest histogram.
+MIN_BINS = 12
+MIN_HISTOGRAM_WIDTH = 20
 
 
 def stretch_to_grey(block: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
@@ -57,20 +65,43 @@ def downsample(data: npt.NDArray[Any], rows: int, columns: int) -> npt.NDArray[n
     return averaged
 
 
+def picture_cells(shape: tuple[int, int], columns: int, rows: int) -> int:
+    """How many character cells a ``shape`` (y, x) image fills in ``columns`` × ``rows``."""
+    height, width = shape
+    step = max(1, math.ceil(max(height / (rows * 2), width / columns)))
+    return (width // step) * math.ceil((height // step) / 2)
+
+
+def turn_pays(shape: tuple[int, int], columns: int, rows: int) -> bool:
+    """Whether turning the image a quarter makes its picture markedly larger.
+
+    A CCD twice as tall as wide, in a panel wider than tall (an 80×24 terminal), fills a
+    narrow strip; turned, it fills the panel's width.
+    """
+    height, width = shape
+    upright = picture_cells(shape, columns, rows)
+    return picture_cells((width, height), columns, rows) >= upright * TURN_GAIN
+
+
 def render_quicklook(
     data: npt.NDArray[Any],
     sources_xy: Sequence[tuple[float, float]],
     *,
     columns: int,
     rows: int,
+    turned: bool = False,
 ) -> list[list[Segment]]:
     """Lines of half-block segments showing ``data`` with detections marked.
 
     ``sources_xy`` are 1-based (X_IMAGE, Y_IMAGE) positions as in the catalogue. The picture
-    is drawn with y increasing upwards, as ds9 shows a FITS image.
+    is drawn with y increasing upwards, as ds9 shows a FITS image; ``turned``, it is turned a
+    quarter clockwise (y increasing to the right, x downwards).
     """
     import numpy as np
 
+    if turned:
+        data = data.T  # rows: x, columns: y
+        sources_xy = [(y, x) for x, y in sources_xy]
     height, width = data.shape
     small = downsample(data, rows * 2, columns)
     grey = stretch_to_grey(small)
@@ -81,8 +112,9 @@ def render_quicklook(
         ix = np.clip(((xy[:, 0] - 1.0) * out_w / width).astype(int), 0, out_w - 1)
         iy = np.clip(((xy[:, 1] - 1.0) * out_h / height).astype(int), 0, out_h - 1)
         marks[iy, ix] = True
-    grey = grey[::-1]
-    marks = marks[::-1]
+    if not turned:
+        grey = grey[::-1]
+        marks = marks[::-1]
     if out_h % 2:
         grey = np.vstack([grey, np.zeros((1, out_w), dtype=np.uint8)])
         marks = np.vstack([marks, np.zeros((1, out_w), dtype=bool)])
@@ -98,14 +130,23 @@ def render_quicklook(
     return lines
 
 
-def histogram_text(values: Sequence[float], *, bins: int = 24, height: int = 5) -> Text:
-    """A column chart of ``values`` (magnitudes) with its range on the last line."""
+def histogram_text(
+    values: Sequence[float], *, width: int = 48, height: int = 5, bins: int = 24
+) -> Text:
+    """A column chart of ``values`` (magnitudes), its range and its peak, ``width`` wide.
+
+    At most ``bins`` bins, two columns each when there is room, else one; every bar row,
+    the range line and the peak line fit in ``width`` columns, so nothing wraps.
+    """
     import numpy as np
 
     array = np.asarray(values, dtype=np.float64)
     array = array[np.isfinite(array) & (array < 90)]
     if array.size == 0:
         return Text("no finite magnitude to plot", style="dim")
+    width = max(width, MIN_HISTOGRAM_WIDTH)
+    bins = max(1, min(bins, width // 2 if width >= 2 * MIN_BINS else width))
+    bar = 2 if width >= 2 * bins else 1
     counts, edges = np.histogram(array, bins=bins)
     peak = max(int(counts.max()), 1)
     text = Text()
@@ -113,10 +154,13 @@ def histogram_text(values: Sequence[float], *, bins: int = 24, height: int = 5) 
         for count in counts:
             filled = count / peak * height - (level - 1)
             index = int(min(max(float(filled), 0.0), 1.0) * 8 + 0.5)
-            text.append(BAR_EIGHTHS[index] * 2)
+            text.append(BAR_EIGHTHS[index] * bar)
         text.append("\n")
     left = f"{edges[0]:.1f}"
     right = f"{edges[-1]:.1f} mag"
-    text.append(left + " " * max(1, bins * 2 - len(left) - len(right)) + right, style="dim")
-    text.append(f"\npeak {peak} per {edges[1] - edges[0]:.2f} mag bin", style="dim")
+    text.append(left + " " * max(1, bins * bar - len(left) - len(right)) + right, style="dim")
+    peak_line = f"peak {peak} per {edges[1] - edges[0]:.2f} mag bin"
+    if len(peak_line) > width:
+        peak_line = f"peak {peak}/{edges[1] - edges[0]:.2f} mag"
+    text.append(f"\n{peak_line}", style="dim")
     return text

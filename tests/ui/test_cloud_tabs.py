@@ -308,6 +308,7 @@ async def test_the_seed_steps_by_keys(
         await pilot.press(*"catalogue-vm", "enter")
         assert wizard.step == 1
         assert all(image.status == "active" for image in wizard.images)
+        await pilot.press("home")
         await pilot.press(*["down"] * [i.name for i in wizard.images].index("canfar-ubuntu-20.04"))
         await pilot.press("enter")
         assert wizard.step == 2 and wizard.image is not None
@@ -765,3 +766,34 @@ async def test_key_pair_delete_is_confirmed(settings: Settings, isolated_home: P
         await until(pilot, lambda: not projects.extras.keypairs, "the deletion")
         assert "No key pair yet" in text_of(projects.query_one("#keypairs-body", Static))
     assert app.unexpected_errors == 0
+
+
+async def test_enter_through_the_launch_wizard_launches_the_quick_starts_vm(
+    settings: Settings,
+) -> None:
+    """Issue 15 (6): at 80×24, enter through every step launched canfar-rocky-8 on c1-3.75gb-15
+    while the empty state said "launch one from canfar-ubuntu-20.04"."""
+    clients = sandbox_clients(settings)
+    cloud = clients.cloud
+    assert isinstance(cloud, SandboxCloud)
+    app = create_app(settings, clients)
+    async with app.run_test(size=(80, 24)) as pilot:
+        instances = await show_tab(pilot, app, "2", "instances")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen), "the wizard")
+        wizard = app.screen
+        assert isinstance(wizard, LaunchScreen)
+        # neither is first in its list: the wizard starts on them
+        assert wizard.images[0].name != "canfar-ubuntu-20.04"
+        assert wizard.flavors[0].name != "c2-7.5gb-30"
+        await pilot.press(*"catalogue-vm", "enter", "enter", "enter", "enter")
+        assert wizard.step == 4
+        summary = str(wizard.query_one("#launch-summary", Static).render())
+        assert "canfar-ubuntu-20.04" in summary and "c2-7.5gb-30" in summary
+        await pilot.press("enter")
+        await until(pilot, lambda: instances.table.row_count == 1, "the new instance")
+        (server,) = await cloud.list_instances()
+        assert server.name == "catalogue-vm"
+        assert server.image_name == "canfar-ubuntu-20.04"
+        assert server.flavor_name == "c2-7.5gb-30"
+        assert app.unexpected_errors == 0

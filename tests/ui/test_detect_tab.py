@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 from canfar_tui.app import CanfarApp
 from canfar_tui.detection.synthetic import SyntheticConfig, write_synthetic_mef
@@ -130,3 +130,183 @@ async def test_missing_image_is_reported(
         await pilot.press(*str(tmp_path / "nope.fits.fz"), "ctrl+r")
         await pilot.pause(0.2)
         assert "no such file" in text_of(view, "#detect-status")
+
+
+# --------------------------------------------------------------------------- keys at 80×24
+# Issue 15 (2, 12): the form trapped the keyboard; 7, ctrl+o, escape, escape, 6 left "6" in
+# the image path, and q, [, ], p were typed into it too.
+
+SMALL = (80, 24)
+
+
+def active_tab(pilot) -> str:  # type: ignore[no-untyped-def]
+    return str(pilot.app.active_tab_id)
+
+
+async def until_tab(pilot, tab: str) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if active_tab(pilot) == tab and pilot.app.view(tab) is not None:
+            return
+        await pilot.pause(0.02)
+
+
+async def test_escape_leaves_the_field_and_the_number_keys_switch_tabs(make_app) -> None:  # type: ignore[no-untyped-def]
+    from canfar_tui.screens.file_picker import FilePickerScreen
+
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        image = view.query_one("#detect-image", Input)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, FilePickerScreen)
+        await pilot.press("escape")  # closes the picker: back in the field
+        await pilot.pause()
+        assert image.has_focus
+        await pilot.press("escape")  # leaves the field
+        await pilot.pause()
+        assert app.focused is view
+        await pilot.press("6")
+        await pilot.pause()
+        assert active_tab(pilot) == "vospace"
+        assert image.value == ""
+        assert app.unexpected_errors == 0
+
+
+async def test_escape_leaves_any_field_of_the_form(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        for field in ("#detect-output", "#detect-thresh", "#detect-zeropoint"):
+            view.query_one(field, Input).focus()
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.focused is view, field
+        view.query_one("#detect-image", Input).focus()
+        await pilot.press("escape", "p")  # p: the Pipeline tab with these parameters
+        await until_tab(pilot, "pipeline")
+        assert active_tab(pilot) == "pipeline"
+        assert view.query_one("#detect-image", Input).value == ""
+
+
+async def test_tab_leaves_the_inputs(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        for _ in range(12):
+            await pilot.press("tab")
+            if not isinstance(app.focused, Input):
+                break
+        assert not isinstance(app.focused, Input), "14 tabs never left the inputs"
+        assert isinstance(app.focused, Select)  # the catalogue format, after the fields
+        await pilot.press("8")  # the hidden form used to take the focus and the tab back
+        await until_tab(pilot, "pipeline")
+        await pilot.pause(0.3)
+        assert active_tab(pilot) == "pipeline"
+        assert app.focused is None or view not in app.focused.ancestors
+        assert all(not field.value for field in view.query(Input))
+        await pilot.press("7")
+        await until_tab(pilot, "detect")
+        await pilot.press("escape", "1")  # from the view itself
+        await until_tab(pilot, "projects")
+        await pilot.pause(0.3)
+        assert active_tab(pilot) == "projects"
+
+
+async def test_q_quits_once_the_field_is_left_and_ctrl_q_always(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        await pilot.press("q")  # in the field: a letter of a path
+        assert view.query_one("#detect-image", Input).value == "q"
+        await pilot.press("escape", "q")
+        await pilot.pause()
+        assert not app.is_running
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        await pilot.press(*"1056213p", "ctrl+q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+# Issue 15 (4): at 80×24 the histogram's bars wrapped onto two lines, its magnitude axis and
+# "peak" line were off screen, and the quick-look of a CCD twice as tall as wide was 11 columns.
+
+
+@pytest.fixture(scope="module")
+def seed_shaped_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two CCDs shaped like the seed's (1024 rows × 512 columns)."""
+    path = tmp_path_factory.mktemp("detect-seed") / "1056213p.fits.fz"
+    write_synthetic_mef(
+        path, SyntheticConfig(n_ccds=2, width=512, height=1024, seed=5), compress=True
+    )
+    return path
+
+
+def screen_rows(app) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the terminal shows, row by row."""
+    update = app.screen._compositor.render_full_update()
+    return ["".join(segment.text for segment in strip) for strip in update.strips]
+
+
+async def test_histogram_and_quicklook_fit_80x24(make_app, seed_shaped_image: Path) -> None:  # type: ignore[no-untyped-def]
+    from canfar_tui.widgets.quicklook import BAR_EIGHTHS, UPPER_HALF
+
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        view = await open_detect(pilot)
+        await pilot.press(*str(seed_shaped_image), "ctrl+r")
+        await wait_idle(pilot, view)
+        assert view.result is not None, text_of(view, "#detect-status")
+        for _ in range(100):
+            if view.quicklook_caption:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        histogram = view.query_one("#detect-histogram", Static)
+        lines = str(histogram.render()).splitlines()
+        bars = [line for line in lines if line.strip(BAR_EIGHTHS[1:] + " ") == ""]
+        assert bars and all(len(line) <= histogram.content_size.width for line in lines)
+        assert histogram.content_size.height == len(lines), "a bar row wrapped"
+        rows = screen_rows(app)
+        assert len(rows) == 24
+        axis = [row for row in rows if " mag" in row and "peak" not in row]
+        assert axis, "the magnitude axis is off screen"
+        assert any("peak" in row and "mag bin" in row for row in rows), "no peak line"
+        quicklook_width = max(row.count(UPPER_HALF) for row in rows)
+        assert quicklook_width >= 30, f"the quick-look is {quicklook_width} columns wide"
+        assert "turned" in view.quicklook_caption
+        assert app.unexpected_errors == 0
+
+
+def test_the_histogram_fits_the_width_it_is_given() -> None:
+    from canfar_tui.widgets.quicklook import histogram_text
+
+    magnitudes = [20 + (index % 37) / 5 for index in range(2000)]
+    for width in (20, 36, 47, 48, 120):
+        lines = histogram_text(magnitudes, width=width, height=3).plain.splitlines()
+        assert len(lines) == 5
+        assert all(len(line) <= max(width, 20) for line in lines), (width, lines)
+        assert lines[3].endswith(" mag") and lines[4].startswith("peak ")
+
+
+def test_a_turned_quicklook_marks_the_same_sources() -> None:
+    import numpy as np
+
+    from canfar_tui.widgets.quicklook import MARK_COLOR, render_quicklook, turn_pays
+
+    data = np.zeros((1024, 512), dtype=np.float32)
+    assert turn_pays(data.shape, 38, 14) and not turn_pays(data.shape, 100, 45)
+    # one source near the top-left corner as ds9 shows it (small x, large y)
+    lines = render_quicklook(data, [(10.0, 1000.0)], columns=38, rows=14, turned=True)
+    marked = [
+        (row, column)
+        for row, line in enumerate(lines)
+        for column, segment in enumerate(line)
+        if segment.style is not None and MARK_COLOR in (segment.style.color, segment.style.bgcolor)
+    ]
+    # turned a quarter clockwise: the top edge goes to the right, the left edge to the top
+    assert marked == [(0, len(lines[0]) - 1)]
+    upright = render_quicklook(data, [(10.0, 1000.0)], columns=38, rows=14)
+    assert len(upright[0]) < len(lines[0])

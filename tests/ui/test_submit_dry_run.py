@@ -211,3 +211,48 @@ async def test_a_malformed_file_shows_its_errors_with_line_numbers_instead(
         assert queue is not None
         assert await queue.list_jobs() == []
         assert app.unexpected_errors == 0
+
+
+async def test_the_template_says_where_its_script_comes_from_at_80x24(
+    settings: Settings, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Issue 15 (5): 5 b ctrl+t ctrl+s said only "the executable do_catalogue.bash does not
+    exist", and nothing said that the Pipeline tab's ctrl+g writes it."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    app = create_app(settings, sandbox_clients(settings))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.dashboard_up, "the dashboard")
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.view("queue") is not None, "the queue tab")
+        await pilot.pause(0.2)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen), "the submit screen")
+        screen = app.screen
+        assert isinstance(screen, SubmitScreen)
+        await pilot.press("ctrl+t")
+        hint = f"do_catalogue.bash is not in {empty}: the Pipeline tab (8) writes it"
+        messages = [n.message for n in app._notifications]
+        assert any(hint in message and "ctrl+g" in message for message in messages), messages
+        await wait_for(
+            pilot,
+            lambda: screen.preview is not None and screen.preview.inputs == screen.current_inputs(),
+            "the lint of the template",
+        )
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert app.screen is screen
+        refusal = [n.message for n in app._notifications if n.title == "Fix the submit file first"]
+        assert refusal and "does not exist" in refusal[-1] and hint in refusal[-1]
+        assert "\n" not in refusal[-1]
+
+        # with the script there, the template says where it runs it from, and nothing more
+        (empty / "do_catalogue.bash").write_text("#!/bin/bash\necho $1\n")
+        app.clear_notifications()
+        await pilot.press("ctrl+t")
+        messages = [n.message for n in app._notifications]
+        assert messages == [
+            f"The Quick Start's do_catalogue.sub; it runs do_catalogue.bash from {empty}."
+        ]
+        assert app.unexpected_errors == 0

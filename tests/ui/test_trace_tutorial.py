@@ -464,7 +464,7 @@ async def test_the_tutorial_walks_the_first_steps_by_keys(
         await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), "the wizard")
         wizard = app.screen
         assert isinstance(wizard, LaunchScreen)
-        await pilot.press(*"catalogue-vm", "enter")
+        await pilot.press(*"catalogue-vm", "enter", "home")
         await pilot.press(*["down"] * [i.name for i in wizard.images].index("canfar-ubuntu-20.04"))
         await pilot.press("enter")
         await pilot.press("home")

@@ -592,7 +592,7 @@ async def test_the_upload_picker_goes_up_and_marks_typed_paths(tmp_path: Path) -
         await pilot.press("backspace")  # show the parent folder
         await until(pilot, lambda: Path(picker.picker_tree.path) == tmp_path)
         await pilot.press("ctrl+l", *str(tmp_path / "night1" / "1056216p.cat"), "enter")
-        await pilot.press(*"1056217p.cat", "enter")  # relative to the folder shown
+        await pilot.press("ctrl+l", *"1056217p.cat", "enter")  # relative to the folder shown
         assert list(picker.picker_tree.marked) == [
             tmp_path / "night1" / "1056216p.cat",
             tmp_path / "1056217p.cat",
@@ -601,3 +601,56 @@ async def test_the_upload_picker_goes_up_and_marks_typed_paths(tmp_path: Path) -
         await pilot.press("u")
         await until(pilot, lambda: bool(results))
     assert results == [[tmp_path / "night1" / "1056216p.cat", tmp_path / "1056217p.cat"]]
+
+
+# --------------------------------------------------------------------------- keys at 80×24
+# Issue 15 (7): in the upload dialog u typed "u" after a typed path (it uploaded only after
+# tab u); the fetch dialog's URI was a placeholder, so enter said "Give an archive file URI".
+
+
+async def test_u_uploads_after_a_typed_path_at_80x24(
+    sandbox: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "scratch"
+    source.mkdir()
+    md5 = random_file(source / "1056213p.cat", 5_000)
+    monkeypatch.chdir(tmp_path)
+    box = sandbox()
+    async with box.app.run_test(size=(80, 24)) as pilot:
+        view = await open_vospace(pilot)
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(pilot.app.screen, UploadPickerScreen))
+        picker = pilot.app.screen
+        assert isinstance(picker, UploadPickerScreen)
+        tree = picker.picker_tree
+        path_field = picker.query_one("#upload-picker-path", Input)
+        await pilot.press("ctrl+l", "escape")  # escape leaves the path field, not the dialog
+        assert box.app.screen is picker and not path_field.has_focus
+        await pilot.press("ctrl+l", *str(source / "1056213p.cat"), "enter")
+        assert list(tree.marked) == [source / "1056213p.cat"]
+        await pilot.press("u")
+        assert path_field.value == "", "u was typed into the path"
+        (job,) = await finished(pilot, view, 1)
+        assert job.state is TransferState.DONE, job.message
+        assert md5_of(box.home / "1056213p.cat") == md5
+        assert box.app.unexpected_errors == 0
+
+
+async def test_the_fetch_dialogs_suggested_uri_is_a_value_at_80x24(
+    sandbox: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.chdir(scratch)
+    box = sandbox()
+    async with box.app.run_test(size=(80, 24)) as pilot:
+        view = await open_vospace(pilot)
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ArchiveFetchScreen))
+        uri = pilot.app.screen.query_one("#archive-uri", Input)
+        assert uri.value == "cadc:CFHT/1056213p.fits.fz"
+        await pilot.press("enter")
+        (job,) = await finished(pilot, view, 1)
+        assert job.state is TransferState.DONE, job.message
+        assert (scratch / "1056213p.fits.fz").is_file()
+        assert box.app.unexpected_errors == 0

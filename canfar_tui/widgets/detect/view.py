@@ -3,7 +3,9 @@
 Choose an image (type a path or browse), adjust the SExtractor parameters, run. A grid shows
 each extension's progress (``·`` waiting, ``…`` running, the source count when done, ``✗``
 failed); when the run ends the summary gives sources per CCD and the time, a histogram shows
-MAG_AUTO, and a quick-look draws one CCD with its detections marked. The catalogue is written
+MAG_AUTO (above the grid, as wide as its column), and a quick-look draws one CCD with its
+detections marked (turned a quarter when that makes it much larger). In a short terminal
+(80×24) the form's fields are one line high. The catalogue is written
 atomically to the output path (default: next to the image, ``1056213p.cat``).
 
 The detection engine (:mod:`canfar_tui.detection`) runs in a worker thread that drives its
@@ -14,9 +16,12 @@ the first run.
 |-----------|-----------------------------------------|
 | `ctrl+r`  | run detection                           |
 | `ctrl+o`  | browse for an image                     |
-| `escape`  | cancel the run                          |
+| `escape`  | leave the text field; cancel the run    |
 | `[` / `]` | quick-look of the previous / next CCD   |
 | `p`       | batch: the Pipeline tab, these params   |
+
+The form's fields take every letter and digit typed into them; ``escape`` (or ``tab`` past the
+last one) leaves them, and then the tab's keys and the dashboard's (``1``…``8``, ``q``) work.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
@@ -43,6 +49,9 @@ if TYPE_CHECKING:
     from canfar_tui.detection import DetectionResult, ExtensionInfo, ProgressEvent
 
 log = get_logger("detect")
+
+#: Below this height (an 80×24 terminal) the form's fields lose their borders.
+SHORT_HEIGHT = 30
 
 IMAGE_SUFFIXES = (".fits", ".fits.fz", ".fit", ".fz", ".fits.gz")
 
@@ -78,7 +87,13 @@ class DetectView(Vertical, can_focus=True):
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", id="detect.run", tooltip="Run source detection"),
         Binding("ctrl+o", "browse", "Browse", id="detect.browse", tooltip="Choose an image"),
-        Binding("escape", "cancel", "Cancel", id="detect.cancel", tooltip="Cancel the run"),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            id="detect.cancel",
+            tooltip="Leave the text field (then 1…8, [ ] and p work); cancel a run",
+        ),
         Binding(
             "left_square_bracket",
             "show_ccd(-1)",
@@ -118,6 +133,8 @@ class DetectView(Vertical, can_focus=True):
         self.last_error: str | None = None
         self.runner: Any = None
         self.quicklook_caption = ""
+        #: MAG_AUTO of the last run's sources (the histogram is drawn again on resize).
+        self.magnitudes: list[float] = []
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -142,13 +159,44 @@ class DetectView(Vertical, can_focus=True):
                 )
         with Horizontal(id="detect-body"):
             with VerticalScroll(id="detect-left"):
-                yield Static("", id="detect-grid")
+                # The results first, so that a short terminal shows them: the grid
+                # (the run's progress) is alone at the top while the run lasts.
                 yield Static("", id="detect-summary")
                 yield Static("", id="detect-histogram")
+                yield Static("", id="detect-grid")
             yield Static("", id="detect-quicklook")
 
     def set_active(self, active: bool) -> None:
         """Detect has no poller; nothing to pause."""
+
+    def on_mount(self) -> None:
+        for result_id in ("#detect-summary", "#detect-histogram"):
+            self.query_one(result_id, Static).display = False
+
+    def on_resize(self) -> None:
+        """A short terminal (80×24) gets the one-line form and a shorter histogram."""
+        short = self.size.height < SHORT_HEIGHT
+        if short != self.has_class("-short"):
+            self.set_class(short, "-short")
+            for field in self.query("#detect-form Input, #detect-form Select"):
+                if isinstance(field, Input | Select):
+                    field.compact = short
+        self.call_after_refresh(self._draw_histogram)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Keep a hidden form from taking the focus back (and the tab with it).
+
+        When the tab is left, the focused field is hidden and Textual hands the focus to a
+        sibling field, hidden too; the tabs would then switch back here. The focus goes to
+        the tab now shown instead.
+        """
+        if all(node.display for node in self.ancestors_with_self if isinstance(node, Widget)):
+            return
+        event.stop()
+        self.screen.set_focus(None)
+        shown: Any = getattr(self.app, "active_view", None)
+        if shown is not None and shown is not self:
+            shown.focus_default()
 
     def on_unmount(self) -> None:
         self.cancel_event.set()
@@ -174,6 +222,10 @@ class DetectView(Vertical, can_focus=True):
         self.app.push_screen(FilePickerScreen("Choose a FITS image", start, IMAGE_SUFFIXES), chosen)
 
     def action_cancel(self) -> None:
+        """``escape``: leave the form's field for the view itself; cancel a run."""
+        focused = self.screen.focused
+        if focused is not None and focused is not self and self in focused.ancestors:
+            self.focus()
         if self.running:
             self.cancel_event.set()
             self._status("Cancelling…")
@@ -203,6 +255,9 @@ class DetectView(Vertical, can_focus=True):
             "#detect-quicklook",
         ):
             self.query_one(widget_id, Static).update("")
+        self.magnitudes = []
+        for result_id in ("#detect-summary", "#detect-histogram"):
+            self.query_one(result_id, Static).display = False
         self._status(f"Opening {image.name}…")
         self._detect(image, output, fmt, params, self.cancel_event)
 
@@ -358,16 +413,29 @@ class DetectView(Vertical, can_focus=True):
         if failed:
             summary.append(f"{failed} extension(s) skipped\n", style="red")
         summary.append(f"catalogue: {self.catalogue_path}", style="dim")
-        self.query_one("#detect-summary", Static).update(summary)
-        from canfar_tui.widgets.quicklook import histogram_text
-
-        magnitudes = [float(value) for value in result.catalogue["MAG_AUTO"]]
-        self.query_one("#detect-histogram", Static).update(histogram_text(magnitudes))
+        panel = self.query_one("#detect-summary", Static)
+        panel.update(summary)
+        panel.display = True
+        self.magnitudes = [float(value) for value in result.catalogue["MAG_AUTO"]]
+        self.query_one("#detect-histogram", Static).display = True
+        self._draw_histogram()
+        self.call_after_refresh(self._draw_histogram)  # at the width it was laid out to
         self._status(f"Done: {result.n_sources} sources, catalogue saved")
         if per_ccd:
             best = max(range(len(result.extensions)), key=lambda i: result.extensions[i].n_sources)
             self.quicklook_index = best
             self._load_quicklook(best)
+
+    def _draw_histogram(self) -> None:
+        """The MAG_AUTO histogram, as wide as its column (bars never wrap)."""
+        if not self.magnitudes:
+            return
+        from canfar_tui.widgets.quicklook import histogram_text
+
+        panel = self.query_one("#detect-histogram", Static)
+        width = panel.content_size.width or self.query_one("#detect-left").content_size.width
+        height = 3 if self.has_class("-short") else 5
+        panel.update(histogram_text(self.magnitudes, width=max(width, 1), height=height))
 
     def _load_quicklook(self, index: int) -> None:
         panel = self.query_one("#detect-quicklook", Static)
@@ -379,7 +447,7 @@ class DetectView(Vertical, can_focus=True):
     def _quicklook(self, index: int, columns: int, rows: int) -> None:
         from canfar_tui.detection import DetectionError
         from canfar_tui.detection.reader import read_pixels
-        from canfar_tui.widgets.quicklook import render_quicklook
+        from canfar_tui.widgets.quicklook import render_quicklook, turn_pays
 
         result, image = self.result, self.image_path
         if result is None or image is None or index >= len(self.extensions):
@@ -397,8 +465,10 @@ class DetectView(Vertical, can_focus=True):
         positions: Sequence[tuple[float, float]] = list(
             zip(mine["X_IMAGE"].tolist(), mine["Y_IMAGE"].tolist(), strict=True)
         )
-        lines = render_quicklook(pixels.data, positions, columns=columns, rows=rows)
-        caption_text = f"{ext.label}: {len(mine)} sources marked  ([ ] other CCDs)"
+        turned = turn_pays(pixels.data.shape, columns, rows)
+        lines = render_quicklook(pixels.data, positions, columns=columns, rows=rows, turned=turned)
+        label = f"{ext.label}, turned (y →)" if turned else ext.label
+        caption_text = f"{label}: {len(mine)} sources marked  ([ ] other CCDs)"
         caption = Text(caption_text, style="dim")
 
         def show() -> None:
