@@ -24,15 +24,16 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from canfar_tui import __version__
@@ -45,10 +46,11 @@ from canfar_tui.models import CredentialStatus, Project
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen, HelpSection
 from canfar_tui.widgets.context import ViewContext
+from canfar_tui.widgets.footer import DashboardFooter
 from canfar_tui.widgets.header import StatusHeader
 from canfar_tui.widgets.resource_table import ResourceTable
 from canfar_tui.widgets.resource_view import ResourceView
-from canfar_tui.widgets.tabs import TABS, view_class
+from canfar_tui.widgets.tabs import TABS, tab_title, view_class
 
 if TYPE_CHECKING:
     from canfar_tui.widgets.tabs import TabView
@@ -81,7 +83,7 @@ class DashboardScreen(Screen[None]):
                 with TabPane(title, id=f"tab-{tab_id}"):
                     if index == 0:
                         yield view_class(tab_id)(self._view_context(), id=f"view-{tab_id}")
-        yield Footer()
+        yield DashboardFooter()
 
     def _view_context(self) -> ViewContext:
         app = self.app
@@ -92,6 +94,12 @@ class DashboardScreen(Screen[None]):
         app = self.app
         if isinstance(app, CanfarApp):
             app.dashboard_ready()
+
+    def on_key(self, event: events.Key) -> None:
+        """A key no binding took: in read-only mode, say why a change key does nothing."""
+        app = self.app
+        if isinstance(app, CanfarApp) and app.read_only and app.explain_read_only(event.key):
+            event.stop()
 
     def on_screen_suspend(self) -> None:
         app = self.app
@@ -145,20 +153,28 @@ class CanfarCommands(Provider):
                 (f"{area}: filter", "Filter the rows", view.action_filter),
                 (f"{area}: clear filter", "Show all rows", view.action_clear_filter),
             ]
-            for binding in view.BINDINGS:
+        # Every tab's own commands, from any tab: choosing one shows its tab, then runs it.
+        for tab_id, title, _ in TABS:
+            cls = view_class(tab_id)
+            area = str(getattr(cls, "TITLE", title)).lower()
+            for binding in cls.BINDINGS:
                 if not isinstance(binding, Binding) or binding.id is None:
                     continue
                 if binding.id.startswith("view."):
                     continue
-                if binding.action in view.DESTRUCTIVE_ACTIONS and app.read_only:
+                if binding.action in cls.DESTRUCTIVE_ACTIONS and app.read_only:
                     continue
-                callback = getattr(view, f"action_{binding.action}", None)
-                if callback is not None:
-                    commands.append(
-                        (f"{area}: {binding.description.lower()}", binding.tooltip, callback)
+                if not hasattr(cls, f"action_{binding.action}"):
+                    continue
+                commands.append(
+                    (
+                        f"{area}: {binding.description.lower()}",
+                        binding.tooltip,
+                        partial(app.run_tab_action, tab_id, binding.action),
                     )
-            if view.AREA == "queue" and not any(
-                isinstance(b, Binding) and b.action.startswith("trace") for b in view.BINDINGS
+                )
+            if tab_id == "queue" and not any(
+                isinstance(b, Binding) and b.action.startswith("trace") for b in cls.BINDINGS
             ):
                 commands.append(
                     ("queue: trace", "Snapshot, instance, jobs, outputs", app.action_trace)
@@ -481,6 +497,27 @@ class CanfarApp(App[None]):
         if active is not None:
             self._update_header_from(active)
 
+    def explain_read_only(self, key: str) -> bool:
+        """If ``key`` is a change key of the visible tab, say read-only mode disables it."""
+        view = self.active_view
+        if view is None:
+            return False
+        cls = type(view)
+        for binding in cls.BINDINGS:
+            if not isinstance(binding, Binding) or binding.action not in cls.DESTRUCTIVE_ACTIONS:
+                continue
+            keys = self.settings.keymap.get(binding.id or "", binding.key)
+            if key in (part.strip() for part in keys.split(",")):
+                self.notify(
+                    f"Read-only mode: {binding.description} is disabled "
+                    "(restart without --read-only to make changes).",
+                    title=tab_title(self.active_tab_id),
+                    severity="warning",
+                    timeout=6,
+                )
+                return True
+        return False
+
     def action_show_tab(self, tab_id: str) -> None:
         self.show_tab(tab_id)
 
@@ -537,6 +574,11 @@ class CanfarApp(App[None]):
                 view.poller.reset()
 
     # ------------------------------------------------------------------ actions
+
+    async def run_tab_action(self, tab_id: str, action: str) -> None:
+        """Show ``tab_id`` and run one of its view's actions (the palette's commands)."""
+        view = await self.switch_to(tab_id)
+        await view.run_action(action)
 
     async def action_archive_fetch(self) -> None:
         """Open the VOSpace tab and ask for an archive URI to fetch."""

@@ -258,6 +258,9 @@ class ProjectsView(CloudView):
     # ------------------------------------------------------------------ panels
 
     def show_extras(self) -> None:
+        if not self.is_attached:
+            # The app is closing (it may exit right after its first paint): nothing to show.
+            return
         extras = self.extras
         project = self.context.navigation.project
         title = f"Quota · {project.name}" if project else "Quota"
@@ -268,6 +271,8 @@ class ProjectsView(CloudView):
 
     def _show_quota(self, extras: ProjectExtras) -> None:
         rows = self.query_one("#quota-rows", Vertical)
+        if not rows.is_attached:
+            return
         usages: list[QuotaUsage] = []
         if extras.quota is not None:
             known = [u for key in QUOTA_LABELS if (u := extras.quota.get(key)) is not None]
