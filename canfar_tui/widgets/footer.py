@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from rich.cells import cell_len
 from textual import events
@@ -20,6 +20,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 __all__ = ["SHORT_LABELS", "DashboardFooter", "FooterEntry", "fit_entries"]
 
@@ -93,7 +96,8 @@ class DashboardFooter(Footer):
 
     def __init__(self) -> None:
         super().__init__(compact=True)
-        self._composed_width = 0
+        self._composed: tuple[object, ...] | None = None
+        self._composed_pending: tuple[object, ...] | None = None
 
     def _entries(self) -> list[FooterEntry]:
         seen: set[str] = set()
@@ -112,20 +116,52 @@ class DashboardFooter(Footer):
             )
         return entries
 
-    def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
-            return
-        width = self.app.size.width
-        self._composed_width = width
-        active_bindings = self.screen.active_bindings
+    def _layout(self) -> tuple[list[FooterEntry], Any]:
+        """The entries that fit the terminal's width, and the palette's binding (or None)."""
         palette = None
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
-            palette = active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
-        room = width - 1
+            palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        room = self.app.size.width - 1
         if palette is not None:
             _, binding, _, _ = palette
             room -= cell_len(self.app.get_key_display(binding)) + cell_len(binding.description) + 3
-        for entry in fit_entries(self._entries(), room):
+        return fit_entries(self._entries(), room), palette
+
+    @staticmethod
+    def _signature(entries: Sequence[FooterEntry], palette: Any) -> tuple[object, ...]:
+        keys = tuple((e.binding.key, e.key_display, e.label, e.enabled) for e in entries)
+        return (keys, palette is not None and palette[2])
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        """Recompose only when what the footer shows changes (focus moves change nothing).
+
+        Textual recomposes the footer on every change of the focused widget's bindings; each
+        recompose restyles every key, which was the largest single cost of the first paint.
+        """
+        self._bindings_ready = True
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            return
+        entries, palette = self._layout()
+        signature = self._signature(entries, palette)
+        if signature != self._composed:
+            if self._composed_pending is None:
+                self.call_after_refresh(self._recompose_pending)
+            self._composed_pending = signature
+
+    async def _recompose_pending(self) -> None:
+        """One recompose for any number of binding changes since the last one."""
+        self._composed_pending = None
+        entries, palette = self._layout()
+        if self._signature(entries, palette) != self._composed:
+            await self.recompose()
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        entries, palette = self._layout()
+        self._composed = self._signature(entries, palette)
+        for entry in entries:
+            # Compact from the start (no data_bind): no restyle of each key once mounted.
             yield FooterKey(
                 entry.binding.key,
                 entry.key_display,
@@ -133,7 +169,8 @@ class DashboardFooter(Footer):
                 entry.binding.action,
                 disabled=not entry.enabled,
                 tooltip=entry.tooltip or entry.binding.description,
-            ).data_bind(compact=Footer.compact)
+                classes="-compact",
+            )
         if palette is not None:
             _, binding, enabled, _ = palette
             yield FooterKey(
@@ -141,11 +178,11 @@ class DashboardFooter(Footer):
                 self.app.get_key_display(binding),
                 binding.description,
                 binding.action,
-                classes="-command-palette",
+                classes="-command-palette -compact",
                 disabled=not enabled,
                 tooltip=binding.tooltip or binding.description,
             )
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._bindings_ready and self.app.size.width != self._composed_width:
-            self.call_after_refresh(self.recompose)
+        if self._bindings_ready and self.is_attached:
+            self.bindings_changed(self.screen)

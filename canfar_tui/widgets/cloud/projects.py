@@ -120,8 +120,12 @@ class QuotaRow(Horizontal):
 
     def show(self, usage: QuotaUsage) -> None:
         self.usage = usage
-        self.query_one(QuotaBar).fraction = usage.fraction
-        self.query_one(".quota-numbers", Label).update(quota_numbers(usage))
+        # query, not query_one: when the app exits right after its first paint, a row is
+        # mounted without its children (the same race as the quota rows' MountError).
+        for bar in self.query(QuotaBar):
+            bar.fraction = usage.fraction
+        for numbers in self.query(".quota-numbers").results(Label):
+            numbers.update(quota_numbers(usage))
 
 
 @dataclass(frozen=True, slots=True)
