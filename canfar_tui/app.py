@@ -43,8 +43,6 @@ from canfar_tui.clients.refresh import Poller
 from canfar_tui.config import Settings
 from canfar_tui.logs import get_logger, redact
 from canfar_tui.models import CredentialStatus, Project
-from canfar_tui.screens.details import DetailsScreen
-from canfar_tui.screens.help import HelpScreen, HelpSection
 from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.footer import DashboardFooter
 from canfar_tui.widgets.header import StatusHeader
@@ -53,6 +51,7 @@ from canfar_tui.widgets.resource_view import ResourceView
 from canfar_tui.widgets.tabs import TABS, tab_title, view_class
 
 if TYPE_CHECKING:
+    from canfar_tui.screens.help import HelpSection
     from canfar_tui.widgets.tabs import TabView
 
 log = get_logger("app")
@@ -610,6 +609,8 @@ class CanfarApp(App[None]):
         )
 
     def action_help(self) -> None:
+        from canfar_tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.help_sections()))
 
     def action_tutorial(self) -> None:
@@ -629,6 +630,8 @@ class CanfarApp(App[None]):
             (error.when.strftime("%H:%M:%S"), f"{error.title}: {error.message}\n{error.details}")
             for error in reversed(self.errors)
         ] or [("", "No error so far.")]
+        from canfar_tui.screens.details import DetailsScreen
+
         self.push_screen(DetailsScreen("Recent errors (newest first)", rows))
 
     def help_sections(self) -> list[HelpSection]:
