@@ -240,9 +240,11 @@ def build_clients(
 
         def sandbox_queue() -> QueueClient:
             from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
+            from canfar_tui.clients.storage.loopback.paths import DEFAULT_USERNAME
 
-            # Jobs keep running when the dashboard quits; the next start adopts them.
-            return SandboxQueue(sandbox_dir / "queue", keep_running=True)
+            # Jobs keep running when the dashboard quits; the next start adopts them. They
+            # belong to the sandbox's user, the one VOSpace and the cloud name (not the uid).
+            return SandboxQueue(sandbox_dir / "queue", keep_running=True, owner=DEFAULT_USERNAME)
 
         def sandbox_storage() -> StorageClient:
             return start_sandbox_storage(sandbox_dir)

@@ -3,14 +3,16 @@
 Shows, left to right: the app name, the profile ▸ the active project, the mode badge (SANDBOX
 or the cloud's name), READ-ONLY when set, the certificate's time left (a warning under 24
 hours), ⟳ the time of the last successful refresh of the visible tab and, when that refresh
-failed, a STALE marker. Kept short enough for 80 columns. A click on the SANDBOX badge opens
-the login screen (the app's ``login`` action).
+failed, a STALE marker. At 80 columns everything fits: when it would not (READ-ONLY, a long
+project name), the app name goes first, so the clock is never cut. A click on the SANDBOX
+badge opens the login screen (the app's ``login`` action).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -67,6 +69,22 @@ class StatusHeader(Horizontal):
         cert.set_class(self.certificate_warning, "warning")
         _set_text(self.query_one("#header-refresh", Label), f"⟳ {when}")
         self.query_one("#header-stale", Label).display = self.stale
+        self._fit()
+
+    def _fit(self) -> None:
+        """Hide the app name when the line would not fit otherwise (the clock stays)."""
+        width = self.size.width or self.app.size.width
+        others = [label for label in self.query(Label) if label.id != "header-app"]
+        needed = sum(
+            cell_len(str(label.content)) + label.styles.padding.width
+            for label in others
+            if label.display
+        )
+        name = self.query_one("#header-app", Label)
+        name.display = needed + cell_len(str(name.content)) + name.styles.padding.width <= width
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
 
     async def on_click(self, event: events.Click) -> None:
         """A click on the SANDBOX badge offers the login screen."""

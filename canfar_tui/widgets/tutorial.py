@@ -1,17 +1,22 @@
 """Tutorial mode (sandbox only): a guided walk through the Batch Quick Start, step by step.
 
-:class:`TutorialPanel` is a compact panel on the right of the dashboard listing the seed's
-steps — project → SSH key → floating IP → instance → snapshot → batch → catalogues — with ✓
-for the steps done and → for the current one, and one or two lines saying where that step
-lives and which key does it ("Tab 3 Floating IPs: n allocates a public address"). The key
-names come from the real bindings and the user's keymap, so a rebound key is named right.
+:class:`TutorialPanel` is a short panel at the bottom of the dashboard (full width, above the
+footer: at 80×24 it hides no tab and leaves the tables their width). It follows the seed's
+steps in order — project → SSH key → floating IP → launch → associate the IP → VM set-up →
+detection → certificate → VOSpace upload → snapshot → batch (the Pipeline tab) → queue →
+delete the instance — with ✓ for the steps done and → for the current one, and a line or two
+saying where that step lives and which key does it ("Tab 3 Floating IPs: n allocates a public
+address"). The key names come from the real bindings and the user's keymap, so a rebound key
+is named right.
 
-Whether a step is done is read from the sandbox through the clients, every few seconds in a
-worker (skipped while a modal is open): a key pair exists, a floating IP is allocated, an
-instance is ACTIVE (or a snapshot was taken from one), a snapshot is active, a batch was
-submitted, a ``.cat`` file is in VOSpace (the home folder or one folder down). A step once
-done stays done for the rest of the walk (the seed deletes the instance after its snapshot).
-The current step's tab label carries the ``tutorial-target`` class (highlighted).
+Whether a step is done is read from the real state, every few seconds in a worker (skipped
+while a modal is open): through the clients (a key pair, a floating IP, an ACTIVE instance, an
+instance with the IP, a valid proxy certificate, a ``.cat`` file in VOSpace, an active
+snapshot, a batch submitted, no job of the user's left in the queue, no instance left beside
+the snapshot), the preferences (the VM set-up ran on an instance) and the Detect tab (its run
+wrote a catalogue). A step once done stays done for the rest of the walk. The current step's
+tab label carries the ``tutorial-target`` class (highlighted); notifications are lifted above
+the panel while it is shown.
 
 Start it with ``canfar-tui --tutorial`` or ``T`` (:func:`toggle_tutorial`); ``T`` again, or
 ``escape`` in the panel, ends it. Outside the sandbox profile it refuses in one line.
@@ -24,8 +29,11 @@ Start it with ``canfar-tui --tutorial`` or ``T`` (:func:`toggle_tutorial`); ``T`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from rich.text import Text
@@ -36,8 +44,9 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Label, Static, TabbedContent
 
-from canfar_tui.clients.base import ClientError, SupportsHistory
-from canfar_tui.models import ImageKind
+from canfar_tui.clients.base import ClientError, SupportsHistory, expiry_text
+from canfar_tui.models import ImageKind, JobStatus
+from canfar_tui.preferences import PreferencesError, PreferenceStore
 from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.tabs import TABS, tab_title, view_class
 
@@ -70,6 +79,12 @@ MAX_NODES: Final = 500
 CATALOGUE_SUFFIX: Final = ".cat"
 #: The CSS class of the tab label of the current step.
 TARGET_CLASS: Final = "tutorial-target"
+#: The CSS class of the dashboard while the panel is shown (lifts the notifications).
+RUNNING_CLASS: Final = "-tutorial"
+#: How long the "step done" notices stay.
+NOTICE_SECONDS: Final = 4.0
+#: ``{k:binding.id}`` in a step's text: the key of another binding, after the keymap.
+_KEY_PLACEHOLDER: Final = re.compile(r"\{k:([\w.]+)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +95,9 @@ class TutorialStep:
     title: str
     #: The tab the step is done on.
     tab: str
-    #: The binding id of the key that does it (None: no single key).
+    #: The binding id of the key that does it (``app.…`` for the app's own keys).
     binding_id: str | None
-    #: What to do, with ``{tab}`` (``Tab 2 Instances``) and ``{key}`` filled in.
+    #: What to do, with ``{tab}`` (``Tab 2 Instances``), ``{key}`` and ``{k:binding.id}``.
     how: str
 
 
@@ -110,32 +125,78 @@ STEPS: Final[tuple[TutorialStep, ...]] = (
     ),
     TutorialStep(
         "instance",
-        "Instance",
+        "Launch",
         "instances",
         "instances.launch",
         "{tab}: {key} launches a VM (canfar-ubuntu-20.04, c2-7.5gb-30); wait for ACTIVE.",
+    ),
+    TutorialStep(
+        "associate_ip",
+        "Associate IP",
+        "instances",
+        "instances.associate_ip",
+        "{tab}: {key} attaches the floating IP to the VM (its IP column shows it).",
+    ),
+    TutorialStep(
+        "connect",
+        "VM set-up",
+        "instances",
+        "instances.setup_vm",
+        "{tab}: {key} sets the VM up as the seed does (canfar_create_user, scratch, "
+        "software); {k:instances.connect} connects. The sandbox shows what would run.",
+    ),
+    TutorialStep(
+        "detect",
+        "Detection",
+        "detect",
+        "detect.run",
+        "{tab}: {k:detect.browse} picks the image (Tab 6 VOSpace, {k:vospace.archive_fetch} "
+        "fetches cadc:CFHT/1056213p.fits.fz), {key} detects its sources into a .cat.",
+    ),
+    TutorialStep(
+        "certificate",
+        "Certificate",
+        "vospace",
+        "app.renew_certificate",
+        "Your CADC proxy certificate (cadc-get-cert -n): {key} gets a new one; the header "
+        "shows its time left.",
+    ),
+    TutorialStep(
+        "upload",
+        "VOSpace upload",
+        "vospace",
+        "vospace.upload",
+        "{tab}: {key} uploads your catalogue (e.g. 1056213p.cat) to your VOSpace.",
     ),
     TutorialStep(
         "snapshot",
         "Snapshot",
         "instances",
         "instances.snapshot",
-        "{tab}: {key} snapshots the VM under the cursor; done when it is active.",
+        "{tab}: {key} snapshots the VM (e.g. image-reduction-2023-08-21); done when active.",
     ),
     TutorialStep(
         "batch",
         "Batch",
-        "queue",
-        "queue.submit",
-        "{tab}: {key} submits do_catalogue.sub on your snapshot (or the Pipeline tab makes"
-        " the batch from a Detect run).",
+        "pipeline",
+        "pipeline.submit",
+        "{tab}: {k:pipeline.generate} writes do_catalogue.bash and .sub for the image IDs, "
+        "{key} submits them on your snapshot.",
     ),
     TutorialStep(
-        "catalogues",
-        "Catalogues",
-        "vospace",
-        "vospace.upload",
-        "{tab}: the jobs' .cat files arrive here ({key} uploads one by hand).",
+        "queue",
+        "Queue",
+        "queue",
+        "queue.nobatch",
+        "{tab}: watch your jobs go idle → running → done ({key}: one row per job, "
+        "{k:queue.output}: a job's output).",
+    ),
+    TutorialStep(
+        "delete",
+        "Delete the VM",
+        "instances",
+        "instances.delete",
+        "{tab}: {key} deletes the interactive VM; the snapshot stays for batch jobs.",
     ),
 )
 
@@ -169,6 +230,18 @@ class SandboxFacts:
     batch: str | None = None
     #: The URI of a catalogue in VOSpace.
     catalogue: str | None = None
+    #: ``vm ↔ 206.12.92.10``: an instance with a floating IP.
+    associated: str | None = None
+    #: ``jdoe@vm``: an instance the VM set-up ran on.
+    set_up: str | None = None
+    #: The catalogue the Detect tab wrote (its file name).
+    detected: str | None = None
+    #: ``valid 9d 23h``: a proxy certificate that has not expired.
+    certificate: str | None = None
+    #: ``4 jobs done``: none of the user's jobs is left in the queue, some are in the history.
+    jobs_done: str | None = None
+    #: How many instances the project has (None: not looked).
+    instances: int | None = None
     problems: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -178,14 +251,23 @@ def evidence_of(facts: SandboxFacts) -> dict[str, str]:
     if instance is None and facts.any_snapshot is not None:
         # A snapshot is taken from an instance: that step was done even if the VM is gone.
         instance = f"snapshot {facts.any_snapshot} taken"
+    deleted = None
+    if facts.instances == 0 and facts.any_snapshot is not None:
+        deleted = f"no VM left; {facts.any_snapshot} kept"
     found = {
         "project": facts.project,
         "keypair": facts.keypair,
         "floating_ip": facts.floating_ip,
         "instance": instance,
+        "associate_ip": facts.associated,
+        "connect": facts.set_up,
+        "detect": facts.detected,
+        "certificate": facts.certificate,
+        "upload": facts.catalogue.rsplit("/", 1)[-1] if facts.catalogue else None,
         "snapshot": facts.snapshot,
         "batch": facts.batch,
-        "catalogues": facts.catalogue.rsplit("/", 1)[-1] if facts.catalogue else None,
+        "queue": facts.jobs_done if facts.batch is not None else None,
+        "delete": deleted,
     }
     return {step: text for step, text in found.items() if text is not None}
 
@@ -242,14 +324,22 @@ async def _find_catalogue(storage: StorageClient) -> str | None:
     return None
 
 
-async def gather_facts(clients: Clients, *, skip: Iterable[str] = ()) -> SandboxFacts:
+async def gather_facts(
+    clients: Clients,
+    *,
+    skip: Iterable[str] = (),
+    preferences: PreferenceStore | None = None,
+    detected: Callable[[], str | None] | None = None,
+) -> SandboxFacts:
     """Read the sandbox's state through the clients; a failing service is one problem line.
 
-    ``skip`` names steps already done: their (slower) queue and VOSpace checks are left out.
+    ``skip`` names steps already done: their (slower) checks are left out. ``preferences``
+    tells whether the VM set-up ran on an instance; ``detected`` names the catalogue the
+    Detect tab wrote (None: none yet).
     """
     skipped = set(skip)
     problems: list[str] = []
-    values: dict[str, str | None] = {}
+    values: dict[str, Any] = {}
     cloud = clients.cloud
     if cloud is None:
         problems.append(f"Cloud: {clients.why_missing('cloud')}")
@@ -261,27 +351,37 @@ async def gather_facts(clients: Clients, *, skip: Iterable[str] = ()) -> Sandbox
             values["keypair"] = keypairs[0].name if keypairs else None
             addresses = await cloud.list_floating_ips()
             values["floating_ip"] = addresses[0].address if addresses else None
-            active = [i for i in await cloud.list_instances() if i.status.upper() == "ACTIVE"]
+            instances = [i for i in await cloud.list_instances() if i.task_state != "deleting"]
+            values["instances"] = len(instances)
+            active = [i for i in instances if i.status.upper() == "ACTIVE"]
             values["instance"] = active[0].name if active else None
+            attached = [i for i in instances if i.floating_ip]
+            if attached:
+                values["associated"] = f"{attached[0].name} ↔ {attached[0].floating_ip}"
+            if preferences is not None and "connect" not in skipped:
+                values["set_up"] = _set_up(preferences, instances)
             snapshots = [i for i in await cloud.list_images() if i.kind is ImageKind.SNAPSHOT]
             ready = [image for image in snapshots if image.status == "active"]
             values["snapshot"] = ready[0].name if ready else None
             values["any_snapshot"] = snapshots[0].name if snapshots else None
         except ClientError as error:
             problems.append(f"Cloud: {error.message}")
-    if "batch" not in skipped:
-        queue = clients.queue
-        if queue is None:
-            problems.append(f"Queue: {clients.why_missing('queue')}")
+    if detected is not None:
+        values["detected"] = detected()
+    credentials = clients.credentials
+    if credentials is not None and "certificate" not in skipped:
+        try:
+            status = await credentials.status()
+        except ClientError as error:
+            problems.append(f"Certificate: {error.message}")
         else:
-            try:
-                jobs = list(await queue.list_jobs())
-                if not jobs and isinstance(queue, SupportsHistory):
-                    jobs = list(await queue.history(limit=1))
-                values["batch"] = jobs[0].batch_name if jobs else None
-            except ClientError as error:
-                problems.append(f"Queue: {error.message}")
-    if "catalogues" not in skipped:
+            now = datetime.now(UTC)
+            left = status.time_left_seconds(now)
+            if left is not None and left > 0:
+                values["certificate"] = f"valid {expiry_text(status.expires_at, now)}"
+    if not {"batch", "queue"} <= skipped:
+        await _read_queue(clients, values, problems)
+    if "upload" not in skipped:
         storage = clients.storage
         if storage is None:
             problems.append(f"VOSpace: {clients.why_missing('storage')}")
@@ -297,44 +397,81 @@ async def gather_facts(clients: Clients, *, skip: Iterable[str] = ()) -> Sandbox
     )
 
 
+def _set_up(preferences: PreferenceStore, instances: Sequence[Any]) -> str | None:
+    """``user@vm`` for the first instance the VM set-up ran on (None: none)."""
+    for instance in instances:
+        try:
+            login = preferences.instance_login(instance.id)
+        except PreferencesError:
+            return None
+        if login is not None and login.setup_done:
+            return f"{login.user}@{instance.name}"
+    return None
+
+
+async def _read_queue(clients: Clients, values: dict[str, Any], problems: list[str]) -> None:
+    """The user's batch, and whether all of the user's jobs have left the queue."""
+    queue = clients.queue
+    if queue is None:
+        problems.append(f"Queue: {clients.why_missing('queue')}")
+        return
+    try:
+        jobs = list(await queue.list_jobs())
+        done = list(await queue.history(limit=50)) if isinstance(queue, SupportsHistory) else []
+    except ClientError as error:
+        problems.append(f"Queue: {error.message}")
+        return
+    newest = jobs or done
+    values["batch"] = newest[0].batch_name if newest else None
+    completed = [job for job in done if job.status is JobStatus.COMPLETED]
+    if not jobs and completed:
+        plural = "" if len(completed) == 1 else "s"
+        values["jobs_done"] = f"{len(completed)} job{plural} done"
+
+
 # --------------------------------------------------------------------------- the panel
 
 
 class TutorialPanel(Vertical, can_focus=True):
     """The steps with ✓ / →, where the current one lives and which key does it."""
 
-    # Unscoped: the rule for the highlighted tab label must reach the dashboard's tabs.
+    # Unscoped: the rules for the highlighted tab label and the notifications must reach
+    # the dashboard's tabs and toast rack.
     SCOPED_CSS: ClassVar[bool] = False
     DEFAULT_CSS = """
-    /* Docked between the header and the footer (one line each), which keep the full width. */
+    /* Below the tabs and above the footer, full width: no tab hidden, no table narrowed. */
     TutorialPanel {
-        dock: right;
-        width: 32;
-        height: 100%;
-        margin: 1 0 1 0;
+        width: 100%;
+        height: 7;
         padding: 0 1;
         background: $panel;
-        border-left: tall $primary;
+        border-top: tall $primary;
     }
     TutorialPanel:focus {
-        border-left: tall $accent;
+        border-top: tall $accent;
     }
     TutorialPanel #tutorial-title {
         text-style: bold;
         color: $accent;
     }
-    TutorialPanel #tutorial-steps {
-        padding: 1 0;
-    }
     TutorialPanel #tutorial-hint {
         color: $foreground;
+        height: 3;
     }
-    TutorialPanel #tutorial-keys, TutorialPanel #tutorial-problems {
+    TutorialPanel #tutorial-done, TutorialPanel #tutorial-keys {
         color: $text-muted;
-        padding-top: 1;
+        height: 1;
+    }
+    TutorialPanel #tutorial-problems {
+        color: $warning;
+        height: 1;
     }
     Tab.tutorial-target {
         text-style: bold reverse;
+    }
+    /* Notifications above the panel (7 lines) and the footer (1), never over the panel. */
+    Screen.-tutorial ToastRack {
+        margin-bottom: 8;
     }
     """
 
@@ -360,14 +497,15 @@ class TutorialPanel(Vertical, can_focus=True):
         self._loaded = False
 
     def compose(self) -> ComposeResult:
-        yield Label("Tutorial · Batch Quick Start", id="tutorial-title")
-        yield Static("Looking at the sandbox…", id="tutorial-steps", markup=False)
-        yield Static("", id="tutorial-hint", markup=False)
+        yield Label("Tutorial · Batch Quick Start", id="tutorial-title", markup=False)
+        yield Static("Looking at the sandbox…", id="tutorial-hint", markup=False)
+        yield Static("", id="tutorial-done", markup=False)
         yield Static("", id="tutorial-problems", markup=False)
         yield Static("", id="tutorial-keys", markup=False)
 
     def on_mount(self) -> None:
         context = self.context
+        self.screen.add_class(RUNNING_CLASS)
         seconds = self.poll_seconds or context.settings.refresh.get("tutorial", POLL_SECONDS)
         self.set_interval(seconds, self.poll)
         self.poll()
@@ -375,13 +513,28 @@ class TutorialPanel(Vertical, can_focus=True):
 
     def on_unmount(self) -> None:
         self._highlight(None)
+        stack = self.app.screen_stack
+        if stack:
+            stack[0].remove_class(RUNNING_CLASS)
 
     # ------------------------------------------------------------------ keys and labels
 
-    def key_of(self, binding_id: str | None, bindings: Iterable[BindingType]) -> str:
-        """How the first key bound to ``binding_id`` is shown (``?`` for a missing binding)."""
+    def key_of(self, binding_id: str | None, bindings: Iterable[BindingType] | None = None) -> str:
+        """How the first key bound to ``binding_id`` is shown (``?`` for a missing binding).
+
+        Without ``bindings``, those of the binding's owner: the app for ``app.…``, else the
+        view of the tab the id starts with (``vospace.upload`` → the VOSpace tab).
+        """
         if binding_id is None:
             return "?"
+        if bindings is None:
+            owner = binding_id.partition(".")[0]
+            if owner == "app":
+                bindings = type(self.app).BINDINGS
+            elif any(tab_id == owner for tab_id, _, _ in TABS):
+                bindings = view_class(owner).BINDINGS
+            else:
+                return "?"
         keys = binding_keys(bindings, binding_id, self.context.settings.keymap)
         if not keys:
             return "?"
@@ -396,43 +549,58 @@ class TutorialPanel(Vertical, can_focus=True):
 
     def hint(self, step: TutorialStep) -> str:
         """Where ``step`` lives and which key does it."""
-        key = self.key_of(step.binding_id, view_class(step.tab).BINDINGS)
-        text = step.how.format(tab=self.tab_label(step.tab), key=key)
+        text = _KEY_PLACEHOLDER.sub(lambda match: self.key_of(match.group(1)), step.how)
+        text = text.format(tab=self.tab_label(step.tab), key=self.key_of(step.binding_id))
         if self.context.read_only:
             text += " (Read-only mode: changes are disabled; restart without --read-only.)"
         return text
 
     # ------------------------------------------------------------------ showing
 
-    def show(self) -> None:
-        """Render the steps, the current step's hint and the keys."""
+    def steps_line(self) -> Text:
+        """``✓✓✓→·········``: one mark per step, the current one bold."""
         marks = self.progress.marks()
-        steps = Text()
-        for number, step in enumerate(self.progress.steps, start=1):
+        line = Text()
+        for step in self.progress.steps:
             mark = marks[step.id]
             style = "bold" if mark == "→" else ("dim" if mark == " " else "")
-            line = Text(f"{mark} {number} {step.title}", style=style)
-            done = self.progress.done.get(step.id)
-            if done:
-                line.append(f"  {done}", style="dim")
-            line.truncate(28, overflow="ellipsis")
-            if number > 1:
-                steps.append("\n")
-            steps.append_text(line)
-        if self._loaded:
-            self.query_one("#tutorial-steps", Static).update(steps)
-        current = self.progress.current
+            line.append("·" if mark == " " else mark, style=style)
+        return line
+
+    def show(self) -> None:
+        """Render the current step, its hint, the last step done and the keys."""
+        progress = self.progress
+        current = progress.current
+        total = len(progress.steps)
+        title = Text("Tutorial · ", style="bold")
+        if current is None or not self._loaded:
+            title.append("Batch Quick Start")
+        else:
+            number = progress.steps.index(current) + 1
+            title.append(f"{number}/{total} {current.title}")
+        title.append("  ")
+        title.append_text(self.steps_line())
+        self.query_one("#tutorial-title", Label).update(title)
         close = self.key_of("app.tutorial", type(self.app).BINDINGS)
         if current is None:
-            hint = "All done: your catalogues are in VOSpace. That is the whole Batch Quick Start."
+            hint = "All done: that is the whole Batch Quick Start, from the project to the batch."
             keys = f"{close}: end the tutorial"
         else:
             hint = self.hint(current)
             keys = f"enter: go there · {close}/escape: end"
-        self.query_one("#tutorial-hint", Static).update(hint if self._loaded else "")
+        if self._loaded:
+            self.query_one("#tutorial-hint", Static).update(hint)
+        # The step done just before the current one (the last one when all are done).
+        before = progress.steps[: progress.steps.index(current)] if current else progress.steps
+        done = [step for step in before if step.id in progress.done]
+        last = done[-1] if done else None
+        done_line = self.query_one("#tutorial-done", Static)
+        done_line.update(f"✓ {last.title}: {progress.done[last.id]}" if last is not None else "")
+        done_line.display = not self.problems
+        problems = self.query_one("#tutorial-problems", Static)
+        problems.update(" · ".join(self.problems))
+        problems.display = bool(self.problems)
         self.query_one("#tutorial-keys", Static).update(keys)
-        problems = "\n".join(self.problems)
-        self.query_one("#tutorial-problems", Static).update(problems)
         self._highlight(current.tab if current is not None and self._loaded else None)
 
     def _highlight(self, tab_id: str | None) -> None:
@@ -451,8 +619,16 @@ class TutorialPanel(Vertical, can_focus=True):
 
     @property
     def step_text(self) -> str:
-        """The steps as shown (for tests and screen readers)."""
-        return str(self.query_one("#tutorial-steps", Static).content)
+        """Every step, one a line, with its mark and evidence (for tests and screen readers)."""
+        marks = self.progress.marks()
+        lines = []
+        for number, step in enumerate(self.progress.steps, start=1):
+            line = f"{marks[step.id]} {number} {step.title}"
+            done = self.progress.done.get(step.id)
+            if done:
+                line += f"  {done}"
+            lines.append(line)
+        return "\n".join(lines)
 
     @property
     def hint_text(self) -> str:
@@ -467,9 +643,24 @@ class TutorialPanel(Vertical, can_focus=True):
         self._polling = True
         self.run_worker(self._poll(), name="tutorial", group="tutorial", exit_on_error=False)
 
+    def _detected(self) -> str | None:
+        """The catalogue the Detect tab's last run wrote (its name), if any."""
+        view = self.context.navigation.view("detect")
+        if view is None or getattr(view, "result", None) is None:
+            return None
+        path = getattr(view, "catalogue_path", None)
+        if not isinstance(path, Path) or not path.is_file():
+            return None
+        return path.name
+
     async def _poll(self) -> None:
         try:
-            facts = await gather_facts(self.context.clients, skip=self.progress.done)
+            facts = await gather_facts(
+                self.context.clients,
+                skip=self.progress.done,
+                preferences=PreferenceStore.for_settings(self.context.settings),
+                detected=self._detected,
+            )
         finally:
             self._polling = False
         self.polls += 1
@@ -479,9 +670,9 @@ class TutorialPanel(Vertical, can_focus=True):
         self.show()
         current = self.progress.current
         if newly and self.polls > 1:
-            titles = ", ".join(step.title for step in STEPS if step.id in newly)
+            titles = ", ".join(step.title for step in self.progress.steps if step.id in newly)
             after = f" Next: {current.title}." if current is not None else " All done!"
-            self.app.notify(f"{titles}: done.{after}", title="Tutorial")
+            self.app.notify(f"{titles}: done.{after}", title="Tutorial", timeout=NOTICE_SECONDS)
 
     # ------------------------------------------------------------------ actions
 
@@ -517,7 +708,8 @@ def toggle_tutorial(
         )
         return
     panel = TutorialPanel(context, poll_seconds=poll_seconds)
-    dashboard.mount(panel)
+    # In the flow after the tabs (not docked: docked widgets on one edge overlap the footer).
+    dashboard.mount(panel, after=dashboard.query_one(TabbedContent))
     panel.focus()
 
 

@@ -292,7 +292,11 @@ async def test_the_seed_steps_by_keys(
         ip = str(column(addresses, "address")[0])
         await pilot.press("n")
         await until(pilot, lambda: notices.titled("Quota exceeded"), "the quota error")
-        assert "Quota exceeded" in notices.titled("Quota exceeded")[0]
+        quota_message = notices.titled("Quota exceeded")[0]
+        assert "Quota exceeded" in quota_message
+        # Allocated but attached to nothing: not "in use" (issue 15, item 9).
+        assert "in use" not in quota_message and f"{ip}" in quota_message
+        assert "attached to nothing" in quota_message
         assert addresses.table.row_count == 1
 
         # -- launch from canfar-ubuntu-20.04 with c2-7.5gb-30 and the key
@@ -408,6 +412,9 @@ async def test_the_seed_steps_by_keys(
         await until(pilot, lambda: notices.titled("Snapshot ready"), "the reminder")
         reminder = notices.titled("Snapshot ready")[0]
         assert "catalogue-vm" in reminder and "delete it" in reminder
+        # Short, and not for 25 s over the tables (issue 15, item 9).
+        (shown,) = [n for n in app._notifications if n.title == "Snapshot ready"]
+        assert shown.timeout <= 10 and len(reminder) <= 120
         snapshots = await show_tab(pilot, app, "4", "snapshots")
         await until(
             pilot, lambda: "image-reduction-2023-08-21" in column(snapshots, "name"), "the row"

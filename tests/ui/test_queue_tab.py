@@ -29,7 +29,7 @@ from canfar_tui.screens.file_picker import FilePickerScreen
 from canfar_tui.screens.job_detail import JobDetailScreen, JobReasonScreen
 from canfar_tui.screens.submit import SubmitScreen
 from canfar_tui.widgets.queue.rows import BatchRow
-from canfar_tui.widgets.queue.view import JOB_COLUMNS, QueueView
+from canfar_tui.widgets.queue.view import BATCH_COLUMNS, JOB_COLUMNS, QueueView
 
 ST_COLUMN = next(column for column in JOB_COLUMNS if column.key == "st")
 
@@ -196,7 +196,9 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
 
         await wait_for(pilot, one_running_three_idle, "one job running, three idle")
         cells = view.table.get_row(batch.key)
-        assert cells is not None and cells[5] == 1 and cells[6] == 3 and cells[8] == 4
+        at = {column.key: index for index, column in enumerate(BATCH_COLUMNS)}
+        assert cells is not None and cells[at["run"]] == 1 and cells[at["idle"]] == 3
+        assert cells[at["total"]] == 4
         totals = str(view.query_one("#queue-totals", Static).content)
         assert totals.startswith("4 jobs; 0 completed, 0 removed, 3 idle, 1 running, 0 held")
 
@@ -208,7 +210,7 @@ async def test_submit_the_seed_batch_from_the_submit_screen_and_watch_it_complet
 
         await wait_for(pilot, complete, "the batch to complete")
         cells = view.table.get_row(batch.key)
-        assert cells is not None and str(cells[9]).endswith("complete")
+        assert cells is not None and str(cells[at["progress"]]).endswith("complete")
         await wait_for(
             pilot,
             lambda: f"Batch ID: {cluster} is complete." in notifications(app),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ import pytest
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static, TabbedContent
+from textual.widgets._toast import Toast
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.batch.pipeline import (
@@ -50,9 +52,9 @@ from canfar_tui.models import (
     LaunchRequest,
     StorageNode,
 )
-from canfar_tui.screens.cloud_dialogs import ChoiceScreen, TextPromptScreen
+from canfar_tui.screens.cloud_dialogs import ChoiceScreen, FirstConnectionScreen, TextPromptScreen
+from canfar_tui.screens.confirm import ConfirmScreen
 from canfar_tui.screens.job_detail import JobDetailScreen
-from canfar_tui.screens.launch import LaunchScreen
 from canfar_tui.screens.trace import (
     BatchTrace,
     JobTrace,
@@ -67,7 +69,9 @@ from canfar_tui.screens.trace import (
     state_counts,
     trace_lines,
 )
+from canfar_tui.screens.vm_setup import VmSetupScreen
 from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.tabs import TABS
 from canfar_tui.widgets.tutorial import (
     STEPS,
     TARGET_CLASS,
@@ -391,7 +395,28 @@ def tutorial_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, refresh={**settings.refresh, "tutorial": 0.2}, **changes)
 
 
-async def test_the_tutorial_walks_the_first_steps_by_keys(
+NARROW = (80, 24)
+
+
+def assert_fits_beside(app: CanfarApp, panel: TutorialPanel) -> None:
+    """At 80×24 the panel hides no tab label, leaves the tables their width, and no
+    notification covers it (issue 15, item 3)."""
+    screen = app.screen_stack[0]
+    tabs = screen.query_one(TabbedContent)
+    for tab_id, _, _ in TABS:
+        label = tabs.get_tab(f"tab-{tab_id}")
+        assert label.region.right <= NARROW[0] and label.region.width > 0, tab_id
+        assert not label.region.overlaps(panel.region), tab_id
+    assert panel.region.width == NARROW[0]
+    view = app.active_view
+    if isinstance(view, ResourceView) and view.state == "ready":
+        assert view.table.region.width >= NARROW[0] - 2, "the table keeps the full width"
+        assert not view.table.region.overlaps(panel.region)
+    for toast in screen.query(Toast):
+        assert not toast.region.overlaps(panel.region), "a notification covers the tutorial"
+
+
+async def test_the_tutorial_walks_every_seed_step_in_order_at_80x24(
     settings: Settings, isolated_home: Path
 ) -> None:
     ssh = isolated_home / ".ssh"
@@ -399,29 +424,43 @@ async def test_the_tutorial_walks_the_first_steps_by_keys(
     (ssh / "id_ed25519.pub").write_text(public_key_line())
     chosen = tutorial_settings(settings)
     app = create_app(chosen, sandbox_clients(chosen))
-    async with app.run_test(size=SIZE) as pilot:
+    cloud, queue, storage = app.clients.cloud, app.clients.queue, app.clients.storage
+    assert cloud is not None and queue is not None and storage is not None
+    async with app.run_test(size=NARROW) as pilot:
         await pilot.press("T")
         await wait_for(pilot, lambda: app.screen.query(TutorialPanel), "the tutorial")
         panel = app.screen.query_one(TutorialPanel)
         assert app.screen.focused is panel
         await wait_for(pilot, lambda: panel.polls >= 1, "the first look at the sandbox")
+        assert [step.id for step in STEPS] == [
+            "project",
+            "keypair",
+            "floating_ip",
+            "instance",
+            "associate_ip",
+            "connect",
+            "detect",
+            "certificate",
+            "upload",
+            "snapshot",
+            "batch",
+            "queue",
+            "delete",
+        ], "the seed's steps, in its order"
+        # The sandbox's proxy certificate is valid from the start: that step is done.
         assert marks(panel) == {
-            "project": "✓",
-            "keypair": "→",
-            "floating_ip": " ",
-            "instance": " ",
-            "snapshot": " ",
-            "batch": " ",
-            "catalogues": " ",
+            step.id: {"project": "✓", "certificate": "✓", "keypair": "→"}.get(step.id, " ")
+            for step in STEPS
         }
         assert panel.step_text.splitlines()[:2] == [
-            "✓ 1 Project  canfar-batch-d…",
+            "✓ 1 Project  canfar-batch-demo",
             "→ 2 SSH key",
         ]
         assert panel.hint_text == "Tab 1 Projects: i imports your SSH public key from ~/.ssh."
         assert tab_highlighted(app) == ["projects"]
+        assert_fits_beside(app, panel)
 
-        # -- import the key by keys, on the Projects tab
+        # -- 2 import the key by keys, on the Projects tab
         await pilot.press("enter")  # go there
         assert app.active_tab_id == "projects"
         await pilot.press("i")
@@ -430,7 +469,6 @@ async def test_the_tutorial_walks_the_first_steps_by_keys(
         await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen), "the name")
         await pilot.press("enter")
         await wait_for(pilot, lambda: marks(panel)["keypair"] == "✓", "the key's ✓")
-        assert marks(panel)["floating_ip"] == "→"
         assert "✓ 2 SSH key  id_ed25519" in panel.step_text
         assert panel.hint_text == "Tab 3 Floating IPs: n allocates a public address."
         assert tab_highlighted(app) == ["floating_ips"]
@@ -439,8 +477,10 @@ async def test_the_tutorial_walks_the_first_steps_by_keys(
             lambda: "SSH key: done. Next: Floating IP." in notifications(app),
             "the notice",
         )
+        await pilot.pause(0.3)
+        assert_fits_beside(app, panel)  # the notice is up, above the panel
 
-        # -- allocate a floating IP: back in the panel, enter goes to the tab
+        # -- 3 allocate a floating IP: back in the panel, enter goes to the tab
         await pilot.click(TutorialPanel)
         assert app.screen.focused is panel
         await pilot.press("enter")
@@ -450,75 +490,111 @@ async def test_the_tutorial_walks_the_first_steps_by_keys(
         await wait_for(pilot, lambda: app.screen.focused is addresses.table, "the table's focus")
         await pilot.press("n")
         await wait_for(pilot, lambda: marks(panel)["floating_ip"] == "✓", "the IP's ✓")
-        assert marks(panel)["instance"] == "→"
         assert panel.hint_text.startswith("Tab 2 Instances: n launches a VM")
         assert tab_highlighted(app) == ["instances"]
 
-        # -- launch an instance with the wizard
+        # -- 4 launch (the wizard is walked by keys in test_cloud_tabs)
+        images = {image.name: image.id for image in await cloud.list_images()}
+        flavors = {flavor.name: flavor.id for flavor in await cloud.list_flavors()}
+        await cloud.launch_instance(
+            LaunchRequest(
+                "catalogue-vm", images["canfar-ubuntu-20.04"], flavors[FLAVOR], "id_ed25519"
+            )
+        )
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.active_tab_id == "instances", "Instances")
+        await wait_for(pilot, lambda: marks(panel)["instance"] == "✓", "the instance's ✓")
+        # Launching is not the whole "Instance" step any more: the IP and the set-up follow.
+        assert marks(panel)["associate_ip"] == "→"
+        assert panel.hint_text.startswith("Tab 2 Instances: a attaches the floating IP")
         instances = app.view("instances")
         assert isinstance(instances, ResourceView)
-        await wait_for(pilot, lambda: instances.state == "empty", "no instance yet")
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), "the wizard")
-        wizard = app.screen
-        assert isinstance(wizard, LaunchScreen)
-        await pilot.press(*"catalogue-vm", "enter", "home")
-        await pilot.press(*["down"] * [i.name for i in wizard.images].index("canfar-ubuntu-20.04"))
+        await wait_for(pilot, lambda: instances.table.row_count == 1, "the instance row")
+        assert_fits_beside(app, panel)
+
+        # -- 5 associate the IP by keys
+        await wait_for(pilot, lambda: app.screen.focused is instances.table, "the table's focus")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), "the IP picker")
         await pilot.press("enter")
-        await pilot.press("home")
-        await pilot.press(*["down"] * [f.name for f in wizard.flavors].index(FLAVOR))
-        await pilot.press("enter", "enter", "enter")
-        await wait_for(pilot, lambda: marks(panel)["instance"] == "✓", "the instance's ✓")
-        assert marks(panel)["snapshot"] == "→"
+        await wait_for(pilot, lambda: marks(panel)["associate_ip"] == "✓", "the IP on the VM")
+        assert panel.hint_text.startswith("Tab 2 Instances: v sets the VM up as the seed does")
+        assert "o connects" in panel.hint_text
+
+        # -- 6 the VM set-up (the sandbox shows what would run)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, FirstConnectionScreen), "the offer")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, VmSetupScreen), "the set-up")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, VmSetupScreen), "the dashboard")
+        await wait_for(pilot, lambda: marks(panel)["connect"] == "✓", "the set-up's ✓")
+        ctrl = {key: app.get_key_display(Binding(f"ctrl+{key}", "")) for key in "ogs"}
+        assert panel.hint_text.startswith(f"Tab 7 Detect: {ctrl['o']} picks the image")
+        assert "Tab 6 VOSpace, a fetches cadc:CFHT/1056213p.fits.fz" in panel.hint_text
+        assert tab_highlighted(app) == ["detect"]
+
+        # -- 7 detection: what a finished run leaves on the Detect tab (the run itself is
+        #    tested in test_detect_tab)
+        await pilot.press("7")
+        await wait_for(pilot, lambda: app.view("detect") is not None, "the Detect tab")
+        detect = app.view("detect")
+        catalogue = isolated_home / "1056213p.cat"
+        catalogue.write_text("# 1 NUMBER\n1\n")
+        detect.catalogue_path = catalogue  # type: ignore[union-attr]
+        detect.result = object()  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: marks(panel)["detect"] == "✓", "the detection's ✓")
+        assert "✓ 7 Detection  1056213p.cat" in panel.step_text
+        # -- 8 the certificate was valid all along: on to 9, the upload
+        assert marks(panel)["upload"] == "→"
+        assert panel.hint_text.startswith("Tab 6 VOSpace: u uploads your catalogue")
+        await storage.upload(catalogue, f"{storage.home_uri}/1056213p.cat")
+        await wait_for(pilot, lambda: marks(panel)["upload"] == "✓", "the upload's ✓")
         assert panel.hint_text.startswith("Tab 2 Instances: i snapshots the VM")
 
-        # -- snapshot it
-        await wait_for(pilot, lambda: instances.table.row_count == 1, "the instance row")
+        # -- 10 snapshot it by keys (from the panel: the Detect tab's field has the focus)
+        await pilot.click(TutorialPanel)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.screen.focused is instances.table, "the table's focus")
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen), "the name")
         await pilot.press("enter")
         await wait_for(pilot, lambda: marks(panel)["snapshot"] == "✓", "the snapshot's ✓")
-        assert marks(panel)["batch"] == "→"
+        # -- 11 the batch goes through the Pipeline tab (not Queue b and a template)
         assert panel.hint_text == (
-            "Tab 5 Queue: b submits do_catalogue.sub on your snapshot"
-            " (or the Pipeline tab makes the batch from a Detect run)."
+            f"Tab 8 Pipeline: {ctrl['g']} writes do_catalogue.bash and .sub for the image IDs, "
+            f"{ctrl['s']} submits them on your snapshot."
         )
-        assert tab_highlighted(app) == ["queue"]
-
-        # -- the seed deletes the instance now: the step it was stays done
-        cloud = app.clients.cloud
-        assert cloud is not None
-        (vm,) = await cloud.list_instances()
-        await cloud.delete_instance(vm.id)
-        polls = panel.polls
-        await wait_for(pilot, lambda: panel.polls >= polls + 3, "more looks")
-        assert marks(panel)["instance"] == "✓"
-
-        # -- a batch, and a catalogue in VOSpace (through the clients: the Queue and VOSpace
-        #    tabs are tested by keys elsewhere)
-        queue, storage = app.clients.queue, app.clients.storage
-        assert queue is not None and storage is not None
+        assert tab_highlighted(app) == ["pipeline"]
+        await pilot.click(TutorialPanel)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.active_tab_id == "pipeline", "the Pipeline tab")
         script = isolated_home / "job.sh"
         script.write_text("#!/bin/bash\ntrue\n")
         script.chmod(0o755)
         await queue.submit(f"executable = {script}\nqueue\n", submit_dir=isolated_home)
         await wait_for(pilot, lambda: marks(panel)["batch"] == "✓", "the batch's ✓")
-        assert marks(panel)["catalogues"] == "→"
-        assert tab_highlighted(app) == ["vospace"]
-        catalogue = isolated_home / "1056215p.cat"
-        catalogue.write_text("# NUMBER\n")
-        await storage.mkdir(f"{storage.home_uri}/catalogues")
-        await storage.upload(catalogue, f"{storage.home_uri}/catalogues/1056215p.cat")
+
+        # -- 12 the queue empties
+        await wait_for(pilot, lambda: marks(panel)["queue"] == "✓", "the jobs done")
+        assert "1 job done" in panel.step_text
+
+        # -- 13 delete the instance by keys
+        assert panel.hint_text.startswith("Tab 2 Instances: d deletes the interactive VM")
+        await pilot.click(TutorialPanel)  # the Pipeline tab's field has the focus
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.screen.focused is instances.table, "the table's focus")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
         await wait_for(pilot, lambda: panel.progress.current is None, "the end of the walk")
-        assert "✓ 7 Catalogues  1056215p.cat" in panel.step_text
         assert panel.hint_text.startswith("All done")
         assert tab_highlighted(app) == []
+        assert_fits_beside(app, panel)
 
         # -- T ends it
         await pilot.press("T")
         await wait_for(pilot, lambda: not app.screen.query(TutorialPanel), "the end")
+        assert not app.screen.has_class("-tutorial")
         assert app.unexpected_errors == 0
 
 
@@ -712,12 +788,32 @@ def test_tutorial_progress_is_sticky_and_points_at_the_first_step_not_done() -> 
     assert progress.marks()["keypair"] == "→" and progress.marks()["floating_ip"] == "✓"
     assert progress.update(SandboxFacts(project="demo")) == []  # the IP went: still done
     assert progress.marks()["floating_ip"] == "✓"
-    everything = SandboxFacts(
+    first_eight = SandboxFacts(
         "demo", "key", "ip", None, "snap", "snap", "ID: 3", "vos:me/cats/x.cat"
+    )
+    progress.update(first_eight)
+    assert progress.done["upload"] == "x.cat"
+    assert progress.current is not None and progress.current.id == "associate_ip"
+    everything = replace(
+        first_eight,
+        associated="vm ↔ ip",
+        set_up="jdoe@vm",
+        detected="x.cat",
+        certificate="valid 9d",
+        jobs_done="4 jobs done",
+        instances=0,
     )
     progress.update(everything)
     assert progress.current is None
-    assert progress.done["catalogues"] == "x.cat"
+    assert progress.done["delete"] == "no VM left; snap kept"
+
+
+def test_the_queue_and_delete_steps_need_what_comes_before_them() -> None:
+    # Jobs done without a batch of the user's, no instance without a snapshot: not done.
+    assert "queue" not in evidence_of(SandboxFacts(jobs_done="2 jobs done"))
+    assert "delete" not in evidence_of(SandboxFacts(instances=0))
+    assert "delete" not in evidence_of(SandboxFacts(instances=1, any_snapshot="snap"))
+    assert evidence_of(SandboxFacts(batch="b", jobs_done="2 jobs done"))["queue"] == "2 jobs done"
 
 
 def test_evidence_of_an_instance_is_also_a_snapshot_taken_from_it() -> None:
@@ -740,7 +836,12 @@ def test_every_tutorial_step_names_a_real_binding_of_its_tab() -> None:
     for step in STEPS:
         assert step.tab in tabs
         assert step.binding_id is not None
-        assert binding_keys(view_class(step.tab).BINDINGS, step.binding_id, {}) is not None
+        owner = CanfarApp if step.binding_id.startswith("app.") else view_class(step.tab)
+        assert binding_keys(owner.BINDINGS, step.binding_id, {}) is not None, step.id
+        for other in re.findall(r"\{k:([\w.]+)\}", step.how):
+            area = other.partition(".")[0]
+            owner = CanfarApp if area == "app" else view_class(area)
+            assert binding_keys(owner.BINDINGS, other, {}) is not None, other
     assert binding_keys(CanfarApp.BINDINGS, "app.tutorial", {}) == "T"
 
 

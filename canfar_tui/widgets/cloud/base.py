@@ -26,6 +26,8 @@ _T = TypeVar("_T")
 
 #: How long the reminder and other important notices stay on screen.
 LONG_NOTICE_SECONDS = 30.0
+#: How long the "Snapshot ready" notice stays over the tables.
+SNAPSHOT_NOTICE_SECONDS = 8.0
 #: Image statuses while a snapshot is being taken.
 SAVING_STATUSES = frozenset({"queued", "saving", "importing", "uploading"})
 #: Image statuses of a snapshot that will never become active.
@@ -70,6 +72,8 @@ class CloudView(ResourceView):
 
     #: A row key to put the cursor on as soon as a refresh brings that row.
     select_when_seen: Hashable | None = None
+    #: The empty state in read-only mode, where the keys EMPTY_TEXT names do nothing.
+    READ_ONLY_EMPTY_TEXT: str | None = None
 
     @property
     def preferences(self) -> PreferenceStore:
@@ -77,6 +81,8 @@ class CloudView(ResourceView):
 
     def _apply_diff(self, diff: Diff[Hashable, Any]) -> None:
         super()._apply_diff(diff)
+        if self.state == "empty" and self.context.read_only and self.READ_ONLY_EMPTY_TEXT:
+            self.set_state("empty", self.READ_ONLY_EMPTY_TEXT)
         key = self.select_when_seen
         if key is not None and self.table.get_row(key) is not None:
             self.table.move_cursor_to_key(key)
@@ -154,11 +160,10 @@ class CloudView(ResourceView):
                 return
             name = instance.name if instance is not None else "the interactive instance"
             self.app.notify(
-                f"Snapshot {image.name} is active. If you no longer need {name}, delete it "
-                "(Instances tab, d): an idle instance keeps using the project's allocation. "
-                "Batch jobs start their own VMs from the snapshot.",
+                f"{image.name} is active. Done with {name}? delete it (Tab 2, d); "
+                "batch jobs start their own VMs.",
                 title="Snapshot ready",
-                timeout=LONG_NOTICE_SECONDS,
+                timeout=SNAPSHOT_NOTICE_SECONDS,
             )
 
         self.run_worker(remind(), name="Snapshot reminder", group="reminders", exit_on_error=False)

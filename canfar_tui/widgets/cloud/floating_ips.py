@@ -15,12 +15,33 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from canfar_tui.clients.base import ClientError
+from canfar_tui.clients.base import ClientError, QuotaExceeded
 from canfar_tui.models import FloatingIP, Instance
 from canfar_tui.screens.cloud_dialogs import ChoiceScreen
 from canfar_tui.widgets.cloud.base import CloudView
 from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.resource_table import Column
+
+
+def quota_message(addresses: Sequence[FloatingIP]) -> str | None:
+    """What to say when the floating-IP quota is full but an allocated address is free.
+
+    OpenStack (and the sandbox) count allocated addresses against the quota, attached or not:
+    "in use" would be wrong for one attached to nothing. None when every address is attached.
+    """
+    free = [address.address for address in addresses if not address.instance_id]
+    if not free:
+        return None
+    count = len(addresses)
+    if count == 1:
+        return (
+            f"Quota exceeded: the project's only floating IP, {free[0]}, is allocated but "
+            "attached to nothing; press a to associate it with an instance."
+        )
+    return (
+        f"Quota exceeded: all {count} floating IPs of the project are allocated; {free[0]} "
+        "is attached to nothing; press a to associate it with an instance."
+    )
 
 
 class FloatingIPsView(CloudView):
@@ -44,6 +65,7 @@ class FloatingIPsView(CloudView):
         Column("network", "NETWORK"),
     )
     EMPTY_TEXT = "No floating IP. Press n to allocate one; an instance needs it for SSH."
+    READ_ONLY_EMPTY_TEXT = "No floating IP (read-only mode: allocating one is disabled)."
     DESTRUCTIVE_ACTIONS = frozenset({"allocate", "associate", "disassociate", "release"})
     BINDINGS = [
         Binding(
@@ -113,7 +135,16 @@ class FloatingIPsView(CloudView):
             return
 
         async def allocate() -> FloatingIP:
-            address: FloatingIP = await self.client.allocate_floating_ip()
+            try:
+                address: FloatingIP = await self.client.allocate_floating_ip()
+            except QuotaExceeded as error:
+                try:
+                    message = quota_message(list(await self.client.list_floating_ips()))
+                except ClientError:
+                    message = None
+                if message is None:
+                    raise
+                raise QuotaExceeded(message, details=error.details) from error
             return address
 
         self.act(

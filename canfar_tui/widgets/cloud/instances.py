@@ -73,18 +73,21 @@ class InstancesView(InstanceSshActions):
     TITLE = "Instances"
     FAST_INTERVAL = 1.0
     COLUMNS = (
+        # What the seed's steps look at first, so that it fits 80 columns: the state, the
+        # address to ssh to, the image and the key; the rest is one scroll to the right.
         Column("mark", "", width=1),
         Column("name", "NAME"),
         Column("status", "STATUS"),
-        Column("power", "POWER"),
-        Column("task", "TASK"),
         Column("ip", "IP"),
-        Column("flavor", "FLAVOR"),
         Column("image", "IMAGE"),
         Column("key", "KEY"),
+        Column("flavor", "FLAVOR"),
+        Column("power", "POWER"),
+        Column("task", "TASK"),
         Column("created", "CREATED"),
     )
     EMPTY_TEXT = "No instance in this project. Press n to launch one from canfar-ubuntu-20.04."
+    READ_ONLY_EMPTY_TEXT = "No instance in this project (read-only mode: launching is disabled)."
     DESTRUCTIVE_ACTIONS = frozenset(
         {
             "launch",
@@ -213,12 +216,12 @@ class InstancesView(InstanceSshActions):
             "✓" if instance.id in self.marked else "",
             instance.name,
             instance.status,
-            instance.power_state,
-            instance.task_state,
             address,
-            instance.flavor_name,
             instance.image_name,
             instance.key_name,
+            instance.flavor_name,
+            instance.power_state,
+            instance.task_state,
             instance.created_at,
         )
 

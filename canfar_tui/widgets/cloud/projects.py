@@ -120,8 +120,12 @@ class QuotaRow(Horizontal):
 
     def show(self, usage: QuotaUsage) -> None:
         self.usage = usage
-        self.query_one(QuotaBar).fraction = usage.fraction
-        self.query_one(".quota-numbers", Label).update(quota_numbers(usage))
+        # query, not query_one: when the app exits right after its first paint, a row is
+        # mounted without its children (the same race as the quota rows' MountError).
+        for bar in self.query(QuotaBar):
+            bar.fraction = usage.fraction
+        for numbers in self.query(".quota-numbers").results(Label):
+            numbers.update(quota_numbers(usage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +262,9 @@ class ProjectsView(CloudView):
     # ------------------------------------------------------------------ panels
 
     def show_extras(self) -> None:
+        if not self.is_attached:
+            # The app is closing (it may exit right after its first paint): nothing to show.
+            return
         extras = self.extras
         project = self.context.navigation.project
         title = f"Quota · {project.name}" if project else "Quota"
@@ -268,6 +275,8 @@ class ProjectsView(CloudView):
 
     def _show_quota(self, extras: ProjectExtras) -> None:
         rows = self.query_one("#quota-rows", Vertical)
+        if not rows.is_attached:
+            return
         usages: list[QuotaUsage] = []
         if extras.quota is not None:
             known = [u for key in QUOTA_LABELS if (u := extras.quota.get(key)) is not None]

@@ -227,12 +227,12 @@ def row_maker(
                 "✓" if marked and batch.key in marked else "",
                 batch.owner,
                 batch.name,
-                local(batch.submitted),
                 batch.done or None,
                 batch.running or None,
                 batch.idle or None,
                 batch.held or None,
                 batch.total,
+                local(batch.submitted),
                 progress_bar(item),
                 job_ids_text(batch.job_ids),
             )

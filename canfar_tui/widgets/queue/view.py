@@ -127,16 +127,18 @@ _MODE_LABELS: Final = {
 
 #: The first column of every view: ✓ on the rows marked for a bulk hold/release/remove.
 MARK_COLUMN: Final = Column("mark", "", width=1)
+#: The counts up to TOTAL come before SUBMITTED (condor_q's order is OWNER BATCH_NAME SUBMITTED
+#: DONE…) and long batch names are cut, so that TOTAL shows at 80 columns.
 BATCH_COLUMNS: Final = (
     MARK_COLUMN,
     Column("owner", "OWNER"),
-    Column("batch", "BATCH_NAME"),
-    Column("submitted", "SUBMITTED"),
+    Column("batch", "BATCH_NAME", width=18),
     Column("done", "DONE", justify="right"),
     Column("run", "RUN", justify="right"),
     Column("idle", "IDLE", justify="right"),
     Column("hold", "HOLD", justify="right"),
     Column("total", "TOTAL", justify="right"),
+    Column("submitted", "SUBMITTED"),
     Column("progress", "PROGRESS", width=BAR_WIDTH + 9),
     Column("job_ids", "JOB_IDS"),
 )

@@ -319,6 +319,11 @@ class VOSpaceView(ResourceView, can_focus=True):
         self._show_breadcrumbs()
         self._refresh_usage()
 
+    def set_active(self, active: bool) -> None:
+        super().set_active(active)
+        if active and self.is_mounted:
+            self._refresh_usage()
+
     def focus_default(self) -> None:
         if self.table.display:
             self.table.focus()
@@ -391,6 +396,10 @@ class VOSpaceView(ResourceView, can_focus=True):
 
     def _apply_diff(self, diff: Diff[Any, Any]) -> None:
         super()._apply_diff(diff)
+        if not diff.is_empty:
+            # Files come and go outside this tab too (batch jobs' vcp, the CLI): keep the
+            # "(N used)" figure in step with what the listing shows.
+            self._refresh_usage()
         if self._select_after_load is not None:
             name, self._select_after_load = self._select_after_load, None
             if self.table.get_row(name) is not None:
