@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -419,3 +420,25 @@ def test_the_next_put_cleans_up_after_a_killed_put(tmp_path: Path) -> None:
     assert list(temp_dir.iterdir()) == []
     assert list((tmp_path / "tmpdir").iterdir()) == []
     assert not (temp_dir.parent / USER / "big.bin").exists()
+
+
+def test_a_client_that_resets_mid_request_leaves_no_traceback(tmp_path: Path) -> None:
+    """Seen in CI: a connection reset while the service read a request line printed
+    socketserver's traceback on the service's stderr."""
+    process, base = start_service_process(tmp_path / "root", tmp_path, "reset")
+    url = urlsplit(base)
+    assert url.port is not None
+    try:
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", url.port), timeout=5)
+            sock.sendall(b"GET " + url.path.encode() + b"/availability HT")
+            # SO_LINGER 0: close() sends a reset, as a client that goes away does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        connection = http.client.HTTPConnection("127.0.0.1", url.port, timeout=10)
+        connection.request("GET", url.path + "/availability")
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        stderr = stop_service_process(process)
+    assert "Traceback" not in stderr, stderr

@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import hmac
 import ipaddress
+import logging
 import secrets
 import socket
+import sys
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from canfar_tui.clients.storage.loopback.client_home import prepare_client_home
 from canfar_tui.clients.storage.loopback.fault_plan import FaultPlan
@@ -29,6 +32,8 @@ from canfar_tui.clients.storage.loopback.paths import (
 )
 from canfar_tui.clients.storage.loopback.store import NodeStore
 from canfar_tui.clients.storage.loopback.transfers import Job
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["RunningVOSpace", "check_loopback", "short_scheme_for", "start_server"]
 
@@ -67,6 +72,19 @@ class VOSpaceHTTPServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         host, port = self.server_address[:2]
         self.base_url = f"http://{host!s}:{port}{self.service_path}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A failed connection is one log line, never a traceback on stderr.
+
+        A client that goes away mid-request (reset, broken pipe, an idle connection closed by
+        the timeout) is normal for a service; anything else is logged with its traceback in
+        the log file only.
+        """
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            _log.debug("VOSpace service: connection from %s ended: %s", client_address, error)
+            return
+        _log.warning("VOSpace service: request from %s failed", client_address, exc_info=True)
 
     def knows_secret(self, url_path: str) -> bool:
         """True when ``url_path``'s first segment is this service's secret."""
