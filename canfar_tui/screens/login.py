@@ -36,8 +36,15 @@ class LoginScreen(ModalScreen[LoginResult | None]):
     BINDINGS = [Binding("escape", "close", "Close", id="login.close", tooltip="Close")]
 
     DEFAULT_CSS = """
-    LoginScreen #login-dialog { height: auto; max-height: 90%; }
+    LoginScreen #login-dialog { height: auto; max-height: 100%; overflow-y: auto; }
     LoginScreen #login-error { color: $error; }
+    LoginScreen .dialog-hint { width: 100%; }
+    LoginScreen.-short #login-intro { display: none; }
+    LoginScreen.-short Input { height: 1; border: none; padding: 0 1; margin-bottom: 1; }
+    LoginScreen.-short #login-profile { margin-bottom: 0; }
+    LoginScreen #login-error.-empty, LoginScreen #login-result.-empty { display: none; }
+    LoginScreen.-short Checkbox { height: 1; border: none; padding: 0; }
+    LoginScreen.-short #login-options { layout: vertical; }
     LoginScreen Horizontal { height: auto; }
     """
 
@@ -61,18 +68,19 @@ class LoginScreen(ModalScreen[LoginResult | None]):
         with Vertical(id="login-dialog", classes="dialog"):
             yield Label("Log in with your CADC account", classes="dialog-title")
             if self.intro:
-                yield Static(self.intro, markup=False)
+                yield Static(self.intro, markup=False, id="login-intro")
+            # The outcome first: it must show on a 24-line screen without scrolling.
+            yield Static("", id="login-error", markup=False, classes="-empty")
+            yield Static("", id="login-result", markup=False, classes="-empty")
             yield Input(self.initial_username, id="login-username", placeholder="CADC username")
             yield Input(password=True, id="login-password", placeholder="CADC password")
             yield Input(id="login-vospace", placeholder="VOSpace home (default vos:<username>)")
             yield Input(
                 id="login-profile", placeholder="profile name (default: the OpenStack project)"
             )
-            with Horizontal():
+            with Horizontal(id="login-options"):
                 yield Checkbox("save in ~/.netrc (0600) for batch jobs", id="login-netrc")
                 yield Checkbox("replace profiles of the same name", id="login-force")
-            yield Static("", id="login-error", markup=False)
-            yield Static("", id="login-result", markup=False)
             yield Label(
                 "enter: log in, escape: close. The password is kept in memory for this login "
                 "only (and in ~/.netrc if you tick it).",
@@ -80,6 +88,8 @@ class LoginScreen(ModalScreen[LoginResult | None]):
             )
 
     def on_mount(self) -> None:
+        # At 80x24 the introduction gives its lines to the fields, the checkboxes and the hint.
+        self.set_class(self.app.size.height < 30, "-short")
         field = "#login-password" if self.initial_username else "#login-username"
         self.query_one(field, Input).focus()
 
@@ -111,7 +121,7 @@ class LoginScreen(ModalScreen[LoginResult | None]):
         )
         self.busy = True
         self._show_error("")
-        self.query_one("#login-result", Static).update("Logging in…")
+        self._show_result("Logging in…")
         self.run_worker(self._login(request), name="login", exit_on_error=False)
 
     async def _login(self, request: LoginRequest) -> None:
@@ -119,7 +129,7 @@ class LoginScreen(ModalScreen[LoginResult | None]):
             result = await login(request, self.places, verify_tls=self.verify_tls)
         except (ClientError, ConfigError) as error:
             message = error.message if isinstance(error, ClientError) else str(error)
-            self.query_one("#login-result", Static).update("")
+            self._show_result("")
             self._show_error(f"Login failed: {message}")
             record_error = getattr(self.app, "record_error", None)
             if record_error is not None:  # the errors screen lists it too
@@ -135,10 +145,19 @@ class LoginScreen(ModalScreen[LoginResult | None]):
             f"Profile {result.default} is the default from the next start "
             f"(or now: canfar-tui --profile {result.default}). enter or escape: close."
         )
-        self.query_one("#login-result", Static).update("\n".join(lines))
+        self._show_result("\n".join(lines))
 
     def _show_error(self, text: str) -> None:
-        self.query_one("#login-error", Static).update(text)
+        self._show("#login-error", text)
+
+    def _show_result(self, text: str) -> None:
+        self._show("#login-result", text)
+
+    def _show(self, selector: str, text: str) -> None:
+        """Put ``text`` in a message line; an empty line takes no room on the screen."""
+        line = self.query_one(selector, Static)
+        line.update(text)
+        line.set_class(not text, "-empty")
 
     def action_close(self) -> None:
         self.dismiss(self.result)

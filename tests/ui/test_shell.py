@@ -444,3 +444,43 @@ async def test_canfar_submit_takes_the_password_the_cloud_got(make_app: AppFacto
             await pilot.pause(0.02)
         assert answers == ["s3cret", "s3cret"]
         assert not isinstance(app.screen, PasswordScreen)
+
+
+async def test_the_login_dialog_fits_80x24_with_its_outcome_on_screen(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80x24 the first-start login dialog cut off its checkboxes, its hint and the line
+    that says why a login failed."""
+    from textual.widgets import Checkbox, Input, Label, Static
+
+    import canfar_tui.screens.login as login_screen
+    from canfar_tui.clients.base import AuthError
+
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise AuthError("CADC refused the username or password.")
+
+    monkeypatch.setattr(login_screen, "login", refused)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.action_login(intro="This is the sandbox, a simulated CANFAR on this machine.")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, login_screen.LoginScreen)
+        screen.query_one("#login-username", Input).value = "jdoe"
+        screen.query_one("#login-password", Input).value = "wrong-password"
+        screen.start_login()
+        error = screen.query_one("#login-error", Static)
+        for _ in range(100):
+            if "Login failed" in str(error.render()):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        visible = screen.region
+        for widget in (
+            error,
+            screen.query_one("#login-netrc", Checkbox),
+            screen.query_one(".dialog-hint", Label),
+        ):
+            region = widget.region
+            assert region.height > 0 and visible.contains_region(region), widget
+        assert "Login failed: CADC refused" in str(error.render())
