@@ -1,7 +1,7 @@
 """Small remembered choices of the OpenStack tabs, kept in one JSON file per user.
 
 The file is ``preferences.json`` under the XDG data dir (``settings.paths.data_dir``), written
-atomically (a temporary file in the same directory, then ``os.replace``) with mode ``0600``.
+atomically with mode ``0600`` (:func:`canfar_tui.clients.files.atomic_write`).
 Everything is stored per profile, so the sandbox and a real cloud never mix. It holds:
 
 * the **batch image**: the image or snapshot chosen with "use for batch" on the Snapshots tab,
@@ -20,15 +20,13 @@ one line for the user. No Textual here.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from canfar_tui.clients.files import atomic_write
 from canfar_tui.logs import get_logger
 
 if TYPE_CHECKING:
@@ -125,28 +123,12 @@ class PreferenceStore:
     def _write(self, data: dict[str, Any]) -> None:
         data["version"] = _VERSION
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        directory = self.path.parent
-        temporary: str | None = None
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor, temporary = tempfile.mkstemp(
-                prefix=f".{self.path.name}.", suffix=".tmp", dir=directory
-            )
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, self.path)
-            temporary = None
+            atomic_write(self.path, text, mode=0o600, folder_mode=0o700)
         except OSError as error:
             raise PreferencesError(
                 f"Cannot save preferences to {self.path}: {error.strerror or error}"
             ) from error
-        finally:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
 
     def _update(self, change: Callable[[dict[str, Any]], _T]) -> _T:
         """Apply ``change(section)`` to a fresh copy of the file and write it back."""

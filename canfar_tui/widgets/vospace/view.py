@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -48,6 +47,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from canfar_tui.clients.base import ClientError, NotFound, ProgressCallback
+from canfar_tui.clients.files import atomic_write
 from canfar_tui.clients.refresh import Diff
 from canfar_tui.clients.storage.vospace_uris import normalise_vospace_uri
 from canfar_tui.logs import get_logger
@@ -193,10 +193,7 @@ class FolderMemory:
         data = self._load()
         data[key] = str(folder)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}")
-            temp.write_text(json.dumps(data, indent=1))
-            os.replace(temp, self.path)
+            atomic_write(self.path, json.dumps(data, indent=1), mode=0o600, folder_mode=0o700)
         except OSError as error:
             log.info("could not remember %s: %s", key, error)
 
