@@ -11,6 +11,7 @@ import pytest
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
 from canfar_tui.cli.submit import add_submit_arguments, run_submit
 from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
+from canfar_tui.clients.storage.loopback.paths import DEFAULT_USERNAME
 from canfar_tui.config import load_settings
 from canfar_tui.models import Job
 
@@ -39,7 +40,8 @@ def my_jobs() -> list[Job]:
     state = load_settings().paths.data_dir / "sandbox" / "queue"
 
     async def read() -> list[Job]:
-        queue = SandboxQueue(state, seed=False)
+        # The sandbox's jobs belong to the sandbox user, as the bundle builds its queue.
+        queue = SandboxQueue(state, seed=False, owner=DEFAULT_USERNAME)
         try:
             return [*await queue.list_jobs(), *await queue.history(limit=100)]
         finally:
