@@ -1,7 +1,7 @@
 """Columns computed only when a ``.param`` file asks for them (SExtractor semantics).
 
 :func:`catalogue_dtype` is the structured dtype of one run's catalogue: the columns every run
-measures (:data:`~canfar_tui.detection.params.MEASURED_COLUMNS`), then the optional columns the
+measures (:data:`~canfar_tui.detection.column_info.MEASURED_COLUMNS`), then the optional columns the
 parameters ask for, vector columns with their length (``MAG_APER(3)`` → 3 values).
 :func:`add_requested_columns` computes those optional columns for one extension, after the
 detection; a run that asks for none of them (the seed's default columns) never calls it.
@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sep
 
-from canfar_tui.detection.params import COLUMN_INFO, MEASURED_COLUMNS, DetectionParams
+from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
+from canfar_tui.detection.params import DetectionParams
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -50,9 +50,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sep
 
+from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.columns import add_requested_columns, requested_columns
 from canfar_tui.detection.errors import DetectionError, ExtensionError
-from canfar_tui.detection.params import COLUMN_INFO, MEASURED_COLUMNS, DetectionParams
+from canfar_tui.detection.params import DetectionParams
 from canfar_tui.detection.reader import read_pixels
 
 if TYPE_CHECKING:

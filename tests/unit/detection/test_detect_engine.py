@@ -10,9 +10,10 @@ import sep
 from astropy.io import fits
 from detect_support import SyntheticImage
 
+from canfar_tui.detection.column_info import MEASURED_COLUMNS
 from canfar_tui.detection.engine import CATALOGUE_DTYPE, measure, process_extension
 from canfar_tui.detection.errors import ExtensionError
-from canfar_tui.detection.params import MEASURED_COLUMNS, DetectionParams
+from canfar_tui.detection.params import DetectionParams
 from canfar_tui.detection.reader import scan_image
 
 
