@@ -272,7 +272,6 @@ def _image_header(path: str, hdu_index: int) -> Any:
 
 
 def _imhead_hdu(result: DetectionResult, index: int, params: DetectionParams) -> Any:
-    import numpy as np
     from astropy.io import fits
 
     ext = result.extensions[index].extension
@@ -288,16 +287,37 @@ def _imhead_hdu(result: DetectionResult, index: int, params: DetectionParams) ->
     header.extend(image, strip=False)
     for key, value, comment in _sex_keywords(result, index, params):
         header[key] = (value, comment)
-    text = header.tostring(sep="", endcard=True, padding=False)
+    text = header.tostring(sep="", endcard=True, padding=False).encode("ascii", "replace")
+    return _imhead_from_text(text)
+
+
+def _imhead_from_text(text: bytes) -> Any:
+    """The LDAC_IMHEAD table holding ``text`` (80-byte cards, ``END`` last) byte for byte.
+
+    Built from raw bytes like SExtractor writes it: astropy's own character columns pad
+    cards with NUL bytes instead of blanks, and SCAMP crashes reading such a header.
+    """
+    from astropy.io import fits
+
     n_cards = len(text) // 80
-    cards = np.array([text[i * 80 : (i + 1) * 80] for i in range(n_cards)], dtype="S80")
-    column = fits.Column(
-        name="Field Header Card",
-        format=f"{80 * n_cards}A",
-        dim=f"(80, {n_cards})",
-        array=cards.reshape(1, n_cards),
+    table = fits.Header(
+        [
+            ("XTENSION", "BINTABLE", "THIS IS A BINARY TABLE (FROM THE LDACTOOLS)"),
+            ("BITPIX", 8, ""),
+            ("NAXIS", 2, ""),
+            ("NAXIS1", 80 * n_cards, "BYTES PER ROW"),
+            ("NAXIS2", 1, "NUMBER OF ROWS"),
+            ("PCOUNT", 0, "RANDOM PARAMETER COUNT"),
+            ("GCOUNT", 1, "GROUP COUNT"),
+            ("TFIELDS", 1, "FIELDS PER ROWS"),
+            ("EXTNAME", "LDAC_IMHEAD", "TABLE NAME"),
+            ("TTYPE1", "Field Header Card"),
+            ("TFORM1", f"{80 * n_cards}A"),
+            ("TDIM1", f"(80, {n_cards})"),
+        ]
     )
-    return fits.BinTableHDU.from_columns([column], name="LDAC_IMHEAD")
+    data = text + b"\0" * (-len(text) % 2880)
+    return fits.BinTableHDU.fromstring(table.tostring().encode("ascii") + data)
 
 
 def write_fits_ldac(result: DetectionResult, path: Path, columns: Sequence[str]) -> None:
