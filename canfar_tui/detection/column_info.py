@@ -27,8 +27,9 @@ class ColumnInfo:
     fmt: str
     unit: str
     dtype: Literal["i4", "i8", "f4", "f8"]
-    vector: Literal["", "apertures", "fluxfrac"] = ""
-    """For vector columns, the option that gives their length (PHOT_APERTURES…)."""
+    vector: Literal["", "apertures", "fluxfrac", "stamp"] = ""
+    """For vector columns, the option that gives their length (PHOT_APERTURES…);
+    ``stamp``: a 2-D pixel stamp sized in the ``.param`` file (``VIGNET(15,15)``)."""
 
 
 def _c(
@@ -37,7 +38,7 @@ def _c(
     fmt: str,
     unit: str,
     dtype: Literal["i4", "i8", "f4", "f8"],
-    vector: Literal["", "apertures", "fluxfrac"] = "",
+    vector: Literal["", "apertures", "fluxfrac", "stamp"] = "",
 ) -> ColumnInfo:
     return ColumnInfo(name, desc, fmt, unit, dtype, vector)
 
@@ -146,4 +147,49 @@ DEFAULT_COLUMNS: Final[tuple[str, ...]] = (
     "B_IMAGE",
     "THETA_IMAGE",
     "FLAGS",
+)
+
+# --- ldac: the windowed (WIN) family and VIGNET (detection/windowed.py)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        _c("FLUX_WIN", "Gaussian-weighted flux", "%12.7g", "count", "f4"),
+        _c("FLUXERR_WIN", "RMS error for WIN flux", "%12.7g", "count", "f4"),
+        _c("MAG_WIN", "Gaussian-weighted magnitude", "%8.4f", "mag", "f4"),
+        _c("MAGERR_WIN", "RMS error for MAG_WIN", "%8.4f", "mag", "f4"),
+        _c("SNR_WIN", "Gaussian-weighted SNR", "%10.4g", "", "f4"),
+        _c("X2WIN_IMAGE", "Windowed variance along x", "%18.10e", "pixel**2", "f8"),
+        _c("Y2WIN_IMAGE", "Windowed variance along y", "%18.10e", "pixel**2", "f8"),
+        _c("XYWIN_IMAGE", "Windowed covariance between x and y", "%18.10e", "pixel**2", "f8"),
+        _c("CXXWIN_IMAGE", "Windowed Cxx object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("CYYWIN_IMAGE", "Windowed Cyy object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("CXYWIN_IMAGE", "Windowed Cxy object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("AWIN_IMAGE", "Windowed profile RMS along major axis", "%9.3f", "pixel", "f4"),
+        _c("BWIN_IMAGE", "Windowed profile RMS along minor axis", "%9.3f", "pixel", "f4"),
+        _c("THETAWIN_IMAGE", "Windowed position angle (CCW/x)", "%6.2f", "deg", "f4"),
+        _c("ERRX2WIN_IMAGE", "Variance of windowed pos along x", "%18.10e", "pixel**2", "f8"),
+        _c("ERRY2WIN_IMAGE", "Variance of windowed pos along y", "%18.10e", "pixel**2", "f8"),
+        _c(
+            "ERRXYWIN_IMAGE",
+            "Covariance of windowed pos between x and y",
+            "%18.10e",
+            "pixel**2",
+            "f8",
+        ),
+        _c(
+            "ERRCXXWIN_IMAGE", "Cxx windowed error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"
+        ),
+        _c(
+            "ERRCYYWIN_IMAGE", "Cyy windowed error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"
+        ),
+        _c(
+            "ERRCXYWIN_IMAGE", "Cxy windowed error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"
+        ),
+        _c("ERRAWIN_IMAGE", "RMS windowed pos error along major axis", "%9.5f", "pixel", "f4"),
+        _c("ERRBWIN_IMAGE", "RMS windowed pos error along minor axis", "%9.5f", "pixel", "f4"),
+        _c("ERRTHETAWIN_IMAGE", "Windowed error ellipse pos angle (CCW/x)", "%6.2f", "deg", "f4"),
+        _c("NITER_WIN", "Number of iterations for WIN centering", "%3d", "", "i4"),
+        _c("FLAGS_WIN", "Flags for WINdowed parameters", "%3d", "", "i4"),
+        _c("VIGNET", "Pixel data around detection", "%12.7g", "count", "f4", "stamp"),
+    )
 )

@@ -51,7 +51,14 @@ __all__ = [
 ]
 
 # SExtractor writes these as narrower FITS types than the catalogue array holds.
-_FITS_TYPE_OVERRIDES = {"X_IMAGE": "E", "Y_IMAGE": "E", "EXT_NUMBER": "I", "FLAGS": "I"}
+_FITS_TYPE_OVERRIDES = {
+    "X_IMAGE": "E",
+    "Y_IMAGE": "E",
+    "EXT_NUMBER": "I",
+    "FLAGS": "I",
+    "FLAGS_WIN": "I",
+    "NITER_WIN": "I",
+}
 _FITS_TYPES = {"i4": "J", "i8": "K", "f4": "E", "f8": "D"}
 _NUMPY_TYPES = {"I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
 
@@ -72,7 +79,10 @@ def column_widths(catalogue: npt.NDArray[np.void], columns: Sequence[str]) -> li
     widths = []
     for name in columns:
         shape = catalogue.dtype[name].shape
-        widths.append(int(shape[0]) if shape else 1)
+        size = 1
+        for length in shape:
+            size *= int(length)
+        widths.append(size)
     return widths
 
 
@@ -104,6 +114,8 @@ def ascii_rows(
         if width == 1 and values.ndim == 1:
             flat_columns.append(values.tolist())
         else:
+            # A stamp (VIGNET) goes out row after row, x fastest, as SExtractor writes it.
+            values = values.reshape(len(catalogue), width)
             for k in range(width):
                 flat_columns.append(values[:, k].tolist())
     chunk = 20000
@@ -196,13 +208,16 @@ def _objects_hdu(catalogue: npt.NDArray[np.void], columns: Sequence[str], extnam
         info = COLUMN_INFO[name]
         code = _FITS_TYPE_OVERRIDES.get(name, _FITS_TYPES[info.dtype])
         values = catalogue[name]
-        width = int(values.shape[1]) if values.ndim == 2 else 1
+        width = int(np.prod(values.shape[1:], dtype=np.int64)) if values.ndim > 1 else 1
+        # A stamp (n, height, width) gets SExtractor's TDIM '(width, height)'.
+        dim = f"({values.shape[2]}, {values.shape[1]})" if values.ndim == 3 else None
         fits_columns.append(
             fits.Column(
                 name=name,
                 format=f"{width}{code}",
                 unit=info.unit or None,
                 disp=_tdisp(info.fmt) or None,
+                dim=dim,
                 array=np.asarray(values, dtype=_NUMPY_TYPES[code]),
             )
         )

@@ -1,0 +1,490 @@
+"""SExtractor's windowed (WIN) measurements and the VIGNET pixel stamps, vectorised with numpy.
+
+:func:`windowed_columns` follows SExtractor's ``compute_winpos`` (winpos.c): starting from
+the isophotal barycentre, the position moves by 2 × the Gaussian-weighted mean offset
+(σ = 2 / 2.35 × the half-light radius, pixels within 4 σ, at most 16 steps, stopping when
+a step is below 10⁻⁴ px). From the last step's weighted sums come the windowed second
+moments (X2WIN…, the ellipse CXXWIN…, AWIN/BWIN/THETAWIN), FLUX_WIN with its error, SNR_WIN
+and the position errors (ERRX2WIN…, ERRAWIN…). FLAGS_WIN is SExtractor's: 1 singular
+moments, 2 negative moments, 4 negative flux, 8 the position left the isophotal footprint;
+flagged objects get their isophotal position and moments back, as in SExtractor.
+
+Neighbours are handled as SExtractor's MASK_TYPE CORRECT: pixels of other detections
+(segmentation map) or masked pixels are replaced by the pixel symmetric about the current
+centre when that one is usable, else by 0. The half-light radius is SExtractor's
+``hl_radius``: the radius holding half FLUX_AUTO, within 6 × A_IMAGE, at least 0.5 px.
+
+:func:`vignets` cuts SExtractor's ``VIGNET(w,h)`` stamps: the background-subtracted pixels
+around the nearest pixel to the centroid, -1e30 outside the image and on the pixels of
+other detections (SExtractor blanks detected neighbours).
+
+Imports numpy and sep; import it only when detection runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sep
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+__all__ = ["WIN_COLUMNS", "half_light_radius", "vignets", "windowed_columns"]
+
+WINPOS_NITERMAX = 16
+"""SExtractor's maximum number of centring steps."""
+WINPOS_NSIG = 4.0
+"""Pixels within 4 σ of the current centre are used."""
+WINPOS_STEPMIN = 1e-4
+"""Stop when a step is shorter than this (pixels)."""
+WINPOS_FAC = 2.0
+"""Centroid offset factor (2 for a Gaussian)."""
+GROWTH_NSIG = 6.0
+"""The half-light radius is searched within 6 × A_IMAGE (SExtractor's GROWTH_NSIG)."""
+GROWTH_MINHLRAD = 0.5
+"""Smallest half-light radius (pixels)."""
+BIG = 1e30
+"""SExtractor's BIG: the value of blanked VIGNET pixels and of SNR_WIN without noise."""
+_MARGIN = 3
+"""Extra pixels around each window, for the centre moving during the iterations."""
+_BATCH_PIXELS = 4_000_000
+"""Objects are processed in batches of at most this many stamp pixels."""
+
+WIN_COLUMNS = frozenset(
+    {
+        "XWIN_IMAGE",
+        "YWIN_IMAGE",
+        "X2WIN_IMAGE",
+        "Y2WIN_IMAGE",
+        "XYWIN_IMAGE",
+        "CXXWIN_IMAGE",
+        "CYYWIN_IMAGE",
+        "CXYWIN_IMAGE",
+        "AWIN_IMAGE",
+        "BWIN_IMAGE",
+        "THETAWIN_IMAGE",
+        "ERRX2WIN_IMAGE",
+        "ERRY2WIN_IMAGE",
+        "ERRXYWIN_IMAGE",
+        "ERRCXXWIN_IMAGE",
+        "ERRCYYWIN_IMAGE",
+        "ERRCXYWIN_IMAGE",
+        "ERRAWIN_IMAGE",
+        "ERRBWIN_IMAGE",
+        "ERRTHETAWIN_IMAGE",
+        "FLAGS_WIN",
+        "NITER_WIN",
+        "FLUX_WIN",
+        "FLUXERR_WIN",
+        "MAG_WIN",
+        "MAGERR_WIN",
+        "SNR_WIN",
+    }
+)
+"""The columns :func:`windowed_columns` computes."""
+
+Array = Any  # numpy arrays of any shape (mypy cannot check shapes anyway)
+
+
+def half_light_radius(
+    data: npt.NDArray[np.float32],
+    base: npt.NDArray[np.void],
+    segmap: npt.NDArray[np.int32],
+    mask: npt.NDArray[np.bool_] | None,
+    min_radius: float = 0.0,
+) -> npt.NDArray[np.float64]:
+    """SExtractor's ``hl_radius``: half of FLUX_AUTO, within max(6 A, ``min_radius``)."""
+    n = len(base)
+    x = base["X_IMAGE"].astype(np.float64) - 1.0
+    y = base["Y_IMAGE"].astype(np.float64) - 1.0
+    a = base["A_IMAGE"].astype(np.float64)
+    rlim = np.maximum(np.where(np.isfinite(a), GROWTH_NSIG * a, 0.0), min_radius)
+    norm = base["FLUX_AUTO"].astype(np.float64)
+    usable = np.isfinite(norm) & (norm > 0) & (rlim > 0) & np.isfinite(x) & np.isfinite(y)
+    radius = np.full(n, GROWTH_MINHLRAD)
+    if usable.any():
+        ids = np.arange(1, n + 1, dtype=np.int32)
+        r, _ = sep.flux_radius(
+            data,
+            x[usable],
+            y[usable],
+            rlim[usable],
+            0.5,
+            normflux=norm[usable],
+            mask=mask,
+            segmap=segmap,
+            seg_id=ids[usable],
+            subpix=5,
+        )
+        radius[usable] = np.clip(np.abs(np.asarray(r, dtype=np.float64)), 0.0, rlim[usable])
+    out: npt.NDArray[np.float64] = np.maximum(radius, GROWTH_MINHLRAD)
+    return out
+
+
+class _Stamps:
+    """The pixels around a batch of objects: values, usability and neighbour marks."""
+
+    def __init__(
+        self,
+        data: npt.NDArray[np.float32],
+        blank: npt.NDArray[np.bool_] | None,
+        segmap: npt.NDArray[np.int32],
+        ids: Array,
+        cx: Array,
+        cy: Array,
+        half: int,
+    ) -> None:
+        ny, nx = data.shape
+        offsets = np.arange(-half, half + 1)
+        shape = (len(ids), 2 * half + 1, 2 * half + 1)
+        self.x = np.broadcast_to(cx[:, None, None] + offsets[None, None, :], shape)
+        self.y = np.broadcast_to(cy[:, None, None] + offsets[None, :, None], shape)
+        self.inside = (self.x >= 0) & (self.x < nx) & (self.y >= 0) & (self.y < ny)
+        xc = np.clip(self.x, 0, nx - 1)
+        yc = np.clip(self.y, 0, ny - 1)
+        self.pix = data[yc, xc].astype(np.float64)
+        seg = segmap[yc, xc]
+        # SExtractor blanks the pixels of every other detection (and masked pixels).
+        self.blanked = (seg != 0) & (seg != ids[:, None, None])
+        if blank is not None:
+            self.blanked |= blank[yc, xc]
+        self.ids = ids
+
+
+def _blanked_at(
+    segmap: npt.NDArray[np.int32],
+    blank: npt.NDArray[np.bool_] | None,
+    ids: Array,
+    x: Array,
+    y: Array,
+) -> Array:
+    seg = segmap[y, x]
+    out = (seg != 0) & (seg != ids)
+    if blank is not None:
+        out |= blank[y, x]
+    return out
+
+
+class _Sums:
+    """Gaussian-weighted sums of one step for a batch of objects."""
+
+    tv: Array
+    sx: Array
+    sy: Array
+    sxx: Array
+    syy: Array
+    sxy: Array
+    esum: Array
+    ex2: Array
+    ey2: Array
+    exy: Array
+
+
+def _weighted_sums(
+    st: _Stamps,
+    rows: Array,
+    mx: Array,
+    my: Array,
+    sig: Array,
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    blank: npt.NDArray[np.bool_] | None,
+    *,
+    errors: bool,
+    variance: float,
+    gain: float,
+) -> _Sums:
+    """One pass of winpos.c's loop over the window of each object in ``rows``."""
+    ny, nx = data.shape
+    raper = WINPOS_NSIG * sig
+    r_in = np.maximum(raper - 0.75, 0.0)
+    r_out2 = (raper + 0.75) ** 2
+    x, y = st.x[rows], st.y[rows]
+    m_x, m_y = mx[:, None, None], my[:, None, None]
+    dx = x - m_x
+    dy = y - m_y
+    r2 = dx * dx + dy * dy
+    ra = raper[:, None, None]
+    xmin = np.maximum(np.trunc(mx - raper + 0.499999), 0)[:, None, None]
+    xmax = np.trunc(mx + raper + 1.499999)[:, None, None]
+    ymin = np.maximum(np.trunc(my - raper + 0.499999), 0)[:, None, None]
+    ymax = np.trunc(my + raper + 1.499999)[:, None, None]
+    use = st.inside[rows] & (x >= xmin) & (x < xmax) & (y >= ymin) & (y < ymax)
+    use &= r2 < r_out2[:, None, None]
+    r = np.sqrt(r2)
+    # SExtractor counts 11 × 11 sub-pixels inside the 4 σ circle for pixels near its edge;
+    # the weight there is e⁻⁸ of the centre's, so the linear overlap is as good.
+    ring = r2 > (r_in * r_in)[:, None, None]
+    area = np.where(ring, np.clip(ra - r + 0.5, 0.0, 1.0), 1.0)
+    weight = np.where(use, area * np.exp(-r2 / (2.0 * (sig * sig)[:, None, None])), 0.0)
+    pix = st.pix[rows].copy()
+    blanked = st.blanked[rows] & use
+    if blanked.any():
+        k, j, i = np.nonzero(blanked)
+        x2 = np.trunc(2.0 * mx[k] + 0.49999 - x[k, j, i]).astype(np.int64)
+        y2 = np.trunc(2.0 * my[k] + 0.49999 - y[k, j, i]).astype(np.int64)
+        ok = (x2 >= 0) & (x2 < nx) & (y2 >= 0) & (y2 < ny)
+        x2c, y2c = np.clip(x2, 0, nx - 1), np.clip(y2, 0, ny - 1)
+        ok &= ~_blanked_at(segmap, blank, st.ids[rows][k], x2c, y2c)
+        pix[k, j, i] = np.where(ok, data[y2c, x2c], 0.0)
+    locpix = weight * pix
+    out = _Sums()
+    out.tv = locpix.sum(axis=(1, 2))
+    out.sx = (locpix * dx).sum(axis=(1, 2))
+    out.sy = (locpix * dy).sum(axis=(1, 2))
+    if errors:
+        out.sxx = (locpix * dx * dx).sum(axis=(1, 2))
+        out.syy = (locpix * dy * dy).sum(axis=(1, 2))
+        out.sxy = (locpix * dx * dy).sum(axis=(1, 2))
+        err = np.full_like(pix, variance)
+        if gain > 0:
+            err += np.where(pix > 0, pix / gain, 0.0)
+        err2 = weight * weight * err
+        out.esum = err2.sum(axis=(1, 2))
+        out.ex2 = (err2 * (dx * dx + 0.0833)).sum(axis=(1, 2))
+        out.ey2 = (err2 * (dy * dy + 0.0833)).sum(axis=(1, 2))
+        out.exy = (err2 * dx * dy).sum(axis=(1, 2))
+    return out
+
+
+def _ellipse(x2: Array, y2: Array, xy: Array) -> tuple[Array, Array, Array, Array, Array, Array]:
+    """(a, b, θ in degrees, cxx, cyy, cxy) of the second moments, SExtractor's formulas."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = x2 - y2
+        theta = np.where(np.abs(diff) > 0, np.arctan2(2.0 * xy, diff) / 2.0, math.pi / 4.0)
+        temp = np.sqrt(0.25 * diff * diff + xy * xy)
+        mean = 0.5 * (x2 + y2)
+        a = np.sqrt(mean + temp)
+        b = np.sqrt(np.maximum(mean - temp, 0.0))
+        det = x2 * y2 - xy * xy
+        cxx, cyy, cxy = y2 / det, x2 / det, -2.0 * xy / det
+    return a, b, np.degrees(theta), cxx, cyy, cxy
+
+
+def _isophotal_errors(
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    base: npt.NDArray[np.void],
+    variance: float,
+    gain: float,
+) -> tuple[Array, Array, Array]:
+    """Isophotal position (co)variances (ERRX2_IMAGE…), for objects whose WIN fit failed."""
+    n = len(base)
+    yy, xx = np.nonzero(segmap)
+    owner = segmap[yy, xx].astype(np.int64) - 1
+    pix = data[yy, xx].astype(np.float64)
+    err = variance + (np.where(pix > 0, pix / gain, 0.0) if gain > 0 else 0.0)
+    dx = xx - (base["X_IMAGE"][owner] - 1.0)
+    dy = yy - (base["Y_IMAGE"][owner] - 1.0)
+    flux2 = np.bincount(owner, pix, minlength=n) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ex2 = np.bincount(owner, err * dx * dx, minlength=n) / flux2
+        ey2 = np.bincount(owner, err * dy * dy, minlength=n) / flux2
+        exy = np.bincount(owner, err * dx * dy, minlength=n) / flux2
+    return ex2, ey2, exy
+
+
+def windowed_columns(
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    base: npt.NDArray[np.void],
+    half_light: npt.NDArray[np.float64],
+    *,
+    rms: float,
+    gain: float,
+    mask: npt.NDArray[np.bool_] | None,
+    zeropoint: float,
+    wanted: set[str] | frozenset[str],
+) -> dict[str, npt.NDArray[Any]]:
+    """The WIN columns in ``wanted`` for the objects of ``base`` (see the module doc).
+
+    ``data`` is the background-subtracted image, ``segmap`` sep's segmentation map (object
+    ``i`` has pixels ``i + 1``), ``half_light`` each object's half-light radius.
+    """
+    n = len(base)
+    posx = base["X_IMAGE"].astype(np.float64) - 1.0
+    posy = base["Y_IMAGE"].astype(np.float64) - 1.0
+    finite = np.isfinite(posx) & np.isfinite(posy)
+    ny, nx = data.shape
+    mx0 = np.clip(np.where(finite, posx, 0.0), 0, nx - 1)
+    my0 = np.clip(np.where(finite, posy, 0.0), 0, ny - 1)
+    sig = np.maximum(half_light, GROWTH_MINHLRAD) * 2.0 / 2.35
+    variance = rms * rms
+    ids = np.arange(1, n + 1, dtype=np.int32)
+    half = np.ceil(WINPOS_NSIG * sig + 0.75).astype(np.int64) + _MARGIN
+
+    mx, my = mx0.copy(), my0.copy()
+    niter = np.full(n, WINPOS_NITERMAX + 1, dtype=np.int64)
+    tv = np.zeros(n)
+    dxpos, dypos = np.zeros(n), np.zeros(n)
+    sums = {k: np.zeros(n) for k in ("sxx", "syy", "sxy", "esum", "ex2", "ey2", "exy")}
+    for size in np.unique(half):
+        group = np.flatnonzero(half == size)
+        per_batch = max(1, _BATCH_PIXELS // int((2 * size + 1) ** 2))
+        for start in range(0, len(group), per_batch):
+            objs = group[start : start + per_batch]
+            st = _Stamps(
+                data,
+                mask,
+                segmap,
+                ids[objs],
+                np.floor(mx0[objs] + 0.5).astype(np.int64),
+                np.floor(my0[objs] + 0.5).astype(np.int64),
+                int(size),
+            )
+            rows = np.arange(len(objs))
+            last_x, last_y = mx0[objs].copy(), my0[objs].copy()
+            cur_x, cur_y = last_x.copy(), last_y.copy()
+            active = rows
+            for step in range(WINPOS_NITERMAX):
+                if not len(active):
+                    break
+                s = _weighted_sums(
+                    st,
+                    active,
+                    cur_x[active],
+                    cur_y[active],
+                    sig[objs[active]],
+                    data,
+                    segmap,
+                    mask,
+                    errors=False,
+                    variance=variance,
+                    gain=gain,
+                )
+                last_x[active], last_y[active] = cur_x[active], cur_y[active]
+                positive = s.tv > 0
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ddx = np.where(positive, s.sx / s.tv, s.sx)
+                    ddy = np.where(positive, s.sy / s.tv, s.sy)
+                dxpos[objs[active]], dypos[objs[active]] = ddx, ddy
+                cur_x[active] += np.where(positive, ddx * WINPOS_FAC, 0.0)
+                cur_y[active] += np.where(positive, ddy * WINPOS_FAC, 0.0)
+                done = ~positive | (ddx * ddx + ddy * ddy < WINPOS_STEPMIN**2)
+                niter[objs[active[done]]] = step + 1
+                active = active[~done]
+            final = _weighted_sums(
+                st,
+                rows,
+                last_x,
+                last_y,
+                sig[objs],
+                data,
+                segmap,
+                mask,
+                errors=True,
+                variance=variance,
+                gain=gain,
+            )
+            mx[objs], my[objs] = cur_x, cur_y
+            tv[objs] = final.tv
+            for key in sums:
+                sums[key][objs] = getattr(final, key)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x2 = sums["sxx"] / tv - dxpos * dxpos
+        y2 = sums["syy"] / tv - dypos * dypos
+        xy = sums["sxy"] / tv - dxpos * dypos
+    det = x2 * y2 - xy * xy
+    ddx, ddy = mx - mx0, my - my0
+    cxx = base["CXX_IMAGE"].astype(np.float64)
+    cyy = base["CYY_IMAGE"].astype(np.float64)
+    cxy = base["CXY_IMAGE"].astype(np.float64)
+    outside = (
+        (ddx * ddx > 1.0)
+        & (ddy * ddy > 1.0)
+        & (cxx * ddx**2 + cyy * ddy**2 + cxy * ddx * ddy > 1.0)
+    )
+    flags = (
+        8 * outside | 4 * ~(tv > 0) | 2 * ~((x2 >= 0) & (y2 >= 0)) | 1 * ~(det >= 0) | 1 * ~finite
+    ).astype(np.int64)
+    bad = flags != 0
+
+    out: dict[str, npt.NDArray[Any]] = {}
+    xwin = np.where(bad, mx0, mx)
+    ywin = np.where(bad, my0, my)
+    out["XWIN_IMAGE"] = np.where(finite, xwin, posx) + 1.0
+    out["YWIN_IMAGE"] = np.where(finite, ywin, posy) + 1.0
+    out["FLAGS_WIN"] = flags
+    out["NITER_WIN"] = niter
+
+    # FLUX_WIN is SExtractor's last weighted sum, flagged or not.
+    esum = sums["esum"]
+    flux = tv
+    fluxerr = np.sqrt(np.maximum(esum, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["SNR_WIN"] = np.where(esum > 1.0 / BIG, flux / fluxerr, BIG)
+        positive = flux > 0
+        safe = np.where(positive, flux, 1.0)
+        out["MAG_WIN"] = np.where(positive, zeropoint - 2.5 * np.log10(safe), 99.0)
+        out["MAGERR_WIN"] = np.where(positive, 1.086 * fluxerr / safe, 99.0)
+    out["FLUX_WIN"] = flux
+    out["FLUXERR_WIN"] = fluxerr
+
+    # Windowed moments; SExtractor pads singular ones by 1/12 px² (a pixel's own variance).
+    singular = det < 0.00694
+    x2 = np.where(singular, x2 + 0.0833333, x2)
+    y2 = np.where(singular, y2 + 0.0833333, y2)
+    x2 = np.where(bad, base["X2_IMAGE"].astype(np.float64), x2)
+    y2 = np.where(bad, base["Y2_IMAGE"].astype(np.float64), y2)
+    xy = np.where(bad, base["XY_IMAGE"].astype(np.float64), xy)
+    a, b, theta, wcxx, wcyy, wcxy = _ellipse(x2, y2, xy)
+    out["X2WIN_IMAGE"], out["Y2WIN_IMAGE"], out["XYWIN_IMAGE"] = x2, y2, xy
+    out["CXXWIN_IMAGE"] = np.where(bad, cxx, wcxx)
+    out["CYYWIN_IMAGE"] = np.where(bad, cyy, wcyy)
+    out["CXYWIN_IMAGE"] = np.where(bad, cxy, wcxy)
+    out["AWIN_IMAGE"] = np.where(bad, base["A_IMAGE"], a)
+    out["BWIN_IMAGE"] = np.where(bad, base["B_IMAGE"], b)
+    out["THETAWIN_IMAGE"] = np.where(bad, base["THETA_IMAGE"], theta)
+
+    if wanted & {n for n in WIN_COLUMNS if n.startswith("ERR")}:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            norm = WINPOS_FAC * WINPOS_FAC / (tv * tv)
+        ex2, ey2, exy = sums["ex2"] * norm, sums["ey2"] * norm, sums["exy"] * norm
+        if bad.any():
+            ix2, iy2, ixy = _isophotal_errors(data, segmap, base, variance, gain)
+            ex2, ey2, exy = (
+                np.where(bad, iso, win) for iso, win in ((ix2, ex2), (iy2, ey2), (ixy, exy))
+            )
+        ea, eb, etheta, ecxx, ecyy, ecxy = _ellipse(ex2, ey2, exy)
+        out["ERRX2WIN_IMAGE"], out["ERRY2WIN_IMAGE"], out["ERRXYWIN_IMAGE"] = ex2, ey2, exy
+        out["ERRCXXWIN_IMAGE"], out["ERRCYYWIN_IMAGE"], out["ERRCXYWIN_IMAGE"] = ecxx, ecyy, ecxy
+        out["ERRAWIN_IMAGE"], out["ERRBWIN_IMAGE"], out["ERRTHETAWIN_IMAGE"] = ea, eb, etheta
+    return {name: values for name, values in out.items() if name in wanted}
+
+
+def vignets(
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    base: npt.NDArray[np.void],
+    width: int,
+    height: int,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.float32]:
+    """SExtractor's VIGNET(width,height): (n, height, width) stamps, -1e30 where unusable."""
+    n = len(base)
+    ny, nx = data.shape
+    posx = base["X_IMAGE"].astype(np.float64) - 1.0
+    posy = base["Y_IMAGE"].astype(np.float64) - 1.0
+    finite = np.isfinite(posx) & np.isfinite(posy)
+    ix = np.trunc(np.where(finite, posx, -1e9) + 0.49999).astype(np.int64)
+    iy = np.trunc(np.where(finite, posy, -1e9) + 0.49999).astype(np.int64)
+    out = np.full((n, height, width), -BIG, dtype=np.float32)
+    ids = np.arange(1, n + 1, dtype=np.int32)
+    per_batch = max(1, _BATCH_PIXELS // max(1, width * height))
+    cols = np.arange(width)[None, None, :] - width // 2
+    rows_ = np.arange(height)[None, :, None] - height // 2
+    for start in range(0, n, per_batch):
+        sl = slice(start, start + per_batch)
+        x = ix[sl, None, None] + cols
+        y = iy[sl, None, None] + rows_
+        inside = (x >= 0) & (x < nx) & (y >= 0) & (y < ny)
+        centre_in = (ix[sl] >= 0) & (ix[sl] < nx) & (iy[sl] >= 0) & (iy[sl] < ny)
+        inside &= centre_in[:, None, None]
+        xc, yc = np.clip(x, 0, nx - 1), np.clip(y, 0, ny - 1)
+        usable = inside & ~_blanked_at(segmap, mask, ids[sl, None, None], xc, yc)
+        out[sl] = np.where(usable, data[yc, xc], np.float32(-BIG))
+    return out
