@@ -50,6 +50,8 @@ BIG = 1e30
 """SExtractor's BIG: the value of blanked VIGNET pixels and of SNR_WIN without noise."""
 _MARGIN = 3
 """Extra pixels around each window, for the centre moving during the iterations."""
+_HALF_MAX = 48
+"""Windows wider than this (half-size, pixels) are summed in k × k cells (see _Stamps)."""
 _BATCH_PIXELS = 4_000_000
 """Objects are processed in batches of at most this many stamp pixels."""
 
@@ -152,6 +154,52 @@ class _Stamps:
         if blank is not None:
             self.blanked |= blank[yc, xc]
         self.ids = ids
+        self.scale = 1
+        """Pixels per cell side (1, or k for a window binned k × k)."""
+        self.npix: Array = 1.0
+        """Image pixels in each cell (1 unless binned)."""
+
+    @classmethod
+    def binned(
+        cls,
+        data: npt.NDArray[np.float32],
+        blank: npt.NDArray[np.bool_] | None,
+        segmap: npt.NDArray[np.int32],
+        obj_id: int,
+        cx: int,
+        cy: int,
+        half: int,
+        k: int,
+    ) -> _Stamps:
+        """One huge window (a bad column, a bright halo) summed in k × k cells.
+
+        Its Gaussian weight is hundreds of pixels wide, nearly flat over a cell; other
+        detections' pixels count as 0 there (no symmetric replacement).
+        """
+        ny, nx = data.shape
+        x0, x1 = max(cx - half, 0), min(cx + half + 1, nx)
+        y0, y1 = max(cy - half, 0), min(cy + half + 1, ny)
+        region = data[y0:y1, x0:x1].astype(np.float64)
+        seg = segmap[y0:y1, x0:x1]
+        usable = (seg == 0) | (seg == obj_id)
+        if blank is not None:
+            usable &= ~blank[y0:y1, x0:x1]
+        h, w = region.shape
+        hb, wb = -(-h // k), -(-w // k)
+        padded = np.zeros((hb * k, wb * k))
+        count = np.zeros((hb * k, wb * k))
+        padded[:h, :w] = np.where(usable, region, 0.0)
+        count[:h, :w] = 1.0
+        st = cls.__new__(cls)
+        st.pix = padded.reshape(hb, k, wb, k).sum(axis=(1, 3))[None]
+        st.npix = count.reshape(hb, k, wb, k).sum(axis=(1, 3))[None]
+        st.x = np.broadcast_to(x0 + k * np.arange(wb)[None, None, :] + (k - 1) / 2.0, st.pix.shape)
+        st.y = np.broadcast_to(y0 + k * np.arange(hb)[None, :, None] + (k - 1) / 2.0, st.pix.shape)
+        st.inside = st.npix > 0
+        st.blanked = np.zeros(st.pix.shape, dtype=bool)
+        st.ids = np.array([obj_id], dtype=np.int32)
+        st.scale = k
+        return st
 
 
 def _blanked_at(
@@ -199,9 +247,10 @@ def _weighted_sums(
 ) -> _Sums:
     """One pass of winpos.c's loop over the window of each object in ``rows``."""
     ny, nx = data.shape
+    k = st.scale
     raper = WINPOS_NSIG * sig
-    r_in = np.maximum(raper - 0.75, 0.0)
-    r_out2 = (raper + 0.75) ** 2
+    r_in = np.maximum(raper - 0.75 * k, 0.0)
+    r_out2 = (raper + 0.75 * k) ** 2
     x, y = st.x[rows], st.y[rows]
     m_x, m_y = mx[:, None, None], my[:, None, None]
     dx = x - m_x
@@ -218,18 +267,18 @@ def _weighted_sums(
     # SExtractor counts 11 × 11 sub-pixels inside the 4 σ circle for pixels near its edge;
     # the weight there is e⁻⁸ of the centre's, so the linear overlap is as good.
     ring = r2 > (r_in * r_in)[:, None, None]
-    area = np.where(ring, np.clip(ra - r + 0.5, 0.0, 1.0), 1.0)
+    area = np.where(ring, np.clip((ra - r) / k + 0.5, 0.0, 1.0), 1.0)
     weight = np.where(use, area * np.exp(-r2 / (2.0 * (sig * sig)[:, None, None])), 0.0)
     pix = st.pix[rows].copy()
     blanked = st.blanked[rows] & use
     if blanked.any():
-        k, j, i = np.nonzero(blanked)
-        x2 = np.trunc(2.0 * mx[k] + 0.49999 - x[k, j, i]).astype(np.int64)
-        y2 = np.trunc(2.0 * my[k] + 0.49999 - y[k, j, i]).astype(np.int64)
+        kk, jj, ii = np.nonzero(blanked)
+        x2 = np.trunc(2.0 * mx[kk] + 0.49999 - x[kk, jj, ii]).astype(np.int64)
+        y2 = np.trunc(2.0 * my[kk] + 0.49999 - y[kk, jj, ii]).astype(np.int64)
         ok = (x2 >= 0) & (x2 < nx) & (y2 >= 0) & (y2 < ny)
         x2c, y2c = np.clip(x2, 0, nx - 1), np.clip(y2, 0, ny - 1)
-        ok &= ~_blanked_at(segmap, blank, st.ids[rows][k], x2c, y2c)
-        pix[k, j, i] = np.where(ok, data[y2c, x2c], 0.0)
+        ok &= ~_blanked_at(segmap, blank, st.ids[rows][kk], x2c, y2c)
+        pix[kk, jj, ii] = np.where(ok, data[y2c, x2c], 0.0)
     locpix = weight * pix
     out = _Sums()
     out.tv = locpix.sum(axis=(1, 2))
@@ -239,13 +288,15 @@ def _weighted_sums(
         out.sxx = (locpix * dx * dx).sum(axis=(1, 2))
         out.syy = (locpix * dy * dy).sum(axis=(1, 2))
         out.sxy = (locpix * dx * dy).sum(axis=(1, 2))
-        err = np.full_like(pix, variance)
+        npix = st.npix if k == 1 else st.npix[rows]
+        err = variance * np.broadcast_to(npix, pix.shape)
         if gain > 0:
-            err += np.where(pix > 0, pix / gain, 0.0)
+            err = err + np.where(pix > 0, pix / gain, 0.0)
         err2 = weight * weight * err
+        cell = 0.0833 * k * k  # a pixel's (or cell's) own variance
         out.esum = err2.sum(axis=(1, 2))
-        out.ex2 = (err2 * (dx * dx + 0.0833)).sum(axis=(1, 2))
-        out.ey2 = (err2 * (dy * dy + 0.0833)).sum(axis=(1, 2))
+        out.ex2 = (err2 * (dx * dx + cell)).sum(axis=(1, 2))
+        out.ey2 = (err2 * (dy * dy + cell)).sum(axis=(1, 2))
         out.exy = (err2 * dx * dy).sum(axis=(1, 2))
     return out
 
@@ -287,6 +338,80 @@ def _isophotal_errors(
     return ex2, ey2, exy
 
 
+class _State:
+    """Per-object results of the iterations, filled batch by batch."""
+
+    def __init__(self, n: int, mx0: Array, my0: Array) -> None:
+        self.mx, self.my = mx0.copy(), my0.copy()
+        self.niter = np.full(n, WINPOS_NITERMAX + 1, dtype=np.int64)
+        self.tv = np.zeros(n)
+        self.dxpos, self.dypos = np.zeros(n), np.zeros(n)
+        self.sums = {k: np.zeros(n) for k in ("sxx", "syy", "sxy", "esum", "ex2", "ey2", "exy")}
+
+
+def _iterate(
+    st: _Stamps,
+    objs: Array,
+    sig: Array,
+    state: _State,
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    mask: npt.NDArray[np.bool_] | None,
+    *,
+    variance: float,
+    gain: float,
+) -> None:
+    """winpos.c's loop for the objects ``objs`` of stamps ``st``, results into ``state``."""
+    rows = np.arange(len(objs))
+    last_x, last_y = state.mx[objs].copy(), state.my[objs].copy()
+    cur_x, cur_y = last_x.copy(), last_y.copy()
+    active = rows
+    for step in range(WINPOS_NITERMAX):
+        if not len(active):
+            break
+        s = _weighted_sums(
+            st,
+            active,
+            cur_x[active],
+            cur_y[active],
+            sig[objs[active]],
+            data,
+            segmap,
+            mask,
+            errors=False,
+            variance=variance,
+            gain=gain,
+        )
+        last_x[active], last_y[active] = cur_x[active], cur_y[active]
+        positive = s.tv > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ddx = np.where(positive, s.sx / s.tv, s.sx)
+            ddy = np.where(positive, s.sy / s.tv, s.sy)
+        state.dxpos[objs[active]], state.dypos[objs[active]] = ddx, ddy
+        cur_x[active] += np.where(positive, ddx * WINPOS_FAC, 0.0)
+        cur_y[active] += np.where(positive, ddy * WINPOS_FAC, 0.0)
+        done = ~positive | (ddx * ddx + ddy * ddy < WINPOS_STEPMIN**2)
+        state.niter[objs[active[done]]] = step + 1
+        active = active[~done]
+    final = _weighted_sums(
+        st,
+        rows,
+        last_x,
+        last_y,
+        sig[objs],
+        data,
+        segmap,
+        mask,
+        errors=True,
+        variance=variance,
+        gain=gain,
+    )
+    state.mx[objs], state.my[objs] = cur_x, cur_y
+    state.tv[objs] = final.tv
+    for key, values in state.sums.items():
+        values[objs] = getattr(final, key)
+
+
 def windowed_columns(
     data: npt.NDArray[np.float32],
     segmap: npt.NDArray[np.int32],
@@ -316,13 +441,10 @@ def windowed_columns(
     ids = np.arange(1, n + 1, dtype=np.int32)
     half = np.ceil(WINPOS_NSIG * sig + 0.75).astype(np.int64) + _MARGIN
 
-    mx, my = mx0.copy(), my0.copy()
-    niter = np.full(n, WINPOS_NITERMAX + 1, dtype=np.int64)
-    tv = np.zeros(n)
-    dxpos, dypos = np.zeros(n), np.zeros(n)
-    sums = {k: np.zeros(n) for k in ("sxx", "syy", "sxy", "esum", "ex2", "ey2", "exy")}
-    for size in np.unique(half):
-        group = np.flatnonzero(half == size)
+    state = _State(n, mx0, my0)
+    small = half <= _HALF_MAX
+    for size in np.unique(half[small]):
+        group = np.flatnonzero(small & (half == size))
         per_batch = max(1, _BATCH_PIXELS // int((2 * size + 1) ** 2))
         for start in range(0, len(group), per_batch):
             objs = group[start : start + per_batch]
@@ -335,54 +457,22 @@ def windowed_columns(
                 np.floor(my0[objs] + 0.5).astype(np.int64),
                 int(size),
             )
-            rows = np.arange(len(objs))
-            last_x, last_y = mx0[objs].copy(), my0[objs].copy()
-            cur_x, cur_y = last_x.copy(), last_y.copy()
-            active = rows
-            for step in range(WINPOS_NITERMAX):
-                if not len(active):
-                    break
-                s = _weighted_sums(
-                    st,
-                    active,
-                    cur_x[active],
-                    cur_y[active],
-                    sig[objs[active]],
-                    data,
-                    segmap,
-                    mask,
-                    errors=False,
-                    variance=variance,
-                    gain=gain,
-                )
-                last_x[active], last_y[active] = cur_x[active], cur_y[active]
-                positive = s.tv > 0
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ddx = np.where(positive, s.sx / s.tv, s.sx)
-                    ddy = np.where(positive, s.sy / s.tv, s.sy)
-                dxpos[objs[active]], dypos[objs[active]] = ddx, ddy
-                cur_x[active] += np.where(positive, ddx * WINPOS_FAC, 0.0)
-                cur_y[active] += np.where(positive, ddy * WINPOS_FAC, 0.0)
-                done = ~positive | (ddx * ddx + ddy * ddy < WINPOS_STEPMIN**2)
-                niter[objs[active[done]]] = step + 1
-                active = active[~done]
-            final = _weighted_sums(
-                st,
-                rows,
-                last_x,
-                last_y,
-                sig[objs],
-                data,
-                segmap,
-                mask,
-                errors=True,
-                variance=variance,
-                gain=gain,
-            )
-            mx[objs], my[objs] = cur_x, cur_y
-            tv[objs] = final.tv
-            for key in sums:
-                sums[key][objs] = getattr(final, key)
+            _iterate(st, objs, sig, state, data, segmap, mask, variance=variance, gain=gain)
+    for obj in np.flatnonzero(~small):
+        k = math.ceil(half[obj] / _HALF_MAX)
+        st = _Stamps.binned(
+            data,
+            mask,
+            segmap,
+            int(ids[obj]),
+            int(np.floor(mx0[obj] + 0.5)),
+            int(np.floor(my0[obj] + 0.5)),
+            int(half[obj]) + _MARGIN * k,
+            k,
+        )
+        _iterate(st, np.array([obj]), sig, state, data, segmap, mask, variance=variance, gain=gain)
+    mx, my, niter, tv = state.mx, state.my, state.niter, state.tv
+    dxpos, dypos, sums = state.dxpos, state.dypos, state.sums
 
     with np.errstate(divide="ignore", invalid="ignore"):
         x2 = sums["sxx"] / tv - dxpos * dxpos
@@ -399,7 +489,11 @@ def windowed_columns(
         & (cxx * ddx**2 + cyy * ddy**2 + cxy * ddx * ddy > 1.0)
     )
     flags = (
-        8 * outside | 4 * ~(tv > 0) | 2 * ~((x2 >= 0) & (y2 >= 0)) | 1 * ~(det >= 0) | 1 * ~finite
+        8 * outside
+        | 4 * ~(tv > 0)
+        | 2 * ((x2 < 0) | (y2 < 0))  # NaN (no flux) compares false, as in C
+        | 1 * (det < 0)
+        | 1 * ~finite
     ).astype(np.int64)
     bad = flags != 0
 
@@ -441,9 +535,9 @@ def windowed_columns(
     out["THETAWIN_IMAGE"] = np.where(bad, base["THETA_IMAGE"], theta)
 
     if wanted & {n for n in WIN_COLUMNS if n.startswith("ERR")}:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             norm = WINPOS_FAC * WINPOS_FAC / (tv * tv)
-        ex2, ey2, exy = sums["ex2"] * norm, sums["ey2"] * norm, sums["exy"] * norm
+            ex2, ey2, exy = sums["ex2"] * norm, sums["ey2"] * norm, sums["exy"] * norm
         if bad.any():
             ix2, iy2, ixy = _isophotal_errors(data, segmap, base, variance, gain)
             ex2, ey2, exy = (
