@@ -48,10 +48,12 @@ GROWTH_MINHLRAD = 0.5
 """Smallest half-light radius (pixels)."""
 BIG = 1e30
 """SExtractor's BIG: the value of blanked VIGNET pixels and of SNR_WIN without noise."""
-_MARGIN = 3
+_MARGIN = 2
 """Extra pixels around each window, for the centre moving during the iterations."""
 _HALF_MAX = 48
 """Windows wider than this (half-size, pixels) are summed in k × k cells (see _Stamps)."""
+_HUGE_RADIUS = 100.0
+"""Half-light radii searched beyond this (pixels) use a binned growth curve."""
 _BATCH_PIXELS = 4_000_000
 """Objects are processed in batches of at most this many stamp pixels."""
 
@@ -107,6 +109,10 @@ def half_light_radius(
     norm = base["FLUX_AUTO"].astype(np.float64)
     usable = np.isfinite(norm) & (norm > 0) & (rlim > 0) & np.isfinite(x) & np.isfinite(y)
     radius = np.full(n, GROWTH_MINHLRAD)
+    huge = usable & (rlim > _HUGE_RADIUS)
+    for obj in np.flatnonzero(huge):
+        radius[obj] = _binned_half_light(data, segmap, mask, int(obj), x[obj], y[obj], rlim[obj])
+    usable &= ~huge
     if usable.any():
         ids = np.arange(1, n + 1, dtype=np.int32)
         r, _ = sep.flux_radius(
@@ -126,80 +132,156 @@ def half_light_radius(
     return out
 
 
-class _Stamps:
-    """The pixels around a batch of objects: values, usability and neighbour marks."""
+def _binned_half_light(
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    mask: npt.NDArray[np.bool_] | None,
+    obj: int,
+    x: float,
+    y: float,
+    rlim: float,
+) -> float:
+    """The half-light radius of a huge object (a bad column…) from k × k cells' growth curve.
+
+    Half of its flux within ``rlim`` (SExtractor's half of FLUX_AUTO is close enough for
+    such an object, whose AUTO flux is itself most of that); neighbours count as 0.
+    """
+    ny, nx = data.shape
+    k = math.ceil(rlim / _HUGE_RADIUS)
+    x0, x1 = max(int(x - rlim), 0), min(int(x + rlim) + 1, nx)
+    y0, y1 = max(int(y - rlim), 0), min(int(y + rlim) + 1, ny)
+    seg = segmap[y0:y1, x0:x1]
+    usable = (seg == 0) | (seg == obj + 1)
+    if mask is not None:
+        usable &= ~mask[y0:y1, x0:x1]
+    h, w = seg.shape
+    hb, wb = -(-h // k), -(-w // k)
+    padded = np.zeros((hb * k, wb * k), dtype=np.float32)
+    padded[:h, :w] = np.where(usable, data[y0:y1, x0:x1], np.float32(0.0))
+    sums = padded.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
+    cx = np.tile(x0 + k * np.arange(wb) + (k - 1) / 2.0, hb)
+    cy = np.repeat(y0 + k * np.arange(hb) + (k - 1) / 2.0, wb)
+    r = np.hypot(cx - x, cy - y)
+    inside = r <= rlim
+    order = np.argsort(r[inside])
+    radii, growth = r[inside][order], np.cumsum(sums[inside][order])
+    if not len(growth) or growth[-1] <= 0:
+        return GROWTH_MINHLRAD
+    i = int(np.searchsorted(growth, 0.5 * growth[-1]))
+    return float(np.clip(radii[min(i, len(radii) - 1)], GROWTH_MINHLRAD, rlim))
+
+
+class _Pixels:
+    """Every object's window pixels as flat arrays: owner, position, value, neighbour mark.
+
+    Windows are circles of radius 4 σ + 0.75 + a margin around the isophotal centre, so one
+    pass over all the objects is a handful of numpy operations and ``np.bincount`` sums.
+    A huge window (a bad column, a bright halo) is summed in k × k cells instead of pixels:
+    its Gaussian weight is nearly flat over a cell, and other detections' pixels count as 0
+    there (no symmetric replacement).
+    """
 
     def __init__(
         self,
         data: npt.NDArray[np.float32],
         blank: npt.NDArray[np.bool_] | None,
         segmap: npt.NDArray[np.int32],
-        ids: Array,
-        cx: Array,
-        cy: Array,
-        half: int,
+        mx0: Array,
+        my0: Array,
+        half: Array,
+        only: Array | None = None,
     ) -> None:
         ny, nx = data.shape
-        offsets = np.arange(-half, half + 1)
-        shape = (len(ids), 2 * half + 1, 2 * half + 1)
-        self.x = np.broadcast_to(cx[:, None, None] + offsets[None, None, :], shape)
-        self.y = np.broadcast_to(cy[:, None, None] + offsets[None, :, None], shape)
-        self.inside = (self.x >= 0) & (self.x < nx) & (self.y >= 0) & (self.y < ny)
-        xc = np.clip(self.x, 0, nx - 1)
-        yc = np.clip(self.y, 0, ny - 1)
-        self.pix = data[yc, xc].astype(np.float64)
-        seg = segmap[yc, xc]
-        # SExtractor blanks the pixels of every other detection (and masked pixels).
-        self.blanked = (seg != 0) & (seg != ids[:, None, None])
-        if blank is not None:
-            self.blanked |= blank[yc, xc]
-        self.ids = ids
-        self.scale = 1
-        """Pixels per cell side (1, or k for a window binned k × k)."""
-        self.npix: Array = 1.0
-        """Image pixels in each cell (1 unless binned)."""
+        n = len(mx0)
+        self.scale = np.ones(n)
+        parts: list[tuple[Array, Array, Array, Array, Array, Array]] = []
+        cx = np.floor(mx0 + 0.5).astype(np.int64)
+        cy = np.floor(my0 + 0.5).astype(np.int64)
+        small = half <= _HALF_MAX
+        chosen = np.ones(n, dtype=bool) if only is None else only
+        small &= chosen
+        for size in np.unique(half[small]):
+            group = np.flatnonzero(small & (half == size))
+            offsets = np.arange(-size, size + 1)
+            in_circle = offsets[None, :] ** 2 + offsets[:, None] ** 2 <= size * size
+            oy, ox = np.nonzero(in_circle)
+            oy, ox = oy - size, ox - size
+            per_batch = max(1, _BATCH_PIXELS // len(ox))
+            for start in range(0, len(group), per_batch):
+                objs = group[start : start + per_batch]
+                x = (cx[objs, None] + ox[None, :]).ravel()
+                y = (cy[objs, None] + oy[None, :]).ravel()
+                owner = np.repeat(objs, len(ox))
+                inside = (x >= 0) & (x < nx) & (y >= 0) & (y < ny)
+                x, y, owner = x[inside], y[inside], owner[inside]
+                blanked = _blanked_at(segmap, blank, owner + 1, x, y)
+                pix = data[y, x].astype(np.float64)
+                parts.append(
+                    (owner, x.astype(np.float64), y.astype(np.float64), pix, blanked, None)
+                )
+        for obj in np.flatnonzero(chosen & (half > _HALF_MAX)):
+            k = math.ceil(int(half[obj]) / _HALF_MAX)
+            self.scale[obj] = k
+            parts.append(_cells(data, blank, segmap, int(obj), cx[obj], cy[obj], half[obj], k))
+        if parts:
+            self.obj = np.concatenate([q[0] for q in parts])
+            self.x = np.concatenate([q[1] for q in parts])
+            self.y = np.concatenate([q[2] for q in parts])
+            self.pix = np.concatenate([q[3] for q in parts])
+            self.blanked = np.concatenate([q[4] for q in parts])
+            self.npix = np.concatenate(
+                [np.ones(len(q[0])) if q[5] is None else q[5] for q in parts]
+            )
+        else:
+            self.obj = np.zeros(0, dtype=np.int64)
+            self.x = self.y = self.pix = self.npix = np.zeros(0)
+            self.blanked = np.zeros(0, dtype=bool)
 
-    @classmethod
-    def binned(
-        cls,
-        data: npt.NDArray[np.float32],
-        blank: npt.NDArray[np.bool_] | None,
-        segmap: npt.NDArray[np.int32],
-        obj_id: int,
-        cx: int,
-        cy: int,
-        half: int,
-        k: int,
-    ) -> _Stamps:
-        """One huge window (a bad column, a bright halo) summed in k × k cells.
+    def owned(self, n: int) -> Array:
+        """Which of the ``n`` objects have pixels here."""
+        return np.bincount(self.obj, minlength=n) > 0
 
-        Its Gaussian weight is hundreds of pixels wide, nearly flat over a cell; other
-        detections' pixels count as 0 there (no symmetric replacement).
-        """
-        ny, nx = data.shape
-        x0, x1 = max(cx - half, 0), min(cx + half + 1, nx)
-        y0, y1 = max(cy - half, 0), min(cy + half + 1, ny)
-        region = data[y0:y1, x0:x1].astype(np.float64)
-        seg = segmap[y0:y1, x0:x1]
-        usable = (seg == 0) | (seg == obj_id)
-        if blank is not None:
-            usable &= ~blank[y0:y1, x0:x1]
-        h, w = region.shape
-        hb, wb = -(-h // k), -(-w // k)
-        padded = np.zeros((hb * k, wb * k))
-        count = np.zeros((hb * k, wb * k))
-        padded[:h, :w] = np.where(usable, region, 0.0)
-        count[:h, :w] = 1.0
-        st = cls.__new__(cls)
-        st.pix = padded.reshape(hb, k, wb, k).sum(axis=(1, 3))[None]
-        st.npix = count.reshape(hb, k, wb, k).sum(axis=(1, 3))[None]
-        st.x = np.broadcast_to(x0 + k * np.arange(wb)[None, None, :] + (k - 1) / 2.0, st.pix.shape)
-        st.y = np.broadcast_to(y0 + k * np.arange(hb)[None, :, None] + (k - 1) / 2.0, st.pix.shape)
-        st.inside = st.npix > 0
-        st.blanked = np.zeros(st.pix.shape, dtype=bool)
-        st.ids = np.array([obj_id], dtype=np.int32)
-        st.scale = k
-        return st
+    def subset(self, keep: Array) -> _Pixels:
+        """The pixels where ``keep`` (a boolean per pixel) holds."""
+        out = _Pixels.__new__(_Pixels)
+        out.scale = self.scale
+        out.obj, out.x, out.y = self.obj[keep], self.x[keep], self.y[keep]
+        out.pix, out.blanked, out.npix = self.pix[keep], self.blanked[keep], self.npix[keep]
+        return out
+
+
+def _cells(
+    data: npt.NDArray[np.float32],
+    blank: npt.NDArray[np.bool_] | None,
+    segmap: npt.NDArray[np.int32],
+    obj: int,
+    cx: int,
+    cy: int,
+    half: int,
+    k: int,
+) -> tuple[Array, Array, Array, Array, Array, Array]:
+    """One huge window summed in k × k cells: (owner, x, y, sum, blanked, pixels per cell)."""
+    ny, nx = data.shape
+    half = int(half) + _MARGIN * k
+    x0, x1 = max(cx - half, 0), min(cx + half + 1, nx)
+    y0, y1 = max(cy - half, 0), min(cy + half + 1, ny)
+    seg = segmap[y0:y1, x0:x1]
+    usable = (seg == 0) | (seg == obj + 1)
+    if blank is not None:
+        usable &= ~blank[y0:y1, x0:x1]
+    h, w = seg.shape
+    hb, wb = -(-h // k), -(-w // k)
+    padded = np.zeros((hb * k, wb * k), dtype=np.float32)
+    count = np.zeros((hb * k, wb * k), dtype=np.float32)
+    padded[:h, :w] = np.where(usable, data[y0:y1, x0:x1], np.float32(0.0))
+    count[:h, :w] = 1.0
+    sums = padded.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
+    npix = count.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
+    x = np.tile(x0 + k * np.arange(wb) + (k - 1) / 2.0, hb)
+    y = np.repeat(y0 + k * np.arange(hb) + (k - 1) / 2.0, wb)
+    keep = npix > 0
+    owner = np.full(int(keep.sum()), obj, dtype=np.int64)
+    return owner, x[keep], y[keep], sums[keep], np.zeros(len(owner), dtype=bool), npix[keep]
 
 
 def _blanked_at(
@@ -217,7 +299,7 @@ def _blanked_at(
 
 
 class _Sums:
-    """Gaussian-weighted sums of one step for a batch of objects."""
+    """Gaussian-weighted sums of one step, per object."""
 
     tv: Array
     sx: Array
@@ -232,8 +314,8 @@ class _Sums:
 
 
 def _weighted_sums(
-    st: _Stamps,
-    rows: Array,
+    px: _Pixels,
+    n: int,
     mx: Array,
     my: Array,
     sig: Array,
@@ -245,59 +327,48 @@ def _weighted_sums(
     variance: float,
     gain: float,
 ) -> _Sums:
-    """One pass of winpos.c's loop over the window of each object in ``rows``."""
+    """One pass of winpos.c's loop over the windows of the objects that own ``px``."""
     ny, nx = data.shape
-    k = st.scale
-    raper = WINPOS_NSIG * sig
-    r_in = np.maximum(raper - 0.75 * k, 0.0)
-    r_out2 = (raper + 0.75 * k) ** 2
-    x, y = st.x[rows], st.y[rows]
-    m_x, m_y = mx[:, None, None], my[:, None, None]
-    dx = x - m_x
-    dy = y - m_y
+    ob = px.obj
+    scale = px.scale[ob]
+    dx = px.x - mx[ob]
+    dy = px.y - my[ob]
     r2 = dx * dx + dy * dy
-    ra = raper[:, None, None]
-    xmin = np.maximum(np.trunc(mx - raper + 0.499999), 0)[:, None, None]
-    xmax = np.trunc(mx + raper + 1.499999)[:, None, None]
-    ymin = np.maximum(np.trunc(my - raper + 0.499999), 0)[:, None, None]
-    ymax = np.trunc(my + raper + 1.499999)[:, None, None]
-    use = st.inside[rows] & (x >= xmin) & (x < xmax) & (y >= ymin) & (y < ymax)
-    use &= r2 < r_out2[:, None, None]
-    r = np.sqrt(r2)
-    # SExtractor counts 11 × 11 sub-pixels inside the 4 σ circle for pixels near its edge;
-    # the weight there is e⁻⁸ of the centre's, so the linear overlap is as good.
-    ring = r2 > (r_in * r_in)[:, None, None]
-    area = np.where(ring, np.clip((ra - r) / k + 0.5, 0.0, 1.0), 1.0)
-    weight = np.where(use, area * np.exp(-r2 / (2.0 * (sig * sig)[:, None, None])), 0.0)
-    pix = st.pix[rows].copy()
-    blanked = st.blanked[rows] & use
-    if blanked.any():
-        kk, jj, ii = np.nonzero(blanked)
-        x2 = np.trunc(2.0 * mx[kk] + 0.49999 - x[kk, jj, ii]).astype(np.int64)
-        y2 = np.trunc(2.0 * my[kk] + 0.49999 - y[kk, jj, ii]).astype(np.int64)
+    # SExtractor counts 11 × 11 sub-pixels inside the 4 σ circle for pixels near its edge
+    # (its box and r < 4 σ + 0.75 tests select the same pixels); the weight there is e⁻⁸ of
+    # the centre's, so the linear overlap is as good.
+    s = sig[ob]
+    weight = np.clip((WINPOS_NSIG * s - np.sqrt(r2)) / scale + 0.5, 0.0, 1.0)
+    weight *= np.exp(-0.5 * r2 / (s * s))
+    pix = px.pix
+    hit = np.flatnonzero(px.blanked & (weight > 0))
+    if len(hit):
+        pix = pix.copy()
+        owner = ob[hit]
+        x2 = np.trunc(2.0 * mx[owner] + 0.49999 - px.x[hit]).astype(np.int64)
+        y2 = np.trunc(2.0 * my[owner] + 0.49999 - px.y[hit]).astype(np.int64)
         ok = (x2 >= 0) & (x2 < nx) & (y2 >= 0) & (y2 < ny)
         x2c, y2c = np.clip(x2, 0, nx - 1), np.clip(y2, 0, ny - 1)
-        ok &= ~_blanked_at(segmap, blank, st.ids[rows][kk], x2c, y2c)
-        pix[kk, jj, ii] = np.where(ok, data[y2c, x2c], 0.0)
+        ok &= ~_blanked_at(segmap, blank, owner + 1, x2c, y2c)
+        pix[hit] = np.where(ok, data[y2c, x2c], 0.0)
     locpix = weight * pix
     out = _Sums()
-    out.tv = locpix.sum(axis=(1, 2))
-    out.sx = (locpix * dx).sum(axis=(1, 2))
-    out.sy = (locpix * dy).sum(axis=(1, 2))
+    out.tv = np.bincount(ob, locpix, minlength=n)
+    out.sx = np.bincount(ob, locpix * dx, minlength=n)
+    out.sy = np.bincount(ob, locpix * dy, minlength=n)
     if errors:
-        out.sxx = (locpix * dx * dx).sum(axis=(1, 2))
-        out.syy = (locpix * dy * dy).sum(axis=(1, 2))
-        out.sxy = (locpix * dx * dy).sum(axis=(1, 2))
-        npix = st.npix if k == 1 else st.npix[rows]
-        err = variance * np.broadcast_to(npix, pix.shape)
+        out.sxx = np.bincount(ob, locpix * dx * dx, minlength=n)
+        out.syy = np.bincount(ob, locpix * dy * dy, minlength=n)
+        out.sxy = np.bincount(ob, locpix * dx * dy, minlength=n)
+        err = variance * px.npix
         if gain > 0:
             err = err + np.where(pix > 0, pix / gain, 0.0)
         err2 = weight * weight * err
-        cell = 0.0833 * k * k  # a pixel's (or cell's) own variance
-        out.esum = err2.sum(axis=(1, 2))
-        out.ex2 = (err2 * (dx * dx + cell)).sum(axis=(1, 2))
-        out.ey2 = (err2 * (dy * dy + cell)).sum(axis=(1, 2))
-        out.exy = (err2 * dx * dy).sum(axis=(1, 2))
+        cell = 0.0833 * scale * scale  # a pixel's (or cell's) own variance
+        out.esum = np.bincount(ob, err2, minlength=n)
+        out.ex2 = np.bincount(ob, err2 * (dx * dx + cell), minlength=n)
+        out.ey2 = np.bincount(ob, err2 * (dy * dy + cell), minlength=n)
+        out.exy = np.bincount(ob, err2 * dx * dy, minlength=n)
     return out
 
 
@@ -347,11 +418,12 @@ class _State:
         self.tv = np.zeros(n)
         self.dxpos, self.dypos = np.zeros(n), np.zeros(n)
         self.sums = {k: np.zeros(n) for k in ("sxx", "syy", "sxy", "esum", "ex2", "ey2", "exy")}
+        self.moved = np.zeros(n)
+        """How far (pixels, along x or y) each centre went from the isophotal one."""
 
 
 def _iterate(
-    st: _Stamps,
-    objs: Array,
+    px: _Pixels,
     sig: Array,
     state: _State,
     data: npt.NDArray[np.float32],
@@ -361,20 +433,22 @@ def _iterate(
     variance: float,
     gain: float,
 ) -> None:
-    """winpos.c's loop for the objects ``objs`` of stamps ``st``, results into ``state``."""
-    rows = np.arange(len(objs))
-    last_x, last_y = state.mx[objs].copy(), state.my[objs].copy()
+    """winpos.c's loop for every object at once; the results go into ``state``."""
+    n = len(sig)
+    start_x, start_y = state.mx.copy(), state.my.copy()
+    last_x, last_y = start_x.copy(), start_y.copy()
     cur_x, cur_y = last_x.copy(), last_y.copy()
-    active = rows
+    active = px.owned(n)
+    current = px
     for step in range(WINPOS_NITERMAX):
-        if not len(active):
+        if not active.any():
             break
         s = _weighted_sums(
-            st,
-            active,
-            cur_x[active],
-            cur_y[active],
-            sig[objs[active]],
+            current,
+            n,
+            cur_x,
+            cur_y,
+            sig,
             data,
             segmap,
             mask,
@@ -382,23 +456,29 @@ def _iterate(
             variance=variance,
             gain=gain,
         )
-        last_x[active], last_y[active] = cur_x[active], cur_y[active]
-        positive = s.tv > 0
+        idx = np.flatnonzero(active)
+        tv = s.tv[idx]
+        positive = tv > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            ddx = np.where(positive, s.sx / s.tv, s.sx)
-            ddy = np.where(positive, s.sy / s.tv, s.sy)
-        state.dxpos[objs[active]], state.dypos[objs[active]] = ddx, ddy
-        cur_x[active] += np.where(positive, ddx * WINPOS_FAC, 0.0)
-        cur_y[active] += np.where(positive, ddy * WINPOS_FAC, 0.0)
+            ddx = np.where(positive, s.sx[idx] / tv, s.sx[idx])
+            ddy = np.where(positive, s.sy[idx] / tv, s.sy[idx])
+        last_x[idx], last_y[idx] = cur_x[idx], cur_y[idx]
+        state.dxpos[idx], state.dypos[idx] = ddx, ddy
+        cur_x[idx] += np.where(positive, ddx * WINPOS_FAC, 0.0)
+        cur_y[idx] += np.where(positive, ddy * WINPOS_FAC, 0.0)
+        away = np.maximum(np.abs(cur_x[idx] - start_x[idx]), np.abs(cur_y[idx] - start_y[idx]))
+        state.moved[idx] = np.maximum(state.moved[idx], away)
         done = ~positive | (ddx * ddx + ddy * ddy < WINPOS_STEPMIN**2)
-        state.niter[objs[active[done]]] = step + 1
-        active = active[~done]
+        state.niter[idx[done]] = step + 1
+        if done.any():
+            active[idx[done]] = False
+            current = current.subset(active[current.obj])
     final = _weighted_sums(
-        st,
-        rows,
+        px,
+        n,
         last_x,
         last_y,
-        sig[objs],
+        sig,
         data,
         segmap,
         mask,
@@ -406,10 +486,11 @@ def _iterate(
         variance=variance,
         gain=gain,
     )
-    state.mx[objs], state.my[objs] = cur_x, cur_y
-    state.tv[objs] = final.tv
+    done = px.owned(n)
+    state.mx[done], state.my[done] = cur_x[done], cur_y[done]
+    state.tv[done] = final.tv[done]
     for key, values in state.sums.items():
-        values[objs] = getattr(final, key)
+        values[done] = getattr(final, key)[done]
 
 
 def windowed_columns(
@@ -438,39 +519,18 @@ def windowed_columns(
     my0 = np.clip(np.where(finite, posy, 0.0), 0, ny - 1)
     sig = np.maximum(half_light, GROWTH_MINHLRAD) * 2.0 / 2.35
     variance = rms * rms
-    ids = np.arange(1, n + 1, dtype=np.int32)
     half = np.ceil(WINPOS_NSIG * sig + 0.75).astype(np.int64) + _MARGIN
 
     state = _State(n, mx0, my0)
-    small = half <= _HALF_MAX
-    for size in np.unique(half[small]):
-        group = np.flatnonzero(small & (half == size))
-        per_batch = max(1, _BATCH_PIXELS // int((2 * size + 1) ** 2))
-        for start in range(0, len(group), per_batch):
-            objs = group[start : start + per_batch]
-            st = _Stamps(
-                data,
-                mask,
-                segmap,
-                ids[objs],
-                np.floor(mx0[objs] + 0.5).astype(np.int64),
-                np.floor(my0[objs] + 0.5).astype(np.int64),
-                int(size),
-            )
-            _iterate(st, objs, sig, state, data, segmap, mask, variance=variance, gain=gain)
-    for obj in np.flatnonzero(~small):
-        k = math.ceil(half[obj] / _HALF_MAX)
-        st = _Stamps.binned(
-            data,
-            mask,
-            segmap,
-            int(ids[obj]),
-            int(np.floor(mx0[obj] + 0.5)),
-            int(np.floor(my0[obj] + 0.5)),
-            int(half[obj]) + _MARGIN * k,
-            k,
-        )
-        _iterate(st, np.array([obj]), sig, state, data, segmap, mask, variance=variance, gain=gain)
+    px = _Pixels(data, mask, segmap, mx0, my0, half)
+    _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+    # A centre that wandered further than the margin: again with windows that follow it.
+    far = (state.moved > _MARGIN - 0.5) & (half <= _HALF_MAX)
+    if far.any():
+        wider = half + np.ceil(state.moved).astype(np.int64) + 2
+        state.mx[far], state.my[far] = mx0[far], my0[far]
+        px = _Pixels(data, mask, segmap, mx0, my0, np.minimum(wider, _HALF_MAX), only=far)
+        _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
     mx, my, niter, tv = state.mx, state.my, state.niter, state.tv
     dxpos, dypos, sums = state.dxpos, state.dypos, state.sums
 
