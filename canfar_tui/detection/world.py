@@ -404,6 +404,31 @@ def _pole_angle(
     return np.where(((da > 0.0) & (da < 180.0)) | (da < -180.0), -dd, dd)
 
 
+# Equatorial coordinates (degrees) of the origin and pole of the galactic, ecliptic and
+# supergalactic frames, as SExtractor uses them (Allen's Astrophysical Quantities, 4th ed.).
+_CELESTIAL_SYSTEMS: Final[dict[str, tuple[float, float, float, float]]] = {
+    "GLON": (266.40499625, -28.93617242, 192.85948123, 27.12825120),
+    "ELON": (0.0, 0.0, 270.0, 66.560709),
+    "SLON": (42.308333, 59.528333, 283.754167, 15.708889),
+}
+
+
+def _to_equatorial(
+    system: tuple[float, float, float, float], lon: Array, lat: Array
+) -> tuple[Array, Array]:
+    """Galactic/ecliptic/supergalactic → equatorial (degrees), as SExtractor's
+    ``celsys_to_eq`` (every world value of such a header is equatorial in SExtractor)."""
+    a0, d0, ap, dp = (v * _DEG for v in system)
+    ap2 = math.asin(math.cos(d0) * math.sin(ap - a0))
+    a2 = lon * _DEG - ap2
+    d2 = lat * _DEG
+    cd2cp = np.cos(d2) * math.cos(dp)
+    sd = np.sin(d2) * math.sin(dp) - cd2cp * np.cos(a2)
+    y = cd2cp * np.sin(a2)
+    x = np.sin(d2) - sd * math.sin(dp)
+    return np.fmod((np.arctan2(y, x) + ap) / _DEG + 360.0, 360.0), np.arcsin(sd) / _DEG
+
+
 @dataclass(frozen=True)
 class Positions:
     """Every world form of a set of positions (degrees)."""
@@ -441,10 +466,12 @@ class WorldFrame:
         self.celestial = wcs is not None
         self.lng, self.lat = 0, 1
         self.equinox = 2000.0
+        self.system: tuple[float, float, float, float] | None = None
         if wcs is not None:
             lng, lat = int(wcs.wcs.lng), int(wcs.wcs.lat)
             if lng >= 0 and lat >= 0:
                 self.lng, self.lat = lng, lat
+                self.system = _CELESTIAL_SYSTEMS.get(str(wcs.wcs.ctype[lng])[:4].upper())
             equinox = float(wcs.wcs.equinox)
             self.equinox = equinox if math.isfinite(equinox) else 2000.0
         self.precessed = abs(self.equinox - 2000.0) > 0.003
@@ -467,8 +494,11 @@ class WorldFrame:
         """World axes 1 and 2 (degrees) of 1-based pixel positions."""
         if self.wcs is None:
             return x - 1.0, y - 1.0
-        w1, w2 = self.wcs.all_pix2world(x, y, 1)
-        return np.asarray(w1, dtype=np.float64), np.asarray(w2, dtype=np.float64)
+        world = self.wcs.all_pix2world(x, y, 1)
+        w = [np.asarray(world[0], dtype=np.float64), np.asarray(world[1], dtype=np.float64)]
+        if self.system is not None:
+            w[self.lng], w[self.lat] = _to_equatorial(self.system, w[self.lng], w[self.lat])
+        return w[0], w[1]
 
     def positions(self, x: Array, y: Array) -> Positions:
         """Every world form of the 1-based pixel positions ``x``, ``y``."""
@@ -680,6 +710,29 @@ def _filtered_at(
     return out
 
 
+def _pixels_in_boxes(
+    segmap: npt.NDArray[np.int32],
+    xmin: npt.NDArray[np.intp],
+    xmax: npt.NDArray[np.intp],
+    ymin: npt.NDArray[np.intp],
+    ymax: npt.NDArray[np.intp],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(iy, ix, object index) of every pixel of each object, searched in its bounding box."""
+    ny, nx = segmap.shape
+    x0 = np.clip(xmin, 0, nx - 1)
+    y0 = np.clip(ymin, 0, ny - 1)
+    w = np.maximum(np.clip(xmax, 0, nx - 1) - x0 + 1, 0)
+    h = np.maximum(np.clip(ymax, 0, ny - 1) - y0 + 1, 0)
+    size = w * h
+    owner = np.repeat(np.arange(len(size), dtype=np.intp), size)
+    k = np.arange(int(size.sum()), dtype=np.intp) - np.repeat(np.cumsum(size) - size, size)
+    wo = w[owner]
+    iy = y0[owner] + k // wo
+    ix = x0[owner] + k % wo
+    mine = segmap[iy, ix] == owner + 1
+    return iy[mine], ix[mine], owner[mine]
+
+
 def detection_kernel(params: DetectionParams) -> npt.NDArray[np.float32] | None:
     """The FILTER_NAME kernel as the detection used it (normalised for ``CONV NORM``)."""
     if not params.filter:
@@ -701,6 +754,7 @@ def position_errors(
     rms: float,
     gain: float,
     kernel: npt.NDArray[np.float32] | None,
+    boxes: tuple[npt.NDArray[np.intp], ...] | None = None,
 ) -> tuple[Array, Array, Array]:
     """ERRX2_IMAGE, ERRY2_IMAGE, ERRXY_IMAGE (pixel²) like SExtractor's ``examineiso``.
 
@@ -709,14 +763,19 @@ def position_errors(
     normalised detection filter (None without filtering). Each pixel weighs σ² + its
     filtered value / GAIN (when both are positive); the sums are divided by the square of
     the filtered flux. Objects whose own moments are singular get σ²-sized terms added
-    like SExtractor's ``singuflag``.
+    like SExtractor's ``singuflag``. ``boxes`` (xmin, xmax, ymin, ymax: 0-based, inclusive,
+    per object) limit the search to the objects' bounding boxes, much faster than scanning
+    the whole segmentation map.
     """
     n = len(x)
-    flat = np.flatnonzero(segmap)
-    owner = segmap.ravel()[flat].astype(np.intp) - 1
-    keep = (owner >= 0) & (owner < n)
-    flat, owner = flat[keep], owner[keep]
-    iy, ix = np.divmod(flat, segmap.shape[1])
+    if boxes is None:
+        flat = np.flatnonzero(segmap)
+        owner = segmap.ravel()[flat].astype(np.intp) - 1
+        keep = (owner >= 0) & (owner < n)
+        flat, owner = flat[keep], owner[keep]
+        iy, ix = np.divmod(flat, segmap.shape[1])
+    else:
+        iy, ix, owner = _pixels_in_boxes(segmap, *boxes)
     cd = _filtered_at(data, iy, ix, kernel)
     err = np.full(len(cd), rms * rms)
     if gain > 0:
@@ -850,8 +909,12 @@ def add_world_columns(
         out["XY_IMAGE"].astype(np.float64),
     )
     if needs_errors:
+        boxes = tuple(
+            out[name].astype(np.intp) - 1
+            for name in ("XMIN_IMAGE", "XMAX_IMAGE", "YMIN_IMAGE", "YMAX_IMAGE")
+        )
         ex2, ey2, exy = position_errors(
-            data, segmap, x - 1.0, y - 1.0, rms=rms, gain=gain, kernel=kernel
+            data, segmap, x - 1.0, y - 1.0, rms=rms, gain=gain, kernel=kernel, boxes=boxes
         )
         _image_error_ellipse(out, wanted, ex2, ey2, exy)
         families["ERR"] = (ex2, ey2, exy)

@@ -39,6 +39,7 @@ from canfar_tui.detection.world import (
     fill_shape_family,
     object_frame,
     pixel_scale_from_header,
+    position_errors,
     world_moments,
 )
 
@@ -57,11 +58,32 @@ RELATIVE = sorted(set(WORLD_COLUMNS) - set(ANGLES) - set(SKY) - set(PIXEL_WORLD)
 COLUMNS = ["NUMBER", "EXT_NUMBER", "X_IMAGE", "Y_IMAGE", "MAG_AUTO", *sorted(WORLD_COLUMNS)]
 
 
-def _run_both(work: Path, wcs: str, extra: str) -> tuple[np.ndarray, np.ndarray, Path, Path]:
+def _header_variant(header: fits.Header, variant: str) -> None:
+    """Rewrite a TAN header as another equinox, axis order or celestial system."""
+    if variant == "fk5-1990":  # precessed to J2000 for ALPHA_J2000 and the angles
+        header["RADESYS"], header["EQUINOX"] = "FK5", 1990.0
+    elif variant == "dec-first":  # the first pixel axis is the declination
+        old = {k: header[k] for k in ("CRVAL1", "CRVAL2", "CD1_1", "CD1_2", "CD2_1", "CD2_2")}
+        header["CTYPE1"], header["CTYPE2"] = "DEC--TAN", "RA---TAN"
+        header["CRVAL1"], header["CRVAL2"] = old["CRVAL2"], old["CRVAL1"]
+        header["CD1_1"], header["CD1_2"] = old["CD2_1"], old["CD2_2"]
+        header["CD2_1"], header["CD2_2"] = old["CD1_1"], old["CD1_2"]
+    elif variant == "galactic":  # SExtractor's world values are then equatorial
+        header["CTYPE1"], header["CTYPE2"] = "GLON-TAN", "GLAT-TAN"
+        del header["RADESYS"]
+
+
+def _run_both(
+    work: Path, wcs: str, extra: str, variant: str = ""
+) -> tuple[np.ndarray, np.ndarray, Path, Path]:
     tools = require_tools("source-extractor")
     image = work / f"{wcs}.fits"
     config = SyntheticConfig(n_ccds=2, width=512, height=1024, seed=11, wcs=wcs)  # type: ignore[arg-type]
     write_synthetic_mef(image, config.for_area().scaled(3.0), compress=False)
+    if variant:
+        with fits.open(image, mode="update") as hdul:
+            for hdu in hdul[1:]:
+                _header_variant(hdu.header, variant)
     (work / "world.param").write_text("\n".join(COLUMNS) + "\n")
     (work / "default.conv").write_text((SHARE / "default.conv").read_text())
     (work / "world.sex").write_text(
@@ -119,12 +141,22 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.median(rel))
 
 
-@pytest.mark.parametrize(("wcs", "extra"), [("tan", ""), ("tpv", "PIXEL_SCALE 0\n"), ("none", "")])
+@pytest.mark.parametrize(
+    ("wcs", "extra", "variant"),
+    [
+        ("tan", "", ""),
+        ("tpv", "PIXEL_SCALE 0\n", ""),
+        ("none", "", ""),
+        ("tan", "", "fk5-1990"),
+        ("tan", "PIXEL_SCALE 0\n", "dec-first"),
+        ("tan", "", "galactic"),
+    ],
+)
 def test_world_columns_match_source_extractor(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wcs: str, extra: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wcs: str, extra: str, variant: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    o, t, ours, theirs = _run_both(tmp_path, wcs, extra)
+    o, t, ours, theirs = _run_both(tmp_path, wcs, extra, variant)
     cos_dec = np.cos(np.radians(t["DELTA_J2000"]))
     for alpha in (n for n in SKY if n.startswith("ALPHA")):
         delta = alpha.replace("ALPHA", "DELTA")
@@ -248,3 +280,26 @@ def test_no_other_family_is_claimed() -> None:
     code (their image-frame moments come from it)."""
     assert set(COLUMN_INFO) >= WORLD_COLUMNS
     assert not WORLD_COLUMNS & SHAPE_FAMILIES["WIN"].names()
+
+
+def test_position_errors_search_boxes_find_every_pixel() -> None:
+    """Searching the objects' bounding boxes gives the whole-map result."""
+    import sep
+
+    config = SyntheticConfig(n_ccds=1, width=512, height=512, seed=4).for_area().scaled(3.0)
+    pixels, _, _ = make_ccd(config, 0)
+    data = np.ascontiguousarray(pixels, dtype=np.float32)
+    background = sep.Background(data)
+    background.subfrom(data)
+    objects, segmap = sep.extract(data, 1.5 * background.globalrms, segmentation_map=True)
+    assert len(objects) > 20
+    x, y = objects["x"].astype(np.float64), objects["y"].astype(np.float64)
+    kernel = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float32) / np.float32(16)
+    whole = position_errors(data, segmap, x, y, rms=background.globalrms, gain=1.6, kernel=kernel)
+    boxes = tuple(objects[k].astype(np.intp) for k in ("xmin", "xmax", "ymin", "ymax"))
+    boxed = position_errors(
+        data, segmap, x, y, rms=background.globalrms, gain=1.6, kernel=kernel, boxes=boxes
+    )
+    for a, b in zip(whole, boxed, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert np.all(whole[0] > 0) and np.all(whole[1] > 0)
