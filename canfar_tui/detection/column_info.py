@@ -209,6 +209,12 @@ COLUMN_INFO.update(
         _c(
             "ERRTHETA_B1950", "B1950 error ellipse pos. angle (east of north)", "%6.2f", "deg", "f4"
         ),
+        _c("X_IMAGE_DBL", "Object position along x (double precision)", "%11.4f", "pixel", "f8"),
+        _c("Y_IMAGE_DBL", "Object position along y (double precision)", "%11.4f", "pixel", "f8"),
+        _c("X_FOCAL", "Barycenter position along focal-plane x axis", "%18.10e", "", "f8"),
+        _c("Y_FOCAL", "Barycenter position along focal-plane y axis", "%18.10e", "", "f8"),
+        _c("XPEAK_FOCAL", "Focal-plane x coordinate of the brightest pixel", "%18.10e", "", "f8"),
+        _c("YPEAK_FOCAL", "Focal-plane y coordinate of the brightest pixel", "%18.10e", "", "f8"),
         _c("ISOAREA_WORLD", "Isophotal area above Analysis threshold", "%12.7g", "deg**2", "f4"),
         _c(
             "ISOAREAF_WORLD",

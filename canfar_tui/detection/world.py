@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ERROR_IMAGE_COLUMNS",
+    "FOCAL_FAMILIES",
     "POSITION_FAMILIES",
     "SHAPE_FAMILIES",
     "WORLD_COLUMNS",
@@ -61,6 +62,7 @@ __all__ = [
     "detection_kernel",
     "ellipse",
     "ellipse_coefficients",
+    "fill_focal_family",
     "fill_position_family",
     "fill_shape_family",
     "pixel_scale_from_header",
@@ -219,6 +221,13 @@ POSITION_FAMILIES: Final[dict[str, PositionNames]] = {
 }
 """Each family's world positions, from 1-based pixel positions given by the caller."""
 
+FOCAL_FAMILIES: Final[dict[str, tuple[str, str]]] = {
+    "ISO": ("X_FOCAL", "Y_FOCAL"),
+    "PEAK": ("XPEAK_FOCAL", "YPEAK_FOCAL"),
+    "WIN": ("XWIN_FOCAL", "YWIN_FOCAL"),
+}
+"""Each family's focal-plane positions (the WCS's linear part only: CD × (pixel − CRPIX))."""
+
 ERROR_IMAGE_COLUMNS: Final[frozenset[str]] = frozenset(
     {
         "ERRX2_IMAGE",
@@ -242,8 +251,10 @@ WORLD_COLUMNS: Final[frozenset[str]] = (
     | POSITION_FAMILIES["ISO"].names()
     | POSITION_FAMILIES["PEAK"].names()
     | ERROR_IMAGE_COLUMNS
+    | set(FOCAL_FAMILIES["ISO"])
+    | set(FOCAL_FAMILIES["PEAK"])
     | _AREA_COLUMNS
-    | {"POLAR_IMAGE"}
+    | {"POLAR_IMAGE", "X_IMAGE_DBL", "Y_IMAGE_DBL"}
 )
 """Every column :func:`add_world_columns` fills (the WIN families are wired by the WIN code)."""
 
@@ -500,6 +511,18 @@ class WorldFrame:
             w[self.lng], w[self.lat] = _to_equatorial(self.system, w[self.lng], w[self.lat])
         return w[0], w[1]
 
+    def focal(self, x: Array, y: Array) -> tuple[Array, Array]:
+        """SExtractor's focal-plane ("reduced") coordinates of 1-based pixel positions: the
+        linear part of the WCS only (no projection, no distortion); pixels − 1 without one."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if self.wcs is None:
+            return x - 1.0, y - 1.0
+        matrix = np.asarray(self.wcs.pixel_scale_matrix, dtype=np.float64)
+        crpix = np.asarray(self.wcs.wcs.crpix, dtype=np.float64)
+        dx, dy = x - crpix[0], y - crpix[1]
+        return matrix[0, 0] * dx + matrix[0, 1] * dy, matrix[1, 0] * dx + matrix[1, 1] * dy
+
     def positions(self, x: Array, y: Array) -> Positions:
         """Every world form of the 1-based pixel positions ``x``, ``y``."""
         x = np.asarray(x, dtype=np.float64)
@@ -658,6 +681,24 @@ def fill_shape_family(
         _put(out, wanted, names.cxx, cxx)
         _put(out, wanted, names.cyy, cyy)
         _put(out, wanted, names.cxy, cxy)
+
+
+def fill_focal_family(
+    out: npt.NDArray[np.void],
+    wanted: Iterable[str],
+    frame: WorldFrame,
+    names: tuple[str, str],
+    x: Array,
+    y: Array,
+) -> None:
+    """Fill the focal-plane columns ``names`` (x, y) that ``wanted`` holds, e.g. the windowed
+    ones: ``fill_focal_family(out, wanted, frame, FOCAL_FAMILIES["WIN"], xwin, ywin)``."""
+    wanted = set(wanted)
+    if not (set(names) & wanted):
+        return
+    fx, fy = frame.focal(x, y)
+    _put(out, wanted, names[0], fx)
+    _put(out, wanted, names[1], fy)
 
 
 def fill_position_family(
@@ -897,10 +938,14 @@ def add_world_columns(
         with np.errstate(invalid="ignore", divide="ignore"):
             polar = (a * a - b * b) / (a * a + b * b)
         out["POLAR_IMAGE"] = np.where(np.isfinite(polar), polar, 0.0)
+    _put(out, wanted, "X_IMAGE_DBL", x)
+    _put(out, wanted, "Y_IMAGE_DBL", y)
     fill_position_family(out, wanted, frame, POSITION_FAMILIES["ISO"], x, y)
+    fill_focal_family(out, wanted, frame, FOCAL_FAMILIES["ISO"], x, y)
     peak_x = out["XPEAK_IMAGE"].astype(np.float64)
     peak_y = out["YPEAK_IMAGE"].astype(np.float64)
     fill_position_family(out, wanted, frame, POSITION_FAMILIES["PEAK"], peak_x, peak_y)
+    fill_focal_family(out, wanted, frame, FOCAL_FAMILIES["PEAK"], peak_x, peak_y)
     needs_errors = bool((ERROR_IMAGE_COLUMNS | SHAPE_FAMILIES["ERR"].names()) & wanted)
     families: dict[str, tuple[Array, Array, Array]] = dict(extra_moments or {})
     families["ISO"] = (

@@ -31,6 +31,7 @@ from canfar_tui.detection.synthetic import (
     write_synthetic_mef,
 )
 from canfar_tui.detection.world import (
+    FOCAL_FAMILIES,
     POSITION_FAMILIES,
     SHAPE_FAMILIES,
     WORLD_COLUMNS,
@@ -52,9 +53,11 @@ SKY = sorted(
     if not n.startswith(("X", "Y"))
 )
 PIXEL_WORLD = sorted(
-    n for fam in ("ISO", "PEAK") for n in POSITION_FAMILIES[fam].names() - set(SKY)
+    [n for fam in ("ISO", "PEAK") for n in POSITION_FAMILIES[fam].names() if n not in SKY]
+    + [n for fam in ("ISO", "PEAK") for n in FOCAL_FAMILIES[fam]]
 )
-RELATIVE = sorted(set(WORLD_COLUMNS) - set(ANGLES) - set(SKY) - set(PIXEL_WORLD))
+PIXEL = ["X_IMAGE_DBL", "Y_IMAGE_DBL"]
+RELATIVE = sorted(set(WORLD_COLUMNS) - set(ANGLES) - set(SKY) - set(PIXEL_WORLD) - set(PIXEL))
 COLUMNS = ["NUMBER", "EXT_NUMBER", "X_IMAGE", "Y_IMAGE", "MAG_AUTO", *sorted(WORLD_COLUMNS)]
 
 
@@ -165,6 +168,8 @@ def test_world_columns_match_source_extractor(
     for name in PIXEL_WORLD:
         scale = 3600.0 if wcs != "none" else 1.0 / PIXEL_SCALE_ARCSEC  # degrees or pixels
         assert np.median(np.abs(o[name] - t[name])) * scale <= 0.02, name
+    for name in PIXEL:
+        assert np.median(np.abs(o[name] - t[name])) <= 0.05, name
     for name in ANGLES:
         assert _angle(o[name], t[name]) <= 2.0, name
     for name in RELATIVE:
