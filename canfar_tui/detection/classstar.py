@@ -59,21 +59,56 @@ _FWHM_GAUSS: Final = 1.6651
 
 
 class ObjectPixels:
-    """The segmented pixels of an extension: coordinates, values and owner (0-based)."""
+    """The segmented pixels of an extension: coordinates, values and owner (0-based).
 
-    def __init__(self, data: npt.NDArray[np.float32], segmap: npt.NDArray[np.int32], n: int):
-        ys, xs = np.nonzero(segmap)
-        labels = segmap[ys, xs].astype(np.int64) - 1
-        keep = (labels >= 0) & (labels < n)
+    Only the objects' bounding boxes (``boxes``: 0-based xmin, xmax, ymin, ymax) are looked
+    at when given and smaller than the image, not the whole segmentation map.
+    """
+
+    def __init__(
+        self,
+        data: npt.NDArray[np.float32],
+        segmap: npt.NDArray[np.int32],
+        n: int,
+        boxes: tuple[npt.NDArray[np.int64], ...] | None = None,
+    ):
         self.n = n
-        self.x: npt.NDArray[np.int64] = xs[keep].astype(np.int64)
-        self.y: npt.NDArray[np.int64] = ys[keep].astype(np.int64)
+        ys, xs, labels = _segmented(segmap, n, boxes)
+        keep = (labels >= 0) & (labels < n)
+        self.x: npt.NDArray[np.int64] = xs[keep]
+        self.y: npt.NDArray[np.int64] = ys[keep]
         self.owner: npt.NDArray[np.int64] = labels[keep]
         self.value: npt.NDArray[np.float32] = data[self.y, self.x]
 
     def count(self, selected: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
         """How many ``selected`` pixels each object has."""
         return np.bincount(self.owner[selected], minlength=self.n).astype(np.int64)
+
+
+def _segmented(
+    segmap: npt.NDArray[np.int32], n: int, boxes: tuple[npt.NDArray[np.int64], ...] | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(y, x, owner) of every pixel of the segmentation map that belongs to an object."""
+    ny, nx = segmap.shape
+    if boxes is not None and n:
+        xmin, xmax, ymin, ymax = (np.asarray(v, dtype=np.int64) for v in boxes)
+        xmin, ymin = np.clip(xmin, 0, nx - 1), np.clip(ymin, 0, ny - 1)
+        width = np.clip(xmax, 0, nx - 1) - xmin + 1
+        height = np.clip(ymax, 0, ny - 1) - ymin + 1
+        area = np.where((width > 0) & (height > 0), width * height, 0)
+        total = int(area.sum())
+        if total < segmap.size // 4:
+            # Every pixel of every box, object by object: owner, then row-major in the box.
+            owner = np.repeat(np.arange(n, dtype=np.int64), area)
+            local = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(area) - area, area)
+            w = width[owner]
+            ys = ymin[owner] + local // w
+            xs = xmin[owner] + local % w
+            mine = segmap[ys, xs] == owner + 1
+            return ys[mine], xs[mine], owner[mine]
+    flat = np.flatnonzero(segmap)
+    ys, xs = np.divmod(flat, nx)
+    return ys, xs, segmap.ravel()[flat].astype(np.int64) - 1
 
 
 def isophotal_areas(
@@ -254,7 +289,11 @@ def add_classstar_columns(
     extension's analysis threshold, ``saturation`` its saturation level (ADU).
     """
     n = len(base)
-    pixels = ObjectPixels(data, segmap, n)
+    boxes = tuple(
+        base[name].astype(np.int64) - 1
+        for name in ("XMIN_IMAGE", "XMAX_IMAGE", "YMIN_IMAGE", "YMAX_IMAGE")
+    )
+    pixels = ObjectPixels(data, segmap, n, boxes)
     peak = base["FLUX_MAX"].astype(np.float64)
     thresh = base["THRESHOLD"].astype(np.float64)
     if wanted & {*ISO_COLUMNS, "CLASS_STAR"}:

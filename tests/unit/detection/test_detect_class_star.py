@@ -289,3 +289,45 @@ def test_pixel_scale_from_the_wcs() -> None:
     # SExtractor's linear default without a celestial WCS: 1 degree per pixel, or CDELT.
     assert pixel_scale_arcsec({}, (128, 64)) == 3600.0
     assert pixel_scale_arcsec({"CDELT2": -0.5}, (128, 64)) == 1800.0
+
+
+def test_gaussian_profile_areas_and_fwhm() -> None:
+    from canfar_tui.detection.classstar import ObjectPixels, fwhm_image, isophotal_areas
+
+    sigma, peak, thresh = 2.5, 1000.0, 10.0
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float64)
+    image = (peak * np.exp(-((xx - 31.3) ** 2 + (yy - 32.6) ** 2) / (2 * sigma**2))).astype(
+        np.float32
+    )
+    segmap = np.where(image > thresh, 1, 0).astype(np.int32)
+    pixels = ObjectPixels(image, segmap, 1)
+    top = np.array([float(image.max())])
+    areas = isophotal_areas(pixels, top, np.array([thresh]))[0]
+    # Pixels above level i: a disc of radius² 2σ² ln(peak / level_i).
+    levels = thresh * (top[0] / thresh) ** (np.arange(8) / 8)
+    expected = np.pi * 2 * sigma**2 * np.log(top[0] / levels)
+    assert np.all(np.abs(areas / expected - 1) < 0.1), (areas, expected)
+    fwhm = fwhm_image(
+        pixels,
+        peak=top,
+        thresh=np.array([thresh]),
+        x=np.array([31.3]),
+        y=np.array([32.6]),
+        a=np.array([sigma]),
+        b=np.array([sigma]),
+        saturation=np.array([1e9]),
+    )[0]
+    true_fwhm = 2.3548 * sigma
+    assert fwhm == pytest.approx(true_fwhm - 1 / (4 * true_fwhm), rel=0.01)
+    # Saturated pixels are left out; no pixel left means no fit.
+    none = fwhm_image(
+        pixels,
+        peak=top,
+        thresh=np.array([thresh]),
+        x=np.array([31.3]),
+        y=np.array([32.6]),
+        a=np.array([sigma]),
+        b=np.array([sigma]),
+        saturation=np.array([thresh]),
+    )
+    assert none[0] == 0.0
