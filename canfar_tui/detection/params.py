@@ -391,9 +391,10 @@ class DetectionParams:
     ) -> DetectionParams:
         """Read a SExtractor configuration file (``default.sex`` syntax).
 
-        Supported keys set the corresponding fields; ``FILTER_NAME`` is read relative to the
-        current directory, then the ``.sex`` file's directory, then the system
-        ``source-extractor`` share directory. Unsupported keys set to non-default values end
+        Supported keys set the corresponding fields; ``FILTER_NAME`` (and ``STARNNW_NAME``,
+        read when CLASS_STAR is among the columns) is looked for in the current directory,
+        then the ``.sex`` file's directory, then the system ``source-extractor`` share
+        directory. Unsupported keys set to non-default values end
         up in :attr:`warnings`. ``PARAMETERS_NAME`` is *not* read here (see
         :func:`sex_parameters_name`).
         """
