@@ -147,3 +147,16 @@ DEFAULT_COLUMNS: Final[tuple[str, ...]] = (
     "THETA_IMAGE",
     "FLAGS",
 )
+
+# --- classstar: isophotal areas, FWHM and the star/galaxy classifier (detection/classstar.py)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        *(
+            _c(f"ISO{level}", f"Isophotal area at level {level}", "%8d", "pixel**2", "i4")
+            for level in range(8)
+        ),
+        _c("FWHM_IMAGE", "FWHM assuming a gaussian core", "%8.2f", "pixel", "f4"),
+        _c("CLASS_STAR", "S/G classifier output", "%6.3f", "", "f4"),
+    )
+)

@@ -13,6 +13,7 @@ detection; a run that asks for none of them (the seed's default columns) never c
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
   the AUTO aperture;
 * ``XWIN_IMAGE``/``YWIN_IMAGE``: ``sep.winpos`` with σ = 2 / 2.35 × the half-light radius;
+* ``ISO0``…``ISO7``, ``FWHM_IMAGE``, ``CLASS_STAR``: :mod:`canfar_tui.detection.classstar`;
 * ``X_WORLD``/``Y_WORLD``/``ALPHA_J2000``/``DELTA_J2000``: :mod:`astropy.wcs` from the
   extension's header (TAN, TPV, SIP…). Without a celestial WCS ALPHA/DELTA are 0 and
   X/Y_WORLD are the pixel positions, like SExtractor.
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sep
 
+from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
 
@@ -83,11 +85,13 @@ def add_requested_columns(
     rms: float,
     mask: npt.NDArray[np.bool_] | None,
     header: Any,
+    saturation: float | None = None,
 ) -> npt.NDArray[np.void]:
     """``base`` (the measured columns) with the optional columns of ``params`` added.
 
     ``data`` is the background-subtracted image, ``segmap`` sep's segmentation map (object
-    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS).
+    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS),
+    ``saturation`` its saturation level (SATUR_LEVEL when not given).
     """
     wanted = set(requested_columns(params))
     out = np.zeros(len(base), dtype=catalogue_dtype(params))
@@ -177,6 +181,21 @@ def add_requested_columns(
             out["XWIN_IMAGE"] = xwin + 1.0
         if "YWIN_IMAGE" in wanted:
             out["YWIN_IMAGE"] = ywin + 1.0
+
+    if wanted & CLASSSTAR_COLUMNS:
+        add_classstar_columns(
+            out,
+            base,
+            data,
+            segmap,
+            wanted,
+            network=params.starnnw,
+            seeing_fwhm=params.seeing_fwhm,
+            pixel_scale=params.pixel_scale,
+            field_thresh=params.detect_thresh * (rms if params.thresh_type == "RELATIVE" else 1.0),
+            saturation=params.satur_level if saturation is None else saturation,
+            header=header,
+        )
 
     if wanted & _WORLD:
         _world(out, base, header, wanted)
