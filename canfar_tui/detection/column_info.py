@@ -148,6 +148,19 @@ DEFAULT_COLUMNS: Final[tuple[str, ...]] = (
     "FLAGS",
 )
 
+# --- classstar: isophotal areas, FWHM and the star/galaxy classifier (detection/classstar.py)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        *(
+            _c(f"ISO{level}", f"Isophotal area at level {level}", "%8d", "pixel**2", "i4")
+            for level in range(8)
+        ),
+        _c("FWHM_IMAGE", "FWHM assuming a gaussian core", "%8.2f", "pixel", "f4"),
+        _c("CLASS_STAR", "S/G classifier output", "%6.3f", "", "f4"),
+    )
+)
+
 # --- world: position errors, world/sky positions and shapes (canfar_tui.detection.world)
 COLUMN_INFO.update(
     (c.name, c)
@@ -209,6 +222,7 @@ COLUMN_INFO.update(
         _c(
             "ERRTHETA_B1950", "B1950 error ellipse pos. angle (east of north)", "%6.2f", "deg", "f4"
         ),
+        _c("FWHM_WORLD", "FWHM assuming a gaussian core", "%12.7g", "deg", "f4"),
         _c("X_IMAGE_DBL", "Object position along x (double precision)", "%11.4f", "pixel", "f8"),
         _c("Y_IMAGE_DBL", "Object position along y (double precision)", "%11.4f", "pixel", "f8"),
         _c("X_FOCAL", "Barycenter position along focal-plane x axis", "%18.10e", "", "f8"),

@@ -13,6 +13,7 @@ detection; a run that asks for none of them (the seed's default columns) never c
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
   the AUTO aperture;
 * ``XWIN_IMAGE``/``YWIN_IMAGE``: ``sep.winpos`` with σ = 2 / 2.35 × the half-light radius;
+* ``ISO0``…``ISO7``, ``FWHM_IMAGE``, ``CLASS_STAR``: :mod:`canfar_tui.detection.classstar`;
 * world positions and shapes (``X_WORLD``, ``ALPHA_J2000``, ``A_WORLD``, ``THETA_J2000``…),
   the position errors (``ERRA_IMAGE``, ``ERRX2_WORLD``…) and ``ISOAREA_WORLD``:
   :mod:`canfar_tui.detection.world` (:mod:`astropy.wcs` from the extension's header: TAN,
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sep
 
+from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.detection.world import WORLD_COLUMNS
@@ -84,11 +86,13 @@ def add_requested_columns(
     rms: float,
     mask: npt.NDArray[np.bool_] | None,
     header: Any,
+    saturation: float | None = None,
 ) -> npt.NDArray[np.void]:
     """``base`` (the measured columns) with the optional columns of ``params`` added.
 
     ``data`` is the background-subtracted image, ``segmap`` sep's segmentation map (object
-    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS).
+    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS),
+    ``saturation`` its saturation level (SATUR_LEVEL when not given).
     """
     wanted = set(requested_columns(params))
     out = np.zeros(len(base), dtype=catalogue_dtype(params))
@@ -179,6 +183,40 @@ def add_requested_columns(
         if "YWIN_IMAGE" in wanted:
             out["YWIN_IMAGE"] = ywin + 1.0
 
+    if wanted & CLASSSTAR_COLUMNS:
+        add_classstar_columns(
+            out,
+            base,
+            data,
+            segmap,
+            wanted,
+            network=params.starnnw,
+            seeing_fwhm=params.seeing_fwhm,
+            pixel_scale=params.pixel_scale,
+            field_thresh=params.detect_thresh * (rms if params.thresh_type == "RELATIVE" else 1.0),
+            saturation=params.satur_level if saturation is None else saturation,
+            header=header,
+        )
+
+    fwhm: npt.NDArray[np.float64] | None = None
+    if "FWHM_WORLD" in wanted:  # FWHM_IMAGE scaled, computed even when not a column itself
+        star = out if "FWHM_IMAGE" in wanted else np.zeros(n, dtype=[("FWHM_IMAGE", "f4")])
+        if "FWHM_IMAGE" not in wanted:
+            add_classstar_columns(
+                star,
+                base,
+                data,
+                segmap,
+                {"FWHM_IMAGE"},
+                network=None,
+                seeing_fwhm=params.seeing_fwhm,
+                pixel_scale=params.pixel_scale,
+                field_thresh=0.0,
+                saturation=params.satur_level if saturation is None else saturation,
+                header=header,
+            )
+        fwhm = star["FWHM_IMAGE"].astype(np.float64)
+
     if wanted & WORLD_COLUMNS:
         from canfar_tui.detection.world import add_world_columns, detection_kernel
 
@@ -192,5 +230,6 @@ def add_requested_columns(
             gain=gain,
             kernel=detection_kernel(params),
             pixel_scale=params.pixel_scale,
+            fwhm_image=fwhm,
         )
     return out

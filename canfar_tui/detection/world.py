@@ -6,7 +6,8 @@ distortions: :meth:`~astropy.wcs.WCS.all_pix2world`).
 
 * :class:`WorldFrame` is one extension's WCS as SExtractor uses it: ``positions`` turns 1-based
   pixel positions into every world form (X/Y_WORLD, ALPHA/DELTA_SKY, _J2000, _B1950, with
-  SExtractor's precession and Aoki et al. J2000 → B1950 formulae), ``jacobian`` is SExtractor's
+  SExtractor's precession, J2000 → B1950 and galactic/ecliptic → equatorial formulae:
+  :mod:`canfar_tui.detection.celestial`), ``focal`` into X/Y_FOCAL, ``jacobian`` is SExtractor's
   local linear transform (world offsets of a one-pixel step in x and in y, the longitude one
   times cos δ), ``north_angles`` the position angle of the J2000 and B1950 poles at each object.
 * :func:`world_moments` turns any image-frame second-moment triple (x², y², xy) into the world
@@ -14,15 +15,16 @@ distortions: :meth:`~astropy.wcs.WCS.all_pix2world`).
   the cross moment once, not twice); :func:`ellipse` gives A, B, THETA, POLAR and
   :func:`ellipse_coefficients` CXX, CYY, CXY of any moment triple; :func:`sky_angles` the
   angles east of north (THETA_SKY, THETA_J2000, THETA_B1950) of a world-frame angle.
-* :data:`SHAPE_FAMILIES` / :data:`POSITION_FAMILIES` name the output columns of each family
-  (the isophotal shape, the position error ellipse, the windowed ones…);
-  :func:`fill_shape_family` and :func:`fill_position_family` fill those a run asks for from
+* :data:`SHAPE_FAMILIES` / :data:`POSITION_FAMILIES` / :data:`FOCAL_FAMILIES` name the output
+  columns of each family (the isophotal shape, the position error ellipse, the windowed
+  ones…); :func:`fill_shape_family`, :func:`fill_position_family` and
+  :func:`fill_focal_family` fill those a run asks for from
   image-frame values, so a new family (the WIN moments, say) is wired with one call.
-* :func:`position_errors` computes ERRX2/ERRY2/ERRXY_IMAGE like SExtractor's ``examineiso``:
-  over the object's detected pixels, weights σ² + max(filtered pixel, 0) / GAIN, divided by
-  the square of the filtered flux, regularised for fully correlated (singular) profiles.
+* ERRX2/ERRY2/ERRXY_IMAGE and the image error ellipse come from
+  :mod:`canfar_tui.detection.poserr` (re-exported: :func:`position_errors`).
 * :func:`pixel_scale_from_header` is PIXEL_SCALE 0: the WCS's pixel scale at the image centre
-  in arcseconds (SExtractor's ``range_wcs``), None without a celestial WCS.
+  in arcseconds (SExtractor's ``range_wcs``), None without a celestial WCS;
+  :func:`world_pixel_size` the local pixel size FWHM_WORLD uses.
 * :func:`add_world_columns` fills every column of :data:`WORLD_COLUMNS` a run asks for
   (called by :func:`canfar_tui.detection.columns.add_requested_columns`).
 
@@ -41,10 +43,18 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from canfar_tui.detection.celestial import (
+    CELESTIAL_SYSTEMS,
+    fold90,
+    j2000_to_b1950,
+    pole_angle,
+    precess,
+    to_equatorial,
+)
+from canfar_tui.detection.poserr import detection_kernel, image_error_ellipse, position_errors
+
 if TYPE_CHECKING:
     import numpy.typing as npt
-
-    from canfar_tui.detection.params import DetectionParams
 
     Array = npt.NDArray[np.float64]
 
@@ -73,10 +83,6 @@ __all__ = [
 ]
 
 _DEG = math.pi / 180.0
-_ARCSEC = _DEG / 3600.0
-_MJD2000 = 51544.5
-_MJD1950 = 33281.92346
-_JU2TROP = 1.0000214
 
 
 # ------------------------------------------------------------------------------- column names
@@ -254,7 +260,7 @@ WORLD_COLUMNS: Final[frozenset[str]] = (
     | set(FOCAL_FAMILIES["ISO"])
     | set(FOCAL_FAMILIES["PEAK"])
     | _AREA_COLUMNS
-    | {"POLAR_IMAGE", "X_IMAGE_DBL", "Y_IMAGE_DBL"}
+    | {"POLAR_IMAGE", "X_IMAGE_DBL", "Y_IMAGE_DBL", "FWHM_WORLD"}
 )
 """Every column :func:`add_world_columns` fills (the WIN families are wired by the WIN code)."""
 
@@ -284,160 +290,6 @@ def celestial_wcs(header: Any) -> Any:
     if not wcs.has_celestial or not math.isfinite(float(wcs.wcs.crval[0])):
         return None
     return wcs
-
-
-def _fold90(angle: Array) -> Array:
-    """SExtractor's fmod_m90_p90: fold degrees into [-90, 90[."""
-    return np.where(
-        angle > 0.0, np.fmod(angle + 90.0, 180.0) - 90.0, np.fmod(angle - 90.0, 180.0) + 90.0
-    )
-
-
-def _precess(year_in: float, year_out: float, alpha: Array, delta: Array) -> tuple[Array, Array]:
-    """Equatorial coordinates (degrees) precessed from one equinox to another (SExtractor's
-    formulae from the Éphémérides du Bureau des Longitudes 1992)."""
-    a = alpha * _DEG
-    d = delta * _DEG
-    t1 = (year_in - 2000.0) / 1000.0
-    t2 = (year_out - year_in) / 1000.0
-    theta = (
-        (97171.735e-06 - 413.691e-06 * t1 - 1.052e-06 * t1 * t1) * t2
-        + (-206.846e-06 - 1.052e-06 * t1) * t2 * t2
-        - 202.812e-06 * t2**3
-    )
-    dzeta = (
-        (111808.609e-06 + 677.071e-06 * t1 - 0.674e-06 * t1 * t1) * t2
-        + (146.356e-06 - 1.673e-06 * t1) * t2 * t2
-        + 87.257e-06 * t2**3
-    )
-    z = (
-        (111808.609e-06 + 677.071e-06 * t1 - 0.674e-06 * t1 * t1) * t2
-        + (530.716e-06 + 0.320e-06 * t1) * t2 * t2
-        + 88.251e-06 * t2**3
-    )
-    num = np.cos(d) * np.sin(a + dzeta)
-    den = -np.sin(d) * math.sin(theta) + np.cos(d) * math.cos(theta) * np.cos(a + dzeta)
-    sdd = np.sin(d) * math.cos(theta) + np.cos(d) * math.sin(theta) * np.cos(a + dzeta)
-    delta_out = np.arcsin(np.clip(sdd, -1.0, 1.0))
-    adz = np.arctan2(num, den) % (2.0 * math.pi) + z
-    return adz / _DEG, delta_out / _DEG
-
-
-# J2000 → B1950 for extragalactic sources (Aoki et al. 1983, the matrix inverted as in
-# SExtractor): position (r) and velocity (v) parts, and the E-terms of aberration.
-_J2B = np.array(
-    [
-        [
-            0.9999256794678425,
-            0.01118148281196562,
-            0.004859003848996022,
-            -2.423898417033081e-06,
-            -2.710547600126671e-08,
-            -1.177738063266745e-08,
-        ],
-        [
-            -0.01118148272969232,
-            0.9999374849247641,
-            -2.717708936468247e-05,
-            2.710547578707874e-08,
-            -2.423927042585208e-06,
-            6.588254898401055e-11,
-        ],
-        [
-            -0.00485900399622881,
-            -2.715579322970546e-05,
-            0.999988194643078,
-            1.177738102358923e-08,
-            6.582788892816657e-11,
-            -2.424049920613325e-06,
-        ],
-        [
-            -0.0005508458576414713,
-            0.2384844384742432,
-            -0.4356144527773499,
-            0.9999043171308133,
-            0.01118145410120206,
-            0.004858518651645554,
-        ],
-        [
-            -0.2385354433560954,
-            -0.002664266996872802,
-            0.01225282765749546,
-            -0.01118145417187502,
-            0.9999161290795875,
-            -2.717034576263522e-05,
-        ],
-        [
-            0.4357269351676567,
-            -0.008536768476441086,
-            0.002113420799663768,
-            -0.004858518477064975,
-            -2.715994547222661e-05,
-            0.9999668385070383,
-        ],
-    ]
-)
-_ETERM_A = np.array([-1.62557e-6, -0.31919e-6, -0.13843e-6])
-_ETERM_AP = np.array([1.245e-3, -1.580e-3, -0.659e-3])
-
-
-def _j2000_to_b1950(equinox: float, alpha: Array, delta: Array) -> tuple[Array, Array]:
-    """J2000 → B1950 equatorial coordinates (degrees), as SExtractor's ``j2b``."""
-    t1 = ((equinox - 2000.0) + (_MJD2000 - _MJD1950) / 365.25) * _JU2TROP / 100.0
-    a = np.asarray(alpha, dtype=np.float64) * _DEG
-    d = np.asarray(delta, dtype=np.float64) * _DEG
-    r = np.stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)])
-    # The input velocity is zero: only the first three columns of the matrix act.
-    r2 = _J2B[:3, :3] @ r
-    v1 = _J2B[3:, :3] @ r
-    r1 = r2 + v1 * (_ARCSEC * t1)
-    a1 = (_ETERM_A + _ETERM_AP * (_ARCSEC * t1))[:, None]
-    dot = np.sum(a1 * (r1 + a1), axis=0)
-    factor = 2.0 / (np.sqrt(1.0 + 4.0 * dot) + 1.0)
-    ro = factor * (r1 + a1)
-    norm = np.sqrt(np.sum(ro * ro, axis=0))
-    delta_out = np.arcsin(np.clip(ro[2] / norm, -1.0, 1.0))
-    alpha_out = np.arctan2(ro[1], ro[0]) % (2.0 * math.pi)
-    return alpha_out / _DEG, delta_out / _DEG
-
-
-def _pole_angle(
-    pole_alpha: float, pole_delta: float, alpha: Array, delta: Array, delta_native: Array
-) -> Array:
-    """SExtractor's dtheta: the angle (degrees) between native north and the pole
-    (``pole_alpha``, ``pole_delta``) at each position."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = (math.sin(pole_delta * _DEG) - np.sin(delta * _DEG) * np.sin(delta_native * _DEG)) / (
-            np.cos(delta * _DEG) * np.cos(delta_native * _DEG)
-        )
-    dd = np.where(dd < 1.0, np.where(dd > -1.0, np.arccos(np.clip(dd, -1, 1)) / _DEG, 180.0), 0.0)
-    da = pole_alpha - alpha
-    return np.where(((da > 0.0) & (da < 180.0)) | (da < -180.0), -dd, dd)
-
-
-# Equatorial coordinates (degrees) of the origin and pole of the galactic, ecliptic and
-# supergalactic frames, as SExtractor uses them (Allen's Astrophysical Quantities, 4th ed.).
-_CELESTIAL_SYSTEMS: Final[dict[str, tuple[float, float, float, float]]] = {
-    "GLON": (266.40499625, -28.93617242, 192.85948123, 27.12825120),
-    "ELON": (0.0, 0.0, 270.0, 66.560709),
-    "SLON": (42.308333, 59.528333, 283.754167, 15.708889),
-}
-
-
-def _to_equatorial(
-    system: tuple[float, float, float, float], lon: Array, lat: Array
-) -> tuple[Array, Array]:
-    """Galactic/ecliptic/supergalactic → equatorial (degrees), as SExtractor's
-    ``celsys_to_eq`` (every world value of such a header is equatorial in SExtractor)."""
-    a0, d0, ap, dp = (v * _DEG for v in system)
-    ap2 = math.asin(math.cos(d0) * math.sin(ap - a0))
-    a2 = lon * _DEG - ap2
-    d2 = lat * _DEG
-    cd2cp = np.cos(d2) * math.cos(dp)
-    sd = np.sin(d2) * math.sin(dp) - cd2cp * np.cos(a2)
-    y = cd2cp * np.sin(a2)
-    x = np.sin(d2) - sd * math.sin(dp)
-    return np.fmod((np.arctan2(y, x) + ap) / _DEG + 360.0, 360.0), np.arcsin(sd) / _DEG
 
 
 @dataclass(frozen=True)
@@ -482,17 +334,17 @@ class WorldFrame:
             lng, lat = int(wcs.wcs.lng), int(wcs.wcs.lat)
             if lng >= 0 and lat >= 0:
                 self.lng, self.lat = lng, lat
-                self.system = _CELESTIAL_SYSTEMS.get(str(wcs.wcs.ctype[lng])[:4].upper())
+                self.system = CELESTIAL_SYSTEMS.get(str(wcs.wcs.ctype[lng])[:4].upper())
             equinox = float(wcs.wcs.equinox)
             self.equinox = equinox if math.isfinite(equinox) else 2000.0
         self.precessed = abs(self.equinox - 2000.0) > 0.003
         # The J2000 and B1950 poles in the native frame (SExtractor's initastrom).
         if self.precessed:
-            pa, pd = _precess(self.equinox, 2000.0, np.array([0.0]), np.array([90.0]))
+            pa, pd = precess(self.equinox, 2000.0, np.array([0.0]), np.array([90.0]))
             self.pole2000 = (float(pa[0]), float(pd[0]))
         else:
             self.pole2000 = (0.0, 90.0)
-        ba, bd = _j2000_to_b1950(
+        ba, bd = j2000_to_b1950(
             self.equinox, np.array([self.pole2000[0]]), np.array([self.pole2000[1]])
         )
         self.pole1950 = (float(ba[0]), float(bd[0]))
@@ -508,7 +360,7 @@ class WorldFrame:
         world = self.wcs.all_pix2world(x, y, 1)
         w = [np.asarray(world[0], dtype=np.float64), np.asarray(world[1], dtype=np.float64)]
         if self.system is not None:
-            w[self.lng], w[self.lat] = _to_equatorial(self.system, w[self.lng], w[self.lat])
+            w[self.lng], w[self.lat] = to_equatorial(self.system, w[self.lng], w[self.lat])
         return w[0], w[1]
 
     def focal(self, x: Array, y: Array) -> tuple[Array, Array]:
@@ -533,10 +385,10 @@ class WorldFrame:
             return Positions(w1, w2, zero, zero, zero, zero, zero, zero)
         lon, lat = (w1, w2) if self.lng < self.lat else (w2, w1)
         if self.precessed:
-            a2000, d2000 = _precess(self.equinox, 2000.0, lon, lat)
+            a2000, d2000 = precess(self.equinox, 2000.0, lon, lat)
         else:
             a2000, d2000 = lon, lat
-        a1950, d1950 = _j2000_to_b1950(self.equinox, a2000, d2000)
+        a1950, d1950 = j2000_to_b1950(self.equinox, a2000, d2000)
         return Positions(w1, w2, lon, lat, a2000, d2000, a1950, d1950)
 
     def jacobian(self, x: Array, y: Array) -> Jacobian:
@@ -566,8 +418,8 @@ class WorldFrame:
 
     def north_angles(self, pos: Positions) -> tuple[Array, Array]:
         """The angles (degrees) to add to THETA_SKY for the J2000 and B1950 frames."""
-        d2000 = _pole_angle(*self.pole2000, pos.alpha_j2000, pos.delta_j2000, pos.delta_sky)
-        d1950 = _pole_angle(*self.pole1950, pos.alpha_b1950, pos.delta_b1950, pos.delta_sky)
+        d2000 = pole_angle(*self.pole2000, pos.alpha_j2000, pos.delta_j2000, pos.delta_sky)
+        d1950 = pole_angle(*self.pole1950, pos.alpha_b1950, pos.delta_b1950, pos.delta_sky)
         return d2000, d1950
 
 
@@ -587,7 +439,7 @@ def world_moments(jac: Jacobian, x2: Array, y2: Array, xy: Array) -> tuple[Array
 def ellipse(x2: Array, y2: Array, xy: Array) -> tuple[Array, Array, Array, Array]:
     """A, B, THETA (degrees, CCW from x, in [-90, 90[) and POLAR of a moment triple."""
     diff = x2 - y2
-    theta = _fold90(np.where(diff == 0.0, 45.0, 0.5 * np.arctan2(2.0 * xy, diff) / _DEG))
+    theta = fold90(np.where(diff == 0.0, 45.0, 0.5 * np.arctan2(2.0 * xy, diff) / _DEG))
     half = np.sqrt(0.25 * diff * diff + xy * xy)
     mean = 0.5 * (x2 + y2)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -616,10 +468,10 @@ def sky_angles(
 ) -> tuple[Array, Array, Array]:
     """THETA_SKY, THETA_J2000, THETA_B1950 (east of north) of a world-frame angle."""
     if frame.lng < frame.lat:
-        theta_sky = _fold90(np.where(theta_world > 0.0, 90.0, -90.0) - theta_world)
+        theta_sky = fold90(np.where(theta_world > 0.0, 90.0, -90.0) - theta_world)
     else:
-        theta_sky = _fold90(theta_world)
-    return theta_sky, _fold90(theta_sky + dtheta2000), _fold90(theta_sky + dtheta1950)
+        theta_sky = fold90(theta_world)
+    return theta_sky, fold90(theta_sky + dtheta2000), fold90(theta_sky + dtheta1950)
 
 
 @dataclass
@@ -725,153 +577,6 @@ def fill_position_family(
 # --------------------------------------------------------------------------- position errors
 
 
-def _filtered_at(
-    data: npt.NDArray[np.float32],
-    iy: npt.NDArray[np.intp],
-    ix: npt.NDArray[np.intp],
-    kernel: npt.NDArray[np.float32] | None,
-) -> Array:
-    """The detection image filtered by ``kernel`` at the pixels (iy, ix) only (zero outside
-    the image, like SExtractor's convolution)."""
-    if kernel is None:
-        return data[iy, ix].astype(np.float64)
-    ny, nx = data.shape
-    kh, kw = kernel.shape
-    out = np.zeros(len(iy))
-    for j in range(kh):
-        yy = iy + j - kh // 2
-        oky = (yy >= 0) & (yy < ny)
-        for i in range(kw):
-            weight = float(kernel[j, i])
-            if weight == 0.0:
-                continue
-            xx = ix + i - kw // 2
-            ok = oky & (xx >= 0) & (xx < nx)
-            out[ok] += weight * data[yy[ok], xx[ok]]
-    return out
-
-
-def _pixels_in_boxes(
-    segmap: npt.NDArray[np.int32],
-    xmin: npt.NDArray[np.intp],
-    xmax: npt.NDArray[np.intp],
-    ymin: npt.NDArray[np.intp],
-    ymax: npt.NDArray[np.intp],
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """(iy, ix, object index) of every pixel of each object, searched in its bounding box."""
-    ny, nx = segmap.shape
-    x0 = np.clip(xmin, 0, nx - 1)
-    y0 = np.clip(ymin, 0, ny - 1)
-    w = np.maximum(np.clip(xmax, 0, nx - 1) - x0 + 1, 0)
-    h = np.maximum(np.clip(ymax, 0, ny - 1) - y0 + 1, 0)
-    size = w * h
-    owner = np.repeat(np.arange(len(size), dtype=np.intp), size)
-    k = np.arange(int(size.sum()), dtype=np.intp) - np.repeat(np.cumsum(size) - size, size)
-    wo = w[owner]
-    iy = y0[owner] + k // wo
-    ix = x0[owner] + k % wo
-    mine = segmap[iy, ix] == owner + 1
-    return iy[mine], ix[mine], owner[mine]
-
-
-def detection_kernel(params: DetectionParams) -> npt.NDArray[np.float32] | None:
-    """The FILTER_NAME kernel as the detection used it (normalised for ``CONV NORM``)."""
-    if not params.filter:
-        return None
-    kernel = np.array(params.filter_kernel, dtype=np.float32)
-    if params.filter_norm:
-        total = float(np.abs(kernel).sum())
-        if total > 0:
-            kernel /= np.float32(total)
-    return kernel
-
-
-def position_errors(
-    data: npt.NDArray[np.float32],
-    segmap: npt.NDArray[np.int32],
-    x: Array,
-    y: Array,
-    *,
-    rms: float,
-    gain: float,
-    kernel: npt.NDArray[np.float32] | None,
-    boxes: tuple[npt.NDArray[np.intp], ...] | None = None,
-) -> tuple[Array, Array, Array]:
-    """ERRX2_IMAGE, ERRY2_IMAGE, ERRXY_IMAGE (pixel²) like SExtractor's ``examineiso``.
-
-    ``data`` is the background-subtracted image, ``segmap`` the objects' detected pixels
-    (object ``i`` has pixels ``i + 1``), ``x``/``y`` the 0-based barycentres, ``kernel`` the
-    normalised detection filter (None without filtering). Each pixel weighs σ² + its
-    filtered value / GAIN (when both are positive); the sums are divided by the square of
-    the filtered flux. Objects whose own moments are singular get σ²-sized terms added
-    like SExtractor's ``singuflag``. ``boxes`` (xmin, xmax, ymin, ymax: 0-based, inclusive,
-    per object) limit the search to the objects' bounding boxes, much faster than scanning
-    the whole segmentation map.
-    """
-    n = len(x)
-    if boxes is None:
-        flat = np.flatnonzero(segmap)
-        owner = segmap.ravel()[flat].astype(np.intp) - 1
-        keep = (owner >= 0) & (owner < n)
-        flat, owner = flat[keep], owner[keep]
-        iy, ix = np.divmod(flat, segmap.shape[1])
-    else:
-        iy, ix, owner = _pixels_in_boxes(segmap, *boxes)
-    cd = _filtered_at(data, iy, ix, kernel)
-    err = np.full(len(cd), rms * rms)
-    if gain > 0:
-        err += np.where(cd > 0, cd / gain, 0.0)
-    dx = ix - x[owner]
-    dy = iy - y[owner]
-
-    def total(w: Array) -> Array:
-        return np.bincount(owner, weights=w, minlength=n).astype(np.float64)
-
-    flux = total(cd)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        flux2 = flux * flux
-        emx2 = total(err * dx * dx) / flux2
-        emy2 = total(err * dy * dy) / flux2
-        emxy = total(err * dx * dy) / flux2
-        esum = 0.08333 * total(err) / flux2
-        # SExtractor's singuflag: the object's own (filtered) moments about the barycentre.
-        mx2 = total(cd * dx * dx) / flux
-        my2 = total(cd * dy * dy) / flux
-        mxy = total(cd * dx * dy) / flux
-    singular = (mx2 * my2 - mxy * mxy) < 0.00694
-    fix = singular & ((emx2 * emy2 - emxy * emxy) < esum * esum)
-    emx2 = np.where(fix, emx2 + esum, emx2)
-    emy2 = np.where(fix, emy2 + esum, emy2)
-    bad = ~np.isfinite(emx2) | ~np.isfinite(emy2) | ~np.isfinite(emxy)
-    return (
-        np.where(bad, 0.0, emx2),
-        np.where(bad, 0.0, emy2),
-        np.where(bad, 0.0, emxy),
-    )
-
-
-def _image_error_ellipse(
-    out: npt.NDArray[np.void], wanted: set[str], ex2: Array, ey2: Array, exy: Array
-) -> None:
-    """ERRA/ERRB/ERRTHETA and ERRCXX/ERRCYY/ERRCXY_IMAGE (SExtractor's ``endobject``)."""
-    _put(out, wanted, "ERRX2_IMAGE", ex2)
-    _put(out, wanted, "ERRY2_IMAGE", ey2)
-    _put(out, wanted, "ERRXY_IMAGE", exy)
-    diff = ex2 - ey2
-    theta = np.where(np.abs(diff) > 0.0, np.arctan2(2.0 * exy, diff) / 2.0, math.pi / 4.0)
-    half = np.sqrt(0.25 * diff * diff + exy * exy)
-    mean = 0.5 * (ex2 + ey2)
-    _put(out, wanted, "ERRA_IMAGE", np.sqrt(mean + half))
-    _put(out, wanted, "ERRB_IMAGE", np.sqrt(np.maximum(mean - half, 0.0)))
-    _put(out, wanted, "ERRTHETA_IMAGE", theta / _DEG)
-    if {"ERRCXX_IMAGE", "ERRCYY_IMAGE", "ERRCXY_IMAGE"} & wanted:
-        cxx, cyy, cxy = ellipse_coefficients(ex2, ey2, exy, guard=False)
-        finite = np.isfinite(cxx) & np.isfinite(cyy) & np.isfinite(cxy)
-        _put(out, wanted, "ERRCXX_IMAGE", np.where(finite, cxx, 0.0))
-        _put(out, wanted, "ERRCYY_IMAGE", np.where(finite, cyy, 0.0))
-        _put(out, wanted, "ERRCXY_IMAGE", np.where(finite, cxy, 0.0))
-
-
 # ------------------------------------------------------------------------------- pixel scale
 
 
@@ -922,12 +627,14 @@ def add_world_columns(
     kernel: npt.NDArray[np.float32] | None,
     pixel_scale: float,
     extra_moments: Mapping[str, tuple[Array, Array, Array]] | None = None,
+    fwhm_image: Array | None = None,
 ) -> None:
     """Fill the columns of :data:`WORLD_COLUMNS` (and the ``extra_moments`` families:
     family name → image-frame moments) that ``wanted`` holds, in place.
 
     ``out`` already holds the measured columns (X/Y_IMAGE, X2/Y2/XY_IMAGE, XPEAK_IMAGE…);
-    ``pixel_scale`` (arcsec) > 0 replaces the WCS's local pixel area in ISOAREA_WORLD.
+    ``pixel_scale`` (arcsec) > 0 replaces the WCS's local pixel area in ISOAREA_WORLD and
+    FWHM_WORLD; ``fwhm_image`` is FWHM_IMAGE (needed for FWHM_WORLD).
     """
     x = out["X_IMAGE"].astype(np.float64)
     y = out["Y_IMAGE"].astype(np.float64)
@@ -961,10 +668,10 @@ def add_world_columns(
         ex2, ey2, exy = position_errors(
             data, segmap, x - 1.0, y - 1.0, rms=rms, gain=gain, kernel=kernel, boxes=boxes
         )
-        _image_error_ellipse(out, wanted, ex2, ey2, exy)
+        image_error_ellipse(out, wanted, ex2, ey2, exy)
         families["ERR"] = (ex2, ey2, exy)
     shape_wanted = any(SHAPE_FAMILIES[f].names() & wanted for f in families)
-    if not (shape_wanted or (_AREA_COLUMNS & wanted)):
+    if not (shape_wanted or (_AREA_COLUMNS & wanted) or "FWHM_WORLD" in wanted):
         return
     objects = object_frame(frame, x, y)
     for family, (m2x, m2y, mxy) in families.items():
@@ -973,3 +680,6 @@ def add_world_columns(
         area = (pixel_scale / 3600.0) ** 2 if pixel_scale > 0 else objects.jacobian.area
         _put(out, wanted, "ISOAREA_WORLD", out["ISOAREA_IMAGE"] * area)
         _put(out, wanted, "ISOAREAF_WORLD", out["ISOAREAF_IMAGE"] * area)
+    if "FWHM_WORLD" in wanted and fwhm_image is not None:
+        size = pixel_scale / 3600.0 if pixel_scale > 0 else np.sqrt(objects.jacobian.area)
+        out["FWHM_WORLD"] = fwhm_image * size

@@ -87,7 +87,9 @@ def _run_both(
         with fits.open(image, mode="update") as hdul:
             for hdu in hdul[1:]:
                 _header_variant(hdu.header, variant)
-    (work / "world.param").write_text("\n".join(COLUMNS) + "\n")
+    # FWHM_WORLD with and without FWHM_IMAGE among the columns.
+    fwhm = ["FWHM_IMAGE"] if wcs == "tpv" else []
+    (work / "world.param").write_text("\n".join([*COLUMNS, *fwhm]) + "\n")
     (work / "default.conv").write_text((SHARE / "default.conv").read_text())
     (work / "world.sex").write_text(
         "PARAMETERS_NAME world.param\nFILTER_NAME default.conv\nDETECT_THRESH 1.5\n"
