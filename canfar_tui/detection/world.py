@@ -63,6 +63,7 @@ __all__ = [
     "FOCAL_FAMILIES",
     "POSITION_FAMILIES",
     "SHAPE_FAMILIES",
+    "WIN_WORLD_COLUMNS",
     "WORLD_COLUMNS",
     "PositionNames",
     "ShapeNames",
@@ -263,6 +264,15 @@ WORLD_COLUMNS: Final[frozenset[str]] = (
     | {"POLAR_IMAGE", "X_IMAGE_DBL", "Y_IMAGE_DBL", "FWHM_WORLD"}
 )
 """Every column :func:`add_world_columns` fills (the WIN families are wired by the WIN code)."""
+
+WIN_WORLD_COLUMNS: Final[frozenset[str]] = (
+    SHAPE_FAMILIES["WIN"].names()
+    | SHAPE_FAMILIES["ERRWIN"].names()
+    | POSITION_FAMILIES["WIN"].names()
+    | set(FOCAL_FAMILIES["WIN"])
+)
+"""The windowed world columns :func:`add_world_columns` fills when given the WIN values
+(``extra_moments`` "WIN"/"ERRWIN", ``extra_positions`` "WIN")."""
 
 
 # ------------------------------------------------------------------------------------ the WCS
@@ -628,13 +638,16 @@ def add_world_columns(
     pixel_scale: float,
     extra_moments: Mapping[str, tuple[Array, Array, Array]] | None = None,
     fwhm_image: Array | None = None,
+    extra_positions: Mapping[str, tuple[Array, Array]] | None = None,
 ) -> None:
     """Fill the columns of :data:`WORLD_COLUMNS` (and the ``extra_moments`` families:
     family name → image-frame moments) that ``wanted`` holds, in place.
 
     ``out`` already holds the measured columns (X/Y_IMAGE, X2/Y2/XY_IMAGE, XPEAK_IMAGE…);
     ``pixel_scale`` (arcsec) > 0 replaces the WCS's local pixel area in ISOAREA_WORLD and
-    FWHM_WORLD; ``fwhm_image`` is FWHM_IMAGE (needed for FWHM_WORLD).
+    FWHM_WORLD; ``fwhm_image`` is FWHM_IMAGE (needed for FWHM_WORLD). ``extra_positions``
+    (family name → 1-based x, y) fill that family's world and focal positions, e.g.
+    ``extra_positions={"WIN": (xwin + 1, ywin + 1)}`` (:data:`WIN_WORLD_COLUMNS`).
     """
     x = out["X_IMAGE"].astype(np.float64)
     y = out["Y_IMAGE"].astype(np.float64)
@@ -653,6 +666,9 @@ def add_world_columns(
     peak_y = out["YPEAK_IMAGE"].astype(np.float64)
     fill_position_family(out, wanted, frame, POSITION_FAMILIES["PEAK"], peak_x, peak_y)
     fill_focal_family(out, wanted, frame, FOCAL_FAMILIES["PEAK"], peak_x, peak_y)
+    for family, (fx, fy) in (extra_positions or {}).items():
+        fill_position_family(out, wanted, frame, POSITION_FAMILIES[family], fx, fy)
+        fill_focal_family(out, wanted, frame, FOCAL_FAMILIES[family], fx, fy)
     needs_errors = bool((ERROR_IMAGE_COLUMNS | SHAPE_FAMILIES["ERR"].names()) & wanted)
     families: dict[str, tuple[Array, Array, Array]] = dict(extra_moments or {})
     families["ISO"] = (

@@ -34,8 +34,10 @@ from canfar_tui.detection.world import (
     FOCAL_FAMILIES,
     POSITION_FAMILIES,
     SHAPE_FAMILIES,
+    WIN_WORLD_COLUMNS,
     WORLD_COLUMNS,
     WorldFrame,
+    add_world_columns,
     ellipse,
     fill_shape_family,
     object_frame,
@@ -310,3 +312,37 @@ def test_position_errors_search_boxes_find_every_pixel() -> None:
     for a, b in zip(whole, boxed, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     assert np.all(whole[0] > 0) and np.all(whole[1] > 0)
+
+
+def test_win_families_are_wired_by_one_argument() -> None:
+    """Given the windowed values, the WIN world columns are the same transform as the
+    isophotal ones (here fed the same image-frame values)."""
+    from canfar_tui.detection.column_info import MEASURED_COLUMNS
+
+    iso = ["X_WORLD", "ALPHA_J2000", "X_FOCAL", "A_WORLD", "THETA_J2000", "CXX_WORLD"]
+    win = ["XWIN_WORLD", "ALPHAWIN_J2000", "XWIN_FOCAL", "AWIN_WORLD", "THETAWIN_J2000"]
+    win += ["CXXWIN_WORLD"]
+    assert set(win) <= WIN_WORLD_COLUMNS
+    fields = [(n, COLUMN_INFO[n].dtype) for n in MEASURED_COLUMNS]
+    out = np.zeros(3, dtype=fields + [(n, "f8") for n in iso + win])
+    out["X_IMAGE"], out["Y_IMAGE"] = [10.5, 40.2, 60.0], [20.0, 90.7, 5.5]
+    out["X2_IMAGE"], out["Y2_IMAGE"], out["XY_IMAGE"] = [4.0, 2.0, 9.0], [1.0, 2.5, 3.0], 0.3
+    x, y = out["X_IMAGE"].astype(np.float64), out["Y_IMAGE"].astype(np.float64)
+    moments = tuple(out[n].astype(np.float64) for n in ("X2_IMAGE", "Y2_IMAGE", "XY_IMAGE"))
+    segmap = np.zeros((128, 64), dtype=np.int32)
+    add_world_columns(
+        out,
+        set(iso + win),
+        _header("tpv"),
+        data=np.zeros((128, 64), dtype=np.float32),
+        segmap=segmap,
+        rms=1.0,
+        gain=0.0,
+        kernel=None,
+        pixel_scale=0.0,
+        extra_moments={"WIN": moments},  # type: ignore[dict-item]
+        extra_positions={"WIN": (x, y)},
+    )
+    for a, b in zip(iso, win, strict=True):
+        assert np.all(out[a] != 0), a
+        np.testing.assert_array_equal(out[a], out[b])
