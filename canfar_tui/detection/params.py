@@ -30,13 +30,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from canfar_tui.detection.column_info import (
     COLUMN_INFO,
     DEFAULT_COLUMNS,
     ColumnInfo,
 )
+
+if TYPE_CHECKING:
+    from canfar_tui.detection.nnw import NeuralNetwork
 
 __all__ = [
     "CATALOGUE_FORMATS",
@@ -114,6 +117,7 @@ _KEY_TO_FIELD: Final[dict[str, str]] = {
     "PHOT_FLUXFRAC": "phot_fluxfrac",
     "PIXEL_SCALE": "pixel_scale",
     "SEEING_FWHM": "seeing_fwhm",
+    "STARNNW_NAME": "starnnw_name",
 }
 
 SETTABLE_KEYS: Final[tuple[str, ...]] = tuple(_KEY_TO_FIELD)
@@ -135,7 +139,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "FITS_UNSIGNED",
         "MEMORY_OBJSTACK",
         "MEMORY_BUFSIZE",
-        "STARNNW_NAME",
         "PHOT_PETROPARAMS",
         "MAG_GAMMA",
         "ASSOC_NAME",
@@ -306,6 +309,12 @@ class DetectionParams:
     phot_fluxfrac: tuple[float, ...] = (0.5,)
     pixel_scale: float = 1.0
     seeing_fwhm: float = 1.2
+    starnnw_name: str = "default.nnw"
+    """The neural network of CLASS_STAR (read when CLASS_STAR is asked for)."""
+    starnnw_dir: str = field(default="", compare=False, repr=False)
+    """The ``.sex`` file's folder, where STARNNW_NAME is also looked for."""
+    starnnw: NeuralNetwork | None = field(default=None, compare=False, repr=False)
+    """STARNNW_NAME's network, read as soon as CLASS_STAR is among the columns."""
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     column_sizes: tuple[tuple[str, int], ...] = ()
     """Vector columns and their length (``MAG_APER(3)`` in a ``.param`` file); 1 if absent."""
@@ -315,6 +324,27 @@ class DetectionParams:
 
     def __post_init__(self) -> None:
         self.validate()
+        if "CLASS_STAR" in self.columns and self.starnnw is None:
+            # Read once, when CLASS_STAR is first asked for: copies made by replace() keep it.
+            object.__setattr__(self, "starnnw", self._read_starnnw())
+
+    def _read_starnnw(self) -> NeuralNetwork:
+        from canfar_tui.detection.nnw import NnwError, read_nnw_file
+
+        folder = Path(self.starnnw_dir) if self.starnnw_dir else None
+        try:
+            path = _find_file(self.starnnw_name, folder)
+            network = read_nnw_file(path)
+        except ParamError as exc:
+            raise _fail(f"STARNNW_NAME {exc}") from None
+        except NnwError as exc:
+            raise _fail(f"STARNNW_NAME {exc}") from None
+        if network.n_inputs != 10 or network.n_outputs != 1:
+            raise _fail(
+                f"STARNNW_NAME {path}: CLASS_STAR needs a network with 10 inputs and 1 output, "
+                f"this one has {network.n_inputs} and {network.n_outputs}"
+            )
+        return network
 
     # -- validation ---------------------------------------------------------------------
 
@@ -372,9 +402,10 @@ class DetectionParams:
     ) -> DetectionParams:
         """Read a SExtractor configuration file (``default.sex`` syntax).
 
-        Supported keys set the corresponding fields; ``FILTER_NAME`` is read relative to the
-        current directory, then the ``.sex`` file's directory, then the system
-        ``source-extractor`` share directory. Unsupported keys set to non-default values end
+        Supported keys set the corresponding fields; ``FILTER_NAME`` (and ``STARNNW_NAME``,
+        read when CLASS_STAR is among the columns) is looked for in the current directory,
+        then the ``.sex`` file's directory, then the system ``source-extractor`` share
+        directory. Unsupported keys set to non-default values end
         up in :attr:`warnings`. ``PARAMETERS_NAME`` is *not* read here (see
         :func:`sex_parameters_name`).
         """
@@ -523,6 +554,12 @@ class DetectionParams:
             if not value or len(value) > 8:
                 raise _fail(f"{key}: expected a FITS keyword, got {text!r}")
             return {name: value}
+        if key == "STARNNW_NAME":
+            name = text.strip()
+            if not name:
+                raise _fail(f"{key}: expected a file name")
+            folder = str(config_dir) if config_dir is not None else ""
+            return {"starnnw_name": name, "starnnw_dir": folder, "starnnw": None}
         if key == "FILTER_NAME":
             conv = _find_file(text.strip(), config_dir)
             kernel, norm = read_conv_file(conv)

@@ -219,8 +219,8 @@ def test_bad_sex_file(sex_dir: Path) -> None:
 
 
 def test_unsupported_columns_rejected() -> None:
-    with pytest.raises(ParamError, match="CLASS_STAR"):
-        DetectionParams().with_columns(["NUMBER", "CLASS_STAR"])
+    with pytest.raises(ParamError, match="MAG_PSF"):
+        DetectionParams().with_columns(["NUMBER", "MAG_PSF"])
 
 
 def test_params_are_frozen_and_hashable() -> None:
