@@ -36,7 +36,7 @@ from canfar_tui.detection import windowed
 from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
-from canfar_tui.detection.world import WORLD_COLUMNS
+from canfar_tui.detection.world import WIN_WORLD_COLUMNS, WORLD_COLUMNS
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -175,8 +175,10 @@ def add_requested_columns(
         picked = np.stack([radii[:, fractions.index(f)] for f in params.phot_fluxfrac], axis=1)
         out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
 
-    if wanted & windowed.WIN_COLUMNS or "VIGNET" in wanted:
-        _windowed(out, base, data, segmap, params, wanted, gain=gain, rms=rms, mask=mask)
+    if wanted & (windowed.WIN_COLUMNS | WIN_WORLD_COLUMNS) or "VIGNET" in wanted:
+        _windowed(
+            out, base, data, segmap, params, wanted, gain=gain, rms=rms, mask=mask, header=header
+        )
 
     if wanted & CLASSSTAR_COLUMNS:
         add_classstar_columns(
@@ -241,9 +243,12 @@ def _windowed(
     gain: float,
     rms: float,
     mask: npt.NDArray[np.bool_] | None,
+    header: Any,
 ) -> None:
-    """The WIN columns and VIGNET stamps (:mod:`canfar_tui.detection.windowed`)."""
-    if wanted & windowed.WIN_COLUMNS:
+    """The WIN columns and VIGNET stamps (:mod:`canfar_tui.detection.windowed`), and the WIN
+    world/sky/focal forms from them (:func:`canfar_tui.detection.world.add_world_columns`)."""
+    world = wanted & WIN_WORLD_COLUMNS
+    if wanted & windowed.WIN_COLUMNS or world:
         half_light = windowed.half_light_radius(
             data, base, segmap, mask, min_radius=params.phot_autoapers[0]
         )
@@ -256,10 +261,34 @@ def _windowed(
             gain=gain,
             mask=mask,
             zeropoint=params.mag_zeropoint,
-            wanted=wanted,
+            wanted=windowed.WIN_COLUMNS if world else wanted,
         )
         for name, column in values.items():
-            out[name] = column
+            if name in wanted:
+                out[name] = column
+        if world:
+            from canfar_tui.detection.world import add_world_columns, detection_kernel
+
+            add_world_columns(
+                out,
+                set(world),
+                header,
+                data=data,
+                segmap=segmap,
+                rms=rms,
+                gain=gain,
+                kernel=detection_kernel(params),
+                pixel_scale=params.pixel_scale,
+                extra_moments={
+                    "WIN": (values["X2WIN_IMAGE"], values["Y2WIN_IMAGE"], values["XYWIN_IMAGE"]),
+                    "ERRWIN": (
+                        values["ERRX2WIN_IMAGE"],
+                        values["ERRY2WIN_IMAGE"],
+                        values["ERRXYWIN_IMAGE"],
+                    ),
+                },
+                extra_positions={"WIN": (values["XWIN_IMAGE"], values["YWIN_IMAGE"])},
+            )
     if "VIGNET" in wanted:
         width, height = params.column_dim("VIGNET")
         out["VIGNET"] = windowed.vignets(data, segmap, base, width, height, mask)

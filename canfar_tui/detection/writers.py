@@ -223,7 +223,9 @@ def _objects_hdu(catalogue: npt.NDArray[np.void], columns: Sequence[str], extnam
         )
     hdu = fits.BinTableHDU.from_columns(fits_columns, name=extname)
     for i, name in enumerate(columns, 1):
-        hdu.header.comments[f"TTYPE{i}"] = COLUMN_INFO[name].description
+        # Cut to what fits on the card (as SExtractor does) instead of astropy warning.
+        room = max(0, 80 - 33 - max(0, len(name) - 8))
+        hdu.header.comments[f"TTYPE{i}"] = COLUMN_INFO[name].description[:room]
     return hdu
 
 

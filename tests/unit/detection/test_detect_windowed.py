@@ -53,6 +53,46 @@ WIN = (
     "NITER_WIN",
 )
 COLUMNS = ("NUMBER", "X_IMAGE", "Y_IMAGE", "MAG_AUTO", *WIN, "VIGNET(15,11)", "FLAGS")
+WIN_WORLD = (
+    "XWIN_WORLD",
+    "YWIN_WORLD",
+    "ALPHAWIN_SKY",
+    "DELTAWIN_SKY",
+    "ALPHAWIN_J2000",
+    "DELTAWIN_J2000",
+    "ALPHAWIN_B1950",
+    "DELTAWIN_B1950",
+    "XWIN_FOCAL",
+    "YWIN_FOCAL",
+    "X2WIN_WORLD",
+    "Y2WIN_WORLD",
+    "XYWIN_WORLD",
+    "CXXWIN_WORLD",
+    "CYYWIN_WORLD",
+    "CXYWIN_WORLD",
+    "AWIN_WORLD",
+    "BWIN_WORLD",
+    "POLARWIN_WORLD",
+    "THETAWIN_WORLD",
+    "THETAWIN_SKY",
+    "THETAWIN_J2000",
+    "THETAWIN_B1950",
+    "ERRX2WIN_WORLD",
+    "ERRY2WIN_WORLD",
+    "ERRXYWIN_WORLD",
+    "ERRCXXWIN_WORLD",
+    "ERRCYYWIN_WORLD",
+    "ERRCXYWIN_WORLD",
+    "ERRAWIN_WORLD",
+    "ERRBWIN_WORLD",
+    "ERRTHETAWIN_WORLD",
+    "ERRTHETAWIN_SKY",
+    "ERRTHETAWIN_J2000",
+    "ERRTHETAWIN_B1950",
+)
+# source-extractor 2.25 computes the B1950 pole only when THETA_B1950 or ERRTHETA_B1950 is
+# asked for (astrom.c); without them its THETAWIN_B1950 is measured from a pole at (0, 0).
+WORLD_PARAM = ("NUMBER", "X_IMAGE", "Y_IMAGE", "MAG_AUTO", *WIN_WORLD, "THETA_B1950")
 IMAGES = {
     "tpv": SyntheticConfig(n_ccds=2, width=512, height=1024, seed=11, wcs="tpv"),
     "crowded": SyntheticConfig(n_ccds=1, width=512, height=1024, seed=5, wcs="tan"),
@@ -62,19 +102,22 @@ SCALE = {"tpv": 3.0, "crowded": 10.0}
 Rows = Any  # numpy structured arrays (FITS_LDAC rows)
 
 
-def _run_both(work: Path, image_name: str, catalog_type: str) -> tuple[Path, Path]:
+def _run_both(
+    work: Path, image_name: str, catalog_type: str, columns: tuple[str, ...] = COLUMNS
+) -> tuple[Path, Path]:
     tools = require_tools("source-extractor")
     image = work / f"{image_name}.fits"
     if not image.exists():
         config = IMAGES[image_name]
         write_synthetic_mef(image, config.for_area().scaled(SCALE[image_name]), compress=False)
-    (work / "win.param").write_text("\n".join(COLUMNS) + "\n")
+    tag = "win" if columns == COLUMNS else "winworld"
+    (work / f"{tag}.param").write_text("\n".join(columns) + "\n")
     (work / "default.conv").write_text((SHARE / "default.conv").read_text())
     common = [
         "-c",
         "/dev/null",
         "-PARAMETERS_NAME",
-        "win.param",
+        f"{tag}.param",
         "-FILTER_NAME",
         "default.conv",
         "-CATALOG_TYPE",
@@ -87,7 +130,8 @@ def _run_both(work: Path, image_name: str, catalog_type: str) -> tuple[Path, Pat
         "QUIET",
     ]
     suffix = catalog_type.lower()
-    theirs, ours = work / f"theirs_{image_name}.{suffix}", work / f"ours_{image_name}.{suffix}"
+    theirs = work / f"theirs_{tag}_{image_name}.{suffix}"
+    ours = work / f"ours_{tag}_{image_name}.{suffix}"
     if not theirs.exists():
         subprocess.run(
             [tools["source-extractor"], image.name, *common, "-CATALOG_NAME", theirs.name],
@@ -233,3 +277,50 @@ def test_ascii_head_with_vignet(work: Path, monkeypatch: pytest.MonkeyPatch) -> 
     widths = {len(line.split()) for line in theirs.splitlines() if line[:1] == " "}
     assert widths == {4 + len(WIN) + 15 * 11 + 1}
     assert {len(line.split()) for line in ours.splitlines() if line[:1] == " "} == widths
+
+
+def test_windowed_world_columns_match_source_extractor(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(work)
+    ours, theirs = _matched_bright(*_run_both(work, "tpv", "FITS_LDAC", WORLD_PARAM))
+    for ra, dec in (
+        ("XWIN_WORLD", "YWIN_WORLD"),
+        ("ALPHAWIN_SKY", "DELTAWIN_SKY"),
+        ("ALPHAWIN_J2000", "DELTAWIN_J2000"),
+        ("ALPHAWIN_B1950", "DELTAWIN_B1950"),
+    ):
+        cos_dec = np.cos(np.radians(theirs[dec]))
+        sky = 3600 * np.hypot((ours[ra] - theirs[ra]) * cos_dec, ours[dec] - theirs[dec])
+        assert np.median(sky) <= 0.02, ra
+    # Focal-plane positions are in the CD matrix's units: 0.05 px is 0.05 × |CD|.
+    focal = np.hypot(
+        ours["XWIN_FOCAL"] - theirs["XWIN_FOCAL"], ours["YWIN_FOCAL"] - theirs["YWIN_FOCAL"]
+    )
+    assert np.median(focal) <= 0.05 * 5.2e-5
+    for name in (
+        "X2WIN_WORLD",
+        "Y2WIN_WORLD",
+        "CXXWIN_WORLD",
+        "CYYWIN_WORLD",
+        "AWIN_WORLD",
+        "BWIN_WORLD",
+        "POLARWIN_WORLD",
+        "ERRX2WIN_WORLD",
+        "ERRY2WIN_WORLD",
+        "ERRCXXWIN_WORLD",
+        "ERRCYYWIN_WORLD",
+        "ERRAWIN_WORLD",
+        "ERRBWIN_WORLD",
+    ):
+        assert _relative(ours, theirs, name) <= 0.05, name
+    for cross, xx, yy in (
+        ("XYWIN_WORLD", "X2WIN_WORLD", "Y2WIN_WORLD"),
+        ("CXYWIN_WORLD", "CXXWIN_WORLD", "CYYWIN_WORLD"),
+        ("ERRXYWIN_WORLD", "ERRX2WIN_WORLD", "ERRY2WIN_WORLD"),
+        ("ERRCXYWIN_WORLD", "ERRCXXWIN_WORLD", "ERRCYYWIN_WORLD"),
+    ):
+        assert _cross_relative(ours, theirs, cross, xx, yy) <= 0.05, cross
+    for name in WIN_WORLD:
+        if name.startswith(("THETA", "ERRTHETA")):
+            assert _angle(ours, theirs, name) <= 2.0, name
