@@ -2,11 +2,21 @@
 
 Choose an image (type a path or browse), adjust the SExtractor parameters, run. A grid shows
 each extension's progress (``·`` waiting, ``…`` running, the source count when done, ``✗``
-failed); when the run ends the summary gives sources per CCD and the time, a histogram shows
-MAG_AUTO (above the grid, as wide as its column), and a quick-look draws one CCD with its
-detections marked (turned a quarter when that makes it much larger). In a short terminal
-(80×24) the form's fields are one line high. The catalogue is written
-atomically to the output path (default: next to the image, ``1056213p.cat``).
+failed); when the run ends the summary gives sources per CCD, the time and one catalogue
+column previewed (median and range; ``v`` or ``<`` ``>`` choose it), a histogram shows a
+magnitude column (MAG_AUTO unless ``m`` chooses MAG_APER[2], MAG_ISO…; above the grid, as
+wide as its column), and a quick-look draws one CCD with its detections marked (turned a
+quarter when that makes it much larger). In a short terminal (80×24) the form's fields are
+one line high. The catalogue is written atomically to the output path (default: next to the
+image, ``1056213p.cat``).
+
+The third row of the form loads a SExtractor configuration (``.sex``: its parameters fill
+the form, its ``CATALOG_TYPE`` the format, its ``PARAMETERS_NAME`` the columns; what
+canfar-tui ignores is listed one line each) and a ``.param`` column list (the columns
+canfar-tui cannot compute are named and left out); ``enter`` in either field loads it,
+``ctrl+o`` there browses for one. ``ctrl+l`` edits the columns
+(:class:`~canfar_tui.screens.detect_columns.ColumnsScreen`: add any column canfar-tui
+computes, remove, reorder, vector sizes, save as a ``.param`` file).
 
 The detection engine (:mod:`canfar_tui.detection`) runs in a worker thread that drives its
 own worker processes; the UI only receives progress events. Nothing heavy is imported until
@@ -15,9 +25,13 @@ the first run.
 | key       | action                                  |
 |-----------|-----------------------------------------|
 | `ctrl+r`  | run detection                           |
-| `ctrl+o`  | browse for an image                     |
+| `ctrl+o`  | browse for an image (a .sex, a .param)  |
+| `ctrl+l`  | edit the output columns                 |
 | `escape`  | leave the text field; cancel the run    |
 | `[` / `]` | quick-look of the previous / next CCD   |
+| `v`       | choose the column the summary previews  |
+| `<` / `>` | preview the previous / next column      |
+| `m`       | choose the histogram's magnitude column |
 | `p`       | batch: the Pipeline tab, these params   |
 
 The form's fields take every letter and digit typed into them; ``escape`` (or ``tab`` past the
@@ -54,6 +68,21 @@ log = get_logger("detect")
 SHORT_HEIGHT = 30
 
 IMAGE_SUFFIXES = (".fits", ".fits.fz", ".fit", ".fz", ".fits.gz")
+CONFIG_SUFFIXES = (".sex", ".config", ".conf", ".cfg")
+PARAM_SUFFIXES = (".param", ".params", ".par")
+
+#: The catalogue formats (CATALOG_TYPE) the form offers: (label, format).
+FORMAT_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("ASCII_HEAD (.cat)", "ascii_head"),
+    ("ASCII", "ascii"),
+    ("ASCII_SKYCAT", "ascii_skycat"),
+    ("FITS table", "fits"),
+    ("FITS_LDAC", "fits_ldac"),
+    ("ECSV", "ecsv"),
+)
+
+#: Columns never previewed first (counters, not measurements).
+COUNTERS = ("NUMBER", "EXT_NUMBER")
 
 #: (SExtractor key, label, input id) of the parameters the form shows.
 FORM_PARAMETERS: tuple[tuple[str, str, str], ...] = (
@@ -86,7 +115,20 @@ class DetectView(Vertical, can_focus=True):
 
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", id="detect.run", tooltip="Run source detection"),
-        Binding("ctrl+o", "browse", "Browse", id="detect.browse", tooltip="Choose an image"),
+        Binding(
+            "ctrl+o",
+            "browse",
+            "Browse",
+            id="detect.browse",
+            tooltip="Choose an image (in the .sex or .param field: one of those)",
+        ),
+        Binding(
+            "ctrl+l",
+            "edit_columns",
+            "Columns",
+            id="detect.columns",
+            tooltip="Edit the output columns (add, remove, reorder, sizes; save a .param)",
+        ),
         Binding(
             "escape",
             "cancel",
@@ -108,6 +150,38 @@ class DetectView(Vertical, can_focus=True):
             "Next CCD",
             id="detect.next_ccd",
             tooltip="Quick-look of the next CCD",
+            show=False,
+        ),
+        Binding(
+            "v",
+            "choose_preview",
+            "Preview…",
+            id="detect.preview",
+            tooltip="Choose the catalogue column the summary previews",
+            show=False,
+        ),
+        Binding(
+            "less_than_sign",
+            "cycle_preview(-1)",
+            "Prev column",
+            id="detect.previous_column",
+            tooltip="Preview the previous catalogue column",
+            show=False,
+        ),
+        Binding(
+            "greater_than_sign",
+            "cycle_preview(1)",
+            "Next column",
+            id="detect.next_column",
+            tooltip="Preview the next catalogue column",
+            show=False,
+        ),
+        Binding(
+            "m",
+            "choose_histogram",
+            "Histogram…",
+            id="detect.histogram",
+            tooltip="Choose the magnitude column of the histogram",
             show=False,
         ),
         Binding(
@@ -133,8 +207,21 @@ class DetectView(Vertical, can_focus=True):
         self.last_error: str | None = None
         self.runner: Any = None
         self.quicklook_caption = ""
-        #: MAG_AUTO of the last run's sources (the histogram is drawn again on resize).
+        #: The histogram's values (the last run's magnitude column; drawn again on resize).
         self.magnitudes: list[float] = []
+        #: The output columns as .param specs (``MAG_APER(3)``); None: the default columns.
+        self.columns: tuple[str, ...] | None = None
+        #: Where the columns come from (shown in the form and the editor).
+        self.columns_source = "default"
+        #: The loaded .sex file and what it gave; the loaded .param file.
+        self.config_path: Path | None = None
+        self.config_params: Any = None
+        self.param_path: Path | None = None
+        #: One line per remark of the last load (ignored keys, columns left out).
+        self.notes: list[str] = []
+        #: The catalogue column the summary previews and the histogram's column.
+        self.preview_field: str | None = None
+        self.histogram_field: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -152,11 +239,16 @@ class DetectView(Vertical, can_focus=True):
                     yield Label(label)
                     yield Input(placeholder=_default_text(key), id=input_id)
                 yield Select(
-                    [("ASCII_HEAD (.cat)", "ascii_head"), ("FITS table", "fits"), ("ECSV", "ecsv")],
+                    list(FORMAT_OPTIONS),
                     value="ascii_head",
                     allow_blank=False,
                     id="detect-format",
                 )
+            with Horizontal(id="detect-files"):
+                yield Input(placeholder=".sex config (enter: load)", id="detect-config")
+                yield Input(placeholder=".param columns (enter: load)", id="detect-param")
+                yield Static("", id="detect-columns")
+        yield Static("", id="detect-notes")
         with Horizontal(id="detect-body"):
             with VerticalScroll(id="detect-left"):
                 # The results first, so that a short terminal shows them: the grid
@@ -170,8 +262,9 @@ class DetectView(Vertical, can_focus=True):
         """Detect has no poller; nothing to pause."""
 
     def on_mount(self) -> None:
-        for result_id in ("#detect-summary", "#detect-histogram"):
+        for result_id in ("#detect-summary", "#detect-histogram", "#detect-notes"):
             self.query_one(result_id, Static).display = False
+        self._show_columns()
 
     def on_resize(self) -> None:
         """A short terminal (80×24) gets the one-line form and a shorter histogram."""
@@ -181,6 +274,7 @@ class DetectView(Vertical, can_focus=True):
             for field in self.query("#detect-form Input, #detect-form Select"):
                 if isinstance(field, Input | Select):
                     field.compact = short
+            self._draw_summary()
         self.call_after_refresh(self._draw_histogram)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
@@ -210,16 +304,33 @@ class DetectView(Vertical, can_focus=True):
     # ------------------------------------------------------------------ actions
 
     def action_browse(self) -> None:
+        """``ctrl+o``: a file picker for the field in use (image, ``.sex`` or ``.param``)."""
         from canfar_tui.screens.file_picker import FilePickerScreen
 
-        current = self.query_one("#detect-image", Input).value.strip()
+        focused = self.screen.focused
+        field_id = focused.id if isinstance(focused, Input) else None
+        title = "Choose a FITS image"
+        suffixes: tuple[str, ...] = IMAGE_SUFFIXES
+        if field_id == "detect-config":
+            title, suffixes = "Choose a SExtractor configuration (.sex)", CONFIG_SUFFIXES
+        elif field_id == "detect-param":
+            title, suffixes = "Choose a SExtractor parameter file (.param)", PARAM_SUFFIXES
+        else:
+            field_id = "detect-image"
+        field = self.query_one(f"#{field_id}", Input)
+        current = field.value.strip() or self.query_one("#detect-image", Input).value.strip()
         start = Path(current).expanduser().parent if current else Path.cwd()
 
         def chosen(path: Path | None) -> None:
-            if path is not None:
-                self.query_one("#detect-image", Input).value = str(path)
+            if path is None:
+                return
+            field.value = str(path)
+            if field_id == "detect-config":
+                self._load_config()
+            elif field_id == "detect-param":
+                self._load_param()
 
-        self.app.push_screen(FilePickerScreen("Choose a FITS image", start, IMAGE_SUFFIXES), chosen)
+        self.app.push_screen(FilePickerScreen(title, start, suffixes), chosen)
 
     def action_cancel(self) -> None:
         """``escape``: leave the form's field for the view itself; cancel a run."""
@@ -279,14 +390,16 @@ class DetectView(Vertical, can_focus=True):
         image = Path(text).expanduser()
         if not image.is_file():
             raise ValueError(f"{image}: no such file")
+        # A .sex or .param path typed but not yet loaded (no enter) is loaded now.
+        if self._field_path("#detect-config") != self.config_path and not self._load_config():
+            raise ValueError(self.last_load_error)
+        if self._field_path("#detect-param") != self.param_path and not self._load_param():
+            raise ValueError(self.last_load_error)
         fmt = str(self.query_one("#detect-format", Select).value)
-        overrides = {
-            key: value
-            for key, _, input_id in FORM_PARAMETERS
-            if (value := self.query_one(f"#{input_id}", Input).value.strip())
-        }
         try:
-            params = DetectionParams().with_overrides(overrides)
+            params = (self.config_params or DetectionParams()).with_overrides(self.form_overrides())
+            if self.columns is not None:
+                params = params.with_columns(self.columns)
         except ParamError as error:
             raise ValueError(str(error)) from None
         output_text = self.query_one("#detect-output", Input).value.strip()
@@ -299,6 +412,155 @@ class DetectView(Vertical, can_focus=True):
         if not output.parent.is_dir():
             raise ValueError(f"{output.parent}: no such folder for the catalogue")
         return image, output, fmt, params
+
+    # ------------------------------------------------------------------ .sex / .param
+
+    last_load_error = ""
+
+    def _field_path(self, selector: str) -> Path | None:
+        text = self.query_one(selector, Input).value.strip()
+        return Path(text).expanduser() if text else None
+
+    def _load_failed(self, message: str) -> bool:
+        self.last_load_error = message
+        self._status(f"Not loaded: {message}")
+        self.notify(message, title="Detect", severity="error")
+        return False
+
+    def _load_config(self) -> bool:
+        """Load the ``.sex`` file of the form: parameters, format, columns, remarks."""
+        from canfar_tui.detection.params import (
+            DetectionParams,
+            ParamError,
+            find_param_file,
+            sex_catalogue_format,
+            sex_parameters_name,
+        )
+
+        path = self._field_path("#detect-config")
+        if path is None:
+            self.config_path, self.config_params = None, None
+            self._fill_form(DetectionParams())
+            self._set_notes([])
+            self._status("default.sex parameters")
+            return True
+        try:
+            params = DetectionParams.from_sex_file(path)
+            fmt = sex_catalogue_format(path)
+            param_name = sex_parameters_name(path)
+        except (ParamError, OSError) as error:
+            return self._load_failed(_one_line(error))
+        self.config_path, self.config_params = path, params
+        self._fill_form(params)
+        if fmt is not None and fmt in dict((value, label) for label, value in FORMAT_OPTIONS):
+            self.query_one("#detect-format", Select).value = fmt
+        notes = [f"{path.name}: {warning}" for warning in params.warnings]
+        loaded = f"{path.name} loaded"
+        if param_name:
+            try:
+                param_path = find_param_file(param_name, path)
+            except (ParamError, OSError) as error:
+                notes.append(f"PARAMETERS_NAME {_one_line(error)}; columns unchanged")
+            else:
+                self.query_one("#detect-param", Input).value = str(param_path)
+                if self._load_param(notes=notes):
+                    loaded += f", columns from {param_path.name}"
+                notes = self.notes
+        self._set_notes(notes)
+        remarks = f", {len(params.warnings)} remark(s)" if params.warnings else ""
+        self._status(f"{loaded}{remarks}")
+        return True
+
+    def _load_param(self, notes: list[str] | None = None) -> bool:
+        """Load the ``.param`` file of the form as the output columns."""
+        from canfar_tui.detection.params import ParamError
+        from canfar_tui.widgets.detect.columns import load_param_file
+
+        path = self._field_path("#detect-param")
+        kept = list(notes) if notes is not None else []
+        if path is None:
+            self.param_path, self.columns, self.columns_source = None, None, "default"
+            self._show_columns()
+            self._set_notes(kept)
+            return True
+        try:
+            specs, refused = load_param_file(path)
+        except (ParamError, OSError) as error:
+            return self._load_failed(_one_line(error))
+        self.param_path, self.columns, self.columns_source = path, specs, path.name
+        if refused:
+            kept.append(f"{path.name}: not computed, left out: {', '.join(refused)}")
+        self._set_notes(kept)
+        self._show_columns()
+        if notes is None:
+            self._status(f"{len(specs)} columns from {path.name}")
+        return True
+
+    def _fill_form(self, params: Any) -> None:
+        """The form's parameters from ``params`` (empty where it keeps the default)."""
+        from canfar_tui.detection.params import DetectionParams
+
+        values, defaults = params.describe(), DetectionParams().describe()
+        for key, _, input_id in FORM_PARAMETERS:
+            value = values.get(key, "")
+            if key == "BACK_SIZE" and len(set(value.split(","))) == 1:
+                value = value.split(",")[0]
+            shown = "" if values.get(key) == defaults.get(key) else value
+            self.query_one(f"#{input_id}", Input).value = shown
+
+    def _set_notes(self, notes: list[str]) -> None:
+        """The remarks of the last load, one line each (at most three, then a count)."""
+        self.notes = list(notes)
+        panel = self.query_one("#detect-notes", Static)
+        panel.display = bool(notes)
+        shown = notes if len(notes) <= 3 else [*notes[:2], f"… and {len(notes) - 2} more"]
+        text = Text(no_wrap=True, overflow="ellipsis", style="yellow")
+        text.append("\n".join(shown))
+        panel.update(text)
+        if len(notes) > 3:
+            self.notify("\n".join(notes), title="Detect: remarks", severity="warning", timeout=12)
+
+    def _show_columns(self) -> None:
+        from canfar_tui.detection.column_info import DEFAULT_COLUMNS
+
+        count = len(self.columns) if self.columns is not None else len(DEFAULT_COLUMNS)
+        self.query_one("#detect-columns", Static).update(f"{count} columns ^l")
+
+    @on(Input.Submitted, "#detect-config")
+    def _config_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._load_config()
+
+    @on(Input.Submitted, "#detect-param")
+    def _param_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._load_param()
+
+    def action_edit_columns(self) -> None:
+        """``ctrl+l``: the column editor; its list becomes the run's columns."""
+        from canfar_tui.detection.column_info import DEFAULT_COLUMNS
+        from canfar_tui.screens.detect_columns import ColumnsScreen
+
+        specs = self.columns if self.columns is not None else DEFAULT_COLUMNS
+        folder = (self.config_path.parent if self.config_path else None) or Path.cwd()
+        save_path = self.param_path or folder / "default.param"
+        screen = ColumnsScreen(specs, self.columns_source, save_path)
+
+        def done(result: tuple[str, ...] | None) -> None:
+            saved = screen.saved
+            if saved is not None and screen.saved_specs == result:
+                self.query_one("#detect-param", Input).value = str(saved)
+                self.param_path, self.columns_source = saved, saved.name
+            if result is None or tuple(result) == tuple(specs):
+                return
+            self.columns = tuple(result)
+            if saved is None or screen.saved_specs != result:
+                base = self.columns_source
+                self.columns_source = base if base.startswith("edited") else f"edited ({base})"
+            self._show_columns()
+            self._status(f"{len(self.columns)} output columns ({self.columns_source})")
+
+        self.app.push_screen(screen, done)
 
     # ------------------------------------------------------------------ worker
 
@@ -400,34 +662,76 @@ class DetectView(Vertical, can_focus=True):
         self.query_one("#detect-grid", Static).update(text)
 
     def _show_result(self, result: DetectionResult) -> None:
+        from canfar_tui.widgets.detect.columns import catalogue_fields, magnitude_fields
+
+        fields = catalogue_fields(result.catalogue, result.params.columns)
+        if self.preview_field not in fields:
+            measured = [name for name in fields if name not in COUNTERS]
+            self.preview_field = "MAG_AUTO" if "MAG_AUTO" in fields else (measured or fields)[0]
+        magnitudes = magnitude_fields(result.catalogue, result.params.columns)
+        if self.histogram_field not in magnitudes:
+            first = magnitudes[0] if magnitudes else None
+            self.histogram_field = "MAG_AUTO" if "MAG_AUTO" in magnitudes else first
+        self._draw_summary()
+        self._set_histogram(self.histogram_field)
+        self._status(f"Done: {result.n_sources} sources, catalogue saved")
+        if any(ext.ok for ext in result.extensions):
+            best = max(range(len(result.extensions)), key=lambda i: result.extensions[i].n_sources)
+            self.quicklook_index = best
+            self._load_quicklook(best)
+
+    def _draw_summary(self) -> None:
+        """Sources per CCD, time, the previewed column's median and range, the catalogue."""
+        result = self.result
+        if result is None:
+            return
+        from canfar_tui.widgets.detect.columns import field_values, is_magnitude, value_stats
+
         failed = len(result.failed)
         per_ccd = [ext.n_sources for ext in result.extensions if ext.ok]
         summary = Text()
         summary.append(f"{result.n_sources} sources", style="bold")
         summary.append(f" in {len(per_ccd)} CCDs, {result.seconds:.1f} s\n")
-        if per_ccd:
+        if per_ccd and not self.has_class("-short"):
             summary.append(
                 f"per CCD: min {min(per_ccd)}, median {sorted(per_ccd)[len(per_ccd) // 2]}"
                 f", max {max(per_ccd)}\n"
             )
         if failed:
             summary.append(f"{failed} extension(s) skipped\n", style="red")
-        summary.append(f"catalogue: {self.catalogue_path}", style="dim")
+        field = self.preview_field
+        if field is not None:
+            values = field_values(result.catalogue, field)
+            stats = value_stats(values, magnitude=is_magnitude(field))
+            summary.append(f"{field}", style="bold")
+            summary.append(f" {stats}\n")
+        catalogue = f"catalogue: {self.catalogue_path}"
+        width = self.query_one("#detect-left").content_size.width
+        if self.has_class("-short") and width > 20 and len(catalogue) > width:
+            catalogue = "catalogue: …" + str(self.catalogue_path)[-(width - 12) :]
+        summary.append(catalogue, style="dim")
         panel = self.query_one("#detect-summary", Static)
         panel.update(summary)
         panel.display = True
-        self.magnitudes = [float(value) for value in result.catalogue["MAG_AUTO"]]
-        self.query_one("#detect-histogram", Static).display = True
+
+    def _set_histogram(self, field: str | None) -> None:
+        """Draw the histogram of the magnitude column ``field`` (hidden when there is none)."""
+        result = self.result
+        panel = self.query_one("#detect-histogram", Static)
+        self.histogram_field = field
+        if result is None or field is None:
+            self.magnitudes = []
+            panel.display = False
+            return
+        from canfar_tui.widgets.detect.columns import field_values
+
+        self.magnitudes = [float(value) for value in field_values(result.catalogue, field)]
+        panel.display = True
         self._draw_histogram()
         self.call_after_refresh(self._draw_histogram)  # at the width it was laid out to
-        self._status(f"Done: {result.n_sources} sources, catalogue saved")
-        if per_ccd:
-            best = max(range(len(result.extensions)), key=lambda i: result.extensions[i].n_sources)
-            self.quicklook_index = best
-            self._load_quicklook(best)
 
     def _draw_histogram(self) -> None:
-        """The MAG_AUTO histogram, as wide as its column (bars never wrap)."""
+        """The magnitude histogram, as wide as its column (bars never wrap)."""
         if not self.magnitudes:
             return
         from canfar_tui.widgets.quicklook import histogram_text
@@ -435,7 +739,70 @@ class DetectView(Vertical, can_focus=True):
         panel = self.query_one("#detect-histogram", Static)
         width = panel.content_size.width or self.query_one("#detect-left").content_size.width
         height = 3 if self.has_class("-short") else 5
-        panel.update(histogram_text(self.magnitudes, width=max(width, 1), height=height))
+        panel.update(
+            histogram_text(
+                self.magnitudes,
+                width=max(width, 1),
+                height=height,
+                label=self.histogram_field or "",
+            )
+        )
+
+    # ------------------------------------------------------------------ preview choices
+
+    def _preview_fields(self) -> list[str]:
+        from canfar_tui.widgets.detect.columns import catalogue_fields
+
+        if self.result is None:
+            return []
+        return catalogue_fields(self.result.catalogue, self.result.params.columns)
+
+    def action_choose_preview(self) -> None:
+        """``v``: choose the catalogue column the summary previews."""
+        from canfar_tui.screens.detect_columns import ColumnChoiceScreen
+
+        fields = self._preview_fields()
+        if not fields:
+            self.notify("Run a detection first (ctrl+r).", title="Detect")
+            return
+
+        def chosen(field: str | None) -> None:
+            if field is not None:
+                self.preview_field = field
+                self._draw_summary()
+
+        screen = ColumnChoiceScreen("Preview which column?", fields, self.preview_field)
+        self.app.push_screen(screen, chosen)
+
+    def action_cycle_preview(self, step: int) -> None:
+        """``<`` / ``>``: preview the previous / next catalogue column."""
+        fields = self._preview_fields()
+        if not fields:
+            return
+        index = fields.index(self.preview_field) if self.preview_field in fields else -step
+        self.preview_field = fields[(index + step) % len(fields)]
+        self._draw_summary()
+
+    def action_choose_histogram(self) -> None:
+        """``m``: choose the magnitude column of the histogram."""
+        from canfar_tui.screens.detect_columns import ColumnChoiceScreen
+        from canfar_tui.widgets.detect.columns import magnitude_fields
+
+        result = self.result
+        if result is None:
+            self.notify("Run a detection first (ctrl+r).", title="Detect")
+            return
+        names = magnitude_fields(result.catalogue, result.params.columns)
+        if not names:
+            self.notify("This catalogue has no magnitude column.", title="Detect")
+            return
+        screen = ColumnChoiceScreen("Histogram of which magnitude?", names, self.histogram_field)
+
+        def chosen(field: str | None) -> None:
+            if field is not None:
+                self._set_histogram(field)
+
+        self.app.push_screen(screen, chosen)
 
     def _load_quicklook(self, index: int) -> None:
         panel = self.query_one("#detect-quicklook", Static)
@@ -511,6 +878,14 @@ class DetectView(Vertical, can_focus=True):
         if use is not None:
             use(self.form_overrides())
         app.show_tab("pipeline")
+
+
+def _one_line(error: BaseException) -> str:
+    """A one-line message for a loading error (an OSError names its file)."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}"
+    return " ".join(str(error).split())
 
 
 def _default_text(key: str) -> str:
