@@ -217,8 +217,9 @@ class DetectView(Vertical, can_focus=True):
         self.config_path: Path | None = None
         self.config_params: Any = None
         self.param_path: Path | None = None
-        #: One line per remark of the last load (ignored keys, columns left out).
-        self.notes: list[str] = []
+        #: One line per remark of the loaded .sex (ignored keys) and .param (columns left out).
+        self.config_notes: list[str] = []
+        self.param_notes: list[str] = []
         #: The catalogue column the summary previews and the histogram's column.
         self.preview_field: str | None = None
         self.histogram_field: str | None = None
@@ -441,7 +442,8 @@ class DetectView(Vertical, can_focus=True):
         if path is None:
             self.config_path, self.config_params = None, None
             self._fill_form(DetectionParams())
-            self._set_notes([])
+            self.config_notes = []
+            self._show_notes()
             self._status("default.sex parameters")
             return True
         try:
@@ -463,37 +465,41 @@ class DetectView(Vertical, can_focus=True):
                 notes.append(f"PARAMETERS_NAME {_one_line(error)}; columns unchanged")
             else:
                 self.query_one("#detect-param", Input).value = str(param_path)
-                if self._load_param(notes=notes):
+                if self._load_param(quiet=True):
                     loaded += f", columns from {param_path.name}"
-                notes = self.notes
-        self._set_notes(notes)
-        remarks = f", {len(params.warnings)} remark(s)" if params.warnings else ""
+                else:
+                    notes.append(f"PARAMETERS_NAME: {self.last_load_error}")
+        self.config_notes = notes
+        self._show_notes()
+        remarks = f", {len(notes)} remark(s)" if notes else ""
         self._status(f"{loaded}{remarks}")
         return True
 
-    def _load_param(self, notes: list[str] | None = None) -> bool:
+    def _load_param(self, *, quiet: bool = False) -> bool:
         """Load the ``.param`` file of the form as the output columns."""
         from canfar_tui.detection.params import ParamError
         from canfar_tui.widgets.detect.columns import load_param_file
 
         path = self._field_path("#detect-param")
-        kept = list(notes) if notes is not None else []
         if path is None:
             self.param_path, self.columns, self.columns_source = None, None, "default"
-            self._show_columns()
-            self._set_notes(kept)
-            return True
-        try:
-            specs, refused = load_param_file(path)
-        except (ParamError, OSError) as error:
-            return self._load_failed(_one_line(error))
-        self.param_path, self.columns, self.columns_source = path, specs, path.name
-        if refused:
-            kept.append(f"{path.name}: not computed, left out: {', '.join(refused)}")
-        self._set_notes(kept)
+            self.param_notes = []
+        else:
+            try:
+                specs, refused = load_param_file(path)
+            except (ParamError, OSError) as error:
+                if quiet:
+                    self.last_load_error = _one_line(error)
+                    return False
+                return self._load_failed(_one_line(error))
+            self.param_path, self.columns, self.columns_source = path, specs, path.name
+            self.param_notes = (
+                [f"{path.name}: not computed, left out: {', '.join(refused)}"] if refused else []
+            )
+        self._show_notes()
         self._show_columns()
-        if notes is None:
-            self._status(f"{len(specs)} columns from {path.name}")
+        if not quiet:
+            self._status(f"{self._column_count()} columns from {self.columns_source}")
         return True
 
     def _fill_form(self, params: Any) -> None:
@@ -508,9 +514,14 @@ class DetectView(Vertical, can_focus=True):
             shown = "" if values.get(key) == defaults.get(key) else value
             self.query_one(f"#{input_id}", Input).value = shown
 
-    def _set_notes(self, notes: list[str]) -> None:
-        """The remarks of the last load, one line each (at most three, then a count)."""
-        self.notes = list(notes)
+    @property
+    def notes(self) -> list[str]:
+        """The remarks of the loaded .sex and .param files, one line each."""
+        return [*self.config_notes, *self.param_notes]
+
+    def _show_notes(self) -> None:
+        """The remarks, one line each (at most three on screen, all in a notification)."""
+        notes = self.notes
         panel = self.query_one("#detect-notes", Static)
         panel.display = bool(notes)
         shown = notes if len(notes) <= 3 else [*notes[:2], f"… and {len(notes) - 2} more"]
@@ -520,11 +531,13 @@ class DetectView(Vertical, can_focus=True):
         if len(notes) > 3:
             self.notify("\n".join(notes), title="Detect: remarks", severity="warning", timeout=12)
 
-    def _show_columns(self) -> None:
+    def _column_count(self) -> int:
         from canfar_tui.detection.column_info import DEFAULT_COLUMNS
 
-        count = len(self.columns) if self.columns is not None else len(DEFAULT_COLUMNS)
-        self.query_one("#detect-columns", Static).update(f"{count} columns ^l")
+        return len(self.columns if self.columns is not None else DEFAULT_COLUMNS)
+
+    def _show_columns(self) -> None:
+        self.query_one("#detect-columns", Static).update(f"{self._column_count()} columns ^l")
 
     @on(Input.Submitted, "#detect-config")
     def _config_submitted(self, event: Input.Submitted) -> None:
