@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -202,7 +203,12 @@ async def test_the_column_editor_adds_removes_reorders_resizes_and_saves(
         await pilot.press("shift+down", "shift+down")  # back down (the last stays last)
         assert screen.specs == ["NUMBER", "Y_IMAGE", "MAG_APER(3)"]
         await pilot.press("up", "up")  # on NUMBER: add after it
-        await pilot.press("tab", *"mag_iso", "enter")  # the filter, then the first match
+        await pilot.press("tab", *"dKJ+-")  # in the filter these keys are typed, not run
+        filter_field = screen.query_one("#columns-filter", Input)
+        assert filter_field.value == "dKJ+-"
+        assert screen.specs == ["NUMBER", "Y_IMAGE", "MAG_APER(3)"]
+        filter_field.value = ""
+        await pilot.press(*"mag_iso", "enter")  # the first match of the filter
         assert screen.specs == ["NUMBER", "MAG_ISO", "Y_IMAGE", "MAG_APER(3)"]
         assert "Isophotal magnitude" in str(screen.query_one("#columns-about", Static).render())
         await pilot.press("escape")  # leaves the filter, the dialog stays
@@ -323,6 +329,13 @@ async def test_a_run_with_the_loaded_columns_previews_any_column_and_histograms_
         second = value_stats(catalogue["FLUX_APER"][:, 1])
         assert second != value_stats(catalogue["FLUX_APER"][:, 0])
         assert f"FLUX_APER[2] {second}" in text_of(view, "#detect-summary")
+        # below the grid, the second aperture's median flux in each CCD
+        grid = text_of(view, "#detect-grid").split("FLUX_APER[2] median per CCD\n")
+        assert len(grid) == 2, grid
+        cells = dict(re.findall(r"(\d+):\s+(\S+)", grid[1]))
+        for ext in (1, 2):
+            mine = catalogue["FLUX_APER"][catalogue["EXT_NUMBER"] == ext, 1]
+            assert float(cells[str(ext)]) == pytest.approx(float(np.median(mine)), rel=1e-3)
         # the ASCII catalogue's FLUX_APER second column holds the same values
         rows = np.loadtxt(output, comments="#", ndmin=2)
         assert np.allclose(rows[:, 8], catalogue["FLUX_APER"][:, 1], rtol=1e-6)

@@ -71,13 +71,20 @@ def test_vector_sizes_and_the_offered_columns_come_from_column_info() -> None:
 
 def test_catalogue_fields_split_vectors_and_magnitudes_are_found() -> None:
     dtype = np.dtype(
-        [("NUMBER", "i4"), ("MAG_APER", "f4", (3,)), ("MAGERR_AUTO", "f4"), ("MAG_AUTO", "f4")]
+        [
+            ("NUMBER", "i4"),
+            ("MAG_APER", "f4", (3,)),
+            ("MAGERR_AUTO", "f4"),
+            ("MAG_AUTO", "f4"),
+            ("VIGNET", "f4", (5, 5)),
+        ]
     )
     catalogue = np.zeros(4, dtype=dtype)
     catalogue["MAG_APER"] = [[20, 21, 22], [23, 24, 25], [26, 27, 28], [99, 99, 99]]
     catalogue["MAG_AUTO"] = [19.5, 20.5, 99.0, 21.5]
-    fields = columns.catalogue_fields(catalogue, ("MAG_AUTO", "MAG_APER", "NUMBER"))
+    fields = columns.catalogue_fields(catalogue, ("MAG_AUTO", "MAG_APER", "NUMBER", "VIGNET"))
     assert fields == ["MAG_AUTO", "MAG_APER[1]", "MAG_APER[2]", "MAG_APER[3]", "NUMBER"]
+    assert "MAGERR_AUTO" in columns.catalogue_fields(catalogue)
     assert columns.magnitude_fields(catalogue, ("NUMBER",)) == [
         "MAG_APER[1]",
         "MAG_APER[2]",

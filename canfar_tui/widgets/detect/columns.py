@@ -34,6 +34,7 @@ __all__ = [
     "load_param_file",
     "magnitude_fields",
     "param_file_text",
+    "per_extension_medians",
     "resize",
     "save_param_file",
     "spec_name",
@@ -203,13 +204,16 @@ def catalogue_fields(catalogue: Any, columns: Sequence[str] = ()) -> list[str]:
     """The columns of ``catalogue`` to preview, one value each (``MAG_APER[1]``…).
 
     ``columns`` (the run's output columns) come first and in their order; without them,
-    every field of the catalogue.
+    every field of the catalogue. Image stamps (``VIGNET(15,15)``: two dimensions) are
+    not previewed.
     """
     names = catalogue.dtype.names or ()
     order = [c for c in columns if c in names] or list(names)
     out: list[str] = []
     for name in order:
         shape = catalogue.dtype[name].shape
+        if len(shape) > 1:
+            continue
         count = 1
         for dim in shape:
             count *= int(dim)
@@ -266,6 +270,26 @@ def value_stats(values: Any, *, magnitude: bool = False) -> str:
         f"median {_number(float(np.median(finite)))}"
         f" ({_number(float(finite.min()))}…{_number(float(finite.max()))}){dropped}"
     )
+
+
+def per_extension_medians(
+    catalogue: Any, field: str, ext_numbers: Sequence[int]
+) -> list[str] | None:
+    """The median of ``field`` in each extension (``–`` without a value), or None when the
+    catalogue does not say which extension a source is in."""
+    import numpy as np
+
+    if "EXT_NUMBER" not in (catalogue.dtype.names or ()):
+        return None
+    values = field_values(catalogue, field)
+    usable = np.isfinite(values)
+    if is_magnitude(field):
+        usable &= values < 90
+    out: list[str] = []
+    for ext in ext_numbers:
+        mine = values[(catalogue["EXT_NUMBER"] == ext) & usable]
+        out.append(_number(float(np.median(mine))) if mine.size else "–")
+    return out
 
 
 def _number(value: float) -> str:

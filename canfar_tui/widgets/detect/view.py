@@ -672,7 +672,31 @@ class DetectView(Vertical, can_focus=True):
             text.append(f"{cell:>5} ", style=style)
             if index % 6 == 5:
                 text.append("\n")
+        self._append_medians(text)
         self.query_one("#detect-grid", Static).update(text)
+
+    def _append_medians(self, text: Text) -> None:
+        """After a run: the previewed column's median in each CCD, below the counts."""
+        result, field = self.result, self.preview_field
+        if result is None or field is None or not self.extensions:
+            return
+        from canfar_tui.widgets.detect.columns import per_extension_medians
+
+        medians = per_extension_medians(
+            result.catalogue, field, [ext.ext_number for ext in self.extensions]
+        )
+        if medians is None:
+            return
+        if not text.plain.endswith("\n"):
+            text.append("\n")
+        text.append(f"{field} median per CCD\n", style="bold")
+        width = max(self.query_one("#detect-grid", Static).content_size.width, 13)
+        per_row = max(1, width // 13)
+        for index, (ext, median) in enumerate(zip(self.extensions, medians, strict=True)):
+            text.append(f"{ext.ext_number:>2}:", style="dim")
+            text.append(f"{median:>9} ")
+            if index % per_row == per_row - 1 and index < len(medians) - 1:
+                text.append("\n")
 
     def _show_result(self, result: DetectionResult) -> None:
         from canfar_tui.widgets.detect.columns import catalogue_fields, magnitude_fields
@@ -718,6 +742,7 @@ class DetectView(Vertical, can_focus=True):
             stats = value_stats(values, magnitude=is_magnitude(field))
             summary.append(f"{field}", style="bold")
             summary.append(f" {stats}\n")
+            self._draw_grid()  # its medians per CCD
         catalogue = f"catalogue: {self.catalogue_path}"
         width = self.query_one("#detect-left").content_size.width
         if self.has_class("-short") and width > 20 and len(catalogue) > width:
