@@ -3,12 +3,12 @@
 Choose an image (type a path or browse), adjust the SExtractor parameters, run. A grid shows
 each extension's progress (``·`` waiting, ``…`` running, the source count when done, ``✗``
 failed); when the run ends the summary gives sources per CCD, the time and one catalogue
-column previewed (median and range; ``v`` or ``<`` ``>`` choose it), a histogram shows a
-magnitude column (MAG_AUTO unless ``m`` chooses MAG_APER[2], MAG_ISO…; above the grid, as
-wide as its column), and a quick-look draws one CCD with its detections marked (turned a
-quarter when that makes it much larger). In a short terminal (80×24) the form's fields are
-one line high. The catalogue is written atomically to the output path (default: next to the
-image, ``1056213p.cat``).
+column previewed (median and range, and its median in each CCD below the grid; ``v`` or
+``<`` ``>`` choose it), a histogram shows a magnitude column (MAG_AUTO unless ``m`` chooses
+MAG_APER[2], MAG_ISO…; above the grid, as wide as its column), and a quick-look draws one
+CCD with its detections marked (turned a quarter when that makes it much larger). In a short
+terminal (80×24) the form's fields are one line high. The catalogue is written atomically to
+the output path (default: next to the image, ``1056213p.cat``).
 
 The third row of the form loads a SExtractor configuration (``.sex``: its parameters fill
 the form, its ``CATALOG_TYPE`` the format, its ``PARAMETERS_NAME`` the columns; what
