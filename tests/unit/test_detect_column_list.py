@@ -98,3 +98,24 @@ def test_catalogue_fields_split_vectors_and_magnitudes_are_found() -> None:
     assert columns.value_stats(catalogue["MAG_AUTO"]) == "median 21 (19.5…99)"
     with pytest.raises(KeyError):
         columns.field_values(catalogue, "FLUX_AUTO")
+
+
+def test_source_extractor_s_own_list_of_every_column_loads(tmp_path: Path) -> None:
+    """``source-extractor -dp`` (every column, commented out): the ones canfar-tui computes."""
+    import shutil
+    import subprocess
+
+    from canfar_tui.widgets.detect.files import _left_out
+
+    program = shutil.which("source-extractor")
+    if program is None:
+        pytest.skip("source-extractor is not installed")
+    listing = subprocess.run([program, "-dp"], capture_output=True, text=True, check=True)
+    path = tmp_path / "all.param"
+    path.write_text("".join(line.lstrip("#") for line in listing.stdout.splitlines(True)))
+    chosen, refused = columns.load_param_file(path)
+    listed = {columns.spec_name(word) for word in path.read_text().split()}
+    assert {columns.spec_name(spec) for spec in chosen} == set(COLUMN_INFO) & listed
+    assert "MAG_PSF" in refused and "NUMBER" not in refused
+    note = _left_out(refused)
+    assert note.startswith(f"{len(refused)} columns not computed") and "\n" not in note

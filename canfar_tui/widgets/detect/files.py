@@ -140,9 +140,7 @@ class DetectFilesMixin(Widget):
                     return False
                 return self._load_failed(_one_line(error))
             self.param_path, self.columns, self.columns_source = path, specs, path.name
-            self.param_notes = (
-                [f"{path.name}: not computed, left out: {', '.join(refused)}"] if refused else []
-            )
+            self.param_notes = [f"{path.name}: {_left_out(refused)}"] if refused else []
         self._show_notes()
         self._show_columns()
         if not quiet:
@@ -229,3 +227,11 @@ def _one_line(error: BaseException) -> str:
         where = f"{error.filename}: " if error.filename else ""
         return f"{where}{error.strerror}"
     return " ".join(str(error).split())
+
+
+def _left_out(refused: tuple[str, ...], shown: int = 8) -> str:
+    """``not computed, left out: MAG_PSF, …`` (the first ``shown`` names, then how many)."""
+    names = ", ".join(refused[:shown])
+    if len(refused) > shown:
+        return f"{len(refused)} columns not computed, left out: {names}, …"
+    return f"not computed, left out: {names}"
