@@ -249,6 +249,17 @@ async def test_the_column_editor_adds_removes_reorders_resizes_and_saves(
         await pilot.pause(0.1)
         assert not isinstance(app.screen, ColumnsScreen)
         assert view.columns == ("NUMBER", "MAG_ISO", "Y_IMAGE", "MAG_APER(3)")
+        # enter in the list of columns adds the highlighted one after the current column
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.1)
+        await pilot.press("down", "tab", *"flux_max", "tab")
+        available = app.screen.query_one("#columns-all", OptionList)
+        assert available.has_focus and available.highlighted == 0
+        assert str(available.get_option_at_index(0).prompt) == "FLUX_MAX"
+        await pilot.press("enter", "ctrl+s")
+        await pilot.pause(0.1)
+        assert view.columns == ("NUMBER", "MAG_ISO", "FLUX_MAX", "Y_IMAGE", "MAG_APER(3)")
+        assert "edited (edited.param)" in text_of(view, "#detect-status")
         assert app.unexpected_errors == 0
 
 

@@ -214,7 +214,7 @@ class DetectFilesMixin(Widget):
             self.columns = tuple(result)
             if saved is None or screen.saved_specs != result:
                 base = self.columns_source
-                self.columns_source = base if base.startswith("edited") else f"edited ({base})"
+                self.columns_source = base if base.startswith("edited (") else f"edited ({base})"
             self._show_columns()
             self._status(f"{len(self.columns)} output columns ({self.columns_source})")
 
