@@ -295,6 +295,7 @@ async def test_a_run_with_the_loaded_columns_previews_any_column_and_histograms_
         await wait_idle(pilot, view)
         result = view.result
         assert result is not None, text_of(view, "#detect-status")
+        assert not view.query_one("#detect-column-list", Static).display  # the results instead
         assert result.params.detect_thresh == 3.0 and result.params.detect_minarea == 5
         assert result.params.phot_apertures == (4.0, 8.0, 16.0)
         header = [line.split()[2] for line in output.read_text().splitlines() if line[0] == "#"]
@@ -397,11 +398,15 @@ async def test_the_new_controls_are_on_screen_at_80x24(
         assert len(rows) == 24
         assert any(".sex config" in row and ".param columns" in row for row in rows), rows
         assert any("11 columns ^l" in row for row in rows), rows
+        assert any("Output columns (default)" in row for row in rows), rows
+        assert any(row.split()[:3] == ["NUMBER", "EXT_NUMBER", "MAG_AUTO"] for row in rows)
         assert "^l Columns" in rows[-1], rows[-1]
         await type_into(pilot, view, "#detect-config", str(sex))
         await pilot.pause(0.2)
         rows = screen_rows(app)
         assert any("7 columns ^l" in row for row in rows)
+        assert any("Output columns (my.param)" in row for row in rows), "\n".join(rows)
+        assert any("MAG_APER(3) FLUX_APER(3)" in row for row in rows), rows
         for remark in ("WEIGHT_TYPE MAP_WEIGHT", "ANALYSIS_THRESH", "MAG_PSF"):
             assert sum(remark in row for row in rows) == 1, "\n".join(rows)
         view.focus()

@@ -176,13 +176,22 @@ class DetectFilesMixin(Widget):
         if len(notes) > 3:
             self.notify("\n".join(notes), title="Detect: remarks", severity="warning", timeout=12)
 
-    def _column_count(self) -> int:
+    def _column_specs(self) -> tuple[str, ...]:
         from canfar_tui.detection.column_info import DEFAULT_COLUMNS
 
-        return len(self.columns if self.columns is not None else DEFAULT_COLUMNS)
+        return self.columns if self.columns is not None else DEFAULT_COLUMNS
+
+    def _column_count(self) -> int:
+        return len(self._column_specs())
 
     def _show_columns(self) -> None:
+        """The count in the form; until a run, the column names where the results go."""
         self.query_one("#detect-columns", Static).update(f"{self._column_count()} columns ^l")
+        listing = Text()
+        listing.append("Output columns", style="bold")
+        listing.append(f" ({self.columns_source})\n", style="dim")
+        listing.append(" ".join(self._column_specs()))
+        self.query_one("#detect-column-list", Static).update(listing)
 
     @on(Input.Submitted, "#detect-config")
     def _config_submitted(self, event: Input.Submitted) -> None:
@@ -210,6 +219,7 @@ class DetectFilesMixin(Widget):
                 self.query_one("#detect-param", Input).value = str(saved)
                 self.param_path, self.columns_source = saved, saved.name
             if result is None or tuple(result) == tuple(specs):
+                self._show_columns()
                 return
             self.columns = tuple(result)
             if saved is None or screen.saved_specs != result:

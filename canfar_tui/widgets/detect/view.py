@@ -228,6 +228,7 @@ class DetectView(DetectFilesMixin, Vertical, can_focus=True):
             with VerticalScroll(id="detect-left"):
                 # The results first, so that a short terminal shows them: the grid
                 # (the run's progress) is alone at the top while the run lasts.
+                yield Static("", id="detect-column-list")
                 yield Static("", id="detect-summary")
                 yield Static("", id="detect-histogram")
                 yield Static("", id="detect-grid")
@@ -342,6 +343,7 @@ class DetectView(DetectFilesMixin, Vertical, can_focus=True):
         ):
             self.query_one(widget_id, Static).update("")
         self.magnitudes = []
+        self.query_one("#detect-column-list", Static).display = False
         for result_id in ("#detect-summary", "#detect-histogram"):
             self.query_one(result_id, Static).display = False
         self._status(f"Opening {image.name}…")
