@@ -147,3 +147,13 @@ DEFAULT_COLUMNS: Final[tuple[str, ...]] = (
     "THETA_IMAGE",
     "FLAGS",
 )
+
+# --- flags & weights (canfar_tui.detection.weights)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        _c("FLAGS_WEIGHT", "Weighted extraction flags", "%1d", "", "i4"),
+        _c("IMAFLAGS_ISO", "FLAG-image flags OR'ed over the iso. profile", "%9u", "", "i4"),
+        _c("NIMAFLAGS_ISO", "Number of flagged pixels entering IMAFLAGS_ISO", "%9d", "", "i4"),
+    )
+)

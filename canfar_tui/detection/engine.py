@@ -55,6 +55,7 @@ from canfar_tui.detection.columns import add_requested_columns, requested_column
 from canfar_tui.detection.errors import DetectionError, ExtensionError
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.detection.reader import read_pixels
+from canfar_tui.detection.weights import active as weights_active
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -140,6 +141,7 @@ def _extract(
     thresh: float,
     mask: npt.NDArray[np.bool_] | None,
     params: DetectionParams,
+    var: npt.NDArray[np.float32] | None = None,
 ) -> tuple[npt.NDArray[np.void], npt.NDArray[np.int32]]:
     """``sep.extract`` with SExtractor's settings, growing sep's buffers on overflow.
 
@@ -157,6 +159,7 @@ def _extract(
             objects, segmap = sep.extract(
                 data,
                 thresh,
+                var=var,
                 mask=mask,
                 minarea=params.detect_minarea,
                 filter_kernel=kernel,
@@ -199,6 +202,7 @@ def measure(
     physical: Any = None,
     mask: npt.NDArray[np.bool_] | None = None,
     header: Any = None,
+    extras: Any = None,
 ) -> ExtensionOutput:
     """Detect and measure sources in ``data`` (float32, C-contiguous; modified in place).
 
@@ -207,6 +211,8 @@ def measure(
     difference with the subtracted data; without it the background map is evaluated.
     ``mask`` marks unusable pixels (NaN); they are ignored by the background and detection.
     ``header`` (keyword → value) gives the WCS of the world-coordinate columns.
+    ``extras`` (:class:`canfar_tui.detection.weights.Extras`) brings weight and flag maps,
+    the local background and the FLAGS bits only some columns need.
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -253,8 +259,15 @@ def measure(
     timings["subtract"] = time.perf_counter() - t
 
     thresh = params.detect_thresh * (global_rms if params.thresh_type == "RELATIVE" else 1.0)
+    detect_var = None
+    if extras is not None:
+        detect_var = extras.prepare(data, bkg, mask, _kernel(params), global_rms)
     t = time.perf_counter()
-    objects, segmap = _extract(data, thresh, mask, params)
+    if detect_var is not None and params.thresh_type == "RELATIVE":
+        # With a weight map the threshold is DETECT_THRESH × the local (filtered) noise.
+        objects, segmap = _extract(data, params.detect_thresh, mask, params, var=detect_var)
+    else:
+        objects, segmap = _extract(data, thresh, mask, params)
     timings["extract"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -279,6 +292,8 @@ def measure(
             catalogue, data, segmap, params, gain=gain, rms=global_rms, mask=mask, header=header
         )
         timings["columns"] = time.perf_counter() - t
+    if extras is not None:
+        catalogue = extras.finish(catalogue, data, segmap, mask, gain, global_rms)
     return ExtensionOutput(
         ext_number=ext_number,
         catalogue=catalogue,
@@ -644,6 +659,14 @@ def process_extension(
             mask = ~finite
             data[mask] = 0.0
     header = pixels.header
+    extras = None
+    if weights_active(params):
+        from canfar_tui.detection.weights import load
+
+        extras = load(os.fspath(path), ext, params, data.shape)
+        mask = extras.merge_mask(mask)
+        if mask is not None:
+            data[mask] = 0.0
     gain = _header_float(header, params.gain_key, params.gain)
     saturation = _header_float(header, params.satur_key, params.satur_level)
     try:
@@ -656,6 +679,7 @@ def process_extension(
             physical=pixels.physical,
             mask=mask,
             header=header,
+            extras=extras,
         )
     except DetectionError:
         raise

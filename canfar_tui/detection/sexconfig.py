@@ -9,7 +9,7 @@ value. ``canfar-tui detect`` accepts the same words (:data:`SEX_KEYS`, the keys
   handles them: :func:`catalogue_format`);
 * the other keys go through :meth:`DetectionParams.with_overrides` with the ``.sex`` file's
   rules; :func:`apply_command_line` refuses, in one line naming them all, the keys set on the
-  command line to a value canfar-tui cannot honour (``-WEIGHT_TYPE MAP_WEIGHT``,
+  command line to a value canfar-tui cannot honour (``-INTERP_TYPE VAR_ONLY``,
   ``-CHECKIMAGE_TYPE SEGMENTATION``, an ANALYSIS_THRESH different from DETECT_THRESH…):
   a value typed on the command line is a request, not a leftover of a shared config file.
 
@@ -131,7 +131,6 @@ _IGNORED_ON_COMMAND_LINE: Final[frozenset[str]] = frozenset(
         "VERBOSE_TYPE",
         "NTHREADS",
         "MEMORY_OBJSTACK",
-        "MEMORY_BUFSIZE",
         "WRITE_XML",
         "XML_NAME",
         "XSL_URL",
@@ -157,10 +156,6 @@ _DEFAULT_VALUES: Final[dict[str, str]] = {
     "ASSOCSELEC_TYPE": "MATCHED",
     "ASSOCCOORD_TYPE": "PIXEL",
     "PATTERN_TYPE": "RINGS-HARMONIC",
-    "FLAG_TYPE": "OR",
-    "RESCALE_WEIGHTS": "Y",
-    "WEIGHT_GAIN": "Y",
-    "BACKPHOTO_THICK": "24",
 }
 
 

@@ -51,7 +51,13 @@ __all__ = [
 ]
 
 # SExtractor writes these as narrower FITS types than the catalogue array holds.
-_FITS_TYPE_OVERRIDES = {"X_IMAGE": "E", "Y_IMAGE": "E", "EXT_NUMBER": "I", "FLAGS": "I"}
+_FITS_TYPE_OVERRIDES = {
+    "X_IMAGE": "E",
+    "Y_IMAGE": "E",
+    "EXT_NUMBER": "I",
+    "FLAGS": "I",
+    "FLAGS_WEIGHT": "I",
+}
 _FITS_TYPES = {"i4": "J", "i8": "K", "f4": "E", "f8": "D"}
 _NUMPY_TYPES = {"I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
 

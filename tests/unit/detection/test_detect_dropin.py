@@ -169,8 +169,8 @@ def test_ascii_headers_are_byte_identical(
     ("args", "fragment"),
     [
         (
-            ["-WEIGHT_TYPE", "MAP_WEIGHT"],
-            "not supported on the command line: WEIGHT_TYPE MAP_WEIGHT",
+            ["-DETECT_TYPE", "PHOTO"],
+            "not supported on the command line: DETECT_TYPE PHOTO",
         ),
         (["-ANALYSIS_THRESH", "3"], "ANALYSIS_THRESH 3 (must equal DETECT_THRESH)"),
         (["-CATALOG_TYPE", "ASCII_VOTABLE"], "CATALOG_TYPE ASCII_VOTABLE: not supported"),

@@ -1,0 +1,642 @@
+"""Weight maps, flag maps, local background and the FLAGS bits beyond the detection's.
+
+Everything here costs only when asked for (:func:`active`): a run without WEIGHT_TYPE,
+BACKPHOTO_TYPE LOCAL or the columns below never builds a :class:`Extras`.
+
+SExtractor semantics followed (``weight.c``, ``back.c``, ``scan.c``, ``analyse.c``,
+``flag.c``, ``photom.c``):
+
+* WEIGHT_TYPE MAP_RMS / MAP_VAR / MAP_WEIGHT read WEIGHT_IMAGE (for a multi-extension image,
+  the weight file's n-th image extension goes with the image's n-th; the counts and sizes
+  must match) and turn it into a variance map: rms², var, 1 / weight (weight ≤ 0 is bad).
+  BACKGROUND uses the background RMS map². With RESCALE_WEIGHTS Y, MAP_VAR and MAP_WEIGHT
+  are rescaled so that the median over the background meshes of σ_image / √var_mesh is 1.
+  WEIGHT_THRESH (in the map's units; default 0 for MAP_WEIGHT, none otherwise) marks bad
+  pixels: they are left out of the background, the detection and the photometry like
+  masked pixels. (SExtractor's INTERP_TYPE ALL fills short runs of bad pixels from their
+  neighbours instead; canfar-tui masks them.)
+* Detection with a weight map: the threshold is DETECT_THRESH × √(variance filtered with
+  the detection kernel), pixel by pixel (``sep.extract(var=…)`` on the filtered variance).
+* Errors: FLUXERR_ISO/AUTO/APER² = Σ variance over the measured pixels + the Poisson term,
+  which with WEIGHT_GAIN Y is modulated by variance / σ²_global (flux / GAIN otherwise).
+  THRESHOLD is the lowest pixel threshold over the isophote.
+* FLAGS_WEIGHT: 1 when an isophotal pixel has a bad weight, 2 when one of them or one of its
+  8 neighbours has a bad (filtered) detection weight.
+* FLAG_IMAGE / FLAG_TYPE: IMAFLAGS_ISO combines the non-zero flag-map values over the
+  isophotal pixels (OR, AND — SExtractor's AND starts from 0, so it is always 0 —, MIN,
+  MAX, MOST: the most frequent), NIMAFLAGS_ISO counts the pixels that entered it.
+* BACKPHOTO_TYPE LOCAL: the background is re-estimated (σ-clipped mode, SExtractor's
+  ``backguess``) in a rectangular annulus BACKPHOTO_THICK pixels wide around the object's
+  isophotal box (enlarged by a quarter of its size), without pixels of detected objects;
+  BACKGROUND gets it added, FLUX_ISO/AUTO/APER lose area × it, FLUX_MAX and THRESHOLD lose
+  it. Objects whose annulus leaves the image keep the global background.
+* FLAGS 16 for FLUX_APER apertures leaving the image (SExtractor sets it in
+  ``computeaperflux``), 32 for objects taller than SExtractor's strip buffer
+  (MEMORY_BUFSIZE lines, images taller than it only) and 128 for objects larger than
+  MEMORY_PIXSTACK pixels (SExtractor's pixel stack would have overflowed; canfar-tui grows
+  sep's stack instead and measures them whole).
+
+Imports numpy and sep; import it only when detection runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sep
+
+from canfar_tui.detection.errors import ExtensionError, InputError
+from canfar_tui.detection.params import DetectionParams
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from canfar_tui.detection.events import ExtensionInfo
+
+__all__ = ["Extras", "active", "check_inputs", "load"]
+
+BIG = 1e30
+"""SExtractor's BIG: the variance of a bad pixel."""
+_FLAG_COLUMNS = frozenset({"IMAFLAGS_ISO", "NIMAFLAGS_ISO"})
+_APER_COLUMNS = frozenset({"FLUX_APER", "FLUXERR_APER", "MAG_APER", "MAGERR_APER"})
+_OWN_COLUMNS = _FLAG_COLUMNS | {"FLAGS_WEIGHT"}
+_SEX_APERTURE, _SEX_ISO_PB, _SEX_OVERFLOW = 16, 32, 128
+APER_SUBPIX = 5
+
+
+def active(params: DetectionParams) -> bool:
+    """Whether this run needs :class:`Extras` (weights, flag map, LOCAL, extra flag bits)."""
+    if params.weight_type != "NONE" or params.backphoto_type == "LOCAL":
+        return True
+    return any(c in _OWN_COLUMNS or c in _APER_COLUMNS for c in params.columns)
+
+
+def _wants_flag_map(params: DetectionParams) -> bool:
+    return any(c in _FLAG_COLUMNS for c in params.columns)
+
+
+def _map_files(params: DetectionParams) -> list[tuple[str, str]]:
+    files = []
+    if params.weight_type.startswith("MAP_"):
+        files.append(("WEIGHT_IMAGE", params.weight_image))
+    if _wants_flag_map(params):
+        files.append(("FLAG_IMAGE", params.flag_image))
+    return files
+
+
+def _map_extensions(key: str, path: str) -> tuple[ExtensionInfo, ...]:
+    from canfar_tui.detection.reader import scan_image
+
+    try:
+        extensions, _ = scan_image(path)
+    except InputError as exc:
+        raise InputError(f"{key} {exc}") from None
+    return extensions
+
+
+def check_inputs(
+    image: str, extensions: tuple[ExtensionInfo, ...], params: DetectionParams
+) -> None:
+    """Check the weight and flag maps against the image (parent side, before any work).
+
+    Raises :class:`InputError` with one line: missing or unreadable file, not FITS, a
+    different number of image extensions, or an extension of another size.
+    """
+    for key, path in _map_files(params):
+        maps = _map_extensions(key, path)
+        name = os.path.basename(image)
+        if len(maps) != len(extensions):
+            raise InputError(
+                f"{key} {path}: {len(maps)} image extension(s) for the {len(extensions)} of {name}"
+            )
+        for ext, other in zip(extensions, maps, strict=True):
+            if tuple(ext.shape[-2:]) != tuple(other.shape[-2:]):
+                size = "×".join(str(n) for n in reversed(other.shape[-2:]))
+                want = "×".join(str(n) for n in reversed(ext.shape[-2:]))
+                raise InputError(
+                    f"{key} {path}: extension {other.ext_number} is {size} pixels, "
+                    f"{name}'s {ext.label} is {want}"
+                )
+
+
+def _read_map(key: str, path: str, ext: ExtensionInfo, shape: tuple[int, ...]) -> Any:
+    from canfar_tui.detection.reader import read_pixels
+
+    maps = _map_extensions(key, path)
+    if ext.ext_number > len(maps):
+        raise ExtensionError(f"{key} {path}: no image extension {ext.ext_number}")
+    data = read_pixels(path, maps[ext.ext_number - 1]).data
+    if data.shape != shape:
+        raise ExtensionError(f"{key} {path}: extension {ext.ext_number} has another size")
+    return data
+
+
+def load(path: str, ext: ExtensionInfo, params: DetectionParams, shape: tuple[int, ...]) -> Extras:
+    """Read this extension's weight and flag maps (worker side)."""
+    del path  # the image itself is read by the engine
+    weight = None
+    flag = None
+    if params.weight_type.startswith("MAP_"):
+        weight = _read_map("WEIGHT_IMAGE", params.weight_image, ext, shape)
+    if _wants_flag_map(params):
+        raw = _read_map("FLAG_IMAGE", params.flag_image, ext, shape)
+        flag = np.rint(np.nan_to_num(raw, nan=0.0)).astype(np.int64)
+    return Extras(params, weight, flag)
+
+
+def _var_threshold(params: DetectionParams) -> float:
+    """WEIGHT_THRESH in variance units (converted before any rescaling, as SExtractor)."""
+    t = params.weight_thresh
+    kind = params.weight_type
+    if t is None:
+        return BIG  # MAP_WEIGHT: weight 0 is variance BIG, bad either way
+    if kind in ("MAP_RMS", "BACKGROUND"):
+        return t * t if t * t < BIG else BIG
+    if kind == "MAP_WEIGHT":
+        return 1.0 / t if t > 0 else BIG
+    return t
+
+
+def _convolve(var: npt.NDArray[np.float32], kernel: npt.NDArray[np.float32]) -> Any:
+    """``var`` filtered with ``kernel`` (edges repeated), as SExtractor filters weights."""
+    kh, kw = kernel.shape
+    py, px = kh // 2, kw // 2
+    padded = np.pad(var, ((py, py), (px, px)), mode="edge")
+    out = np.zeros_like(var)
+    ny, nx = var.shape
+    for j in range(kh):
+        for i in range(kw):
+            k = kernel[j, i]
+            if k != 0:
+                out += np.float32(k) * padded[j : j + ny, i : i + nx]
+    return out
+
+
+@dataclass
+class _Noise:
+    var: Any
+    """Per-pixel variance of the measurement (rescaled); BIG where bad."""
+    bad: Any
+    detect_var: Any
+    wthresh: float
+
+
+class Extras:
+    """One extension's weight/flag maps and the measurements they add (see module doc)."""
+
+    def __init__(self, params: DetectionParams, weight: Any = None, flag: Any = None) -> None:
+        self.params = params
+        self.weight = weight
+        self.flag = flag
+        self.noise: _Noise | None = None
+        self.global_rms = 0.0
+        self.changed: set[str] = set()
+        """Flux and error columns changed here (their magnitudes are computed again)."""
+        self.aper_errors: Any = None
+        self._bad: Any = None
+        if weight is not None:
+            self._bad = self._raw_bad(weight)
+
+    # -- before the background --------------------------------------------------------
+
+    def _raw_bad(self, weight: Any) -> Any:
+        kind = self.params.weight_type
+        with np.errstate(invalid="ignore"):
+            if kind == "MAP_WEIGHT":
+                bad = ~(weight > 0)
+            else:
+                bad = ~np.isfinite(weight) | (weight < 0)
+                if kind == "MAP_VAR":
+                    bad |= weight >= BIG
+        return bad
+
+    def merge_mask(self, mask: Any) -> Any:
+        """The engine's mask (NaN pixels) with the bad-weight pixels added."""
+        if self.weight is None:
+            return mask
+        bad = self._bad | self._threshold_bad(self._to_var(self.weight, 1.0))
+        self._bad = bad
+        if not bad.any():
+            return mask
+        return bad if mask is None else (mask | bad)
+
+    def _to_var(self, weight: Any, sigfac: float) -> Any:
+        kind = self.params.weight_type
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if kind == "MAP_RMS":
+                var = np.square(weight, dtype=np.float32)
+            elif kind == "MAP_VAR":
+                var = weight.astype(np.float32) * np.float32(sigfac * sigfac)
+            else:
+                var = np.where(weight > 0, np.float32(sigfac * sigfac) / weight, np.float32(BIG))
+        return np.asarray(var, dtype=np.float32)
+
+    def _threshold_bad(self, var: Any) -> Any:
+        return var >= _var_threshold(self.params)
+
+    # -- after the background ---------------------------------------------------------
+
+    def prepare(self, data: Any, bkg: Any, mask: Any, kernel: Any, global_rms: float) -> Any | None:
+        """Build the variance maps; returns the detection variance (or None: no weights)."""
+        params = self.params
+        kind = params.weight_type
+        if kind == "NONE":
+            return None
+        if kind == "BACKGROUND":
+            var = np.square(np.asarray(bkg.rms(), dtype=np.float32))
+        else:
+            sigfac = 1.0
+            if kind in ("MAP_VAR", "MAP_WEIGHT") and params.rescale_weights:
+                sigfac = self._sigfac(bkg, mask, data.shape)
+            var = self._to_var(self.weight, sigfac)
+        bad = self._threshold_bad(var)
+        if self._bad is not None:
+            bad |= self._bad
+        var[bad] = np.float32(BIG)
+        if kernel is not None:
+            detect_var = _convolve(np.where(bad, np.float32(0), var), kernel)
+            bad_near = _convolve(bad.astype(np.float32), kernel) > 0
+            detect_var[bad_near] = np.float32(BIG)
+        else:
+            detect_var = var.copy()
+        self.noise = _Noise(var, bad, detect_var, _var_threshold(params))
+        self.global_rms = global_rms
+        return np.where(detect_var >= BIG, np.float32(BIG), detect_var)
+
+    def _sigfac(self, bkg: Any, mask: Any, shape: tuple[int, ...]) -> float:
+        """RESCALE_WEIGHTS: median over meshes of σ_image / √(variance-map background)."""
+        params = self.params
+        raw = self._to_var(self.weight, 1.0)
+        good_mask = mask if mask is not None else None
+        filled = np.where(raw >= BIG, np.float32(0), raw)
+        ny, nx = shape
+        bw, bh = (min(v, n) for v, n in zip(params.back_size, (nx, ny), strict=True))
+        fw, fh = params.back_filtersize
+        try:
+            vb = sep.Background(
+                np.ascontiguousarray(filled), mask=good_mask, bw=bw, bh=bh, fw=fw, fh=fh
+            )
+        except Exception:
+            return 1.0
+        ys = np.clip((np.arange(max(1, ny // bh)) + 0.5) * bh, 0, ny - 1).astype(np.intp)
+        xs = np.clip((np.arange(max(1, nx // bw)) + 0.5) * bw, 0, nx - 1).astype(np.intp)
+        sigma = np.asarray(bkg.rms())[np.ix_(ys, xs)].astype(np.float64)
+        wback = np.asarray(vb.back())[np.ix_(ys, xs)].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(wback > 0, sigma / np.sqrt(np.where(wback > 0, wback, 1.0)), 0.0)
+        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+        return float(np.median(ratio)) if ratio.size else 1.0
+
+    # -- after the measurements -------------------------------------------------------
+
+    def finish(
+        self,
+        cat: Any,
+        data: Any,
+        segmap: Any,
+        mask: Any,
+        gain: float,
+        global_rms: float,
+    ) -> Any:
+        """Fill and correct the catalogue ``cat`` (every column, one extension) in place."""
+        n = len(cat)
+        if n == 0:
+            return cat
+        params = self.params
+        names = set(cat.dtype.names or ())
+        ids = np.arange(1, n + 1, dtype=np.int32)
+        seg = segmap.ravel()
+        inside = seg > 0
+        owner = seg[inside] - 1
+        flags = cat["FLAGS"].astype(np.int64)
+        flags |= self._geometry_flags(cat, data.shape, names)
+        if self.noise is not None:
+            self._weighted(cat, data, segmap, mask, ids, inside, owner, gain, global_rms, names)
+            if "FLAGS_WEIGHT" in names:
+                cat["FLAGS_WEIGHT"] = self._weight_flags(segmap, inside, owner, n)
+        if self.flag is not None:
+            values, counts = self._flag_map(inside, owner, n)
+            if "IMAFLAGS_ISO" in names:
+                cat["IMAFLAGS_ISO"] = values
+            if "NIMAFLAGS_ISO" in names:
+                cat["NIMAFLAGS_ISO"] = counts
+        if params.backphoto_type == "LOCAL":
+            self._local_background(cat, data, segmap, mask, ids, names)
+        cat["FLAGS"] = flags
+        if self.changed:
+            self._magnitudes(cat, names)
+        return cat
+
+    def _geometry_flags(self, cat: Any, shape: tuple[int, ...], names: set[str]) -> Any:
+        params = self.params
+        ny, nx = shape
+        flags = np.zeros(len(cat), dtype=np.int64)
+        if names & _APER_COLUMNS:
+            mx = cat["X_IMAGE"].astype(np.float64) - 1.0
+            my = cat["Y_IMAGE"].astype(np.float64) - 1.0
+            for diameter in params.phot_apertures:
+                r = diameter / 2.0
+                out = (
+                    (np.trunc(mx - r + 0.499999) < 0)
+                    | (np.trunc(mx + r + 1.499999) > nx)
+                    | (np.trunc(my - r + 0.499999) < 0)
+                    | (np.trunc(my + r + 1.499999) > ny)
+                )
+                flags[out] |= _SEX_APERTURE
+        height = cat["YMAX_IMAGE"].astype(np.int64) - cat["YMIN_IMAGE"].astype(np.int64) + 1
+        if ny > params.memory_bufsize:
+            flags[height >= params.memory_bufsize] |= _SEX_ISO_PB
+        flags[cat["ISOAREAF_IMAGE"].astype(np.int64) > params.pixstack] |= _SEX_OVERFLOW
+        return flags
+
+    def _weighted(
+        self,
+        cat: Any,
+        data: Any,
+        segmap: Any,
+        mask: Any,
+        ids: Any,
+        inside: Any,
+        owner: Any,
+        gain: float,
+        global_rms: float,
+        names: set[str],
+    ) -> None:
+        """Errors and THRESHOLD from the variance map."""
+        assert self.noise is not None
+        params = self.params
+        n = len(cat)
+        var = self.noise.var
+        usable = np.where(self.noise.bad, np.float32(0), var)
+        flat_var = usable.ravel()[inside].astype(np.float64)
+        backnoise2 = global_rms * global_rms
+        modulate = params.weight_gain and gain > 0 and backnoise2 > 0
+        # ISO: Σ var over the isophote, Poisson term per positive pixel.
+        iso_var = np.bincount(owner, weights=flat_var, minlength=n).astype(np.float64)
+        pix = data.ravel()[inside].astype(np.float64)
+        if modulate:
+            positive = np.maximum(pix, 0.0)
+            iso_var += np.bincount(owner, weights=positive * flat_var, minlength=n) / (
+                gain * backnoise2
+            )
+        elif gain > 0:
+            iso_var += np.maximum(cat["FLUX_ISO"].astype(np.float64), 0.0) / gain
+        cat["FLUXERR_ISO"] = np.sqrt(iso_var)
+        # THRESHOLD: the lowest per-pixel threshold over the isophote.
+        sig = np.sqrt(flat_var)
+        order = np.lexsort((sig, owner))
+        first = np.searchsorted(owner[order], np.arange(n))
+        has = first < len(order)
+        lowest = np.zeros(n)
+        lowest[has] = sig[order[np.minimum(first[has], len(order) - 1)]]
+        present = np.bincount(owner, minlength=n) > 0
+        cat["THRESHOLD"] = np.where(present, params.detect_thresh * lowest, cat["THRESHOLD"])
+        # AUTO and APER: Σ var (and Σ pix⁺ var) in the apertures.
+        x = cat["X_IMAGE"].astype(np.float64) - 1.0
+        y = cat["Y_IMAGE"].astype(np.float64) - 1.0
+        ny, nx = data.shape
+        ok = np.isfinite(x) & np.isfinite(y)
+        xa = np.clip(np.where(ok, x, 0.0), 0, nx - 1)
+        ya = np.clip(np.where(ok, y, 0.0), 0, ny - 1)
+        pv = np.maximum(data, np.float32(0)) * usable if modulate else None
+        ell, circle_r = _auto_apertures(cat, params)
+        sums = [usable] if pv is None else [usable, pv]
+        auto = [np.zeros(n) for _ in sums]
+        a = cat["A_IMAGE"].astype(np.float64)
+        b = cat["B_IMAGE"].astype(np.float64)
+        theta = np.clip(np.radians(cat["THETA_IMAGE"].astype(np.float64)), -np.pi / 2, np.pi / 2)
+        kron = cat["KRON_RADIUS"].astype(np.float64)
+        for k, image in enumerate(sums):
+            if ell.any():
+                auto[k][ell] = sep.sum_ellipse(
+                    image,
+                    xa[ell],
+                    ya[ell],
+                    a[ell],
+                    np.minimum(a, b)[ell],
+                    theta[ell],
+                    kron[ell],
+                    subpix=1,
+                    mask=self.noise.bad,
+                    segmap=segmap,
+                    seg_id=ids[ell],
+                )[0]
+            if (~ell).any():
+                auto[k][~ell] = sep.sum_circle(
+                    image,
+                    xa[~ell],
+                    ya[~ell],
+                    circle_r,
+                    subpix=1,
+                    mask=self.noise.bad,
+                    segmap=segmap,
+                    seg_id=ids[~ell],
+                )[0]
+        flux = cat["FLUX_AUTO"].astype(np.float64)
+        pv_auto = auto[1] if pv is not None else auto[0]
+        cat["FLUXERR_AUTO"] = np.sqrt(auto[0] + self._poisson(flux, pv_auto, gain, modulate))
+        self.changed.update({"FLUXERR_ISO", "FLUXERR_AUTO"})
+        if names & {"FLUXERR_APER", "MAGERR_APER"}:
+            fluxes = cat["FLUX_APER"].reshape(n, -1) if "FLUX_APER" in names else None
+            errs = np.zeros((n, len(params.phot_apertures)))
+            for i, diameter in enumerate(params.phot_apertures):
+                parts = [
+                    sep.sum_circle(
+                        image,
+                        xa,
+                        ya,
+                        diameter / 2.0,
+                        subpix=APER_SUBPIX,
+                        mask=self.noise.bad,
+                        segmap=segmap,
+                        seg_id=ids,
+                    )[0]
+                    for image in sums
+                ]
+                f = (
+                    fluxes[:, i].astype(np.float64)
+                    if fluxes is not None and fluxes.shape[1] > i
+                    else np.zeros(n)
+                )
+                errs[:, i] = np.sqrt(parts[0] + self._poisson(f, parts[-1], gain, modulate))
+            self.aper_errors = errs
+            if "FLUXERR_APER" in names:
+                view = cat["FLUXERR_APER"].reshape(n, -1)
+                k = min(view.shape[1], errs.shape[1])
+                view[:, :k] = errs[:, :k]
+            self.changed.add("FLUXERR_APER")
+
+    def _poisson(self, flux: Any, pv_sum: Any, gain: float, modulate: bool) -> Any:
+        """The photon-noise term: Σ pix⁺ var / (GAIN σ²) with WEIGHT_GAIN, else flux⁺ / GAIN."""
+        if gain <= 0:
+            return np.zeros_like(flux)
+        if modulate:
+            return np.maximum(pv_sum, 0.0) / (gain * self.global_rms * self.global_rms)
+        return np.maximum(flux, 0.0) / gain
+
+    def _weight_flags(self, segmap: Any, inside: Any, owner: Any, n: int) -> Any:
+        assert self.noise is not None
+        bad = self.noise.bad
+        low = np.bincount(owner, weights=bad.ravel()[inside], minlength=n) > 0
+        dbad = self.noise.detect_var >= self.noise.wthresh if self.noise.wthresh < BIG else None
+        near = np.zeros(n, dtype=bool)
+        if dbad is not None or bad.any():
+            detect_bad = self.noise.detect_var >= BIG if dbad is None else dbad
+            grown = detect_bad.copy()
+            grown[1:, :] |= detect_bad[:-1, :]
+            grown[:-1, :] |= detect_bad[1:, :]
+            g2 = grown.copy()
+            g2[:, 1:] |= grown[:, :-1]
+            g2[:, :-1] |= grown[:, 1:]
+            near = np.bincount(owner, weights=g2.ravel()[inside], minlength=n) > 0
+        del segmap
+        return low.astype(np.int32) | (near.astype(np.int32) << 1)
+
+    def _flag_map(self, inside: Any, owner: Any, n: int) -> tuple[Any, Any]:
+        values = self.flag.ravel()[inside]
+        nonzero = values != 0
+        o, v = owner[nonzero], values[nonzero]
+        kind = self.params.flag_type
+        counts = np.bincount(o, minlength=n).astype(np.int64)
+        out = np.zeros(n, dtype=np.int64)
+        if kind == "OR":
+            np.bitwise_or.at(out, o, v)
+        elif kind == "AND":
+            pass  # SExtractor ANDs into 0: always 0 (its count still counts the pixels)
+        elif kind in ("MIN", "MAX"):
+            best = np.full(n, np.iinfo(np.int64).max if kind == "MIN" else -1, dtype=np.int64)
+            (np.minimum if kind == "MIN" else np.maximum).at(best, o, v)
+            has = counts > 0
+            out[has] = best[has]
+            hit = v == best[o]
+            counts = np.bincount(o[hit], minlength=n).astype(np.int64)
+        else:  # MOST: the most frequent value (the first seen on ties)
+            counts = np.zeros(n, dtype=np.int64)
+            if len(o):
+                pairs, first, freq = np.unique(
+                    o * (int(v.max()) + 1) + v, return_index=True, return_counts=True
+                )
+                po = pairs // (int(v.max()) + 1)
+                pv = pairs % (int(v.max()) + 1)
+                order = np.lexsort((first, -freq, po))
+                lead = np.ones(len(order), dtype=bool)
+                lead[1:] = po[order][1:] != po[order][:-1]
+                chosen = order[lead]
+                out[po[chosen]] = pv[chosen]
+                counts[po[chosen]] = freq[chosen]
+        return out, counts
+
+    def _local_background(
+        self, cat: Any, data: Any, segmap: Any, mask: Any, ids: Any, names: set[str]
+    ) -> None:
+        """BACKPHOTO_TYPE LOCAL: SExtractor's ``localback`` and the photometry it changes."""
+        params = self.params
+        ny, nx = data.shape
+        n = len(cat)
+        pbs = params.backphoto_thick
+        x0 = cat["XMIN_IMAGE"].astype(np.int64) - 1
+        x1 = cat["XMAX_IMAGE"].astype(np.int64) - 1
+        y0 = cat["YMIN_IMAGE"].astype(np.int64) - 1
+        y1 = cat["YMAX_IMAGE"].astype(np.int64) - 1
+        free = segmap == 0
+        if mask is not None:
+            free &= ~mask
+        dbkg = np.zeros(n)
+        for i in range(n):
+            ox, oy = x1[i] - x0[i] + 1, y1[i] - y0[i] + 1
+            bx = ox // 4 if ox < nx / 2 else (nx - ox) // 4
+            by = oy // 4 if oy < ny / 2 else (ny - oy) // 4
+            ixmin, ixmax = x0[i] - bx, x1[i] + 1 + bx
+            iymin, iymax = y0[i] - by, y1[i] + 1 + by
+            bxmin, bxmax, bymin, bymax = ixmin - pbs, ixmax + pbs, iymin - pbs, iymax + pbs
+            if not (bymin >= 0 and bymax < ny and bxmin >= 0 and bxmax < nx):
+                continue
+            box = data[bymin:bymax, bxmin:bxmax]
+            keep = free[bymin:bymax, bxmin:bxmax].copy()
+            keep[iymin - bymin : iymax - bymin, ixmin - bxmin : ixmax - bxmin] = False
+            pixels = box[keep]
+            if pixels.size < 2:
+                continue
+            row = np.ascontiguousarray(pixels.reshape(1, -1), dtype=np.float32)
+            try:
+                back = sep.Background(row, bw=row.shape[1], bh=1, fw=1, fh=1)
+            except Exception:
+                continue
+            value = float(back.globalback)
+            if math.isfinite(value):
+                dbkg[i] = value
+        if not dbkg.any():
+            return
+        cat["BACKGROUND"] = cat["BACKGROUND"] + dbkg
+        cat["FLUX_MAX"] = cat["FLUX_MAX"] - dbkg
+        cat["THRESHOLD"] = cat["THRESHOLD"] - dbkg
+        cat["FLUX_ISO"] = cat["FLUX_ISO"] - cat["ISOAREAF_IMAGE"] * dbkg
+        x = np.clip(cat["X_IMAGE"].astype(np.float64) - 1.0, 0, nx - 1)
+        y = np.clip(cat["Y_IMAGE"].astype(np.float64) - 1.0, 0, ny - 1)
+        ones = np.ones_like(data)
+        kron = cat["KRON_RADIUS"].astype(np.float64)
+        a = cat["A_IMAGE"].astype(np.float64)
+        b = cat["B_IMAGE"].astype(np.float64)
+        theta = np.clip(np.radians(cat["THETA_IMAGE"].astype(np.float64)), -np.pi / 2, np.pi / 2)
+        ell, circle_r = _auto_apertures(cat, params)
+        area = np.zeros(n)
+        if ell.any():
+            area[ell] = sep.sum_ellipse(
+                ones, x[ell], y[ell], a[ell], np.minimum(a, b)[ell], theta[ell], kron[ell], subpix=1
+            )[0]
+        if (~ell).any():
+            area[~ell] = sep.sum_circle(ones, x[~ell], y[~ell], circle_r, subpix=1)[0]
+        cat["FLUX_AUTO"] = cat["FLUX_AUTO"] - area * dbkg
+        self.changed.update({"FLUX_ISO", "FLUX_AUTO"})
+        if "FLUX_APER" in names:
+            view = cat["FLUX_APER"].reshape(n, -1)
+            for i, diameter in enumerate(params.phot_apertures[: view.shape[1]]):
+                s, _, _ = sep.sum_circle(ones, x, y, diameter / 2.0, subpix=APER_SUBPIX)
+                view[:, i] -= s * dbkg
+            self.changed.add("FLUX_APER")
+
+    def _magnitudes(self, cat: Any, names: set[str]) -> None:
+        """MAG/MAGERR again for the fluxes and errors changed here."""
+        zp = self.params.mag_zeropoint
+        n = len(cat)
+        for flux_name, err_name, mag_name, magerr_name in (
+            ("FLUX_ISO", "FLUXERR_ISO", "MAG_ISO", "MAGERR_ISO"),
+            ("FLUX_AUTO", "FLUXERR_AUTO", "MAG_AUTO", "MAGERR_AUTO"),
+            ("FLUX_APER", "FLUXERR_APER", "MAG_APER", "MAGERR_APER"),
+        ):
+            if not {flux_name, err_name} & self.changed:
+                continue
+            if flux_name not in names:
+                continue  # FLUX_APER not asked for: MAG_APER keeps its own flux
+            flux = cat[flux_name].reshape(n, -1).astype(np.float64)
+            if err_name in names:
+                err = cat[err_name].reshape(n, -1).astype(np.float64)
+            elif err_name == "FLUXERR_APER" and self.aper_errors is not None:
+                err = self.aper_errors[:, : flux.shape[1]]
+            else:
+                err = None
+            positive = flux > 0
+            safe = np.where(positive, flux, 1.0)
+            if mag_name in names and flux_name in self.changed:
+                mag = np.where(positive, zp - 2.5 * np.log10(safe), 99.0)
+                k = min(mag.shape[1], cat[mag_name].reshape(n, -1).shape[1])
+                view = cat[mag_name].reshape(n, -1)
+                view[:, :k] = mag[:, :k]
+            if magerr_name in names and err is not None:
+                k = min(err.shape[1], cat[magerr_name].reshape(n, -1).shape[1], flux.shape[1])
+                view = cat[magerr_name].reshape(n, -1)
+                view[:, :k] = np.where(positive, 1.086 * err / safe, 99.0)[:, :k]
+
+
+def _auto_apertures(cat: Any, params: DetectionParams) -> tuple[Any, float]:
+    """Which objects were measured in their Kron ellipse, and the circular aperture radius."""
+    a = cat["A_IMAGE"].astype(np.float64)
+    b = cat["B_IMAGE"].astype(np.float64)
+    kron = cat["KRON_RADIUS"].astype(np.float64)
+    ell = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0) & (kron > 0)
+    meas = params.phot_autoapers[1]
+    return ell, (meas / 2.0 if meas > 0 else params.phot_autoparams[1])
