@@ -31,8 +31,10 @@ How each step maps onto SExtractor (``default.sex`` semantics):
   aperture parameters";
 * FLAGS: 1 crowded (> 10 % of the Kron or AUTO aperture masked), 2 blended, 4 saturated
   (FLUX_MAX + BACKGROUND ≥ SATURATE / SATUR_LEVEL), 8 touches the image border, 16 aperture
-  truncated by the border, 64 deblending overflow. 32 (SExtractor's strip-buffer
-  artefact) and 128 are never set;
+  truncated by the border, 32 taller than MEMORY_BUFSIZE lines, 64 deblending overflow,
+  128 more pixels than MEMORY_PIXSTACK (:func:`canfar_tui.detection.weights.memory_flags`);
+  weight and flag maps, BACKPHOTO_TYPE LOCAL and FLUX_APER's flags:
+  :mod:`canfar_tui.detection.weights`;
 * GAIN and SATURATE header keywords (GAIN_KEY, SATUR_KEY) override GAIN and SATUR_LEVEL, as
   in SExtractor; GAIN 0 means no Poisson term in the errors.
 
@@ -56,6 +58,7 @@ from canfar_tui.detection.errors import DetectionError, ExtensionError
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.detection.reader import read_pixels
 from canfar_tui.detection.weights import active as weights_active
+from canfar_tui.detection.weights import memory_flags
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -594,6 +597,7 @@ def _photometry(
     flags[((kflag | aflag) & sep.APER_TRUNC) != 0] |= _SEX_APERTURE
     flags[crowded] |= _SEX_CROWDED
     flags[peak + background >= saturation] |= _SEX_SATURATED
+    flags |= memory_flags(objects["npix"], objects["ymin"], objects["ymax"], ny, params)
 
     cat["NUMBER"] = np.arange(1, n + 1)
     cat["EXT_NUMBER"] = ext_number

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
     from canfar_tui.detection.events import ExtensionInfo
 
-__all__ = ["Extras", "active", "check_inputs", "load"]
+__all__ = ["Extras", "active", "check_inputs", "load", "memory_flags"]
 
 BIG = 1e30
 """SExtractor's BIG: the variance of a bad pixel."""
@@ -73,6 +73,22 @@ def active(params: DetectionParams) -> bool:
     if params.weight_type != "NONE" or params.backphoto_type == "LOCAL":
         return True
     return any(c in _OWN_COLUMNS or c in _APER_COLUMNS for c in params.columns)
+
+
+def memory_flags(
+    npix: npt.NDArray[Any], ymin: npt.NDArray[Any], ymax: npt.NDArray[Any], ny: int, params: Any
+) -> npt.NDArray[np.int64]:
+    """FLAGS 32 and 128 from the objects' sizes (every run: a few operations per object).
+
+    32: taller than SExtractor's strip buffer (MEMORY_BUFSIZE lines, images taller than
+    it); 128: more pixels than MEMORY_PIXSTACK (SExtractor would have run out of stack).
+    """
+    flags = np.zeros(len(npix), dtype=np.int64)
+    if ny > params.memory_bufsize:
+        height = ymax.astype(np.int64) - ymin.astype(np.int64) + 1
+        flags[height >= params.memory_bufsize] |= _SEX_ISO_PB
+    flags[npix.astype(np.int64) > params.pixstack] |= _SEX_OVERFLOW
+    return flags
 
 
 def _wants_flag_map(params: DetectionParams) -> bool:
@@ -309,9 +325,11 @@ class Extras:
         params = self.params
         names = set(cat.dtype.names or ())
         ids = np.arange(1, n + 1, dtype=np.int32)
-        seg = segmap.ravel()
-        inside = seg > 0
-        owner = seg[inside] - 1
+        if self.noise is not None or self.flag is not None:
+            # The isophotal pixels of every object (one pass over the segmentation map).
+            seg = segmap.ravel()
+            inside = seg > 0
+            owner = seg[inside] - 1
         flags = cat["FLAGS"].astype(np.int64)
         flags |= self._geometry_flags(cat, data.shape, names)
         if self.noise is not None:
@@ -347,10 +365,6 @@ class Extras:
                     | (np.trunc(my + r + 1.499999) > ny)
                 )
                 flags[out] |= _SEX_APERTURE
-        height = cat["YMAX_IMAGE"].astype(np.int64) - cat["YMIN_IMAGE"].astype(np.int64) + 1
-        if ny > params.memory_bufsize:
-            flags[height >= params.memory_bufsize] |= _SEX_ISO_PB
-        flags[cat["ISOAREAF_IMAGE"].astype(np.int64) > params.pixstack] |= _SEX_OVERFLOW
         return flags
 
     def _weighted(
