@@ -342,3 +342,78 @@ def test_local_background_matches_source_extractor(work: Path, crowded: str) -> 
     assert np.median(shift) > 3 * max(np.median(ours_vs_theirs), 0.01)
     big = np.abs(g.theirs["MAG_APER[1]"] - g.ours["MAG_APER[1]"])
     assert np.median(big) > 3 * np.median(np.abs(o["MAG_APER[1]"] - t["MAG_APER[1]"]))
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["-WEIGHT_TYPE", "MAP_WEIGHT", "-WEIGHT_IMAGE", "nosuch.fits"], "WEIGHT_IMAGE nosuch"),
+        (["-WEIGHT_TYPE", "MAP_RMS", "-WEIGHT_IMAGE", "notes.txt"], "WEIGHT_IMAGE notes.txt"),
+        (["-WEIGHT_TYPE", "MAP_VAR", "-WEIGHT_IMAGE", "tiny.fits"], "is 100×100 pixels"),
+        (["-WEIGHT_TYPE", "MAP_VAR", "-WEIGHT_IMAGE", "single.fits"], "1 image extension(s)"),
+        (["-FLAG_IMAGE", "nosuch.fits", "-PARAMETERS_NAME", "imaflags.param"], "FLAG_IMAGE"),
+        (["-FLAG_IMAGE", "tiny.fits", "-PARAMETERS_NAME", "imaflags.param"], "100×100"),
+    ],
+)
+def test_bad_weight_or_flag_files_fail_in_one_line(
+    work: Path,
+    noisy: str,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    fragment: str,
+) -> None:
+    (work / "notes.txt").write_text("not a FITS file\n" * 200)
+    (work / "imaflags.param").write_text("NUMBER\nX_IMAGE\nIMAFLAGS_ISO\n")
+    if not (work / "tiny.fits").exists():
+        tiny = [fits.ImageHDU(np.ones((100, 100), np.float32)) for _ in range(2)]
+        fits.HDUList([fits.PrimaryHDU(), *tiny]).writeto(work / "tiny.fits")
+        fits.PrimaryHDU(np.ones((1024, 512), np.float32)).writeto(work / "single.fits")
+    catalogue = work / "bad.cat"
+    catalogue.unlink(missing_ok=True)
+    capsys.readouterr()
+    with contextlib.chdir(work):
+        code = cli.main([noisy, *args, "-CATALOG_NAME", catalogue.name, "-q"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and fragment in err and "Traceback" not in err, err
+    assert not catalogue.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["-WEIGHT_TYPE", "MAP_RMS,MAP_VAR"], "WEIGHT_TYPE: one value"),
+        (["-WEIGHT_TYPE", "MAP_GUESS"], "WEIGHT_TYPE: expected one of"),
+        (["-FLAG_TYPE", "XOR"], "FLAG_TYPE: expected one of"),
+        (["-BACKPHOTO_TYPE", "NEAR"], "BACKPHOTO_TYPE: expected one of"),
+        (["-BACKPHOTO_THICK", "0"], "BACKPHOTO_THICK must be >= 1"),
+        (["-WEIGHT_THRESH", "-1"], "WEIGHT_THRESH must be >= 0"),
+        (["-WEIGHT_GAIN", "maybe"], "WEIGHT_GAIN: expected Y or N"),
+    ],
+)
+def test_bad_weight_options_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str
+) -> None:
+    with contextlib.chdir(tmp_path):
+        assert cli.main(["a.fits", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err, err
+
+
+def test_weight_options_are_read_from_a_sex_file(tmp_path: Path) -> None:
+    from canfar_tui.detection.params import DetectionParams
+
+    (tmp_path / "w.sex").write_text(
+        "WEIGHT_TYPE MAP_WEIGHT,MAP_WEIGHT\nWEIGHT_IMAGE w.fits\nWEIGHT_THRESH 0.5\n"
+        "WEIGHT_GAIN N\nRESCALE_WEIGHTS N\nFLAG_IMAGE f.fits\nFLAG_TYPE MOST\n"
+        "BACKPHOTO_TYPE LOCAL\nBACKPHOTO_THICK 30\nMEMORY_BUFSIZE 512\n"
+    )
+    p = DetectionParams.from_sex_file(tmp_path / "w.sex")
+    assert (p.weight_type, p.weight_image, p.weight_thresh) == ("MAP_WEIGHT", "w.fits", 0.5)
+    assert (p.weight_gain, p.rescale_weights) == (False, False)
+    assert (p.flag_image, p.flag_type) == ("f.fits", "MOST")
+    assert (p.backphoto_type, p.backphoto_thick, p.memory_bufsize) == ("LOCAL", 30, 512)
+    assert p.warnings == ()
