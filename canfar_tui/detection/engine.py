@@ -581,10 +581,10 @@ def _photometry(
     # Background at the nearest pixel of the centroid, like SExtractor's back(mx+.5, my+.5).
     ix = np.clip(np.floor(xa + 0.5).astype(np.intp), 0, nx - 1)
     iy = np.clip(np.floor(ya + 0.5).astype(np.intp), 0, ny - 1)
-    if physical is not None:
+    # BACK_TYPE MANUAL subtracts BACK_VALUE, but SExtractor's BACKGROUND (and the saturation
+    # test) still reads its background map there.
+    if physical is not None and params.back_type != "MANUAL":
         background = physical(iy, ix) - data[iy, ix].astype(np.float64)
-    elif params.back_type == "MANUAL":
-        background = np.full(n, params.back_value)
     else:
         background = np.asarray(bkg.back(dtype=np.float32))[iy, ix].astype(np.float64)
     peak = objects["peak"].astype(np.float64)

@@ -417,3 +417,16 @@ def test_weight_options_are_read_from_a_sex_file(tmp_path: Path) -> None:
     assert (p.flag_image, p.flag_type) == ("f.fits", "MOST")
     assert (p.backphoto_type, p.backphoto_thick, p.memory_bufsize) == ("LOCAL", 30, 512)
     assert p.warnings == ()
+
+
+def test_back_type_manual_matches_source_extractor(work: Path, crowded: str) -> None:
+    with fits.open(work / crowded) as hdul:
+        sky = max(float(h.header["SKYLEVEL"]) for h in hdul[1:])
+    columns = (*BASE_COLUMNS, "FLUX_MAX")
+    args = ["-BACK_TYPE", "MANUAL", "-BACK_VALUE", f"{sky + 15:.1f}"]
+    ours, theirs = _run_both(work, crowded, columns, args, "manual")
+    m = _match(ours, theirs)
+    _assert_photometry(m)
+    # BACKGROUND stays the background map's value (not BACK_VALUE), as in SExtractor.
+    assert np.ptp(m.theirs["BACKGROUND"]) > 10
+    assert np.median(np.abs(m.ours["BACKGROUND"] - m.theirs["BACKGROUND"])) < 1.0
