@@ -89,6 +89,7 @@ class ParamError(ValueError):
 # SExtractor keys mapped onto DetectionParams fields.
 _KEY_TO_FIELD: Final[dict[str, str]] = {
     "DETECT_THRESH": "detect_thresh",
+    "ANALYSIS_THRESH": "analysis_thresh",
     "THRESH_TYPE": "thresh_type",
     "DETECT_MINAREA": "detect_minarea",
     "FILTER": "filter",
@@ -158,7 +159,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "INTERP_MAXYLAG",
         "INTERP_TYPE",
         "MASK_TYPE",
-        "ANALYSIS_THRESH",
         "PSF_NAME",
         "PSF_NMAX",
         "PATTERN_TYPE",
@@ -268,6 +268,9 @@ class DetectionParams:
     """
 
     detect_thresh: float = 1.5
+    analysis_thresh: float = 1.5
+    """SExtractor's ANALYSIS_THRESH (1.5 unless set, whatever DETECT_THRESH is): THRESHOLD and
+    ISOAREA_IMAGE are measured at it."""
     thresh_type: Literal["RELATIVE", "ABSOLUTE"] = "RELATIVE"
     detect_minarea: int = 3
     filter: bool = True
@@ -322,6 +325,8 @@ class DetectionParams:
         """Raise :class:`ParamError` (one line) when a value is out of range."""
         if not self.detect_thresh > 0:
             raise _fail(f"DETECT_THRESH must be > 0, got {self.detect_thresh:g}")
+        if not self.analysis_thresh > 0:
+            raise _fail(f"ANALYSIS_THRESH must be > 0, got {self.analysis_thresh:g}")
         if self.detect_minarea < 1:
             raise _fail(f"DETECT_MINAREA must be >= 1, got {self.detect_minarea}")
         if not 1 <= self.deblend_nthresh <= 64:
@@ -386,13 +391,6 @@ class DetectionParams:
         """
         path = Path(path)
         values, warnings = parse_sex_file(path)
-        analysis = values.get("ANALYSIS_THRESH", "").strip()
-        detect = values.get("DETECT_THRESH", "1.5").strip()
-        if analysis and _split_list(analysis) != _split_list(detect):
-            warnings.append(
-                f"ANALYSIS_THRESH {analysis} differs from DETECT_THRESH {detect}: "
-                "canfar-tui measures at the detection threshold"
-            )
         params = (base or cls()).with_overrides(values, _config_dir=path.parent, _strict=False)
         return replace(params, warnings=(*params.warnings, *warnings))
 
@@ -474,7 +472,7 @@ class DetectionParams:
 
     def _convert(self, key: str, text: str, config_dir: Path | None) -> dict[str, Any]:
         name = _KEY_TO_FIELD[key]
-        if key in ("DETECT_THRESH",):
+        if key in ("DETECT_THRESH", "ANALYSIS_THRESH"):
             parts = _split_list(text)
             if len(parts) != 1:
                 raise _fail(

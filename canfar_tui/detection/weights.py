@@ -72,6 +72,8 @@ def active(params: DetectionParams) -> bool:
     """Whether this run needs :class:`Extras` (weights, flag map, LOCAL, extra flag bits)."""
     if params.weight_type != "NONE" or params.backphoto_type == "LOCAL":
         return True
+    if params.analysis_thresh != params.detect_thresh:
+        return True
     return any(c in _OWN_COLUMNS or c in _APER_COLUMNS for c in params.columns)
 
 
@@ -325,7 +327,8 @@ class Extras:
         params = self.params
         names = set(cat.dtype.names or ())
         ids = np.arange(1, n + 1, dtype=np.int32)
-        if self.noise is not None or self.flag is not None:
+        analysis = params.analysis_thresh != params.detect_thresh
+        if self.noise is not None or self.flag is not None or analysis:
             # The isophotal pixels of every object (one pass over the segmentation map).
             seg = segmap.ravel()
             inside = seg > 0
@@ -336,6 +339,8 @@ class Extras:
             self._weighted(cat, data, segmap, mask, ids, inside, owner, gain, global_rms, names)
             if "FLAGS_WEIGHT" in names:
                 cat["FLAGS_WEIGHT"] = self._weight_flags(segmap, inside, owner, n)
+        if analysis and self.noise is None:
+            self._analysis(cat, data, inside, owner, global_rms)
         if self.flag is not None:
             values, counts = self._flag_map(inside, owner, n)
             if "IMAFLAGS_ISO" in names:
@@ -348,6 +353,15 @@ class Extras:
         if self.changed:
             self._magnitudes(cat, names)
         return cat
+
+    def _analysis(self, cat: Any, data: Any, inside: Any, owner: Any, global_rms: float) -> None:
+        """ANALYSIS_THRESH ≠ DETECT_THRESH: ISOAREA_IMAGE counts the pixels above the former."""
+        params = self.params
+        thresh = params.analysis_thresh
+        if params.thresh_type == "RELATIVE":
+            thresh *= global_rms
+        above = data.ravel()[inside] > thresh
+        cat["ISOAREA_IMAGE"] = np.bincount(owner[above], minlength=len(cat))
 
     def _geometry_flags(self, cat: Any, shape: tuple[int, ...], names: set[str]) -> Any:
         params = self.params
@@ -400,7 +414,7 @@ class Extras:
         elif gain > 0:
             iso_var += np.maximum(cat["FLUX_ISO"].astype(np.float64), 0.0) / gain
         cat["FLUXERR_ISO"] = np.sqrt(iso_var)
-        # THRESHOLD: the lowest per-pixel threshold over the isophote.
+        # The lowest noise over the isophote (for THRESHOLD).
         sig = np.sqrt(flat_var)
         order = np.lexsort((sig, owner))
         first = np.searchsorted(owner[order], np.arange(n))
@@ -408,7 +422,14 @@ class Extras:
         lowest = np.zeros(n)
         lowest[has] = sig[order[np.minimum(first[has], len(order) - 1)]]
         present = np.bincount(owner, minlength=n) > 0
-        cat["THRESHOLD"] = np.where(present, params.detect_thresh * lowest, cat["THRESHOLD"])
+        # THRESHOLD: the detection threshold; ISOAREA_IMAGE: pixels above the analysis
+        # threshold (in σ), both scaled by each pixel's noise as in SExtractor.
+        if params.thresh_type == "RELATIVE":
+            cat["THRESHOLD"] = np.where(present, params.detect_thresh * lowest, cat["THRESHOLD"])
+        factor = params.analysis_thresh
+        if params.thresh_type != "RELATIVE":
+            factor /= global_rms
+        cat["ISOAREA_IMAGE"] = np.bincount(owner[pix > factor * sig], minlength=n)
         # AUTO and APER: Σ var (and Σ pix⁺ var) in the apertures.
         x = cat["X_IMAGE"].astype(np.float64) - 1.0
         y = cat["Y_IMAGE"].astype(np.float64) - 1.0

@@ -430,3 +430,21 @@ def test_back_type_manual_matches_source_extractor(work: Path, crowded: str) -> 
     # BACKGROUND stays the background map's value (not BACK_VALUE), as in SExtractor.
     assert np.ptp(m.theirs["BACKGROUND"]) > 10
     assert np.median(np.abs(m.ours["BACKGROUND"] - m.theirs["BACKGROUND"])) < 1.0
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_analysis_thresh_matches_source_extractor(work: Path, noisy: str, weighted: bool) -> None:
+    columns = (*BASE_COLUMNS, "ISOAREA_IMAGE")
+    weights = ["-WEIGHT_TYPE", "MAP_RMS", "-WEIGHT_IMAGE", "rms.fits"] if weighted else []
+    args = ["-DETECT_THRESH", "1.5", "-ANALYSIS_THRESH", "4", *weights]
+    ours, theirs = _run_both(work, noisy, columns, args, f"analysis_{weighted}")
+    m = _match(ours, theirs)
+    _assert_photometry(m)
+    o, t = m.ours["ISOAREA_IMAGE"], m.theirs["ISOAREA_IMAGE"]
+    assert np.mean(o == t) >= 0.9  # ISOAREA_IMAGE is ~92 % equal at the default thresholds
+    counted = t > 0
+    assert np.median(np.abs(o[counted] / t[counted] - 1.0)) <= 0.05
+    # ANALYSIS_THRESH matters: at 1.5 σ source-extractor's areas are much larger.
+    _, plain = _run_both(work, noisy, columns, weights, f"analysis_plain_{weighted}")
+    p = _match(ours, plain)
+    assert np.median(p.theirs["ISOAREA_IMAGE"] / np.maximum(p.ours["ISOAREA_IMAGE"], 1)) > 1.5

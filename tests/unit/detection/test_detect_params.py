@@ -118,7 +118,7 @@ def test_sex_file_values_and_unsupported_keys_are_named(sex_dir: Path) -> None:
     assert p.mag_zeropoint == 30.0
     joined = " | ".join(p.warnings)
     assert "DETECT_TYPE" in joined and "SOME_NEW_KEY" in joined
-    assert "ANALYSIS_THRESH" in joined  # 1.5 vs DETECT_THRESH 3.0
+    assert p.analysis_thresh == 1.5  # measured at ANALYSIS_THRESH, not DETECT_THRESH
     assert all("\n" not in w for w in p.warnings)
 
 
