@@ -180,17 +180,43 @@ def _var_threshold(params: DetectionParams) -> float:
 
 
 def _convolve(var: npt.NDArray[np.float32], kernel: npt.NDArray[np.float32]) -> Any:
-    """``var`` filtered with ``kernel`` (edges repeated), as SExtractor filters weights."""
-    kh, kw = kernel.shape
-    py, px = kh // 2, kw // 2
-    padded = np.pad(var, ((py, py), (px, px)), mode="edge")
-    out = np.zeros_like(var)
+    """``var`` filtered with ``kernel`` (edges repeated), as SExtractor filters weights.
+
+    A separable kernel (the stock gauss/tophat ``.conv`` files are) is applied as two 1-D
+    passes; every term is accumulated in place (no temporary image per kernel element).
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    u, sv, vt = np.linalg.svd(k)
+    if sv.size > 1 and sv[1] <= 1e-6 * sv[0]:
+        return _pass(_pass(var, u[:, 0] * sv[0], axis=0), vt[0], axis=1)
+    kh, kw = k.shape
     ny, nx = var.shape
+    padded = np.pad(var, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode="edge")
+    out = np.zeros_like(var)
+    scratch = np.empty_like(var)
     for j in range(kh):
         for i in range(kw):
-            k = kernel[j, i]
-            if k != 0:
-                out += np.float32(k) * padded[j : j + ny, i : i + nx]
+            if k[j, i] != 0:
+                np.multiply(padded[j : j + ny, i : i + nx], np.float32(k[j, i]), out=scratch)
+                out += scratch
+    return out
+
+
+def _pass(var: npt.NDArray[np.float32], weights: Any, *, axis: int) -> npt.NDArray[np.float32]:
+    """1-D filtering along ``axis`` with edges repeated."""
+    half = len(weights) // 2
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (half, half)
+    padded = np.pad(var, pad, mode="edge")
+    ny, nx = var.shape
+    out = np.zeros_like(var)
+    scratch = np.empty_like(var)
+    for k, w in enumerate(weights):
+        if w == 0:
+            continue
+        window = padded[k : k + ny, :] if axis == 0 else padded[:, k : k + nx]
+        np.multiply(window, np.float32(w), out=scratch)
+        out += scratch
     return out
 
 
@@ -216,6 +242,7 @@ class Extras:
         """Flux and error columns changed here (their magnitudes are computed again)."""
         self.aper_errors: Any = None
         self._bad: Any = None
+        self._raw_var: Any = None
         if weight is not None:
             self._bad = self._raw_bad(weight)
 
@@ -236,7 +263,10 @@ class Extras:
         """The engine's mask (NaN pixels) with the bad-weight pixels added."""
         if self.weight is None:
             return mask
-        bad = self._bad | self._threshold_bad(self._to_var(self.weight, 1.0))
+        self._raw_var = self._to_var(self.weight, 1.0)
+        bad = self._bad
+        if self.params.weight_thresh is not None:
+            bad |= self._threshold_bad(self._raw_var)
         self._bad = bad
         if not bad.any():
             return mask
@@ -266,44 +296,53 @@ class Extras:
             return None
         if kind == "BACKGROUND":
             var = np.square(np.asarray(bkg.rms(), dtype=np.float32))
+            bad = np.zeros(var.shape, dtype=bool)
         else:
-            sigfac = 1.0
+            if self._raw_var is None:
+                self.merge_mask(None)
+            var = self._raw_var
             if kind in ("MAP_VAR", "MAP_WEIGHT") and params.rescale_weights:
-                sigfac = self._sigfac(bkg, mask, data.shape)
-            var = self._to_var(self.weight, sigfac)
-        bad = self._threshold_bad(var)
-        if self._bad is not None:
-            bad |= self._bad
-        var[bad] = np.float32(BIG)
+                sigfac = self._sigfac(bkg, var, self._bad, data.shape)
+                if sigfac != 1.0:
+                    var *= np.float32(sigfac * sigfac)
+            bad = self._bad
+        if params.weight_thresh is not None:
+            bad = bad | self._threshold_bad(var)
+        any_bad = bool(bad.any())
+        if any_bad:
+            var[bad] = np.float32(BIG)
         if kernel is not None:
-            detect_var = _convolve(np.where(bad, np.float32(0), var), kernel)
-            bad_near = _convolve(bad.astype(np.float32), kernel) > 0
-            detect_var[bad_near] = np.float32(BIG)
+            source = np.where(bad, np.float32(0), var) if any_bad else var
+            detect_var = _convolve(source, kernel)
+            if any_bad:
+                detect_var[_convolve(bad.astype(np.float32), kernel) > 0] = np.float32(BIG)
         else:
-            detect_var = var.copy()
+            detect_var = var
         self.noise = _Noise(var, bad, detect_var, _var_threshold(params))
         self.global_rms = global_rms
-        return np.where(detect_var >= BIG, np.float32(BIG), detect_var)
+        return detect_var
 
-    def _sigfac(self, bkg: Any, mask: Any, shape: tuple[int, ...]) -> float:
-        """RESCALE_WEIGHTS: median over meshes of σ_image / √(variance-map background)."""
+    def _sigfac(self, bkg: Any, var: Any, bad: Any, shape: tuple[int, ...]) -> float:
+        """RESCALE_WEIGHTS: median over meshes of σ_image / √(mean variance in the mesh)."""
         params = self.params
-        raw = self._to_var(self.weight, 1.0)
-        good_mask = mask if mask is not None else None
-        filled = np.where(raw >= BIG, np.float32(0), raw)
         ny, nx = shape
         bw, bh = (min(v, n) for v, n in zip(params.back_size, (nx, ny), strict=True))
-        fw, fh = params.back_filtersize
-        try:
-            vb = sep.Background(
-                np.ascontiguousarray(filled), mask=good_mask, bw=bw, bh=bh, fw=fw, fh=fh
-            )
-        except Exception:
+        my, mx = ny // bh, nx // bw
+        if my == 0 or mx == 0:
             return 1.0
-        ys = np.clip((np.arange(max(1, ny // bh)) + 0.5) * bh, 0, ny - 1).astype(np.intp)
-        xs = np.clip((np.arange(max(1, nx // bw)) + 0.5) * bw, 0, nx - 1).astype(np.intp)
+        cut = var[: my * bh, : mx * bw]
+        if bad.any():
+            good = ~bad[: my * bh, : mx * bw]
+            cut = np.where(good, cut, np.float32(0))
+            counts = good.reshape(my, bh, mx, bw).sum(axis=(1, 3))
+        else:
+            counts = np.full((my, mx), bh * bw)
+        sums = cut.reshape(my, bh, mx, bw).sum(axis=3, dtype=np.float64).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wback = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+        ys = ((np.arange(my) + 0.5) * bh).astype(np.intp)
+        xs = ((np.arange(mx) + 0.5) * bw).astype(np.intp)
         sigma = np.asarray(bkg.rms())[np.ix_(ys, xs)].astype(np.float64)
-        wback = np.asarray(vb.back())[np.ix_(ys, xs)].astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(wback > 0, sigma / np.sqrt(np.where(wback > 0, wback, 1.0)), 0.0)
         ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
@@ -399,7 +438,7 @@ class Extras:
         params = self.params
         n = len(cat)
         var = self.noise.var
-        usable = np.where(self.noise.bad, np.float32(0), var)
+        usable = np.where(self.noise.bad, np.float32(0), var) if self.noise.bad.any() else var
         flat_var = usable.ravel()[inside].astype(np.float64)
         backnoise2 = global_rms * global_rms
         modulate = params.weight_gain and gain > 0 and backnoise2 > 0
