@@ -264,6 +264,7 @@ class Extras:
         if self.weight is None:
             return mask
         self._raw_var = self._to_var(self.weight, 1.0)
+        self.weight = None  # the variance map replaces it (one CCD-sized array less)
         bad = self._bad
         if self.params.weight_thresh is not None:
             bad |= self._threshold_bad(self._raw_var)
@@ -300,7 +301,7 @@ class Extras:
         else:
             if self._raw_var is None:
                 self.merge_mask(None)
-            var = self._raw_var
+            var, self._raw_var = self._raw_var, None
             if kind in ("MAP_VAR", "MAP_WEIGHT") and params.rescale_weights:
                 sigfac = self._sigfac(bkg, var, self._bad, data.shape)
                 if sigfac != 1.0:

@@ -448,3 +448,40 @@ def test_analysis_thresh_matches_source_extractor(work: Path, noisy: str, weight
     _, plain = _run_both(work, noisy, columns, weights, f"analysis_plain_{weighted}")
     p = _match(ours, plain)
     assert np.median(p.theirs["ISOAREA_IMAGE"] / np.maximum(p.ours["ISOAREA_IMAGE"], 1)) > 1.5
+
+
+def test_new_columns_are_written_like_source_extractor(
+    work: Path, noisy: str, flag_map: str
+) -> None:
+    tools = require_tools("source-extractor")
+    (work / "ldac.param").write_text("NUMBER\nFLAGS\nFLAGS_WEIGHT\nIMAFLAGS_ISO\nNIMAFLAGS_ISO\n")
+    (work / "default.conv").write_text((SHARE / "default.conv").read_text())
+    args = [
+        "-PARAMETERS_NAME",
+        "ldac.param",
+        "-CATALOG_TYPE",
+        "FITS_LDAC",
+        "-WEIGHT_TYPE",
+        "MAP_WEIGHT",
+        "-WEIGHT_IMAGE",
+        "weight.fits",
+        "-FLAG_IMAGE",
+        flag_map,
+        "-VERBOSE_TYPE",
+        "QUIET",
+    ]
+    subprocess.run(
+        [tools["source-extractor"], noisy, *args, "-CATALOG_NAME", "theirs.ldac"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    with contextlib.chdir(work):
+        assert cli.main([noisy, *args, "-CATALOG_NAME", "ours.ldac", "-q"]) == 0
+    with fits.open(work / "ours.ldac") as ours, fits.open(work / "theirs.ldac") as theirs:
+        mine, ref = ours[2].header, theirs[2].header
+        for key in ("TTYPE", "TFORM", "TDISP", "TUNIT"):
+            n = ref["TFIELDS"]
+            assert [mine.get(f"{key}{i}") for i in range(1, n + 1)] == [
+                ref.get(f"{key}{i}") for i in range(1, n + 1)
+            ], key
