@@ -30,6 +30,9 @@ SExtractor semantics followed (``weight.c``, ``back.c``, ``scan.c``, ``analyse.c
   isophotal box (enlarged by a quarter of its size), without pixels of detected objects;
   BACKGROUND gets it added, FLUX_ISO/AUTO/APER lose area × it, FLUX_MAX and THRESHOLD lose
   it. Objects whose annulus leaves the image keep the global background.
+* ANALYSIS_THRESH (SExtractor's default 1.5, whatever DETECT_THRESH is): ISOAREA_IMAGE
+  counts the isophotal pixels above it (in σ of each pixel with a weight map); THRESHOLD
+  stays the detection threshold, as in SExtractor.
 * FLAGS 16 for FLUX_APER apertures leaving the image (SExtractor sets it in
   ``computeaperflux``), 32 for objects taller than SExtractor's strip buffer
   (MEMORY_BUFSIZE lines, images taller than it only) and 128 for objects larger than
