@@ -52,6 +52,7 @@ __all__ = [
     "DetectionParams",
     "ParamError",
     "find_param_file",
+    "param_line_spec",
     "parse_sex_file",
     "read_conv_file",
     "read_param_file",
@@ -197,8 +198,8 @@ def _size_fits(info: ColumnInfo | None, size: str | None) -> bool:
     """Whether a ``.param`` size suits the column: ``(n)`` for vectors, ``(w,h)`` for stamps."""
     if info is None:
         return False
-    if info.vector == "stamp":
-        return size is not None and size.count(",") == 1
+    if info.vector == "stamp":  # a bare VIGNET is a 1 x 1 stamp, as in SExtractor
+        return size is None or size.count(",") == 1
     return size is None or (bool(info.vector) and "," not in size)
 
 
@@ -755,6 +756,27 @@ def find_param_file(name: str, sex_path: str | os.PathLike[str] | None = None) -
     return _find_file(name, Path(sex_path).parent if sex_path is not None else None, share=False)
 
 
+_LEADING_SIZE: Final = re.compile(r"([A-Za-z][A-Za-z0-9_]*)\s*\(\s*(\d+(?:\s*,\s*\d+)*)\s*\)")
+
+
+def param_line_spec(line: str) -> str | None:
+    """The column one ``.param`` line names (upper case), or None for a blank or comment line.
+
+    SExtractor reads the first word and ignores the rest of the line (``-dp`` listings put the
+    description there, some starting with "(": ``POLAR_IMAGE  (A_IMAGE^2 - …)``); a size
+    written with spaces right after the name is accepted too: ``MAG_APER ( 3 )`` is
+    ``MAG_APER(3)``.
+    """
+    stripped = line.split("#", 1)[0].strip()
+    if not stripped:
+        return None
+    sized = _LEADING_SIZE.match(stripped)
+    if sized is not None:
+        size = re.sub(r"\s+", "", sized.group(2))
+        return f"{sized.group(1)}({size})".upper()
+    return stripped.split()[0].upper()
+
+
 def read_param_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """Read a SExtractor ``.param`` file: one column name per line, ``#`` comments.
 
@@ -767,11 +789,9 @@ def read_param_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
     unsupported: list[str] = []
     seen: set[str] = set()
     for line in text.splitlines():
-        stripped = line.split("#", 1)[0].strip()
-        if not stripped:
+        spec = param_line_spec(line)
+        if spec is None:
             continue
-        # SExtractor reads the first word; "MAG_APER(3)" and "MAG_APER (3)" are one column.
-        spec = re.sub(r"\s+\(", "(", stripped).split()[0].upper()
         match = _COLUMN_SPEC.fullmatch(spec)
         name = match.group(1) if match else spec
         info = COLUMN_INFO.get(name)

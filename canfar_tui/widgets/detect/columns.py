@@ -113,18 +113,6 @@ def describe(spec: str) -> str:
 # ----------------------------------------------------------------------------- .param files
 
 
-def _normalise(line: str) -> str | None:
-    """The column spec of one ``.param`` line, as SExtractor reads it (first word)."""
-    stripped = line.split("#", 1)[0].strip()
-    if not stripped:
-        return None
-    # "MAG_APER (3)" and "MAG_APER( 3 )" are the spec "MAG_APER(3)".
-    stripped = re.sub(r"\s*\(\s*", "(", stripped)
-    stripped = re.sub(r"\s*,\s*", ",", stripped)
-    stripped = re.sub(r"\s*\)", ")", stripped)
-    return stripped.split()[0].upper()
-
-
 def _supported(spec: str) -> bool:
     from canfar_tui.detection.params import DetectionParams, ParamError
 
@@ -142,7 +130,7 @@ def load_param_file(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     be read, is not text, or lists no column canfar-tui computes.
     """
     from canfar_tui.clients.files import UnreadableFile, read_bounded
-    from canfar_tui.detection.params import ParamError
+    from canfar_tui.detection.params import ParamError, param_line_spec
 
     try:
         data = read_bounded(path, MAX_PARAM_BYTES, "parameter file")
@@ -154,7 +142,7 @@ def load_param_file(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     refused: list[str] = []
     seen: set[str] = set()
     for line in data.decode("utf-8", errors="replace").splitlines():
-        spec = _normalise(line)
+        spec = param_line_spec(line)
         if spec is None:
             continue
         if _SPEC.fullmatch(spec) is None or not _supported(spec):

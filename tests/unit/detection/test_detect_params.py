@@ -12,6 +12,7 @@ from canfar_tui.detection.params import (
     DetectionParams,
     ParamError,
     find_param_file,
+    param_line_spec,
     read_conv_file,
     read_param_file,
     sex_catalogue_format,
@@ -185,10 +186,10 @@ def test_param_file(sex_dir: Path) -> None:
     vector.write_text("NUMBER\nFLUX_APER(3)\nVIGNET_SHIFT(15,15)\nMAG_PSF\n")
     with pytest.raises(ParamError, match=r"column\(s\): VIGNET_SHIFT\(15,15\), MAG_PSF$"):
         read_param_file(vector)
-    # A stamp needs its two sizes; FLUX_APER takes one.
-    vector.write_text("NUMBER\nVIGNET\nVIGNET(15)\nFLUX_APER(3,3)\nVIGNET(7,9)\n")
+    # A stamp takes two sizes (none: 1 x 1, as in SExtractor); FLUX_APER takes one.
+    vector.write_text("NUMBER\nVIGNET(15)\nFLUX_APER(3,3)\nVIGNET(7,9)\n")
     with pytest.raises(
-        ParamError, match=r"unsupported column\(s\): VIGNET, VIGNET\(15\), FLUX_APER\(3,3\)$"
+        ParamError, match=r"unsupported column\(s\): VIGNET\(15\), FLUX_APER\(3,3\)$"
     ):
         read_param_file(vector)
     stamp = DetectionParams().with_columns(["NUMBER", "VIGNET(7, 9)"])
@@ -228,3 +229,18 @@ def test_params_are_frozen_and_hashable() -> None:
     with pytest.raises(AttributeError):
         p.detect_thresh = 2.0  # type: ignore[misc]
     assert hash(p) == hash(DetectionParams())
+
+
+def test_a_param_line_is_its_first_word_or_a_name_with_its_size(tmp_path: Path) -> None:
+    """``source-extractor -dp`` lines carry descriptions, some opening with "(" (POLAR_*)."""
+    assert param_line_spec("POLAR_IMAGE   (A_IMAGE^2 - B_IMAGE^2)/(A_IMAGE^2 + B_IMAGE^2)") == (
+        "POLAR_IMAGE"
+    )
+    assert param_line_spec("mag_aper ( 3 )   Fixed aperture magnitude vector") == "MAG_APER(3)"
+    assert param_line_spec("VIGNET(15, 15)") == "VIGNET(15,15)"
+    assert param_line_spec("   # NUMBER") is None
+    path = tmp_path / "dp.param"
+    path.write_text("NUMBER  Running object number\nPOLAR_IMAGE  (A_IMAGE^2 - B_IMAGE^2)\nVIGNET\n")
+    assert read_param_file(path) == ("NUMBER", "POLAR_IMAGE", "VIGNET")
+    params = DetectionParams().with_columns(read_param_file(path))
+    assert params.column_dim("VIGNET") == (1, 1)  # a bare VIGNET is 1 x 1, as in SExtractor
