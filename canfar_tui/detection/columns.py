@@ -11,8 +11,10 @@ detection; a run that asks for none of them (the seed's default columns) never c
   left out and made up for (``segmap``); FLUXERR² = area σ² + flux / GAIN; 99.0 magnitudes
   for non-positive fluxes; the values beyond the apertures given are 0, as in SExtractor;
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
-  the AUTO aperture;
-* ``XWIN_IMAGE``/``YWIN_IMAGE``: ``sep.winpos`` with σ = 2 / 2.35 × the half-light radius;
+  the AUTO aperture (at most :data:`FLUX_RADIUS_MAX` pixels);
+* ``XWIN_IMAGE``/``YWIN_IMAGE``: ``sep.winpos`` with σ = 2 / 2.35 × the half-light radius
+  (at most :data:`WIN_MAX_SIGMA`: a hot column or a saturated halo has a half-light radius of
+  hundreds of pixels, and its 4 σ window alone would cost seconds per CCD);
 * ``X_WORLD``/``Y_WORLD``/``ALPHA_J2000``/``DELTA_J2000``: :mod:`astropy.wcs` from the
   extension's header (TAN, TPV, SIP…). Without a celestial WCS ALPHA/DELTA are 0 and
   X/Y_WORLD are the pixel positions, like SExtractor.
@@ -39,6 +41,15 @@ __all__ = ["add_requested_columns", "catalogue_dtype", "requested_columns"]
 
 APER_SUBPIX = 5
 """SExtractor's APER_OVERSAMP: each pixel is cut into 5 × 5 sub-pixels at aperture edges."""
+
+FLUX_RADIUS_MAX = 512.0
+"""Largest radius (pixels) FLUX_RADIUS integrates out to. SExtractor's growth curve is cut by
+its image strip (MEMORY_BUFSIZE 1024 lines in ``default.sex``); without a cap a hot column
+(semi-major axis ~1 300 px) made ``sep.flux_radius`` sum the whole CCD (~0.3 s per CCD)."""
+WIN_MAX_SIGMA = 40.0
+"""Largest Gaussian σ (pixels) of the WIN window: 4 σ = 160 px. SExtractor's own window is
+cut by its image strip (MEMORY_BUFSIZE lines), so such objects never match it anyway; without
+the cap one artefact with a 1 400 px half-light radius took 2.7 s of ``sep.winpos``."""
 
 _WORLD = frozenset({"X_WORLD", "Y_WORLD", "ALPHA_J2000", "DELTA_J2000"})
 _APER = frozenset({"FLUX_APER", "FLUXERR_APER", "MAG_APER", "MAGERR_APER"})
@@ -144,7 +155,7 @@ def add_requested_columns(
         kron = base["KRON_RADIUS"].astype(np.float64)
         # The AUTO aperture's semi-major axis, or a few isophotal radii when it has none.
         rmax = np.where(kron > 0, kron * a, 6.0 * a)
-        rmax = np.where(np.isfinite(rmax) & (rmax > 0), rmax, 6.0)
+        rmax = np.where(np.isfinite(rmax) & (rmax > 0), np.minimum(rmax, FLUX_RADIUS_MAX), 6.0)
         norm = base["FLUX_AUTO"].astype(np.float64)
         usable = np.isfinite(norm) & (norm > 0) & np.isfinite(b)
         fractions = tuple(sorted({0.5, *params.phot_fluxfrac}))
@@ -169,7 +180,7 @@ def add_requested_columns(
             out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
 
     if wanted & _WIN and half_light is not None:
-        sig = 2.0 / 2.35 * np.where(half_light > 0, half_light, 1.0)
+        sig = np.minimum(2.0 / 2.35 * np.where(half_light > 0, half_light, 1.0), WIN_MAX_SIGMA)
         xwin, ywin, _ = sep.winpos(data, xa, ya, sig, mask=mask, subpix=11)
         xwin = np.where(np.isfinite(xwin), xwin, x)
         ywin = np.where(np.isfinite(ywin), ywin, y)
