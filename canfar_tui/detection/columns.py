@@ -12,12 +12,14 @@ detection; a run that asks for none of them (the seed's default columns) never c
   for non-positive fluxes; the values beyond the apertures given are 0, as in SExtractor;
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
   the AUTO aperture (at most :data:`FLUX_RADIUS_MAX` pixels);
-* ``XWIN_IMAGE``/``YWIN_IMAGE``: ``sep.winpos`` with σ = 2 / 2.35 × the half-light radius
-  (at most :data:`WIN_MAX_SIGMA`: a hot column or a saturated halo has a half-light radius of
-  hundreds of pixels, and its 4 σ window alone would cost seconds per CCD);
-* ``X_WORLD``/``Y_WORLD``/``ALPHA_J2000``/``DELTA_J2000``: :mod:`astropy.wcs` from the
-  extension's header (TAN, TPV, SIP…). Without a celestial WCS ALPHA/DELTA are 0 and
-  X/Y_WORLD are the pixel positions, like SExtractor.
+* the windowed family (``XWIN_IMAGE``… ``FLUX_WIN``, ``SNR_WIN``, ``FLAGS_WIN``) and the
+  ``VIGNET(w,h)`` stamps: :mod:`canfar_tui.detection.windowed`;
+* ``ISO0``…``ISO7``, ``FWHM_IMAGE``, ``CLASS_STAR``: :mod:`canfar_tui.detection.classstar`;
+* world positions and shapes (``X_WORLD``, ``ALPHA_J2000``, ``A_WORLD``, ``THETA_J2000``…),
+  the position errors (``ERRA_IMAGE``, ``ERRX2_WORLD``…) and ``ISOAREA_WORLD``:
+  :mod:`canfar_tui.detection.world` (:mod:`astropy.wcs` from the extension's header: TAN,
+  TPV, SIP…). Without a celestial WCS ALPHA/DELTA are 0 and X/Y_WORLD are the pixel
+  positions, like SExtractor.
 
 Imports numpy and sep (and astropy when world coordinates are asked for); import it only when
 detection runs.
@@ -25,14 +27,16 @@ detection runs.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sep
 
+from canfar_tui.detection import windowed
+from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
+from canfar_tui.detection.world import WIN_WORLD_COLUMNS, WORLD_COLUMNS
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -46,14 +50,8 @@ FLUX_RADIUS_MAX = 512.0
 """Largest radius (pixels) FLUX_RADIUS integrates out to. SExtractor's growth curve is cut by
 its image strip (MEMORY_BUFSIZE 1024 lines in ``default.sex``); without a cap a hot column
 (semi-major axis ~1 300 px) made ``sep.flux_radius`` sum the whole CCD (~0.3 s per CCD)."""
-WIN_MAX_SIGMA = 40.0
-"""Largest Gaussian σ (pixels) of the WIN window: 4 σ = 160 px. SExtractor's own window is
-cut by its image strip (MEMORY_BUFSIZE lines), so such objects never match it anyway; without
-the cap one artefact with a 1 400 px half-light radius took 2.7 s of ``sep.winpos``."""
 
-_WORLD = frozenset({"X_WORLD", "Y_WORLD", "ALPHA_J2000", "DELTA_J2000"})
 _APER = frozenset({"FLUX_APER", "FLUXERR_APER", "MAG_APER", "MAGERR_APER"})
-_WIN = frozenset({"XWIN_IMAGE", "YWIN_IMAGE"})
 
 
 def requested_columns(params: DetectionParams) -> tuple[str, ...]:
@@ -72,7 +70,11 @@ def catalogue_dtype(params: DetectionParams) -> np.dtype[Any]:
     for name in requested_columns(params):
         info = COLUMN_INFO[name]
         size = _vector_length(name, params)
-        fields.append((name, info.dtype, (size,)) if info.vector else (name, info.dtype))
+        if info.vector == "stamp":
+            width, height = params.column_dim(name)
+            fields.append((name, info.dtype, (height, width)))
+        else:
+            fields.append((name, info.dtype, (size,)) if info.vector else (name, info.dtype))
     return np.dtype(fields)
 
 
@@ -94,11 +96,13 @@ def add_requested_columns(
     rms: float,
     mask: npt.NDArray[np.bool_] | None,
     header: Any,
+    saturation: float | None = None,
 ) -> npt.NDArray[np.void]:
     """``base`` (the measured columns) with the optional columns of ``params`` added.
 
     ``data`` is the background-subtracted image, ``segmap`` sep's segmentation map (object
-    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS).
+    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS),
+    ``saturation`` its saturation level (SATUR_LEVEL when not given).
     """
     wanted = set(requested_columns(params))
     out = np.zeros(len(base), dtype=catalogue_dtype(params))
@@ -148,8 +152,7 @@ def add_requested_columns(
             if name in wanted:
                 out[name] = _vector(values, _vector_length(name, params))
 
-    half_light: npt.NDArray[np.float64] | None = None
-    if "FLUX_RADIUS" in wanted or wanted & _WIN:
+    if "FLUX_RADIUS" in wanted:
         a = base["A_IMAGE"].astype(np.float64)
         b = base["B_IMAGE"].astype(np.float64)
         kron = base["KRON_RADIUS"].astype(np.float64)
@@ -174,70 +177,123 @@ def add_requested_columns(
                 subpix=APER_SUBPIX,
             )
             radii[usable] = np.asarray(r).reshape(int(usable.sum()), len(fractions))
-        half_light = radii[:, fractions.index(0.5)]
-        if "FLUX_RADIUS" in wanted:
-            picked = np.stack([radii[:, fractions.index(f)] for f in params.phot_fluxfrac], axis=1)
-            out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
+        picked = np.stack([radii[:, fractions.index(f)] for f in params.phot_fluxfrac], axis=1)
+        out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
 
-    if wanted & _WIN and half_light is not None:
-        sig = np.minimum(2.0 / 2.35 * np.where(half_light > 0, half_light, 1.0), WIN_MAX_SIGMA)
-        xwin, ywin, _ = sep.winpos(data, xa, ya, sig, mask=mask, subpix=11)
-        xwin = np.where(np.isfinite(xwin), xwin, x)
-        ywin = np.where(np.isfinite(ywin), ywin, y)
-        if "XWIN_IMAGE" in wanted:
-            out["XWIN_IMAGE"] = xwin + 1.0
-        if "YWIN_IMAGE" in wanted:
-            out["YWIN_IMAGE"] = ywin + 1.0
+    if wanted & (windowed.WIN_COLUMNS | WIN_WORLD_COLUMNS) or "VIGNET" in wanted:
+        _windowed(
+            out, base, data, segmap, params, wanted, gain=gain, rms=rms, mask=mask, header=header
+        )
 
-    if wanted & _WORLD:
-        _world(out, base, header, wanted)
+    if wanted & CLASSSTAR_COLUMNS:
+        add_classstar_columns(
+            out,
+            base,
+            data,
+            segmap,
+            wanted,
+            network=params.starnnw,
+            seeing_fwhm=params.seeing_fwhm,
+            pixel_scale=params.pixel_scale,
+            field_thresh=params.detect_thresh * (rms if params.thresh_type == "RELATIVE" else 1.0),
+            saturation=params.satur_level if saturation is None else saturation,
+            header=header,
+        )
+
+    fwhm: npt.NDArray[np.float64] | None = None
+    if "FWHM_WORLD" in wanted:  # FWHM_IMAGE scaled, computed even when not a column itself
+        star = out if "FWHM_IMAGE" in wanted else np.zeros(n, dtype=[("FWHM_IMAGE", "f4")])
+        if "FWHM_IMAGE" not in wanted:
+            add_classstar_columns(
+                star,
+                base,
+                data,
+                segmap,
+                {"FWHM_IMAGE"},
+                network=None,
+                seeing_fwhm=params.seeing_fwhm,
+                pixel_scale=params.pixel_scale,
+                field_thresh=0.0,
+                saturation=params.satur_level if saturation is None else saturation,
+                header=header,
+            )
+        fwhm = star["FWHM_IMAGE"].astype(np.float64)
+
+    if wanted & WORLD_COLUMNS:
+        from canfar_tui.detection.world import add_world_columns, detection_kernel
+
+        add_world_columns(
+            out,
+            wanted,
+            header,
+            data=data,
+            segmap=segmap,
+            rms=rms,
+            gain=gain,
+            kernel=detection_kernel(params),
+            pixel_scale=params.pixel_scale,
+            fwhm_image=fwhm,
+        )
     return out
 
 
-def _world(
-    out: npt.NDArray[np.void], base: npt.NDArray[np.void], header: Any, wanted: set[str]
+def _windowed(
+    out: npt.NDArray[np.void],
+    base: npt.NDArray[np.void],
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    params: DetectionParams,
+    wanted: set[str],
+    *,
+    gain: float,
+    rms: float,
+    mask: npt.NDArray[np.bool_] | None,
+    header: Any,
 ) -> None:
-    """Fill the world-coordinate columns from the header's WCS (1-based pixel positions)."""
-    x = base["X_IMAGE"].astype(np.float64)
-    y = base["Y_IMAGE"].astype(np.float64)
-    wcs = celestial_wcs(header)
-    if wcs is None:
-        # SExtractor without a WCS: world = pixel coordinates (0-based), no sky position.
-        if "X_WORLD" in wanted:
-            out["X_WORLD"] = x - 1.0
-        if "Y_WORLD" in wanted:
-            out["Y_WORLD"] = y - 1.0
-        return
-    lon, lat = wcs.all_pix2world(x, y, 1)
-    for name, values in (
-        ("X_WORLD", lon),
-        ("Y_WORLD", lat),
-        ("ALPHA_J2000", lon),
-        ("DELTA_J2000", lat),
-    ):
-        if name in wanted:
-            out[name] = values
+    """The WIN columns and VIGNET stamps (:mod:`canfar_tui.detection.windowed`), and the WIN
+    world/sky/focal forms from them (:func:`canfar_tui.detection.world.add_world_columns`)."""
+    world = wanted & WIN_WORLD_COLUMNS
+    if wanted & windowed.WIN_COLUMNS or world:
+        half_light = windowed.half_light_radius(
+            data, base, segmap, mask, min_radius=params.phot_autoapers[0]
+        )
+        values = windowed.windowed_columns(
+            data,
+            segmap,
+            base,
+            half_light,
+            rms=rms,
+            gain=gain,
+            mask=mask,
+            zeropoint=params.mag_zeropoint,
+            wanted=windowed.WIN_COLUMNS if world else wanted,
+        )
+        for name, column in values.items():
+            if name in wanted:
+                out[name] = column
+        if world:
+            from canfar_tui.detection.world import add_world_columns, detection_kernel
 
-
-def celestial_wcs(header: Any) -> Any:
-    """An :class:`astropy.wcs.WCS` for ``header`` when it has a celestial one, else None."""
-    if header is None or not header.get("CTYPE1"):
-        return None
-    import warnings
-
-    from astropy.io import fits
-    from astropy.wcs import WCS
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            cards = fits.Header()
-            for key, value in header.items():
-                if isinstance(key, str) and len(key) <= 8 and not key.startswith(("Z", "T")):
-                    cards[key] = value
-            wcs = WCS(cards, naxis=2, relax=True)
-        except Exception:
-            return None
-    if not wcs.has_celestial or not math.isfinite(float(wcs.wcs.crval[0])):
-        return None
-    return wcs
+            add_world_columns(
+                out,
+                set(world),
+                header,
+                data=data,
+                segmap=segmap,
+                rms=rms,
+                gain=gain,
+                kernel=detection_kernel(params),
+                pixel_scale=params.pixel_scale,
+                extra_moments={
+                    "WIN": (values["X2WIN_IMAGE"], values["Y2WIN_IMAGE"], values["XYWIN_IMAGE"]),
+                    "ERRWIN": (
+                        values["ERRX2WIN_IMAGE"],
+                        values["ERRY2WIN_IMAGE"],
+                        values["ERRXYWIN_IMAGE"],
+                    ),
+                },
+                extra_positions={"WIN": (values["XWIN_IMAGE"], values["YWIN_IMAGE"])},
+            )
+    if "VIGNET" in wanted:
+        width, height = params.column_dim("VIGNET")
+        out["VIGNET"] = windowed.vignets(data, segmap, base, width, height, mask)

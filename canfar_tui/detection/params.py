@@ -30,13 +30,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from canfar_tui.detection.column_info import (
     COLUMN_INFO,
     DEFAULT_COLUMNS,
     ColumnInfo,
 )
+
+if TYPE_CHECKING:
+    from canfar_tui.detection.nnw import NeuralNetwork
 
 __all__ = [
     "CATALOGUE_FORMATS",
@@ -114,6 +117,7 @@ _KEY_TO_FIELD: Final[dict[str, str]] = {
     "PHOT_FLUXFRAC": "phot_fluxfrac",
     "PIXEL_SCALE": "pixel_scale",
     "SEEING_FWHM": "seeing_fwhm",
+    "STARNNW_NAME": "starnnw_name",
 }
 
 SETTABLE_KEYS: Final[tuple[str, ...]] = tuple(_KEY_TO_FIELD)
@@ -135,7 +139,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "FITS_UNSIGNED",
         "MEMORY_OBJSTACK",
         "MEMORY_BUFSIZE",
-        "STARNNW_NAME",
         "PHOT_PETROPARAMS",
         "MAG_GAMMA",
         "ASSOC_NAME",
@@ -190,6 +193,15 @@ _CATALOG_TYPES: Final[dict[str, CatalogueFormat]] = {
 
 _COLUMN_SPEC: Final = re.compile(r"([A-Z][A-Z0-9_]*)(?:\(\s*(\d+(?:\s*,\s*\d+)*)\s*\))?")
 """A ``.param`` line's column: ``NAME`` or ``NAME(n)`` (``VIGNET(15,15)``)."""
+
+
+def _size_fits(info: ColumnInfo | None, size: str | None) -> bool:
+    """Whether a ``.param`` size suits the column: ``(n)`` for vectors, ``(w,h)`` for stamps."""
+    if info is None:
+        return False
+    if info.vector == "stamp":
+        return size is not None and size.count(",") == 1
+    return size is None or (bool(info.vector) and "," not in size)
 
 
 def _fail(message: str) -> ParamError:
@@ -297,13 +309,42 @@ class DetectionParams:
     phot_fluxfrac: tuple[float, ...] = (0.5,)
     pixel_scale: float = 1.0
     seeing_fwhm: float = 1.2
+    starnnw_name: str = "default.nnw"
+    """The neural network of CLASS_STAR (read when CLASS_STAR is asked for)."""
+    starnnw_dir: str = field(default="", compare=False, repr=False)
+    """The ``.sex`` file's folder, where STARNNW_NAME is also looked for."""
+    starnnw: NeuralNetwork | None = field(default=None, compare=False, repr=False)
+    """STARNNW_NAME's network, read as soon as CLASS_STAR is among the columns."""
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     column_sizes: tuple[tuple[str, int], ...] = ()
     """Vector columns and their length (``MAG_APER(3)`` in a ``.param`` file); 1 if absent."""
+    column_dims: tuple[tuple[str, tuple[int, int]], ...] = ()
+    """2-D stamp columns and their (width, height): ``VIGNET(15,15)``."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         self.validate()
+        if "CLASS_STAR" in self.columns and self.starnnw is None:
+            # Read once, when CLASS_STAR is first asked for: copies made by replace() keep it.
+            object.__setattr__(self, "starnnw", self._read_starnnw())
+
+    def _read_starnnw(self) -> NeuralNetwork:
+        from canfar_tui.detection.nnw import NnwError, read_nnw_file
+
+        folder = Path(self.starnnw_dir) if self.starnnw_dir else None
+        try:
+            path = _find_file(self.starnnw_name, folder)
+            network = read_nnw_file(path)
+        except ParamError as exc:
+            raise _fail(f"STARNNW_NAME {exc}") from None
+        except NnwError as exc:
+            raise _fail(f"STARNNW_NAME {exc}") from None
+        if network.n_inputs != 10 or network.n_outputs != 1:
+            raise _fail(
+                f"STARNNW_NAME {path}: CLASS_STAR needs a network with 10 inputs and 1 output, "
+                f"this one has {network.n_inputs} and {network.n_outputs}"
+            )
+        return network
 
     # -- validation ---------------------------------------------------------------------
 
@@ -361,9 +402,10 @@ class DetectionParams:
     ) -> DetectionParams:
         """Read a SExtractor configuration file (``default.sex`` syntax).
 
-        Supported keys set the corresponding fields; ``FILTER_NAME`` is read relative to the
-        current directory, then the ``.sex`` file's directory, then the system
-        ``source-extractor`` share directory. Unsupported keys set to non-default values end
+        Supported keys set the corresponding fields; ``FILTER_NAME`` (and ``STARNNW_NAME``,
+        read when CLASS_STAR is among the columns) is looked for in the current directory,
+        then the ``.sex`` file's directory, then the system ``source-extractor`` share
+        directory. Unsupported keys set to non-default values end
         up in :attr:`warnings`. ``PARAMETERS_NAME`` is *not* read here (see
         :func:`sex_parameters_name`).
         """
@@ -425,6 +467,7 @@ class DetectionParams:
         """
         names: list[str] = []
         sizes: list[tuple[str, int]] = []
+        dims: list[tuple[str, tuple[int, int]]] = []
         bad: list[str] = []
         for text in columns:
             spec = text.strip().upper()
@@ -434,24 +477,34 @@ class DetectionParams:
                 continue
             name, size = match.group(1), match.group(2)
             info = COLUMN_INFO.get(name)
-            if size is not None and (info is None or not info.vector or "," in size):
+            if not _size_fits(info, size):
                 bad.append(spec)
                 continue
             if name in names:
                 continue
             names.append(name)
-            if size is not None and int(size) != 1:
+            if info is not None and info.vector == "stamp" and size is not None:
+                w, h = (int(v) for v in size.split(","))
+                dims.append((name, (w, h)))
+                sizes.append((name, w * h))
+            elif size is not None and int(size) != 1:
                 sizes.append((name, int(size)))
         unknown = [n for n in names if n not in COLUMN_INFO]
         if bad or unknown:
             raise _fail(f"unsupported output column(s): {', '.join([*unknown, *bad])}")
         if any(size < 1 for _, size in sizes):
             raise _fail("vector column sizes must be >= 1")
-        return replace(self, columns=tuple(names), column_sizes=tuple(sizes))
+        return replace(
+            self, columns=tuple(names), column_sizes=tuple(sizes), column_dims=tuple(dims)
+        )
 
     def column_size(self, name: str) -> int:
-        """How many values the column ``name`` holds (1 for scalars)."""
+        """How many values the column ``name`` holds (1 for scalars; w × h for stamps)."""
         return dict(self.column_sizes).get(name, 1)
+
+    def column_dim(self, name: str) -> tuple[int, int]:
+        """The (width, height) of a stamp column such as ``VIGNET(15,15)``."""
+        return dict(self.column_dims).get(name, (1, 1))
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -501,6 +554,12 @@ class DetectionParams:
             if not value or len(value) > 8:
                 raise _fail(f"{key}: expected a FITS keyword, got {text!r}")
             return {name: value}
+        if key == "STARNNW_NAME":
+            name = text.strip()
+            if not name:
+                raise _fail(f"{key}: expected a file name")
+            folder = str(config_dir) if config_dir is not None else ""
+            return {"starnnw_name": name, "starnnw_dir": folder, "starnnw": None}
         if key == "FILTER_NAME":
             conv = _find_file(text.strip(), config_dir)
             kernel, norm = read_conv_file(conv)
@@ -644,7 +703,7 @@ def read_param_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
         match = _COLUMN_SPEC.fullmatch(spec)
         name = match.group(1) if match else spec
         info = COLUMN_INFO.get(name)
-        if match is None or info is None or (match.group(2) and not info.vector):
+        if match is None or not _size_fits(info, match.group(2)):
             unsupported.append(spec)
         elif name not in seen:
             seen.add(name)

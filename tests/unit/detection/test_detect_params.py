@@ -182,9 +182,17 @@ def test_param_file(sex_dir: Path) -> None:
     with pytest.raises(ParamError, match="no columns"):
         read_param_file(commented)
     vector = sex_dir / "vector.param"
-    vector.write_text("NUMBER\nFLUX_APER(3)\nVIGNET(15,15)\nCLASS_STAR\n")
-    with pytest.raises(ParamError, match=r"unsupported column\(s\): VIGNET\(15,15\), CLASS_STAR$"):
+    vector.write_text("NUMBER\nFLUX_APER(3)\nVIGNET_SHIFT(15,15)\nMAG_PSF\n")
+    with pytest.raises(ParamError, match=r"column\(s\): VIGNET_SHIFT\(15,15\), MAG_PSF$"):
         read_param_file(vector)
+    # A stamp needs its two sizes; FLUX_APER takes one.
+    vector.write_text("NUMBER\nVIGNET\nVIGNET(15)\nFLUX_APER(3,3)\nVIGNET(7,9)\n")
+    with pytest.raises(
+        ParamError, match=r"unsupported column\(s\): VIGNET, VIGNET\(15\), FLUX_APER\(3,3\)$"
+    ):
+        read_param_file(vector)
+    stamp = DetectionParams().with_columns(["NUMBER", "VIGNET(7, 9)"])
+    assert (stamp.column_dim("VIGNET"), stamp.column_size("VIGNET")) == ((7, 9), 63)
     vector.write_text("NUMBER\nFLUX_APER(3)\nMAG_APER (2)\nFLUX_RADIUS\nA_IMAGE(2)\n")
     with pytest.raises(ParamError, match=r"unsupported column\(s\): A_IMAGE\(2\)$"):
         read_param_file(vector)
@@ -211,8 +219,8 @@ def test_bad_sex_file(sex_dir: Path) -> None:
 
 
 def test_unsupported_columns_rejected() -> None:
-    with pytest.raises(ParamError, match="CLASS_STAR"):
-        DetectionParams().with_columns(["NUMBER", "CLASS_STAR"])
+    with pytest.raises(ParamError, match="MAG_PSF"):
+        DetectionParams().with_columns(["NUMBER", "MAG_PSF"])
 
 
 def test_params_are_frozen_and_hashable() -> None:

@@ -1,4 +1,4 @@
-"""The speed work keeps the numbers: vectorised MASK_TYPE CORRECT sums, capped WIN/FLUX_RADIUS.
+"""The speed work keeps the numbers: vectorised MASK_TYPE CORRECT sums, capped FLUX_RADIUS.
 
 No timings here (they are in bench/detect_vs_sextractor.py): these tests check that the fast
 paths compute what the plain definitions compute.
@@ -94,35 +94,30 @@ def _hot_column_image() -> np.ndarray:
     return data
 
 
-def test_win_and_flux_radius_of_a_hot_column_are_computed_within_the_caps(
+def test_flux_radius_of_a_hot_column_is_summed_within_the_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: dict[str, float] = {}
-    real_winpos, real_flux_radius = sep.winpos, sep.flux_radius
-
-    def winpos(*args: object, **kwargs: object) -> object:
-        seen["sigma"] = float(np.max(np.asarray(args[3])))
-        return real_winpos(*args, **kwargs)
+    real_flux_radius = sep.flux_radius
 
     def flux_radius(*args: object, **kwargs: object) -> object:
         seen["rmax"] = float(np.max(np.asarray(args[3])))
         return real_flux_radius(*args, **kwargs)
 
-    monkeypatch.setattr(sep, "winpos", winpos)
     monkeypatch.setattr(sep, "flux_radius", flux_radius)
     params = DetectionParams().with_columns(
-        ["NUMBER", "X_IMAGE", "Y_IMAGE", "A_IMAGE", "XWIN_IMAGE", "YWIN_IMAGE", "FLUX_RADIUS"]
+        ["NUMBER", "X_IMAGE", "Y_IMAGE", "A_IMAGE", "FLUX_AUTO", "FLUX_RADIUS"]
     )
-    cat = measure(_hot_column_image(), params).catalogue
+    data = _hot_column_image()
+    cat = measure(data.copy(), params).catalogue
     column = int(np.argmax(cat["A_IMAGE"]))
     assert cat["A_IMAGE"][column] > 100  # the hot column was detected as one long object
-    assert seen["sigma"] == columns.WIN_MAX_SIGMA
     assert seen["rmax"] == columns.FLUX_RADIUS_MAX
-    stars = np.delete(np.arange(len(cat)), column)
-    # The stars are untouched by the caps: WIN positions within 0.05 px of the centroid.
     half_light = cat["FLUX_RADIUS"].reshape(len(cat), -1)[:, 0]
-    bright = stars[half_light[stars] < 5]
+    assert np.all(np.isfinite(half_light))
+    # The stars are untouched by the cap: their half-light radius is that of a Gaussian of
+    # sigma 2.12 px (1.1774 sigma = 2.50 px), within the sampling of the profile.
+    stars = np.delete(np.arange(len(cat)), column)
+    bright = stars[cat["FLUX_AUTO"][stars] > 1e4]
     assert len(bright) == 3
-    assert np.all(np.abs(cat["XWIN_IMAGE"][bright] - cat["X_IMAGE"][bright]) < 0.05)
-    assert np.all(np.abs(cat["YWIN_IMAGE"][bright] - cat["Y_IMAGE"][bright]) < 0.05)
-    assert np.all(np.isfinite(cat["XWIN_IMAGE"])) and np.all(np.isfinite(half_light))
+    assert np.all(np.abs(half_light[bright] - 1.1774 * math.sqrt(4.5)) < 0.15)
