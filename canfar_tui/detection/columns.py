@@ -11,7 +11,7 @@ detection; a run that asks for none of them (the seed's default columns) never c
   left out and made up for (``segmap``); FLUXERR² = area σ² + flux / GAIN; 99.0 magnitudes
   for non-positive fluxes; the values beyond the apertures given are 0, as in SExtractor;
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
-  the AUTO aperture;
+  the AUTO aperture (at most :data:`FLUX_RADIUS_MAX` pixels);
 * the windowed family (``XWIN_IMAGE``… ``FLUX_WIN``, ``SNR_WIN``, ``FLAGS_WIN``) and the
   ``VIGNET(w,h)`` stamps: :mod:`canfar_tui.detection.windowed`;
 * ``ISO0``…``ISO7``, ``FWHM_IMAGE``, ``CLASS_STAR``: :mod:`canfar_tui.detection.classstar`;
@@ -45,6 +45,11 @@ __all__ = ["add_requested_columns", "catalogue_dtype", "requested_columns"]
 
 APER_SUBPIX = 5
 """SExtractor's APER_OVERSAMP: each pixel is cut into 5 × 5 sub-pixels at aperture edges."""
+
+FLUX_RADIUS_MAX = 512.0
+"""Largest radius (pixels) FLUX_RADIUS integrates out to. SExtractor's growth curve is cut by
+its image strip (MEMORY_BUFSIZE 1024 lines in ``default.sex``); without a cap a hot column
+(semi-major axis ~1 300 px) made ``sep.flux_radius`` sum the whole CCD (~0.3 s per CCD)."""
 
 _APER = frozenset({"FLUX_APER", "FLUXERR_APER", "MAG_APER", "MAGERR_APER"})
 
@@ -153,7 +158,7 @@ def add_requested_columns(
         kron = base["KRON_RADIUS"].astype(np.float64)
         # The AUTO aperture's semi-major axis, or a few isophotal radii when it has none.
         rmax = np.where(kron > 0, kron * a, 6.0 * a)
-        rmax = np.where(np.isfinite(rmax) & (rmax > 0), rmax, 6.0)
+        rmax = np.where(np.isfinite(rmax) & (rmax > 0), np.minimum(rmax, FLUX_RADIUS_MAX), 6.0)
         norm = base["FLUX_AUTO"].astype(np.float64)
         usable = np.isfinite(norm) & (norm > 0) & np.isfinite(b)
         fractions = tuple(sorted({0.5, *params.phot_fluxfrac}))

@@ -380,30 +380,30 @@ def _neighbour_corrected(
     total_px = int(widths.sum())
     if total_px == 0:
         return np.zeros(n), area, np.zeros(n, dtype=np.int64)
+    # Flat pixel indices, built in one pass (2-D fancy indexing costs ~2x more).
+    starts = np.cumsum(widths) - widths
+    flat = np.repeat(row_y * nx + x0 - starts, widths) + np.arange(total_px, dtype=np.int64)
     owner = np.repeat(row_owner, widths)
-    px = np.repeat(x0, widths) + (
-        np.arange(total_px, dtype=np.int64) - np.repeat(np.cumsum(widths) - widths, widths)
-    )
-    py = np.repeat(row_y, widths)
-    seg = segmap[py, px]
-    own = seg_id[owner]
-    blanked = (seg != 0) & (seg != own)
+    seg = segmap.ravel().take(flat)
+    blanked = (seg != 0) & (seg != np.repeat(seg_id[row_owner], widths))
     masked = np.bincount(owner[blanked], minlength=n).astype(np.int64)
     if not correct:
         return np.zeros(n), area, masked
-    keep = ~blanked
-    total = np.bincount(owner[keep], weights=data[py[keep], px[keep]], minlength=n).astype(
-        np.float64
-    )
+    values = data.ravel().take(flat)
+    values[blanked] = 0.0
+    total = np.bincount(owner, weights=values, minlength=n).astype(np.float64)
     if blanked.any():
         o = owner[blanked]
-        x2 = np.trunc(2.0 * mx[o] + 0.49999 - px[blanked]).astype(np.int64)
-        y2 = np.trunc(2.0 * my[o] + 0.49999 - py[blanked]).astype(np.int64)
+        fb = flat[blanked]
+        py = fb // nx
+        x2 = np.trunc(2.0 * mx[o] + 0.49999 - (fb - py * nx)).astype(np.int64)
+        y2 = np.trunc(2.0 * my[o] + 0.49999 - py).astype(np.int64)
         ok = (x2 >= 0) & (x2 < nx) & (y2 >= 0) & (y2 < ny)
         o, x2, y2 = o[ok], x2[ok], y2[ok]
-        mirror_seg = segmap[y2, x2]
+        mirror = y2 * nx + x2
+        mirror_seg = segmap.ravel().take(mirror)
         usable = (mirror_seg == 0) | (mirror_seg == seg_id[o])
-        total += np.bincount(o[usable], weights=data[y2[usable], x2[usable]], minlength=n)
+        total += np.bincount(o[usable], weights=data.ravel().take(mirror[usable]), minlength=n)
     return total, area, masked
 
 
