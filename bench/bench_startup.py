@@ -7,6 +7,15 @@ parent measures from the moment it spawned the interpreter (interpreter start an
 included, shutting down not). Two moments are reported for
 canfar-tui: the shell painted, and the first tab's rows painted from the sandbox.
 
+Both apps load their modules' compiled bytecode from one cache written by a first, unmeasured
+run of each (``PYTHONPYCACHEPREFIX`` in the bench's temporary folder; ``PYTHONDONTWRITEBYTECODE``
+is dropped for the children), as an installed tool does after its first start: otherwise an
+editable checkout run with ``PYTHONDONTWRITEBYTECODE=1`` recompiles canfar-tui's sources on
+every start while Textual's installed bytecode is reused, which measures the compiler, not
+the start.
+
+Target (issue 15): canfar-tui's first tab with its rows painted within 1.5× the bare app.
+
     .venv/bin/python bench/bench_startup.py [--runs 7]
 """
 
@@ -19,6 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+#: canfar-tui's first tab with its rows, against the bare app's first paint (issue 15).
+TARGET_RATIO = 1.5
 
 PEER = """
 from textual.app import App
@@ -79,13 +91,16 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as home:
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
             "HOME": home,
             "XDG_CONFIG_HOME": f"{home}/c",
             "XDG_DATA_HOME": f"{home}/d",
             "XDG_STATE_HOME": f"{home}/s",
+            "PYTHONPYCACHEPREFIX": f"{home}/pycache",
         }
-        sample(CANFAR, "rows", env=env)  # warm the file cache and create the sandbox state
+        # Warm the file cache and the bytecode cache of both, and create the sandbox state.
+        sample(PEER, env=env)
+        sample(CANFAR, "rows", env=env)
         results: dict[str, list[float]] = {
             "bare Textual app": [],
             "canfar-tui shell": [],
@@ -101,8 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, values in results.items():
         median = statistics.median(values)
         print(f"{name:<24}{median:>10.3f}{min(values):>8.3f}{median / peer:>8.2f}x")
-    shell = statistics.median(results["canfar-tui shell"])
-    print(f"target: first paint <= 0.8 s -> {'met' if shell <= 0.8 else 'NOT met'} ({shell:.3f} s)")
+    rows = statistics.median(results["canfar-tui with rows"]) / peer
+    verdict = "met" if rows <= TARGET_RATIO else "NOT met"
+    print(
+        f"target: first tab with rows <= {TARGET_RATIO:g}x the bare app -> {verdict} ({rows:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ log = get_logger("app")
 
 #: The header warns when the proxy certificate has less than this left.
 CERTIFICATE_WARNING_SECONDS = 24 * 3600
+#: The header's certificate is read at the latest this long after the dashboard is up
+#: (earlier when the first tab has its rows).
+CERTIFICATE_DELAY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,22 +316,31 @@ class CanfarApp(App[None]):
                 severity="warning",
                 timeout=30,
             )
-        if self.clients.credentials is not None:
-            self.credentials_poller = Poller(
-                self.clients.credentials.status,
-                lambda status: "certificate",
-                interval=self.settings.refresh_interval("credentials"),
-                on_diff=lambda diff: self._show_certificate(),
-                on_error=lambda error: self._show_certificate(error),
-                fetch_one=True,
-                name="Credentials",
-            )
-            self.run_worker(
-                self.credentials_poller.run(),
-                name="poll-credentials",
-                group="pollers",
-                exit_on_error=False,
-            )
+        # The certificate is read once the first tab has its rows (reading it imports
+        # ``cryptography``, which would compete with the first paint), or after a second.
+        self.set_timer(CERTIFICATE_DELAY_SECONDS, self._start_credentials_poller)
+
+    def _start_credentials_poller(self) -> None:
+        """Follow the proxy certificate in the header (once; after the first tab's rows)."""
+        if self.credentials_poller is not None or self.clients.credentials is None:
+            return
+        if not self.is_running:
+            return
+        self.credentials_poller = Poller(
+            self.clients.credentials.status,
+            lambda status: "certificate",
+            interval=self.settings.refresh_interval("credentials"),
+            on_diff=lambda diff: self._show_certificate(),
+            on_error=lambda error: self._show_certificate(error),
+            fetch_one=True,
+            name="Credentials",
+        )
+        self.run_worker(
+            self.credentials_poller.run,
+            name="poll-credentials",
+            group="pollers",
+            exit_on_error=False,
+        )
 
     def _show_certificate(self, error: ClientError | None = None) -> None:
         header = self.header
@@ -565,6 +577,8 @@ class CanfarApp(App[None]):
     def _view_refreshed(self, event: ResourceView.Refreshed) -> None:
         if event.view is self.active_view:
             self._update_header_from(event.view)
+        if self.credentials_poller is None:
+            self.call_after_refresh(self._start_credentials_poller)
 
     def _update_header_from(self, view: TabView) -> None:
         header = self.header

@@ -51,7 +51,7 @@ from canfar_tui.screens.launch import LaunchScreen
 from canfar_tui.screens.vm_setup import VmSetupScreen
 from canfar_tui.ssh import PlanResult, SshStep, display_command
 from canfar_tui.widgets.cloud import instance_ssh as cloud_instances
-from canfar_tui.widgets.cloud.projects import ProjectsView
+from canfar_tui.widgets.cloud.projects import ProjectsView, QuotaBars
 from canfar_tui.widgets.resource_view import ResourceView
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
@@ -245,13 +245,7 @@ async def test_the_seed_steps_by_keys(
         )
         await until(
             pilot,
-            lambda: (
-                "instances" in projects.quota_rows
-                and str(
-                    projects.quota_rows["instances"].query_one(".quota-numbers", Label).render()
-                )
-                == "0 / 10"
-            ),
+            lambda: (projects.query_one(QuotaBars).text_of("instances") or "").endswith(" 0 / 10"),
             "canfar-survey's quota",
         )
         assert "canfar-survey" in str(projects.query_one("#quota-title", Label).render())
