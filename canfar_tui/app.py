@@ -76,6 +76,10 @@ class ReportedError:
 class DashboardScreen(Screen[None]):
     """The main screen: header, tabs and footer. Pauses the visible poller under a modal."""
 
+    #: Focus the first tab's table from the start (focusing the tab strip first, then the
+    #: table, restyled both for nothing).
+    AUTO_FOCUS = "ResourceTable"
+
     def compose(self) -> ComposeResult:
         # Only the first tab's view is built now; the others are mounted when first shown,
         # so the first paint does not wait for six tabs nobody has looked at yet.
@@ -335,8 +339,10 @@ class CanfarApp(App[None]):
             fetch_one=True,
             name="Credentials",
         )
+        # The coroutine function, not a coroutine: a worker that never starts (the app is
+        # closing) then leaves no "never awaited" coroutine behind.
         self.run_worker(
-            self.credentials_poller.run,
+            cast("Any", self.credentials_poller.run),
             name="poll-credentials",
             group="pollers",
             exit_on_error=False,
