@@ -6,7 +6,7 @@ Build it with :func:`create_app` (the CLI and the tests do): it takes Settings a
 | key          | action                                   |
 |--------------|------------------------------------------|
 | `1`…`8`      | Projects, Instances, Floating IPs, Snapshots, Queue, VOSpace, Detect, Pipeline |
-| `?`          | help: every key and its binding id       |
+| `?`, `f1`    | help: every key and its binding id (`f1` in a text field too) |
 | `ctrl+p`     | command palette (`area: action`)         |
 | `e`          | recent errors with their details         |
 | `q`          | quit                                     |
@@ -224,7 +224,10 @@ class CanfarApp(App[None]):
             )
             for index, (tab_id, title, _) in enumerate(TABS, start=1)
         ],
-        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key"),
+        # f1 works inside a text field too (where ? is typed): there the footer shows it.
+        Binding(
+            "question_mark,f1", "help", "Help", id="app.help", tooltip="Every key (f1 anywhere)"
+        ),
         Binding("e", "errors", "Errors", id="app.errors", tooltip="Recent errors", show=False),
         Binding(
             "c",
