@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ async def test_the_readme_footer_table_is_what_80x24_shows(settings: Settings) -
         for title, (tab_id, leave_field) in ROWS.items():
             await pilot.press("escape")  # out of any text field: the number keys work
             await pilot.press(numbers[tab_id])
-            await until(pilot, lambda tab_id=tab_id: app.view(tab_id) is not None, tab_id)
+            await until(pilot, partial(app.view, tab_id), tab_id)
             await pilot.pause(0.5)
             if leave_field:
                 await pilot.press("escape")
