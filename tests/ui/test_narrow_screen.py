@@ -362,7 +362,7 @@ async def test_the_quota_bars_fill_and_colour_by_the_share_used() -> None:
         bars.show(usages)
         await pilot.pause()
         assert bars.size.height == 4
-        bar_cells = 50 - 13 - 17
+        bar_cells = 50 - 13 - 16
         lines = {usage.resource: bars.line(usage, 50) for usage in usages}
         assert lines["instances"].plain == (
             "Instances    " + "█" * 5 + "░" * (bar_cells - 5) + " 1 / 4"

@@ -79,7 +79,7 @@ def quota_numbers(usage: QuotaUsage) -> str:
 
 #: Cells of a quota line: the name, then the bar (the rest), then the numbers.
 QUOTA_NAME_CELLS = 13
-QUOTA_NUMBERS_CELLS = 17
+QUOTA_NUMBERS_CELLS = 16
 
 
 class QuotaBars(Widget):
