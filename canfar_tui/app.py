@@ -61,6 +61,8 @@ CERTIFICATE_WARNING_SECONDS = 24 * 3600
 #: The header's certificate is read at the latest this long after the dashboard is up
 #: (earlier when the first tab has its rows).
 CERTIFICATE_DELAY_SECONDS = 1.0
+#: ... and this long after the first tab's first rows arrived.
+CERTIFICATE_AFTER_ROWS_SECONDS = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,7 @@ class CanfarApp(App[None]):
         self.project: Project | None = None
         self.dashboard_up = False
         self.credentials_poller: Poller[str, CredentialStatus] | None = None
+        self._credentials_scheduled = False
         #: One line for the CLI to print when the app stopped on an unexpected error.
         self.exit_message: str | None = None
         #: Start the tutorial when the dashboard is up (``--tutorial``).
@@ -586,8 +589,10 @@ class CanfarApp(App[None]):
     def _view_refreshed(self, event: ResourceView.Refreshed) -> None:
         if event.view is self.active_view:
             self._update_header_from(event.view)
-        if self.credentials_poller is None:
-            self.call_after_refresh(self._start_credentials_poller)
+        if self.credentials_poller is None and not self._credentials_scheduled:
+            # After the rows are on screen, not while they are being drawn.
+            self._credentials_scheduled = True
+            self.set_timer(CERTIFICATE_AFTER_ROWS_SECONDS, self._start_credentials_poller)
 
     def _update_header_from(self, view: TabView) -> None:
         header = self.header
