@@ -6,7 +6,7 @@ Build it with :func:`create_app` (the CLI and the tests do): it takes Settings a
 | key          | action                                   |
 |--------------|------------------------------------------|
 | `1`…`8`      | Projects, Instances, Floating IPs, Snapshots, Queue, VOSpace, Detect, Pipeline |
-| `?`          | help: every key and its binding id       |
+| `?`, `f1`    | help: every key and its binding id (`f1` in a text field too) |
 | `ctrl+p`     | command palette (`area: action`)         |
 | `e`          | recent errors with their details         |
 | `q`          | quit                                     |
@@ -58,6 +58,11 @@ log = get_logger("app")
 
 #: The header warns when the proxy certificate has less than this left.
 CERTIFICATE_WARNING_SECONDS = 24 * 3600
+#: The header's certificate is read at the latest this long after the dashboard is up
+#: (earlier when the first tab has its rows).
+CERTIFICATE_DELAY_SECONDS = 1.0
+#: ... and this long after the first tab's first rows arrived.
+CERTIFICATE_AFTER_ROWS_SECONDS = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,10 @@ class ReportedError:
 
 class DashboardScreen(Screen[None]):
     """The main screen: header, tabs and footer. Pauses the visible poller under a modal."""
+
+    #: Focus the first tab's table from the start (focusing the tab strip first, then the
+    #: table, restyled both for nothing).
+    AUTO_FOCUS = "ResourceTable"
 
     def compose(self) -> ComposeResult:
         # Only the first tab's view is built now; the others are mounted when first shown,
@@ -217,7 +226,10 @@ class CanfarApp(App[None]):
             )
             for index, (tab_id, title, _) in enumerate(TABS, start=1)
         ],
-        Binding("question_mark", "help", "Help", id="app.help", tooltip="Every key"),
+        # f1 works inside a text field too (where ? is typed): there the footer shows it.
+        Binding(
+            "question_mark,f1", "help", "Help", id="app.help", tooltip="Every key (f1 anywhere)"
+        ),
         Binding("e", "errors", "Errors", id="app.errors", tooltip="Recent errors", show=False),
         Binding(
             "c",
@@ -271,6 +283,7 @@ class CanfarApp(App[None]):
         self.project: Project | None = None
         self.dashboard_up = False
         self.credentials_poller: Poller[str, CredentialStatus] | None = None
+        self._credentials_scheduled = False
         #: One line for the CLI to print when the app stopped on an unexpected error.
         self.exit_message: str | None = None
         #: Start the tutorial when the dashboard is up (``--tutorial``).
@@ -313,22 +326,33 @@ class CanfarApp(App[None]):
                 severity="warning",
                 timeout=30,
             )
-        if self.clients.credentials is not None:
-            self.credentials_poller = Poller(
-                self.clients.credentials.status,
-                lambda status: "certificate",
-                interval=self.settings.refresh_interval("credentials"),
-                on_diff=lambda diff: self._show_certificate(),
-                on_error=lambda error: self._show_certificate(error),
-                fetch_one=True,
-                name="Credentials",
-            )
-            self.run_worker(
-                self.credentials_poller.run(),
-                name="poll-credentials",
-                group="pollers",
-                exit_on_error=False,
-            )
+        # The certificate is read once the first tab has its rows (reading it imports
+        # ``cryptography``, which would compete with the first paint), or after a second.
+        self.set_timer(CERTIFICATE_DELAY_SECONDS, self._start_credentials_poller)
+
+    def _start_credentials_poller(self) -> None:
+        """Follow the proxy certificate in the header (once; after the first tab's rows)."""
+        if self.credentials_poller is not None or self.clients.credentials is None:
+            return
+        if not self.is_running:
+            return
+        self.credentials_poller = Poller(
+            self.clients.credentials.status,
+            lambda status: "certificate",
+            interval=self.settings.refresh_interval("credentials"),
+            on_diff=lambda diff: self._show_certificate(),
+            on_error=lambda error: self._show_certificate(error),
+            fetch_one=True,
+            name="Credentials",
+        )
+        # The coroutine function, not a coroutine: a worker that never starts (the app is
+        # closing) then leaves no "never awaited" coroutine behind.
+        self.run_worker(
+            cast("Any", self.credentials_poller.run),
+            name="poll-credentials",
+            group="pollers",
+            exit_on_error=False,
+        )
 
     def _show_certificate(self, error: ClientError | None = None) -> None:
         header = self.header
@@ -565,6 +589,10 @@ class CanfarApp(App[None]):
     def _view_refreshed(self, event: ResourceView.Refreshed) -> None:
         if event.view is self.active_view:
             self._update_header_from(event.view)
+        if self.credentials_poller is None and not self._credentials_scheduled:
+            # After the rows are on screen, not while they are being drawn.
+            self._credentials_scheduled = True
+            self.set_timer(CERTIFICATE_AFTER_ROWS_SECONDS, self._start_credentials_poller)
 
     def _update_header_from(self, view: TabView) -> None:
         header = self.header

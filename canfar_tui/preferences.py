@@ -11,7 +11,9 @@ Everything is stored per profile, so the sandbox and a real cloud never mix. It 
 * per instance, the **login** decided on the first connection: the user to SSH in as (the CADC
   user made by ``canfar_create_user``, or the image's default user when setup was skipped);
 * the snapshots the user marked as **having canfar-tui** installed, whose pipeline jobs may run
-  ``canfar-tui`` instead of the seed's own steps (:meth:`PreferenceStore.canfar_tui_images`).
+  ``canfar-tui`` instead of the seed's own steps (:meth:`PreferenceStore.canfar_tui_images`);
+* the **last launch**: the image and flavor of the last instance launched, which the launch
+  wizard starts on next time (:meth:`PreferenceStore.last_launch`).
 
 Every call reads the file afresh, so two views (or two processes) never hold diverging copies.
 A missing or damaged file reads as empty; a failed write raises :class:`PreferencesError` with
@@ -36,6 +38,7 @@ __all__ = [
     "FILE_NAME",
     "BatchImage",
     "InstanceLogin",
+    "LaunchChoice",
     "PreferenceStore",
     "PreferencesError",
 ]
@@ -75,6 +78,16 @@ class InstanceLogin:
 
     user: str
     setup_done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchChoice:
+    """The image and flavor of the last instance launched (IDs, and names for another project)."""
+
+    image_id: str
+    image_name: str
+    flavor_id: str
+    flavor_name: str
 
 
 class PreferenceStore:
@@ -232,5 +245,30 @@ class PreferenceStore:
             if has_canfar_tui:
                 marked.append(image_id)
             section["canfar_tui_images"] = marked[-_KEEP:]
+
+        self._update(change)
+
+    # ------------------------------------------------------------------ last launch
+
+    def last_launch(self) -> LaunchChoice | None:
+        """The image and flavor of the last launch, or None before the first one."""
+        raw = self._read().get("last_launch")
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return LaunchChoice(
+                image_id=str(raw["image_id"]),
+                image_name=str(raw["image_name"]),
+                flavor_id=str(raw["flavor_id"]),
+                flavor_name=str(raw["flavor_name"]),
+            )
+        except KeyError:
+            return None
+
+    def set_last_launch(self, choice: LaunchChoice) -> None:
+        """Remember the image and flavor just launched."""
+
+        def change(section: dict[str, Any]) -> None:
+            section["last_launch"] = asdict(choice)
 
         self._update(change)

@@ -30,7 +30,9 @@ class HelpScreen(ModalScreen[None]):
     """List every key binding."""
 
     BINDINGS = [
-        Binding("escape,q,question_mark", "close", "Close", id="help.close", tooltip="Close help"),
+        Binding(
+            "escape,q,question_mark,f1", "close", "Close", id="help.close", tooltip="Close help"
+        ),
     ]
 
     def __init__(self, sections: Sequence[HelpSection]) -> None:

@@ -6,8 +6,9 @@ The steps follow the Batch Quick Start: **Details** (a meaningful instance name)
 scratch, which the wizard says), **Key pair** (the SSH key injected into the VM), then a
 **Review** of everything. The result is a :class:`~canfar_tui.models.LaunchRequest`, or None
 when cancelled. The lists start on the Quick Start's choices, ``canfar-ubuntu-20.04`` and
-``c2-7.5gb-30`` (or the image and flavor the caller prefers), so ``enter`` through every step
-launches what the Quick Start launches. Each step is validated before the next one opens.
+``c2-7.5gb-30`` (or the image and flavor the caller prefers: the Instances tab passes the last
+ones launched with this profile), so ``enter`` through every step launches what the Quick
+Start launches, or what was launched last. Each step is validated before the next one opens.
 
 | key      | action                                        |
 |----------|-----------------------------------------------|

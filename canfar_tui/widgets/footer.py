@@ -37,7 +37,6 @@ SHORT_LABELS: Final[dict[str, str]] = {
     "vospace.move": "Move",
     "vospace.archive_fetch": "Fetch",
     "pipeline.read_ids": "IDs file",
-    "pipeline.leave_field": "Leave",
     "pipeline.resubmit": "Resubmit",
 }
 

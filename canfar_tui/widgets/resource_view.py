@@ -41,8 +41,6 @@ from textual.worker import Worker, WorkerState
 from canfar_tui.clients.base import AuthError, ClientError
 from canfar_tui.clients.refresh import Diff, Poller
 from canfar_tui.logs import get_logger
-from canfar_tui.screens.confirm import ConfirmScreen
-from canfar_tui.screens.details import DetailsScreen, fields_of
 from canfar_tui.widgets.cells import set_text
 from canfar_tui.widgets.resource_table import Column, ResourceTable
 
@@ -50,6 +48,7 @@ if TYPE_CHECKING:
     from canfar_tui.widgets.context import ViewContext
 
 ViewState = Literal["unavailable", "loading", "empty", "error", "ready", "stale"]
+VIEW_STATES: tuple[ViewState, ...] = ("unavailable", "loading", "empty", "error", "ready", "stale")
 
 log = get_logger("views")
 
@@ -216,8 +215,12 @@ class ResourceView(Vertical):
 
     def set_state(self, state: ViewState, message: str = "") -> None:
         self.state = state
-        self.set_classes(f"resource-view state-{state}")
         placeholder = self.query_one(".view-placeholder", Static)
+        # The state class goes on the two lines it colours, not on the view: a class change
+        # restyles the node's whole subtree (the table and every panel of the tab).
+        for line in (placeholder, self.query_one(".view-status", Static)):
+            line.remove_class(*(f"state-{name}" for name in VIEW_STATES if name != state))
+            line.add_class(f"state-{state}")
         table = self.table
         show_table = state in ("ready", "stale")
         table.display = show_table
@@ -331,6 +334,8 @@ class ResourceView(Vertical):
             return
         item = self.poller.rows.get(event.key)
         if item is not None:
+            from canfar_tui.screens.details import DetailsScreen, fields_of
+
             self.app.push_screen(
                 DetailsScreen(
                     f"{self.TITLE[:-1] if self.TITLE.endswith('s') else self.TITLE}: "
@@ -378,6 +383,8 @@ class ResourceView(Vertical):
         def answered(confirmed: bool | None) -> None:
             if confirmed:
                 then()
+
+        from canfar_tui.screens.confirm import ConfirmScreen
 
         self.app.push_screen(
             ConfirmScreen(title, message, confirm_label=confirm_label, require_text=require_text),

@@ -28,7 +28,7 @@ import pytest
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, OptionList, Static
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.clients.bundle import Clients
@@ -51,7 +51,7 @@ from canfar_tui.screens.launch import LaunchScreen
 from canfar_tui.screens.vm_setup import VmSetupScreen
 from canfar_tui.ssh import PlanResult, SshStep, display_command
 from canfar_tui.widgets.cloud import instance_ssh as cloud_instances
-from canfar_tui.widgets.cloud.projects import ProjectsView
+from canfar_tui.widgets.cloud.projects import ProjectsView, QuotaBars
 from canfar_tui.widgets.resource_view import ResourceView
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
@@ -245,13 +245,7 @@ async def test_the_seed_steps_by_keys(
         )
         await until(
             pilot,
-            lambda: (
-                "instances" in projects.quota_rows
-                and str(
-                    projects.quota_rows["instances"].query_one(".quota-numbers", Label).render()
-                )
-                == "0 / 10"
-            ),
+            lambda: (projects.query_one(QuotaBars).text_of("instances") or "").endswith(" 0 / 10"),
             "canfar-survey's quota",
         )
         assert "canfar-survey" in str(projects.query_one("#quota-title", Label).render())
@@ -804,3 +798,54 @@ async def test_enter_through_the_launch_wizard_launches_the_quick_starts_vm(
         assert server.image_name == "canfar-ubuntu-20.04"
         assert server.flavor_name == "c2-7.5gb-30"
         assert app.unexpected_errors == 0
+
+
+async def test_the_launch_wizard_starts_on_the_last_image_and_flavor_launched(
+    settings: Settings,
+) -> None:
+    """Issue 15 (6): the wizard remembers the last image and flavor used (per profile, across
+    restarts), else starts on the seed's canfar-ubuntu-20.04 / c2-7.5gb-30."""
+
+    async def open_wizard(pilot: Pilot[Any], app: CanfarApp) -> LaunchScreen:
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen), "the wizard")
+        wizard = app.screen
+        assert isinstance(wizard, LaunchScreen)
+        await pilot.pause(0.1)
+        return wizard
+
+    def chosen(wizard: LaunchScreen) -> tuple[str, str]:
+        source = wizard.query_one("#launch-source-list", OptionList).highlighted
+        flavor = wizard.query_one("#launch-flavor-list", OptionList).highlighted
+        assert source is not None and flavor is not None
+        return wizard.images[source].name, wizard.flavors[flavor].name
+
+    clients = sandbox_clients(settings)
+    cloud = clients.cloud
+    assert isinstance(cloud, SandboxCloud)
+    app = create_app(settings, clients)
+    async with app.run_test(size=(80, 24)) as pilot:
+        instances = await show_tab(pilot, app, "2", "instances")
+        wizard = await open_wizard(pilot, app)
+        assert chosen(wizard) == ("canfar-ubuntu-20.04", "c2-7.5gb-30")
+        # another image (up from ubuntu) and flavor (down from c2): c4-15gb-83
+        await pilot.press(*"first-vm", "enter", "up", "enter", "down", "enter", "enter")
+        assert wizard.step == 4
+        await pilot.press("enter")
+        await until(pilot, lambda: instances.table.row_count == 1, "the first instance")
+        wizard = await open_wizard(pilot, app)
+        assert chosen(wizard) == ("canfar-rocky-8", "c4-15gb-83")
+        await pilot.press(*"second-vm", "enter", "enter", "enter", "enter", "enter")
+        await until(pilot, lambda: instances.table.row_count == 2, "the second instance")
+        second = next(i for i in await cloud.list_instances() if i.name == "second-vm")
+        assert (second.image_name, second.flavor_name) == ("canfar-rocky-8", "c4-15gb-83")
+        assert app.unexpected_errors == 0
+    # a restart remembers it; another profile does not share it
+    app = create_app(settings, sandbox_clients(settings))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show_tab(pilot, app, "2", "instances")
+        wizard = await open_wizard(pilot, app)
+        assert chosen(wizard) == ("canfar-rocky-8", "c4-15gb-83")
+    store = PreferenceStore.for_settings(settings)
+    assert store.last_launch() is not None
+    assert PreferenceStore(store.path, "another-profile").last_launch() is None

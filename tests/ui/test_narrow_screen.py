@@ -334,7 +334,53 @@ async def test_the_quota_panel_is_quiet_when_the_app_exits_right_after_painting(
         view = app.view("projects")
         assert isinstance(view, ProjectsView)
         await until(pilot, lambda: view.state == "ready", "the projects")
-        view.quota_rows.clear()  # the rows are mounted anew, as on the first fetch
         app.exit()
         view.show_extras()  # what a fetch landing now does
     assert app.unexpected_errors == 0
+
+
+async def test_the_quota_bars_fill_and_colour_by_the_share_used() -> None:
+    """The quota panel is one widget: name, bar and numbers a line, warning from 80 %."""
+    from rich.style import Style
+    from textual.app import App, ComposeResult
+
+    from canfar_tui.models import QuotaUsage
+    from canfar_tui.widgets.cloud.projects import QuotaBars
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield QuotaBars()
+
+    usages = [
+        QuotaUsage("instances", 1, 4),
+        QuotaUsage("cores", 7, 8),
+        QuotaUsage("ram", 30720, 30720, "MB"),
+        QuotaUsage("floating_ips", 0, -1),
+    ]
+    async with Host().run_test(size=(50, 10)) as pilot:
+        bars = pilot.app.query_one(QuotaBars)
+        bars.show(usages)
+        await pilot.pause()
+        assert bars.size.height == 4
+        bar_cells = 50 - 13 - 16
+        lines = {usage.resource: bars.line(usage, 50) for usage in usages}
+        assert lines["instances"].plain == (
+            "Instances    " + "█" * 5 + "░" * (bar_cells - 5) + " 1 / 4"
+        )
+        assert lines["ram"].plain.endswith("█" * bar_cells + " 30 / 30 GB")
+        assert lines["floating_ips"].plain.endswith("░" * bar_cells + " 0 / ∞")
+
+        def bar_style(resource: str) -> Style:
+            (span,) = lines[resource].spans
+            return Style.parse(str(span.style)) if isinstance(span.style, str) else span.style
+
+        normal, high, full = (
+            bars.get_component_rich_style(name)
+            for name in ("quota-bar", "quota-bar--high", "quota-bar--full")
+        )
+        assert len({normal.color, high.color, full.color}) == 3
+        assert bar_style("instances").color == normal.color
+        assert bar_style("cores").color == high.color
+        assert bar_style("ram").color == full.color
+        assert bars.text_of("cores") == lines["cores"].plain
+        assert bars.text_of("volumes") is None

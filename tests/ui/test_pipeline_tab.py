@@ -568,3 +568,44 @@ def test_the_run_file_round_trips_and_refuses_anything_else() -> None:
     for bad in ({}, {"version": 99}, {**run_to_json(run), "ids": ["../x"]}, {"version": 1}):
         with pytest.raises(ValueError, match=r"pipeline run|version"):
             run_from_json(bad)
+
+
+async def test_in_a_text_field_the_footer_shows_f1_help_and_f1_opens_it(
+    make_app: Callable[..., CanfarApp],
+) -> None:
+    """Issue 15: at 80×24, with the IDs field focused, the footer had no help key (``?`` is
+    typed there). Now it shows ``f1 Help`` and how to leave the field, and f1 opens help."""
+    from textual.widgets._footer import FooterKey
+
+    from canfar_tui.screens.help import HelpScreen
+
+    def footer() -> dict[str, str]:
+        keys = pilot.app.screen.query(FooterKey)
+        return {key.description: key.key_display for key in keys if key.description}
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_pipeline(pilot)
+        ids = view.query_one("#pipeline-ids", TextArea)
+        for field in ("#pipeline-ids", "#pipeline-folder", "#pipeline-overrides"):
+            view.query_one(field).focus()
+            await pilot.pause(0.2)
+            shown = footer()
+            assert shown.get("Help") == "f1", (field, shown)
+            assert shown.get("Leave field") == "esc", (field, shown)
+        ids.focus()
+        await pilot.press("question_mark")  # typed: it is a text field
+        await pilot.pause(0.1)
+        assert ids.text == "?"
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "help closed")
+        assert ids.text == "?"
+        await pilot.press("escape")  # leave the field: ? is the help key again
+        await pilot.pause(0.2)
+        assert not ids.has_focus
+        assert footer().get("Help") == "?"
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "help by ?")
+        assert app.unexpected_errors == 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -32,7 +33,16 @@ from textual.binding import Binding
 from canfar_tui.clients.base import ClientError, NotFound, SupportsConsoleLog
 from canfar_tui.clients.refresh import Diff
 from canfar_tui.logs import get_logger
-from canfar_tui.models import Flavor, FloatingIP, Image, Instance, KeyPair, Quota
+from canfar_tui.models import (
+    Flavor,
+    FloatingIP,
+    Image,
+    Instance,
+    KeyPair,
+    LaunchRequest,
+    Quota,
+)
+from canfar_tui.preferences import LaunchChoice, PreferencesError
 from canfar_tui.screens.cloud_dialogs import (
     ChoiceScreen,
     ConsoleLogScreen,
@@ -280,6 +290,7 @@ class InstancesView(InstanceSshActions):
             existing = (
                 {instance.name for instance in self.poller.rows.values()} if self.poller else set()
             )
+            image_id, flavor_id = self._last_launch(images, flavors)
             self.app.push_screen(
                 LaunchScreen(
                     images=images,
@@ -288,13 +299,43 @@ class InstancesView(InstanceSshActions):
                     quota=quota,
                     existing_names=existing,
                     project_name=project.name if project else "",
+                    preferred_image_id=image_id,
+                    preferred_flavor_id=flavor_id,
                 ),
-                self._launch_answered,
+                partial(self._launch_answered, images=images, flavors=flavors),
             )
 
         self.act(load, description="Launch instance", then=show, changes=False)
 
-    def _launch_answered(self, request: Any) -> None:
+    def _last_launch(
+        self, images: Sequence[Image], flavors: Sequence[Flavor]
+    ) -> tuple[str | None, str | None]:
+        """The image and flavor IDs of the last launch that exist here (by ID, else by name).
+
+        None for either the wizard then starts on the Quick Start's choice.
+        """
+        try:
+            last = self.preferences.last_launch()
+        except PreferencesError:
+            last = None
+        if last is None:
+            return None, None
+        active = [image for image in images if image.status.lower() == "active"]
+        image = next((i for i in active if i.id == last.image_id), None) or next(
+            (i for i in active if i.name == last.image_name), None
+        )
+        flavor = next((f for f in flavors if f.id == last.flavor_id), None) or next(
+            (f for f in flavors if f.name == last.flavor_name), None
+        )
+        return (image.id if image else None), (flavor.id if flavor else None)
+
+    def _launch_answered(
+        self,
+        request: LaunchRequest | None,
+        *,
+        images: Sequence[Image] = (),
+        flavors: Sequence[Flavor] = (),
+    ) -> None:
         if request is None:
             return
 
@@ -304,6 +345,18 @@ class InstancesView(InstanceSshActions):
 
         def launched(instance: Instance) -> None:
             self.select_when_seen = instance.id
+            image = next((i for i in images if i.id == request.image_id), None)
+            flavor = next((f for f in flavors if f.id == request.flavor_id), None)
+            choice = LaunchChoice(
+                image_id=request.image_id,
+                image_name=image.name if image else "",
+                flavor_id=request.flavor_id,
+                flavor_name=flavor.name if flavor else "",
+            )
+            try:
+                self.preferences.set_last_launch(choice)
+            except PreferencesError as error:
+                self.notify(str(error), severity="warning")
 
         self.act(
             launch,

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
@@ -28,10 +30,6 @@ from canfar_tui.clients.base import ClientError, InvalidInput
 from canfar_tui.clients.cloud.sshkeys import parse_public_key
 from canfar_tui.clients.refresh import Diff
 from canfar_tui.models import Flavor, KeyPair, Project, Quota, QuotaUsage
-from canfar_tui.screens.cloud_dialogs import ChoiceScreen, TextPromptScreen
-from canfar_tui.screens.details import DetailsScreen, fields_of
-from canfar_tui.screens.file_picker import FilePickerScreen
-from canfar_tui.screens.launch import gigabytes
 from canfar_tui.widgets.cloud.base import CloudView, ssh_dir
 from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.resource_table import Column, ResourceTable
@@ -79,53 +77,76 @@ def quota_numbers(usage: QuotaUsage) -> str:
     return f"{usage.used:g} / {limit}"
 
 
-class QuotaBar(Widget):
-    """One line bar of a quota's use; classes ``-high`` (≥ 80 %) and ``-full`` (100 %)."""
+#: Cells of a quota line: the name, then the bar (the rest), then the numbers.
+QUOTA_NAME_CELLS = 13
+QUOTA_NUMBERS_CELLS = 16
 
+
+class QuotaBars(Widget):
+    """One line per quota: its name, a bar of the share used and the numbers.
+
+    One widget for every quota (not a row of three widgets each): the rows arrive with the
+    first fetch, and mounting a dozen widgets then cost a tenth of the first tab's start.
+    The bar is coloured like the theme's primary colour, warning from 80 % and error when full.
+    """
+
+    COMPONENT_CLASSES = {"quota-bar", "quota-bar--high", "quota-bar--full"}
     DEFAULT_CSS = """
-    QuotaBar {
-        width: 1fr;
-        height: 1;
+    QuotaBars {
+        height: auto;
+    }
+    QuotaBars > .quota-bar {
+        color: $primary;
+    }
+    QuotaBars > .quota-bar--high {
+        color: $warning;
+    }
+    QuotaBars > .quota-bar--full {
+        color: $error;
     }
     """
 
-    fraction: reactive[float] = reactive(0.0)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.usages: tuple[QuotaUsage, ...] = ()
 
-    def watch_fraction(self, fraction: float) -> None:
-        self.set_class(0.8 <= fraction < 1.0, "-high")
-        self.set_class(fraction >= 1.0, "-full")
+    def show(self, usages: Sequence[QuotaUsage]) -> None:
+        """Show these quotas (in this order)."""
+        usages = tuple(usages)
+        if usages != self.usages:
+            self.usages = usages
+            self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.usages)
+
+    def line(self, usage: QuotaUsage, width: int) -> Text:
+        """The line of one quota, ``width`` cells wide."""
+        name = QUOTA_LABELS.get(usage.resource, usage.resource)
+        bar_cells = max(1, width - QUOTA_NAME_CELLS - QUOTA_NUMBERS_CELLS)
+        filled = min(bar_cells, round(usage.fraction * bar_cells))
+        if usage.fraction >= 1.0:
+            component = "quota-bar--full"
+        elif usage.fraction >= 0.8:
+            component = "quota-bar--high"
+        else:
+            component = "quota-bar"
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(name[: QUOTA_NAME_CELLS - 1].ljust(QUOTA_NAME_CELLS))
+        text.append(
+            "█" * filled + "░" * (bar_cells - filled), self.get_component_rich_style(component)
+        )
+        text.append(" " + quota_numbers(usage))
+        return text
 
     def render(self) -> Text:
         width = max(1, self.size.width)
-        filled = min(width, round(self.fraction * width))
-        return Text("█" * filled + "░" * (width - filled))
+        return Text("\n", end="").join(self.line(usage, width) for usage in self.usages)
 
-
-class QuotaRow(Horizontal):
-    """Label, bar and numbers of one quota."""
-
-    def __init__(self, usage: QuotaUsage) -> None:
-        super().__init__(classes="quota-row")
-        self.usage = usage
-
-    def compose(self) -> ComposeResult:
-        yield Label(
-            QUOTA_LABELS.get(self.usage.resource, self.usage.resource), classes="quota-name"
-        )
-        yield QuotaBar()
-        yield Label("", classes="quota-numbers")
-
-    def on_mount(self) -> None:
-        self.show(self.usage)
-
-    def show(self, usage: QuotaUsage) -> None:
-        self.usage = usage
-        # query, not query_one: when the app exits right after its first paint, a row is
-        # mounted without its children (the same race as the quota rows' MountError).
-        for bar in self.query(QuotaBar):
-            bar.fraction = usage.fraction
-        for numbers in self.query(".quota-numbers").results(Label):
-            numbers.update(quota_numbers(usage))
+    def text_of(self, resource: str) -> str | None:
+        """The plain text of one quota's line as shown (None when it is not shown)."""
+        usage = next((u for u in self.usages if u.resource == resource), None)
+        return None if usage is None else self.line(usage, max(1, self.size.width)).plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +210,6 @@ class ProjectsView(CloudView):
         super().__init__(context, id=id)
         self.current_project_id: str | None = None
         self.extras = ProjectExtras()
-        #: quota resource -> its row in the quota panel.
-        self.quota_rows: dict[str, QuotaRow] = {}
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -198,7 +217,7 @@ class ProjectsView(CloudView):
             with Vertical(id="project-left", classes="project-panel"):
                 with Vertical(id="quota-panel"):
                     yield Label("Quota", id="quota-title", classes="panel-title")
-                    yield Vertical(id="quota-rows")
+                    yield QuotaBars(id="quota-bars")
                     yield Static("", id="quota-message", classes="panel-message", markup=False)
                 with Vertical(id="keypairs-panel"):
                     yield Label("Key pairs (i: import)", classes="panel-title")
@@ -214,27 +233,40 @@ class ProjectsView(CloudView):
                 )
 
     async def fetch(self) -> Iterable[Any]:
-        projects = await self.client.list_projects()
-        current = await self.client.current_project()
+        # The five calls are made together (one round trip's wait, not five); a failing
+        # extra does not hide the projects, a failing project list fails the fetch.
+        extras = asyncio.ensure_future(self._fetch_extras())
+        try:
+            projects, current = await asyncio.gather(
+                self.client.list_projects(), self.client.current_project()
+            )
+        except BaseException:
+            extras.cancel()
+            with contextlib.suppress(BaseException):
+                await extras
+            raise
         self.current_project_id = current.id if current else None
         self.context.navigation.set_project(current)
-        self.extras = await self._fetch_extras()
+        self.extras = await extras
         return [(project, project.id == self.current_project_id) for project in projects]
 
     async def _fetch_extras(self) -> ProjectExtras:
         """Quota, key pairs and flavors; one failing does not hide the others."""
         values: dict[str, Any] = {}
-        for name, call in (
-            ("quota", self.client.get_quota),
-            ("keypairs", self.client.list_keypairs),
-            ("flavors", self.client.list_flavors),
-        ):
-            try:
-                result = await call()
-            except ClientError as error:
-                values[f"{name}_error"] = error.message
-                continue
-            values[name] = result if name == "quota" else tuple(result)
+        names = ("quota", "keypairs", "flavors")
+        results = await asyncio.gather(
+            self.client.get_quota(),
+            self.client.list_keypairs(),
+            self.client.list_flavors(),
+            return_exceptions=True,
+        )
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, ClientError):
+                values[f"{name}_error"] = result.message
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                values[name] = result if name == "quota" else tuple(result)
         return ProjectExtras(**values)
 
     def item_key(self, item: Any) -> str:
@@ -274,23 +306,11 @@ class ProjectsView(CloudView):
         self.query_one("#flavors-body", Static).update(self._flavors_renderable(extras))
 
     def _show_quota(self, extras: ProjectExtras) -> None:
-        rows = self.query_one("#quota-rows", Vertical)
-        if not rows.is_attached:
-            return
         usages: list[QuotaUsage] = []
         if extras.quota is not None:
             known = [u for key in QUOTA_LABELS if (u := extras.quota.get(key)) is not None]
             usages = known + [u for u in extras.quota.usages if u.resource not in QUOTA_LABELS]
-        wanted = {usage.resource for usage in usages}
-        for resource in [r for r in self.quota_rows if r not in wanted]:
-            self.quota_rows.pop(resource).remove()
-        for usage in usages:
-            row = self.quota_rows.get(usage.resource)
-            if row is None:
-                row = self.quota_rows[usage.resource] = QuotaRow(usage)
-                rows.mount(row)
-            else:
-                row.show(usage)
+        self.query_one(QuotaBars).show(usages)
         text = ""
         if extras.quota_error:
             text = f"Quota unavailable: {extras.quota_error}"
@@ -339,7 +359,8 @@ class ProjectsView(CloudView):
                 if flavor.is_persistent or flavor.ephemeral_gb <= 0
                 else f"{flavor.ephemeral_gb} GB"
             )
-            table.add_row(Text(flavor.name), str(flavor.vcpus), gigabytes(flavor.ram_mb), scratch)
+            ram = f"{flavor.ram_mb / 1024:g} GB"
+            table.add_row(Text(flavor.name), str(flavor.vcpus), ram, scratch)
         return table
 
     @on(ResourceTable.RowSelected)
@@ -351,6 +372,8 @@ class ProjectsView(CloudView):
         if item is None:
             return
         project, active = item
+        from canfar_tui.screens.details import DetailsScreen, fields_of
+
         rows = fields_of(project)
         rows.append(("active", "yes" if active else "no (u: use it)"))
         if active and self.extras.quota is not None:
@@ -406,10 +429,14 @@ class ProjectsView(CloudView):
             "terminal, or browse for a .pub file."
         )
 
+        from canfar_tui.screens.cloud_dialogs import ChoiceScreen
+
         def chosen(choice: str | None) -> None:
             if choice is None:
                 return
             if choice == _BROWSE:
+                from canfar_tui.screens.file_picker import FilePickerScreen
+
                 start = directory if directory.is_dir() else Path.home()
                 self.app.push_screen(
                     FilePickerScreen("Choose an SSH public key", start, [".pub"]),
@@ -454,6 +481,7 @@ class ProjectsView(CloudView):
             return
         existing = [keypair.name for keypair in self.extras.keypairs]
         default = path.name.removesuffix(".pub")
+        from canfar_tui.screens.cloud_dialogs import TextPromptScreen
 
         def named(name: str | None) -> None:
             if name is None:
@@ -494,6 +522,7 @@ class ProjectsView(CloudView):
             (keypair.name, Text(f"{keypair.name:<24} {keypair.fingerprint}"), True)
             for keypair in keypairs
         ]
+        from canfar_tui.screens.cloud_dialogs import ChoiceScreen
 
         def chosen(name: str | None) -> None:
             if name is None:
