@@ -31,6 +31,7 @@ import sep
 
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
+from canfar_tui.detection.photom_extra import EXTRA_COLUMNS, add_extra_photometry
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -180,6 +181,20 @@ def add_requested_columns(
 
     if wanted & _WORLD:
         _world(out, base, header, wanted)
+    if wanted & EXTRA_COLUMNS:
+        needs_wcs = bool(wanted & {"MU_MAX", "MU_THRESHOLD"}) and params.pixel_scale == 0
+        add_extra_photometry(
+            out,
+            base,
+            data,
+            segmap,
+            params,
+            wanted,
+            gain=gain,
+            rms=rms,
+            mask=mask,
+            wcs=celestial_wcs(header) if needs_wcs else None,
+        )
     return out
 
 

@@ -99,6 +99,7 @@ _KEY_TO_FIELD: Final[dict[str, str]] = {
     "CLEAN_PARAM": "clean_param",
     "PHOT_AUTOPARAMS": "phot_autoparams",
     "PHOT_AUTOAPERS": "phot_autoapers",
+    "PHOT_PETROPARAMS": "phot_petroparams",
     "SATUR_LEVEL": "satur_level",
     "SATUR_KEY": "satur_key",
     "MAG_ZEROPOINT": "mag_zeropoint",
@@ -136,7 +137,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "MEMORY_OBJSTACK",
         "MEMORY_BUFSIZE",
         "STARNNW_NAME",
-        "PHOT_PETROPARAMS",
         "MAG_GAMMA",
         "ASSOC_NAME",
         "ASSOC_DATA",
@@ -282,6 +282,7 @@ class DetectionParams:
     clean_param: float = 1.0
     phot_autoparams: tuple[float, float] = (2.5, 3.5)
     phot_autoapers: tuple[float, float] = (0.0, 0.0)
+    phot_petroparams: tuple[float, float] = (2.0, 3.5)
     satur_level: float = 50000.0
     satur_key: str = "SATURATE"
     mag_zeropoint: float = 0.0
@@ -322,6 +323,11 @@ class DetectionParams:
         kfact, kmin = self.phot_autoparams
         if not (kfact > 0 and kmin >= 0):
             raise _fail("PHOT_AUTOPARAMS must be <Kron_fact> > 0, <min_radius> >= 0")
+        pfact, pmin = self.phot_petroparams
+        if not (0 < pfact <= 10 and 0 <= pmin <= 10):
+            raise _fail(
+                "PHOT_PETROPARAMS must be <Petrosian_fact> in (0, 10], <min_radius> in [0, 10]"
+            )
         if min(self.phot_autoapers) < 0:
             raise _fail("PHOT_AUTOAPERS must be >= 0")
         if not self.satur_level > 0:
@@ -488,7 +494,7 @@ class DetectionParams:
             if not parts:
                 raise _fail(f"{key}: expected one or more numbers, got {text!r}")
             return {name: tuple(_parse_float(key, p) for p in parts)}
-        if key in ("PHOT_AUTOPARAMS", "PHOT_AUTOAPERS"):
+        if key in ("PHOT_AUTOPARAMS", "PHOT_AUTOAPERS", "PHOT_PETROPARAMS"):
             return {name: _parse_float_pair(key, text)}
         if key in ("BACK_SIZE", "BACK_FILTERSIZE"):
             return {name: _parse_int_pair(key, text)}

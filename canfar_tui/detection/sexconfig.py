@@ -138,7 +138,6 @@ _IGNORED_ON_COMMAND_LINE: Final[frozenset[str]] = frozenset(
         "HEADER_SUFFIX",
         "FITS_UNSIGNED",
         "STARNNW_NAME",
-        "PHOT_PETROPARAMS",
         "MAG_GAMMA",
         "CHECKIMAGE_NAME",
         "PSF_NAME",
