@@ -71,14 +71,16 @@ def _run_both(work: Path, extra: list[str]) -> tuple[Path, Path]:
         "x.param",
         "-FILTER_NAME",
         "default.conv",
-        "-CATALOG_TYPE",
-        "FITS_LDAC",
         "-PIXEL_SCALE",
         "0",
+        "-DETECT_MINAREA",
+        "3",
         "-VERBOSE_TYPE",
         "QUIET",
         *extra,
     ]
+    if "-CATALOG_TYPE" not in extra:
+        common += ["-CATALOG_TYPE", "FITS_LDAC"]
     ours, theirs = work / "ours.cat", work / "theirs.cat"
     subprocess.run(
         [tools["source-extractor"], image.name, *common, "-CATALOG_NAME", theirs.name],
@@ -130,3 +132,27 @@ def test_petroparams_are_validated() -> None:
     assert params.phot_petroparams == (1.5, 2.0)
     with pytest.raises(ParamError, match="PHOT_PETROPARAMS"):
         DetectionParams().with_overrides({"PHOT_PETROPARAMS": "0,1"})
+
+
+def test_fits_1_0_layout_matches_source_extractor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CATALOG_TYPE FITS_1.0: same HDUs, EXTNAMEs, primary keywords and column cards."""
+    monkeypatch.chdir(tmp_path)
+    ours_path, theirs_path = _run_both(tmp_path, ["-CATALOG_TYPE", "FITS_1.0"])
+    with fits.open(ours_path) as ours, fits.open(theirs_path) as theirs:
+        assert [h.name for h in ours] == [h.name for h in theirs] == ["PRIMARY", *["OBJECTS"] * 2]
+        assert list(ours[0].header) == list(theirs[0].header)
+        for key in ("FITSNEXT", "SEXTHLD", "SEXMINAR", "SEXNPARA", "SEXPIXSK"):
+            assert ours[0].header[key] == theirs[0].header[key], key
+        for mine, ref in zip(ours[1:], theirs[1:], strict=True):
+            n = ref.header["TFIELDS"]
+            assert mine.header["TFIELDS"] == n
+            for key in ("TTYPE", "TFORM", "TUNIT", "TDISP"):
+                assert [mine.header.get(f"{key}{i}") for i in range(1, n + 1)] == [
+                    ref.header.get(f"{key}{i}") for i in range(1, n + 1)
+                ], key
+            assert [mine.header.comments[f"TTYPE{i}"] for i in range(1, n + 1)] == [
+                ref.header.comments[f"TTYPE{i}"] for i in range(1, n + 1)
+            ]
+            assert abs(len(mine.data) - len(ref.data)) <= 0.05 * len(ref.data)
