@@ -109,6 +109,8 @@ class ExtensionOutput:
     gain: float
     saturation: float
     timings: dict[str, float] = field(default_factory=dict)
+    check_parts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """CHECKIMAGE_NAME → (part file, header) (:mod:`canfar_tui.detection.checkimages`)."""
 
 
 def _header_float(header: Any, key: str, default: float) -> float:
@@ -199,6 +201,7 @@ def measure(
     physical: Any = None,
     mask: npt.NDArray[np.bool_] | None = None,
     header: Any = None,
+    check_source: tuple[str, int] | None = None,
 ) -> ExtensionOutput:
     """Detect and measure sources in ``data`` (float32, C-contiguous; modified in place).
 
@@ -206,7 +209,8 @@ def measure(
     ``physical(iy, ix)`` gives the unsubtracted pixel values, so that BACKGROUND is their
     difference with the subtracted data; without it the background map is evaluated.
     ``mask`` marks unusable pixels (NaN); they are ignored by the background and detection.
-    ``header`` (keyword → value) gives the WCS of the world-coordinate columns.
+    ``header`` (keyword → value) gives the WCS of the world-coordinate columns;
+    ``check_source`` (image path, HDU index) the header check-images copy.
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -279,6 +283,23 @@ def measure(
             catalogue, data, segmap, params, gain=gain, rms=global_rms, mask=mask, header=header
         )
         timings["columns"] = time.perf_counter() - t
+    check_parts: dict[str, tuple[str, str]] = {}
+    if params.check_images:
+        from canfar_tui.detection.checkimages import write_parts
+
+        t = time.perf_counter()
+        check_parts = write_parts(
+            params,
+            data=data,
+            bkg=bkg,
+            segmap=segmap,
+            catalogue=catalogue,
+            rms=global_rms,
+            kernel=_kernel(params),
+            ext_number=ext_number,
+            source=check_source,
+        )
+        timings["checkimages"] = time.perf_counter() - t
     return ExtensionOutput(
         ext_number=ext_number,
         catalogue=catalogue,
@@ -288,6 +309,7 @@ def measure(
         gain=gain,
         saturation=saturation,
         timings=timings,
+        check_parts=check_parts,
     )
 
 
@@ -656,6 +678,7 @@ def process_extension(
             physical=pixels.physical,
             mask=mask,
             header=header,
+            check_source=(os.fspath(path), ext.hdu_index),
         )
     except DetectionError:
         raise

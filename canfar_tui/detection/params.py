@@ -115,6 +115,8 @@ _KEY_TO_FIELD: Final[dict[str, str]] = {
     "PHOT_FLUXFRAC": "phot_fluxfrac",
     "PIXEL_SCALE": "pixel_scale",
     "SEEING_FWHM": "seeing_fwhm",
+    "CHECKIMAGE_TYPE": "checkimage_type",
+    "CHECKIMAGE_NAME": "checkimage_name",
 }
 
 SETTABLE_KEYS: Final[tuple[str, ...]] = tuple(_KEY_TO_FIELD)
@@ -149,7 +151,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "WEIGHT_IMAGE",
         "WEIGHT_GAIN",
         "WEIGHT_THRESH",
-        "CHECKIMAGE_NAME",
         "INTERP_MAXXLAG",
         "INTERP_MAXYLAG",
         "INTERP_TYPE",
@@ -162,7 +163,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "SOM_NAME",
         "DETECT_TYPE",
         "WEIGHT_TYPE",
-        "CHECKIMAGE_TYPE",
         "BACKPHOTO_TYPE",
         "FILTER_THRESH",
         "RESCALE_WEIGHTS",
@@ -173,11 +173,25 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
 _NEUTRAL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     "DETECT_TYPE": ("CCD",),
     "WEIGHT_TYPE": ("NONE",),
-    "CHECKIMAGE_TYPE": ("NONE",),
     "BACKPHOTO_TYPE": ("GLOBAL",),
     "FILTER_THRESH": ("",),
     "INTERP_TYPE": ("ALL", "NONE", "VAR_ONLY"),
 }
+
+CHECKIMAGE_TYPES: Final[tuple[str, ...]] = (
+    "NONE",
+    "BACKGROUND",
+    "BACKGROUND_RMS",
+    "MINIBACKGROUND",
+    "MINIBACK_RMS",
+    "-BACKGROUND",
+    "FILTERED",
+    "OBJECTS",
+    "-OBJECTS",
+    "SEGMENTATION",
+    "APERTURES",
+)
+"""The CHECKIMAGE_TYPE values canfar-tui writes (see :mod:`canfar_tui.detection.checkimages`)."""
 
 _CATALOG_TYPES: Final[dict[str, CatalogueFormat]] = {
     "ASCII_HEAD": "ascii_head",
@@ -298,6 +312,9 @@ class DetectionParams:
     phot_fluxfrac: tuple[float, ...] = (0.5,)
     pixel_scale: float = 1.0
     seeing_fwhm: float = 1.2
+    checkimage_type: tuple[str, ...] = ("NONE",)
+    checkimage_name: tuple[str, ...] = ("check.fits",)
+    """CHECKIMAGE_NAME: relative names are taken from the current directory when a run starts."""
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     column_sizes: tuple[tuple[str, int], ...] = ()
     """Vector columns and their length (``MAG_APER(3)`` in a ``.param`` file); 1 if absent."""
@@ -353,6 +370,17 @@ class DetectionParams:
             raise _fail(f"PIXEL_SCALE must be >= 0, got {self.pixel_scale:g}")
         if not self.seeing_fwhm > 0:
             raise _fail(f"SEEING_FWHM must be > 0, got {self.seeing_fwhm:g}")
+        bad_checks = [t for t in self.checkimage_type if t not in CHECKIMAGE_TYPES]
+        if bad_checks:
+            raise _fail(
+                f"CHECKIMAGE_TYPE {', '.join(bad_checks)}: not supported "
+                f"(supported: {', '.join(CHECKIMAGE_TYPES)})"
+            )
+        if len(self.checkimage_name) < len(self.checkimage_type):
+            raise _fail(
+                f"CHECKIMAGE_NAME: {len(self.checkimage_name)} name(s) for "
+                f"{len(self.checkimage_type)} CHECKIMAGE_TYPE(s)"
+            )
         if not self.columns:
             raise _fail("no output columns")
         unknown = [c for c in self.columns if c not in COLUMN_INFO]
@@ -455,6 +483,15 @@ class DetectionParams:
             raise _fail("vector column sizes must be >= 1")
         return replace(self, columns=tuple(names), column_sizes=tuple(sizes))
 
+    @property
+    def check_images(self) -> tuple[tuple[str, str], ...]:
+        """(CHECKIMAGE_TYPE, CHECKIMAGE_NAME) pairs to write; empty for NONE (the default)."""
+        return tuple(
+            (kind, name)
+            for kind, name in zip(self.checkimage_type, self.checkimage_name, strict=False)
+            if kind != "NONE"
+        )
+
     def column_size(self, name: str) -> int:
         """How many values the column ``name`` holds (1 for scalars)."""
         return dict(self.column_sizes).get(name, 1)
@@ -498,6 +535,14 @@ class DetectionParams:
             return {name: _parse_float_pair(key, text)}
         if key in ("BACK_SIZE", "BACK_FILTERSIZE"):
             return {name: _parse_int_pair(key, text)}
+        if key == "CHECKIMAGE_TYPE":
+            kinds = tuple(p.upper() for p in _split_list(text)) or ("NONE",)
+            return {name: kinds}
+        if key == "CHECKIMAGE_NAME":
+            names = _split_list(text)
+            if not names:
+                raise _fail(f"{key}: expected one or more file names, got {text!r}")
+            return {name: tuple(names)}
         if key == "THRESH_TYPE":
             return {name: _parse_choice(key, text, ("RELATIVE", "ABSOLUTE"))}
         if key == "BACK_TYPE":

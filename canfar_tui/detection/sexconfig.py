@@ -10,7 +10,7 @@ value. ``canfar-tui detect`` accepts the same words (:data:`SEX_KEYS`, the keys
 * the other keys go through :meth:`DetectionParams.with_overrides` with the ``.sex`` file's
   rules; :func:`apply_command_line` refuses, in one line naming them all, the keys set on the
   command line to a value canfar-tui cannot honour (``-WEIGHT_TYPE MAP_WEIGHT``,
-  ``-CHECKIMAGE_TYPE SEGMENTATION``, an ANALYSIS_THRESH different from DETECT_THRESH…):
+  ``-CHECKIMAGE_TYPE PSFPROTOS``, an ANALYSIS_THRESH different from DETECT_THRESH…):
   a value typed on the command line is a request, not a leftover of a shared config file.
 
 This module imports nothing heavy.
@@ -139,7 +139,6 @@ _IGNORED_ON_COMMAND_LINE: Final[frozenset[str]] = frozenset(
         "FITS_UNSIGNED",
         "STARNNW_NAME",
         "MAG_GAMMA",
-        "CHECKIMAGE_NAME",
         "PSF_NAME",
         "PSF_NMAX",
         "SOM_NAME",
