@@ -17,12 +17,13 @@ single image it is one primary HDU. What each type holds:
   ellipses (PETRO columns) added at 30 × the background RMS, crowded sources' dotted, as
   SExtractor does.
 
-Memory stays at one CCD per worker: each worker (:func:`write_parts`, called by the engine
-only when check-images are asked for) writes its extension's pixels to a hidden part file
-next to the destination and returns its path and header; the runner then joins the parts
-in extension order into each destination with
-:func:`canfar_tui.clients.files.atomic_writer` (:func:`assemble`) — a reader never sees half
-a check-image — and :func:`discard` removes the parts of a run that failed or was cancelled.
+Memory stays at one CCD per worker: the runner makes a hidden parts folder beside each
+destination (:func:`prepare`); each worker (:func:`write_parts`, called by the engine only
+when check-images are asked for) writes its extension's pixels there and returns the part's
+path and header; the runner then joins the parts in extension order into each destination
+with :func:`canfar_tui.clients.files.atomic_writer` (:func:`assemble`) — a reader never sees
+half a check-image — and :func:`cleanup` removes the folders whatever happened (failure,
+cancel, a worker finishing after a cancel).
 
 Imports numpy (and astropy for the headers); import it only when detection runs.
 """
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from canfar_tui.detection.events import ExtensionResult
     from canfar_tui.detection.params import DetectionParams
 
-__all__ = ["CheckImageError", "assemble", "discard", "write_parts"]
+__all__ = ["CheckImageError", "assemble", "cleanup", "discard", "prepare", "write_parts"]
 
 FITS_BLOCK = 2880
 _STRUCTURAL = frozenset(
@@ -280,9 +281,59 @@ def _apertures(
     return image
 
 
-def _write_part(target: str, ext_number: int, array: npt.NDArray[Any]) -> str:
-    """Write ``array`` big-endian, padded to FITS blocks, to a hidden file beside ``target``."""
-    directory = os.path.dirname(target) or "."
+def prepare(params: DetectionParams) -> DetectionParams:
+    """``params`` for one run: absolute CHECKIMAGE_NAMEs and a hidden parts folder beside each.
+
+    The workers may not share this process's current directory, hence absolute names. The
+    folders are removed by :func:`cleanup` whatever happens, so that a worker still running
+    after a cancel cannot leave its part behind. Raises :class:`CheckImageError` (one line)
+    when a folder cannot be made (missing directory, permission…), before any work is done.
+    """
+    import dataclasses
+
+    names = tuple(os.path.abspath(n) for n in params.checkimage_name)
+    folders: list[str] = []
+    made: dict[str, str] = {}
+    try:
+        for name in names:
+            if name not in made:
+                directory = os.path.dirname(name)
+                if not os.path.isdir(directory):
+                    raise CheckImageError(
+                        f"check-image {name}: directory {directory} does not exist"
+                    )
+                try:
+                    made[name] = tempfile.mkdtemp(
+                        prefix=f".{os.path.basename(name)}.", suffix=".parts", dir=directory
+                    )
+                except OSError as exc:
+                    raise CheckImageError(
+                        f"check-image {name}: cannot write: {exc.strerror or exc}"
+                    ) from None
+            folders.append(made[name])
+    except CheckImageError:
+        for folder in made.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return dataclasses.replace(params, checkimage_name=names, checkimage_parts=tuple(folders))
+
+
+def cleanup(params: DetectionParams, results: Iterable[ExtensionResult]) -> None:
+    """Remove the parts still held by ``results`` and the run's parts folders."""
+    discard(results)
+    for folder in set(params.checkimage_parts):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _part_folder(params: DetectionParams, name: str) -> str:
+    for candidate, folder in zip(params.checkimage_name, params.checkimage_parts, strict=False):
+        if candidate == name:
+            return folder
+    return os.path.dirname(name) or "."
+
+
+def _write_part(directory: str, target: str, ext_number: int, array: npt.NDArray[Any]) -> str:
+    """Write ``array`` big-endian, padded to FITS blocks, to a part file in ``directory``."""
     big = array.dtype.newbyteorder(">")
     try:
         fd, part = tempfile.mkstemp(
@@ -356,7 +407,7 @@ def write_parts(
                 header = _mini_header(cards, (array.shape[0], array.shape[1]), bw, bh)
             if header is None:
                 header = _header(cards, shape, -32)
-            part = _write_part(name, ext_number, array)
+            part = _write_part(_part_folder(params, name), name, ext_number, array)
             if name in parts:  # two types, one name: the last one wins, as in SExtractor
                 discard_parts([parts[name]])
             parts[name] = (part, header.tostring())

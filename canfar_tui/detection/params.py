@@ -315,6 +315,9 @@ class DetectionParams:
     checkimage_type: tuple[str, ...] = ("NONE",)
     checkimage_name: tuple[str, ...] = ("check.fits",)
     """CHECKIMAGE_NAME: relative names are taken from the current directory when a run starts."""
+    checkimage_parts: tuple[str, ...] = field(default=(), compare=False)
+    """Set by the runner for one run: the hidden folder beside each CHECKIMAGE_NAME where the
+    workers put their extension's pixels (:mod:`canfar_tui.detection.checkimages`)."""
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     column_sizes: tuple[tuple[str, int], ...] = ()
     """Vector columns and their length (``MAG_APER(3)`` in a ``.param`` file); 1 if absent."""

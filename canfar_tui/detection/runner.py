@@ -33,7 +33,6 @@ This module imports only the standard library at import time.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import sys
 import threading
@@ -338,9 +337,6 @@ class DetectionRunner:
         from canfar_tui.detection.reader import scan_image
 
         params = params or DetectionParams()
-        if params.check_images:  # the workers may not share this process's directory
-            names = tuple(os.path.abspath(n) for n in params.checkimage_name)
-            params = dataclasses.replace(params, checkimage_name=names)
         spath = os.fspath(path)
         t0 = time.perf_counter()
         try:
@@ -358,15 +354,23 @@ class DetectionRunner:
 
         results: dict[int, ExtensionResult] = {}
         outputs: dict[int, Any] = {}
+        if params.check_images:
+            from canfar_tui.detection.checkimages import CheckImageError, prepare
+
+            try:
+                params = prepare(params)
+            except CheckImageError as exc:
+                yield ImageFailed(spath, str(exc))
+                return
         try:
             yield from self._run_extensions(
                 spath, extensions, skipped, params, cancel_event, results, outputs, t0
             )
         finally:
             if params.check_images:
-                from canfar_tui.detection.checkimages import discard
+                from canfar_tui.detection.checkimages import cleanup
 
-                discard(results.values())
+                cleanup(params, results.values())
 
     def _run_extensions(
         self,

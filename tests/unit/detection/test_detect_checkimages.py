@@ -20,7 +20,13 @@ from astropy.io import fits
 from detect_support import require_tools
 
 from canfar_tui.cli import detect as cli
-from canfar_tui.detection import detect_image
+from canfar_tui.detection import (
+    ExtensionFinished,
+    ImageCancelled,
+    ImageFinished,
+    detect_image,
+    run_detection,
+)
 from canfar_tui.detection.params import DetectionParams, ParamError
 from canfar_tui.detection.synthetic import SyntheticConfig, write_synthetic_mef
 
@@ -97,7 +103,7 @@ def test_check_images_match_source_extractor(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     _run_both(tmp_path)
-    assert not list(tmp_path.glob(".*part"))
+    assert not list(tmp_path.glob(".*"))  # the hidden parts folders are gone
     rms_maps = (
         fits.getdata("theirs_background_rms.fits", 1),
         fits.getdata("theirs_background_rms.fits", 2),
@@ -223,3 +229,24 @@ def test_check_image_parameters_are_validated() -> None:
         DetectionParams().with_overrides({"CHECKIMAGE_TYPE": "PSFPROTOS"})
     with pytest.raises(ParamError, match="CHECKIMAGE_NAME: 1 name"):
         DetectionParams().with_overrides({"CHECKIMAGE_TYPE": "SEGMENTATION,APERTURES"})
+
+
+def test_cancelled_run_leaves_no_parts(tmp_path: Path) -> None:
+    """Cancelling after the first CCD leaves neither the check-image nor its parts."""
+    import threading
+
+    image = tmp_path / "img.fits"
+    write_synthetic_mef(image, SyntheticConfig(n_ccds=3, width=256, height=256, seed=3))
+    target = tmp_path / "seg.fits"
+    params = DetectionParams().with_overrides(
+        {"CHECKIMAGE_TYPE": "SEGMENTATION", "CHECKIMAGE_NAME": str(target)}
+    )
+    stop = threading.Event()
+    kinds = []
+    for event in run_detection(image, params, workers=1, cancel_event=stop):
+        kinds.append(type(event))
+        if isinstance(event, ExtensionFinished):
+            assert len(list(tmp_path.glob(".seg.fits.*.parts/*.part"))) == 1
+            stop.set()
+    assert kinds[-1] is ImageCancelled and ImageFinished not in kinds
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "home") == ["img.fits"]
