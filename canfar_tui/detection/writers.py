@@ -434,7 +434,12 @@ def write_fits_10(
     hdul = fits.HDUList([_primary_10(catalogue, params, result, len(tables)), *tables])
 
     def run() -> None:
-        with atomic_writer(path) as fh:
-            hdul.writeto(fh)
+        import warnings
+
+        with warnings.catch_warnings():
+            # Long TTYPE comments are cut at 80 characters, as source-extractor cuts them.
+            warnings.simplefilter("ignore")
+            with atomic_writer(path) as fh:
+                hdul.writeto(fh)
 
     _guard(path, run)
