@@ -201,7 +201,7 @@ def measure(
     physical: Any = None,
     mask: npt.NDArray[np.bool_] | None = None,
     header: Any = None,
-    check_source: tuple[str, int] | None = None,
+    check_source: tuple[str, ExtensionInfo] | None = None,
 ) -> ExtensionOutput:
     """Detect and measure sources in ``data`` (float32, C-contiguous; modified in place).
 
@@ -210,7 +210,7 @@ def measure(
     difference with the subtracted data; without it the background map is evaluated.
     ``mask`` marks unusable pixels (NaN); they are ignored by the background and detection.
     ``header`` (keyword → value) gives the WCS of the world-coordinate columns;
-    ``check_source`` (image path, HDU index) the header check-images copy.
+    ``check_source`` (image path, extension) the header check-images copy.
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -678,7 +678,7 @@ def process_extension(
             physical=pixels.physical,
             mask=mask,
             header=header,
-            check_source=(os.fspath(path), ext.hdu_index),
+            check_source=(os.fspath(path), ext),
         )
     except DetectionError:
         raise
