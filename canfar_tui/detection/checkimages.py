@@ -356,7 +356,7 @@ def _write_part(directory: str, target: str, ext_number: int, array: npt.NDArray
         with os.fdopen(fd, "wb") as fh:
             rows = max(1, (8 << 20) // max(1, array.shape[1] * array.itemsize))
             for start in range(0, array.shape[0], rows):
-                fh.write(np.ascontiguousarray(array[start : start + rows], dtype=big).tobytes())
+                np.ascontiguousarray(array[start : start + rows], dtype=big).tofile(fh)
             size = array.size * array.itemsize
             fh.write(b"\0" * (-size % FITS_BLOCK))
     except OSError as exc:
@@ -442,6 +442,23 @@ def discard(results: Iterable[ExtensionResult]) -> None:
         discard_parts(result.check_parts.values())
 
 
+def _append(fh: Any, part: str) -> None:
+    """Append the file ``part`` to ``fh``: in the kernel when it can (no copy through Python)."""
+    fh.flush()
+    with open(part, "rb") as src:
+        remaining = os.fstat(src.fileno()).st_size
+        try:
+            while remaining > 0:
+                done = os.copy_file_range(src.fileno(), fh.fileno(), remaining)
+                if done <= 0:
+                    break
+                remaining -= done
+        except (AttributeError, OSError):
+            pass  # another file system or kernel: copy the rest through Python
+        if remaining > 0:
+            shutil.copyfileobj(src, fh, 8 << 20)
+
+
 def assemble(params: DetectionParams, results: Sequence[ExtensionResult], n_images: int) -> None:
     """Join the parts of the measured extensions into each CHECKIMAGE_NAME, atomically.
 
@@ -481,8 +498,7 @@ def assemble(params: DetectionParams, results: Sequence[ExtensionResult], n_imag
                             header.remove("PCOUNT")
                             header.remove("GCOUNT")
                         fh.write(header.tostring().encode("ascii"))
-                        with open(part, "rb") as src:
-                            shutil.copyfileobj(src, fh, 8 << 20)
+                        _append(fh, part)
                         os.unlink(part)
             except UnsafeTarget as exc:
                 raise CheckImageError(f"check-image {name}: {exc}") from None
