@@ -14,11 +14,9 @@ once it left it, in the history, and removes what a test left in the queue.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import stat
 import textwrap
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from polling import poll_until
 
 from canfar_tui.clients.base import ClientError, QueueClient, SupportsHistory
 from canfar_tui.models import Job, JobEvent, JobId, JobStatus
@@ -207,14 +206,7 @@ class QueueHarness:
         timeout: float | None = None,
     ) -> T:
         """Poll ``fetch`` until ``predicate`` holds; fail the test with ``what`` on timeout."""
-        deadline = time.monotonic() + (timeout or self.backend.timeout)
-        while True:
-            value = await fetch()
-            if predicate(value):
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}; last seen: {value!r}")
-            await asyncio.sleep(self.backend.poll_interval)
+        return await poll_until(fetch, predicate, what, self.backend, timeout=timeout)
 
     async def jobs(self, ids: Iterable[JobId]) -> dict[JobId, Job]:
         """The jobs with these ids: from the queue, or from the history once they left it."""

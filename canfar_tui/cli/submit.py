@@ -287,14 +287,17 @@ def format_preview(
         lines += [f"  {line}".rstrip() for line in form.text.splitlines()]
         lines += [f"  problem: {problem}" for problem in form.problems]
         lines += [f"  warning: {warning}" for warning in form.warnings]
-    lines.append("")
-    lines.append("Rewritten submit description (+ added, ~ replaced):")
-    width = len(str(len(rewrite.text.splitlines())))
-    for number, marker, text in numbered_lines(rewrite):
-        lines.append(f"{number:>{width}} {marker} {text}".rstrip())
-    lines.append("")
-    lines.append("Changes:")
-    lines += [f"  {change}" for change in rewrite.changes] or ["  none"]
+    if form is None:
+        # canfar-tui submits its own rewrite only when canfar_submit does not: showing both
+        # would leave the user guessing which description reaches the pool.
+        lines.append("")
+        lines.append("Rewritten submit description (+ added, ~ replaced):")
+        width = len(str(len(rewrite.text.splitlines())))
+        for number, marker, text in numbered_lines(rewrite):
+            lines.append(f"{number:>{width}} {marker} {text}".rstrip())
+        lines.append("")
+        lines.append("Changes:")
+        lines += [f"  {change}" for change in rewrite.changes] or ["  none"]
     lines.append("")
     lines.append(f"Lint: {report.summary()}")
     lines += [f"  {issue}" for issue in report.issues]

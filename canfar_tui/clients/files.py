@@ -63,7 +63,14 @@ def read_bounded(path: Path | str, limit: int, what: str) -> bytes:
     """
     shown = os.fspath(path)
     try:
-        with open(path, "rb") as handle:
+        # O_NONBLOCK: opening a named pipe must not wait for a writer that never comes.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(descriptor, "rb", closefd=True) as handle:
+            mode = os.fstat(descriptor).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError
+            if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                raise UnreadableFile(f"{shown}: is a pipe or socket, not a {what}")
             data = handle.read(limit + 1)
     except FileNotFoundError:
         raise UnreadableFile(f"{shown}: {what} not found", missing=True) from None

@@ -148,12 +148,102 @@ DEFAULT_COLUMNS: Final[tuple[str, ...]] = (
     "FLAGS",
 )
 
+# --- classstar: isophotal areas, FWHM and the star/galaxy classifier (detection/classstar.py)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        *(
+            _c(f"ISO{level}", f"Isophotal area at level {level}", "%8d", "pixel**2", "i4")
+            for level in range(8)
+        ),
+        _c("FWHM_IMAGE", "FWHM assuming a gaussian core", "%8.2f", "pixel", "f4"),
+        _c("CLASS_STAR", "S/G classifier output", "%6.3f", "", "f4"),
+    )
+)
+
+# --- world: position errors, world/sky positions and shapes (canfar_tui.detection.world)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        _c("ERRX2_IMAGE", "Variance of position along x", "%18.10e", "pixel**2", "f8"),
+        _c("ERRY2_IMAGE", "Variance of position along y", "%18.10e", "pixel**2", "f8"),
+        _c("ERRXY_IMAGE", "Covariance of position between x and y", "%18.10e", "pixel**2", "f8"),
+        _c("ERRCXX_IMAGE", "Cxx error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"),
+        _c("ERRCYY_IMAGE", "Cyy error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"),
+        _c("ERRCXY_IMAGE", "Cxy error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"),
+        _c("ERRA_IMAGE", "RMS position error along major axis", "%9.5f", "pixel", "f4"),
+        _c("ERRB_IMAGE", "RMS position error along minor axis", "%9.5f", "pixel", "f4"),
+        _c("ERRTHETA_IMAGE", "Error ellipse position angle (CCW/x)", "%6.2f", "deg", "f4"),
+        _c("POLAR_IMAGE", "(A_IMAGE^2 - B_IMAGE^2)/(A_IMAGE^2 + B_IMAGE^2)", "%7.5f", "", "f4"),
+        _c("XPEAK_WORLD", "World-x coordinate of the brightest pixel", "%18.10e", "deg", "f8"),
+        _c("YPEAK_WORLD", "World-y coordinate of the brightest pixel", "%18.10e", "deg", "f8"),
+        _c("ALPHAPEAK_SKY", "Right ascension of brightest pix (native)", "%11.7f", "deg", "f8"),
+        _c("DELTAPEAK_SKY", "Declination of brightest pix (native)", "%+11.7f", "deg", "f8"),
+        _c("ALPHAPEAK_J2000", "Right ascension of brightest pix (J2000)", "%11.7f", "deg", "f8"),
+        _c("DELTAPEAK_J2000", "Declination of brightest pix (J2000)", "%+11.7f", "deg", "f8"),
+        _c("ALPHAPEAK_B1950", "Right ascension of brightest pix (B1950)", "%11.7f", "deg", "f8"),
+        _c("DELTAPEAK_B1950", "Declination of brightest pix (B1950)", "%+11.7f", "deg", "f8"),
+        _c("ALPHA_SKY", "Right ascension of barycenter (native)", "%11.7f", "deg", "f8"),
+        _c("DELTA_SKY", "Declination of barycenter (native)", "%+11.7f", "deg", "f8"),
+        _c("ALPHA_B1950", "Right ascension of barycenter (B1950)", "%11.7f", "deg", "f8"),
+        _c("DELTA_B1950", "Declination of barycenter (B1950)", "%+11.7f", "deg", "f8"),
+        _c("X2_WORLD", "Variance along X-WORLD (alpha)", "%18.10e", "deg**2", "f8"),
+        _c("Y2_WORLD", "Variance along Y-WORLD (delta)", "%18.10e", "deg**2", "f8"),
+        _c("XY_WORLD", "Covariance between X-WORLD and Y-WORLD", "%18.10e", "deg**2", "f8"),
+        _c("CXX_WORLD", "Cxx object ellipse parameter (WORLD units)", "%15.7e", "deg**(-2)", "f4"),
+        _c("CYY_WORLD", "Cyy object ellipse parameter (WORLD units)", "%15.7e", "deg**(-2)", "f4"),
+        _c("CXY_WORLD", "Cxy object ellipse parameter (WORLD units)", "%15.7e", "deg**(-2)", "f4"),
+        _c("A_WORLD", "Profile RMS along major axis (world units)", "%12.7g", "deg", "f4"),
+        _c("B_WORLD", "Profile RMS along minor axis (world units)", "%12.7g", "deg", "f4"),
+        _c("THETA_WORLD", "Position angle (CCW/world-x)", "%6.2f", "deg", "f4"),
+        _c("THETA_SKY", "Position angle (east of north) (native)", "%+6.2f", "deg", "f4"),
+        _c("THETA_J2000", "Position angle (east of north) (J2000)", "%+6.2f", "deg", "f4"),
+        _c("THETA_B1950", "Position angle (east of north) (B1950)", "%+6.2f", "deg", "f4"),
+        _c("POLAR_WORLD", "(A_WORLD^2 - B_WORLD^2)/(A_WORLD^2 + B_WORLD^2)", "%7.5f", "", "f4"),
+        _c("ERRX2_WORLD", "Variance of position along X-WORLD (alpha)", "%18.10e", "deg**2", "f8"),
+        _c("ERRY2_WORLD", "Variance of position along Y-WORLD (delta)", "%18.10e", "deg**2", "f8"),
+        _c("ERRXY_WORLD", "Covariance of position X-WORLD/Y-WORLD", "%18.10e", "deg**2", "f8"),
+        _c(
+            "ERRCXX_WORLD", "Cxx error ellipse parameter (WORLD units)", "%12.7g", "deg**(-2)", "f4"
+        ),
+        _c(
+            "ERRCYY_WORLD", "Cyy error ellipse parameter (WORLD units)", "%12.7g", "deg**(-2)", "f4"
+        ),
+        _c(
+            "ERRCXY_WORLD", "Cxy error ellipse parameter (WORLD units)", "%12.7g", "deg**(-2)", "f4"
+        ),
+        _c("ERRA_WORLD", "World RMS position error along major axis", "%12.7g", "deg", "f4"),
+        _c("ERRB_WORLD", "World RMS position error along minor axis", "%12.7g", "deg", "f4"),
+        _c("ERRTHETA_WORLD", "Error ellipse pos. angle (CCW/world-x)", "%6.2f", "deg", "f4"),
+        _c("ERRTHETA_SKY", "Native error ellipse pos. angle (east of north)", "%6.2f", "deg", "f4"),
+        _c(
+            "ERRTHETA_J2000", "J2000 error ellipse pos. angle (east of north)", "%6.2f", "deg", "f4"
+        ),
+        _c(
+            "ERRTHETA_B1950", "B1950 error ellipse pos. angle (east of north)", "%6.2f", "deg", "f4"
+        ),
+        _c("FWHM_WORLD", "FWHM assuming a gaussian core", "%12.7g", "deg", "f4"),
+        _c("X_IMAGE_DBL", "Object position along x (double precision)", "%11.4f", "pixel", "f8"),
+        _c("Y_IMAGE_DBL", "Object position along y (double precision)", "%11.4f", "pixel", "f8"),
+        _c("X_FOCAL", "Barycenter position along focal-plane x axis", "%18.10e", "", "f8"),
+        _c("Y_FOCAL", "Barycenter position along focal-plane y axis", "%18.10e", "", "f8"),
+        _c("XPEAK_FOCAL", "Focal-plane x coordinate of the brightest pixel", "%18.10e", "", "f8"),
+        _c("YPEAK_FOCAL", "Focal-plane y coordinate of the brightest pixel", "%18.10e", "", "f8"),
+        _c("ISOAREA_WORLD", "Isophotal area above Analysis threshold", "%12.7g", "deg**2", "f4"),
+        _c(
+            "ISOAREAF_WORLD",
+            "Isophotal area (filtered) above Detection threshold",
+            "%12.7g",
+            "deg**2",
+            "f4",
+        ),
+    )
+)
+
 # --- checkimg: the remaining non-world photometry columns (detection/photom_extra.py)
 COLUMN_INFO.update(
     (c.name, c)
     for c in (
-        _c("X_IMAGE_DBL", "Object position along x (double precision)", "%11.4f", "pixel", "f8"),
-        _c("Y_IMAGE_DBL", "Object position along y (double precision)", "%11.4f", "pixel", "f8"),
         _c("FLUX_ISOCOR", "Corrected isophotal flux", "%12.7g", "count", "f4"),
         _c("FLUXERR_ISOCOR", "RMS error for corrected isophotal flux", "%12.7g", "count", "f4"),
         _c("MAG_ISOCOR", "Corrected isophotal magnitude", "%8.4f", "mag", "f4"),

@@ -13,9 +13,12 @@ detection; a run that asks for none of them (the seed's default columns) never c
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
   the AUTO aperture;
 * ``XWIN_IMAGE``/``YWIN_IMAGE``: ``sep.winpos`` with σ = 2 / 2.35 × the half-light radius;
-* ``X_WORLD``/``Y_WORLD``/``ALPHA_J2000``/``DELTA_J2000``: :mod:`astropy.wcs` from the
-  extension's header (TAN, TPV, SIP…). Without a celestial WCS ALPHA/DELTA are 0 and
-  X/Y_WORLD are the pixel positions, like SExtractor.
+* ``ISO0``…``ISO7``, ``FWHM_IMAGE``, ``CLASS_STAR``: :mod:`canfar_tui.detection.classstar`;
+* world positions and shapes (``X_WORLD``, ``ALPHA_J2000``, ``A_WORLD``, ``THETA_J2000``…),
+  the position errors (``ERRA_IMAGE``, ``ERRX2_WORLD``…) and ``ISOAREA_WORLD``:
+  :mod:`canfar_tui.detection.world` (:mod:`astropy.wcs` from the extension's header: TAN,
+  TPV, SIP…). Without a celestial WCS ALPHA/DELTA are 0 and X/Y_WORLD are the pixel
+  positions, like SExtractor.
 
 Imports numpy and sep (and astropy when world coordinates are asked for); import it only when
 detection runs.
@@ -23,15 +26,16 @@ detection runs.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sep
 
+from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.detection.photom_extra import EXTRA_COLUMNS, add_extra_photometry
+from canfar_tui.detection.world import WORLD_COLUMNS
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -41,7 +45,6 @@ __all__ = ["add_requested_columns", "catalogue_dtype", "requested_columns"]
 APER_SUBPIX = 5
 """SExtractor's APER_OVERSAMP: each pixel is cut into 5 × 5 sub-pixels at aperture edges."""
 
-_WORLD = frozenset({"X_WORLD", "Y_WORLD", "ALPHA_J2000", "DELTA_J2000"})
 _APER = frozenset({"FLUX_APER", "FLUXERR_APER", "MAG_APER", "MAGERR_APER"})
 _WIN = frozenset({"XWIN_IMAGE", "YWIN_IMAGE"})
 
@@ -84,11 +87,13 @@ def add_requested_columns(
     rms: float,
     mask: npt.NDArray[np.bool_] | None,
     header: Any,
+    saturation: float | None = None,
 ) -> npt.NDArray[np.void]:
     """``base`` (the measured columns) with the optional columns of ``params`` added.
 
     ``data`` is the background-subtracted image, ``segmap`` sep's segmentation map (object
-    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS).
+    ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS),
+    ``saturation`` its saturation level (SATUR_LEVEL when not given).
     """
     wanted = set(requested_columns(params))
     out = np.zeros(len(base), dtype=catalogue_dtype(params))
@@ -179,9 +184,59 @@ def add_requested_columns(
         if "YWIN_IMAGE" in wanted:
             out["YWIN_IMAGE"] = ywin + 1.0
 
-    if wanted & _WORLD:
-        _world(out, base, header, wanted)
+    if wanted & CLASSSTAR_COLUMNS:
+        add_classstar_columns(
+            out,
+            base,
+            data,
+            segmap,
+            wanted,
+            network=params.starnnw,
+            seeing_fwhm=params.seeing_fwhm,
+            pixel_scale=params.pixel_scale,
+            field_thresh=params.detect_thresh * (rms if params.thresh_type == "RELATIVE" else 1.0),
+            saturation=params.satur_level if saturation is None else saturation,
+            header=header,
+        )
+
+    fwhm: npt.NDArray[np.float64] | None = None
+    if "FWHM_WORLD" in wanted:  # FWHM_IMAGE scaled, computed even when not a column itself
+        star = out if "FWHM_IMAGE" in wanted else np.zeros(n, dtype=[("FWHM_IMAGE", "f4")])
+        if "FWHM_IMAGE" not in wanted:
+            add_classstar_columns(
+                star,
+                base,
+                data,
+                segmap,
+                {"FWHM_IMAGE"},
+                network=None,
+                seeing_fwhm=params.seeing_fwhm,
+                pixel_scale=params.pixel_scale,
+                field_thresh=0.0,
+                saturation=params.satur_level if saturation is None else saturation,
+                header=header,
+            )
+        fwhm = star["FWHM_IMAGE"].astype(np.float64)
+
+    if wanted & WORLD_COLUMNS:
+        from canfar_tui.detection.world import add_world_columns, detection_kernel
+
+        add_world_columns(
+            out,
+            wanted,
+            header,
+            data=data,
+            segmap=segmap,
+            rms=rms,
+            gain=gain,
+            kernel=detection_kernel(params),
+            pixel_scale=params.pixel_scale,
+            fwhm_image=fwhm,
+        )
+
     if wanted & EXTRA_COLUMNS:
+        from canfar_tui.detection.world import celestial_wcs
+
         needs_wcs = bool(wanted & {"MU_MAX", "MU_THRESHOLD"}) and params.pixel_scale == 0
         add_extra_photometry(
             out,
@@ -196,52 +251,3 @@ def add_requested_columns(
             wcs=celestial_wcs(header) if needs_wcs else None,
         )
     return out
-
-
-def _world(
-    out: npt.NDArray[np.void], base: npt.NDArray[np.void], header: Any, wanted: set[str]
-) -> None:
-    """Fill the world-coordinate columns from the header's WCS (1-based pixel positions)."""
-    x = base["X_IMAGE"].astype(np.float64)
-    y = base["Y_IMAGE"].astype(np.float64)
-    wcs = celestial_wcs(header)
-    if wcs is None:
-        # SExtractor without a WCS: world = pixel coordinates (0-based), no sky position.
-        if "X_WORLD" in wanted:
-            out["X_WORLD"] = x - 1.0
-        if "Y_WORLD" in wanted:
-            out["Y_WORLD"] = y - 1.0
-        return
-    lon, lat = wcs.all_pix2world(x, y, 1)
-    for name, values in (
-        ("X_WORLD", lon),
-        ("Y_WORLD", lat),
-        ("ALPHA_J2000", lon),
-        ("DELTA_J2000", lat),
-    ):
-        if name in wanted:
-            out[name] = values
-
-
-def celestial_wcs(header: Any) -> Any:
-    """An :class:`astropy.wcs.WCS` for ``header`` when it has a celestial one, else None."""
-    if header is None or not header.get("CTYPE1"):
-        return None
-    import warnings
-
-    from astropy.io import fits
-    from astropy.wcs import WCS
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            cards = fits.Header()
-            for key, value in header.items():
-                if isinstance(key, str) and len(key) <= 8 and not key.startswith(("Z", "T")):
-                    cards[key] = value
-            wcs = WCS(cards, naxis=2, relax=True)
-        except Exception:
-            return None
-    if not wcs.has_celestial or not math.isfinite(float(wcs.wcs.crval[0])):
-        return None
-    return wcs

@@ -280,7 +280,15 @@ def measure(
     if requested_columns(params):
         t = time.perf_counter()
         catalogue = add_requested_columns(
-            catalogue, data, segmap, params, gain=gain, rms=global_rms, mask=mask, header=header
+            catalogue,
+            data,
+            segmap,
+            params,
+            gain=gain,
+            rms=global_rms,
+            mask=mask,
+            header=header,
+            saturation=saturation,
         )
         timings["columns"] = time.perf_counter() - t
     check_parts: dict[str, tuple[str, str]] = {}

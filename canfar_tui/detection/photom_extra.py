@@ -17,7 +17,7 @@ Computed only when a ``.param`` file asks for them (called from
 * ``MU_MAX``/``MU_THRESHOLD``: ``MAG_ZEROPOINT - 2.5 log10(value / pixel area)`` in
   mag arcsec⁻², the pixel area from PIXEL_SCALE or, when it is 0, the WCS at the source;
 * ``THRESHOLDMAX``: the detection threshold the source was found at (without a weight map
-  the extension's threshold); ``X_IMAGE_DBL``/``Y_IMAGE_DBL``: X/Y_IMAGE in double precision.
+  the extension's threshold). (``X_IMAGE_DBL``/``Y_IMAGE_DBL`` come with the world columns.)
 
 Imports numpy; import it only when detection runs.
 """
@@ -54,8 +54,6 @@ EXTRA_COLUMNS: Final[frozenset[str]] = frozenset(
         "MU_MAX",
         "MU_THRESHOLD",
         "THRESHOLDMAX",
-        "X_IMAGE_DBL",
-        "Y_IMAGE_DBL",
     }
 )
 """The columns this module fills."""
@@ -305,11 +303,7 @@ def add_extra_photometry(
     _put(
         out,
         wanted,
-        {
-            "X_IMAGE_DBL": base["X_IMAGE"],
-            "Y_IMAGE_DBL": base["Y_IMAGE"],
-            "THRESHOLDMAX": base["THRESHOLD"],
-        },
+        {"THRESHOLDMAX": base["THRESHOLD"]},
     )
     if wanted & (_ISOCOR | _BEST):
         iso, iso_err = isocor(base)

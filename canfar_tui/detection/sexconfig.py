@@ -137,7 +137,6 @@ _IGNORED_ON_COMMAND_LINE: Final[frozenset[str]] = frozenset(
         "XSL_URL",
         "HEADER_SUFFIX",
         "FITS_UNSIGNED",
-        "STARNNW_NAME",
         "MAG_GAMMA",
         "PSF_NAME",
         "PSF_NMAX",

@@ -80,9 +80,10 @@ class SyntheticConfig:
     saturate: float = 65535.0
     """Saturation level in ADU (``SATURATE``); pixels are clipped there."""
     dtype: Literal["uint16", "float32"] = "uint16"
-    wcs: Literal["none", "tan", "tpv"] = "none"
+    wcs: Literal["none", "tan", "tpv", "sip"] = "none"
     """World coordinates in each CCD's header: none, a tangent plane (``RA---TAN``), or a
-    tangent plane with a polynomial distortion (``RA---TPV``, as MegaCam's Elixir headers)."""
+    tangent plane with a polynomial distortion (``RA---TPV``, as MegaCam's Elixir headers,
+    or ``RA---TAN-SIP``, as Spitzer's, HST's and astrometry.net's)."""
 
     def scaled(self, factor: float) -> SyntheticConfig:
         """Return a copy with source and cosmic-ray counts scaled by ``factor``."""
@@ -324,8 +325,8 @@ def _wcs_keywords(config: SyntheticConfig, ccd_index: int) -> dict[str, float | 
     keywords: dict[str, float | int | str] = {
         "RADESYS": "ICRS",
         "EQUINOX": 2000.0,
-        "CTYPE1": "RA---TAN" if config.wcs == "tan" else "RA---TPV",
-        "CTYPE2": "DEC--TAN" if config.wcs == "tan" else "DEC--TPV",
+        "CTYPE1": {"tan": "RA---TAN", "tpv": "RA---TPV"}.get(config.wcs, "RA---TAN-SIP"),
+        "CTYPE2": {"tan": "DEC--TAN", "tpv": "DEC--TPV"}.get(config.wcs, "DEC--TAN-SIP"),
         "CUNIT1": "deg",
         "CUNIT2": "deg",
         "CRVAL1": 150.1,
@@ -353,6 +354,20 @@ def _wcs_keywords(config: SyntheticConfig, ccd_index: int) -> dict[str, float | 
                 "PV2_6": -0.015,
                 "PV2_7": 0.04,
                 "PV2_9": 0.04,
+            }
+        )
+    if config.wcs == "sip":
+        # u' = u + f(u, v) in pixels relative to CRPIX: about 2" at 5000 px from it.
+        keywords.update(
+            {
+                "A_ORDER": 2,
+                "B_ORDER": 2,
+                "A_0_2": 2.0e-7,
+                "A_1_1": -1.5e-7,
+                "A_2_0": 3.0e-7,
+                "B_0_2": -2.5e-7,
+                "B_1_1": 1.0e-7,
+                "B_2_0": 1.5e-7,
             }
         )
     return keywords

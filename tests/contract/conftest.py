@@ -14,9 +14,7 @@ has one floating IP).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 from openstack_services import finish_snapshot, openstack_service_or_skip
+from polling import poll_until
 
 from canfar_tui.clients.base import ClientError, CloudClient, NotFound
 from canfar_tui.models import Flavor, FloatingIP, Image, Instance, KeyPair, LaunchRequest
@@ -159,14 +158,7 @@ class CloudHarness:
         timeout: float | None = None,
     ) -> T:
         """Poll ``fetch`` until ``predicate`` holds; fail the test with ``what`` on timeout."""
-        deadline = time.monotonic() + (timeout or self.backend.timeout)
-        while True:
-            value = await fetch()
-            if predicate(value):
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}; last seen: {value!r}")
-            await asyncio.sleep(self.backend.poll_interval)
+        return await poll_until(fetch, predicate, what, self.backend, timeout=timeout)
 
     async def wait_instance(self, instance_id: str, status: str) -> Instance:
         """Wait until the instance has ``status`` and no task in progress."""

@@ -252,6 +252,8 @@ def test_a_real_profile_submits_through_the_installed_canfar_submit(
     assert '  Requirements = group_name =?= "canfar" && Arch == "x86_64"' in out
     assert "Submitted 4 jobs to cluster 42 with" in out
     assert read_record(record)["argv"] == "do_catalogue.sub snap-1"
+    # Only the description canfar_submit writes is shown, not canfar-tui's own rewrite.
+    assert "Rewritten submit description" not in out
 
 
 def test_the_sandbox_result_line_says_sandbox(

@@ -9,6 +9,7 @@ points are tested in tests/unit/detection/test_detect_hardening.py).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,14 @@ def test_read_bounded(tmp_path: Path, huge: Path) -> None:
     with pytest.raises(UnreadableFile, match="is a directory, not a thing") as folder:
         read_bounded(tmp_path, 100, "thing")
     assert not folder.value.missing
+
+
+def test_read_bounded_refuses_a_named_pipe_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(UnreadableFile) as caught:
+        read_bounded(pipe, 100, "thing")
+    assert str(caught.value) == f"{pipe}: is a pipe or socket, not a thing"
 
 
 # ----------------------------------------------------------------------------- --config

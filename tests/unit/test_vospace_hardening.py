@@ -327,6 +327,33 @@ def test_idle_connections_do_not_starve_a_request(tmp_path: Path) -> None:
     assert answered_while_idle_connections_are_open(tmp_path, "0.5")
 
 
+def test_connections_beyond_the_cap_are_closed_and_the_service_goes_on(tmp_path: Path) -> None:
+    with start_server(tmp_path / "root", max_connections=3, idle_timeout=None) as running:
+        address = ("127.0.0.1", running.port)
+        held = [socket.create_connection(address, timeout=5) for _ in range(3)]
+        try:
+            time.sleep(0.2)  # the three are being served (waiting for a request line)
+            extra = socket.create_connection(address, timeout=5)
+            with extra:
+                assert extra.recv(1) == b"", "a connection beyond the cap was kept open"
+        finally:
+            for sock in held:
+                sock.close()
+        # The slots come back as the held connections end: a request is answered again.
+        deadline = time.monotonic() + 10
+        while True:
+            connection = http.client.HTTPConnection("127.0.0.1", running.port, timeout=5)
+            try:
+                connection.request("GET", urlsplit(running.base_url).path + "/availability")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the service never recovered"
+                time.sleep(0.1)
+            finally:
+                connection.close()
+
+
 # --------------------------------------------------------------------------- ranges
 
 

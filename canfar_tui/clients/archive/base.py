@@ -24,6 +24,7 @@ Nothing here imports Textual or a heavy SDK.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import threading
@@ -33,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from canfar_tui.clients._blocking import Cancelled
+from canfar_tui.clients._blocking import Cancelled, run_blocking
 from canfar_tui.clients.base import InvalidInput, ProgressCallback, Unavailable
 from canfar_tui.clients.files import atomic_writer
 
@@ -44,6 +45,7 @@ __all__ = [
     "ArchiveClient",
     "ArchiveFileInfo",
     "ArchiveURI",
+    "BlockingArchive",
     "SupportsExampleFiles",
     "already_there",
     "destination_in",
@@ -161,6 +163,41 @@ class SupportsExampleFiles(Protocol):
 
 
 # --------------------------------------------------------------------------- shared machinery
+
+
+class BlockingArchive:
+    """The async half every archive backend shares: parse the URI, run the work in a thread.
+
+    Subclasses implement ``_info_sync`` and ``_download_sync``, which run on a worker thread
+    (:func:`canfar_tui.clients._blocking.run_blocking`, cancellable: the last argument is the
+    event that says the caller gave up).
+    """
+
+    async def info(self, uri: str) -> ArchiveFileInfo:
+        parsed = parse_archive_uri(uri)
+        return await run_blocking(self._info_sync, parsed, cancellable=True)
+
+    async def download(
+        self, uri: str, dest_dir: Path, *, progress: ProgressCallback | None = None
+    ) -> Path:
+        parsed = parse_archive_uri(uri)
+        loop = asyncio.get_running_loop()
+        return await run_blocking(
+            self._download_sync, parsed, Path(dest_dir), progress, loop, cancellable=True
+        )
+
+    def _info_sync(self, uri: ArchiveURI, cancel: threading.Event) -> ArchiveFileInfo:
+        raise NotImplementedError
+
+    def _download_sync(
+        self,
+        uri: ArchiveURI,
+        dest_dir: Path,
+        progress: ProgressCallback | None,
+        loop: asyncio.AbstractEventLoop,
+        cancel: threading.Event,
+    ) -> Path:
+        raise NotImplementedError
 
 
 def md5_of(path: Path) -> str:

@@ -48,15 +48,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from canfar_tui.clients._blocking import Cancelled, Progress, run_blocking
+from canfar_tui.clients._blocking import Cancelled, Progress
 from canfar_tui.clients.archive.base import (
     ArchiveChecksumMismatch,
     ArchiveFileInfo,
     ArchiveURI,
+    BlockingArchive,
     already_there,
     destination_in,
     md5_of,
-    parse_archive_uri,
 )
 from canfar_tui.clients.base import (
     AuthError,
@@ -216,7 +216,7 @@ class _Transfer:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
-class CadcArchive:
+class CadcArchive(BlockingArchive):
     """The CADC Storage Inventory through ``cadcdata`` (what ``cadcget`` uses).
 
     Authenticates with the proxy certificate when it exists (``cadc-get-cert``), anonymously
@@ -260,19 +260,6 @@ class CadcArchive:
     async def aclose(self) -> None:
         # cadcdata's public API has no close(); dropping the client lets its session go.
         self._client = None
-
-    async def info(self, uri: str) -> ArchiveFileInfo:
-        parsed = parse_archive_uri(uri)
-        return await run_blocking(self._info_sync, parsed, cancellable=True)
-
-    async def download(
-        self, uri: str, dest_dir: Path, *, progress: ProgressCallback | None = None
-    ) -> Path:
-        parsed = parse_archive_uri(uri)
-        loop = asyncio.get_running_loop()
-        return await run_blocking(
-            self._download_sync, parsed, Path(dest_dir), progress, loop, cancellable=True
-        )
 
     # ---- worker thread
 

@@ -29,16 +29,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from canfar_tui.clients._blocking import Cancelled, Progress, run_blocking
+from canfar_tui.clients._blocking import Cancelled, Progress
 from canfar_tui.clients.archive.base import (
     CHUNK_SIZE,
     DEFAULT_SCHEME,
     ArchiveFileInfo,
     ArchiveURI,
+    BlockingArchive,
     already_there,
     destination_in,
     md5_of,
-    parse_archive_uri,
     receive_verified,
 )
 from canfar_tui.clients.base import NotFound, ProgressCallback, Unavailable
@@ -92,7 +92,7 @@ def synthetic_config_for(file_id: str) -> Any:
     )
 
 
-class SandboxArchive:
+class SandboxArchive(BlockingArchive):
     """The sandbox's CADC archive: a local folder with synthetic MegaCam exposures.
 
     ``root/<ARCHIVE>/<file>`` is served as ``cadc:<ARCHIVE>/<file>``. The five seed exposures
@@ -131,19 +131,6 @@ class SandboxArchive:
 
     async def aclose(self) -> None:
         return None
-
-    async def info(self, uri: str) -> ArchiveFileInfo:
-        parsed = parse_archive_uri(uri)
-        return await run_blocking(self._info_sync, parsed, cancellable=True)
-
-    async def download(
-        self, uri: str, dest_dir: Path, *, progress: ProgressCallback | None = None
-    ) -> Path:
-        parsed = parse_archive_uri(uri)
-        loop = asyncio.get_running_loop()
-        return await run_blocking(
-            self._download_sync, parsed, Path(dest_dir), progress, loop, cancellable=True
-        )
 
     # ---- worker thread
 

@@ -182,8 +182,8 @@ def test_param_file(sex_dir: Path) -> None:
     with pytest.raises(ParamError, match="no columns"):
         read_param_file(commented)
     vector = sex_dir / "vector.param"
-    vector.write_text("NUMBER\nFLUX_APER(3)\nVIGNET(15,15)\nCLASS_STAR\n")
-    with pytest.raises(ParamError, match=r"unsupported column\(s\): VIGNET\(15,15\), CLASS_STAR$"):
+    vector.write_text("NUMBER\nFLUX_APER(3)\nVIGNET(15,15)\nMAG_PSF\n")
+    with pytest.raises(ParamError, match=r"unsupported column\(s\): VIGNET\(15,15\), MAG_PSF$"):
         read_param_file(vector)
     vector.write_text("NUMBER\nFLUX_APER(3)\nMAG_APER (2)\nFLUX_RADIUS\nA_IMAGE(2)\n")
     with pytest.raises(ParamError, match=r"unsupported column\(s\): A_IMAGE\(2\)$"):
@@ -211,8 +211,8 @@ def test_bad_sex_file(sex_dir: Path) -> None:
 
 
 def test_unsupported_columns_rejected() -> None:
-    with pytest.raises(ParamError, match="CLASS_STAR"):
-        DetectionParams().with_columns(["NUMBER", "CLASS_STAR"])
+    with pytest.raises(ParamError, match="MAG_PSF"):
+        DetectionParams().with_columns(["NUMBER", "MAG_PSF"])
 
 
 def test_params_are_frozen_and_hashable() -> None:

@@ -33,7 +33,8 @@ Safety rules:
 * every URL carries the service's secret, which only the user's registry cache (0600 in a 0700
   folder) names, so other local users can neither list, read, write nor delete; the root is
   0700, stored files 0600, folders 0700;
-* a connection idle for ``idle_timeout`` seconds (15 by default) is closed;
+* a connection idle for ``idle_timeout`` seconds (15 by default) is closed, and beyond
+  ``max_connections`` (64) open at once a new connection is closed at once;
 * every path (URL path segments, decoded once, and node URIs in request bodies) is split into
   names; ``.``, ``..``, empty names, names with ``/``, ``%``, control characters, and paths
   through symbolic links are refused, so nothing outside the root is ever read or written;

@@ -42,6 +42,9 @@ MAX_JOBS = 1000
 #: Half the dashboard's VOSpace refresh (30 s): a kept-alive connection is closed well before
 #: the next poll, so the client never sends on a connection that is being closed.
 DEFAULT_IDLE_TIMEOUT = 15.0
+#: Connections served at once; one more is closed at once (logged), so a flood of idle or slow
+#: clients cannot exhaust the process's file descriptors or threads.
+DEFAULT_MAX_CONNECTIONS = 64
 
 
 class VOSpaceHTTPServer(ThreadingHTTPServer):
@@ -58,8 +61,11 @@ class VOSpaceHTTPServer(ThreadingHTTPServer):
         token: str | None,
         secret: str,
         idle_timeout: float | None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         super().__init__(address, VOSpaceHandler)
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
         self.store = store
         self.faults = faults
         self.secret = secret
@@ -85,6 +91,26 @@ class VOSpaceHTTPServer(ThreadingHTTPServer):
             _log.debug("VOSpace service: connection from %s ended: %s", client_address, error)
             return
         _log.warning("VOSpace service: request from %s failed", client_address, exc_info=True)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a thread, or close it at once when all slots are taken."""
+        if not self._slots.acquire(blocking=False):
+            _log.warning(
+                "VOSpace service: too many connections; closed one from %s", client_address
+            )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def knows_secret(self, url_path: str) -> bool:
         """True when ``url_path``'s first segment is this service's secret."""
@@ -235,6 +261,7 @@ class RunningVOSpace:
             token=self._server.token,
             secret=self._server.secret,
             idle_timeout=self._server.idle_timeout,
+            max_connections=self._server.max_connections,
         )
 
     def stop(self) -> None:
@@ -272,6 +299,7 @@ def start_server(
     token: str | None = None,
     secret: str | None = None,
     idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> RunningVOSpace:
     """Serve ``root`` on a loopback address in a background thread.
 
@@ -281,7 +309,8 @@ def start_server(
     a request without it is answered 401, so other local users, who cannot read the
     registry cache that names it, cannot use the service. With ``token``, every request
     but the VOSI ones must also carry it (``Authorization: Bearer`` or
-    ``X-CADC-DelegationToken``). A connection idle for ``idle_timeout`` seconds is closed.
+    ``X-CADC-DelegationToken``). A connection idle for ``idle_timeout`` seconds is closed;
+    beyond ``max_connections`` open at once, a new connection is closed at once.
     """
     if not resource_id.startswith("ivo://") or resource_id.count("/") < 3:
         raise ValueError(f"not a resource ID: {resource_id!r}")
@@ -299,6 +328,7 @@ def start_server(
         token,
         secret,
         idle_timeout,
+        max_connections,
     )
     thread = threading.Thread(
         target=server.serve_forever,
