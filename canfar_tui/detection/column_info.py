@@ -27,8 +27,9 @@ class ColumnInfo:
     fmt: str
     unit: str
     dtype: Literal["i4", "i8", "f4", "f8"]
-    vector: Literal["", "apertures", "fluxfrac"] = ""
-    """For vector columns, the option that gives their length (PHOT_APERTURES…)."""
+    vector: Literal["", "apertures", "fluxfrac", "stamp"] = ""
+    """For vector columns, the option that gives their length (PHOT_APERTURES…);
+    ``stamp``: a 2-D pixel stamp sized in the ``.param`` file (``VIGNET(15,15)``)."""
 
 
 def _c(
@@ -37,7 +38,7 @@ def _c(
     fmt: str,
     unit: str,
     dtype: Literal["i4", "i8", "f4", "f8"],
-    vector: Literal["", "apertures", "fluxfrac"] = "",
+    vector: Literal["", "apertures", "fluxfrac", "stamp"] = "",
 ) -> ColumnInfo:
     return ColumnInfo(name, desc, fmt, unit, dtype, vector)
 
@@ -278,5 +279,200 @@ COLUMN_INFO.update(
             "mag * arcsec**(-2)",
             "f4",
         ),
+    )
+)
+
+# --- ldac: the windowed (WIN) family and VIGNET (detection/windowed.py)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        _c("FLUX_WIN", "Gaussian-weighted flux", "%12.7g", "count", "f4"),
+        _c("FLUXERR_WIN", "RMS error for WIN flux", "%12.7g", "count", "f4"),
+        _c("MAG_WIN", "Gaussian-weighted magnitude", "%8.4f", "mag", "f4"),
+        _c("MAGERR_WIN", "RMS error for MAG_WIN", "%8.4f", "mag", "f4"),
+        _c("SNR_WIN", "Gaussian-weighted SNR", "%10.4g", "", "f4"),
+        _c("X2WIN_IMAGE", "Windowed variance along x", "%18.10e", "pixel**2", "f8"),
+        _c("Y2WIN_IMAGE", "Windowed variance along y", "%18.10e", "pixel**2", "f8"),
+        _c("XYWIN_IMAGE", "Windowed covariance between x and y", "%18.10e", "pixel**2", "f8"),
+        _c("CXXWIN_IMAGE", "Windowed Cxx object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("CYYWIN_IMAGE", "Windowed Cyy object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("CXYWIN_IMAGE", "Windowed Cxy object ellipse parameter", "%15.7e", "pixel**(-2)", "f4"),
+        _c("AWIN_IMAGE", "Windowed profile RMS along major axis", "%9.3f", "pixel", "f4"),
+        _c("BWIN_IMAGE", "Windowed profile RMS along minor axis", "%9.3f", "pixel", "f4"),
+        _c("THETAWIN_IMAGE", "Windowed position angle (CCW/x)", "%6.2f", "deg", "f4"),
+        _c("ERRX2WIN_IMAGE", "Variance of windowed pos along x", "%18.10e", "pixel**2", "f8"),
+        _c("ERRY2WIN_IMAGE", "Variance of windowed pos along y", "%18.10e", "pixel**2", "f8"),
+        _c(
+            "ERRXYWIN_IMAGE",
+            "Covariance of windowed pos between x and y",
+            "%18.10e",
+            "pixel**2",
+            "f8",
+        ),
+        _c(
+            "ERRCXXWIN_IMAGE", "Cxx windowed error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"
+        ),
+        _c(
+            "ERRCYYWIN_IMAGE", "Cyy windowed error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"
+        ),
+        _c(
+            "ERRCXYWIN_IMAGE", "Cxy windowed error ellipse parameter", "%12.7g", "pixel**(-2)", "f4"
+        ),
+        _c("ERRAWIN_IMAGE", "RMS windowed pos error along major axis", "%9.5f", "pixel", "f4"),
+        _c("ERRBWIN_IMAGE", "RMS windowed pos error along minor axis", "%9.5f", "pixel", "f4"),
+        _c("ERRTHETAWIN_IMAGE", "Windowed error ellipse pos angle (CCW/x)", "%6.2f", "deg", "f4"),
+        _c("NITER_WIN", "Number of iterations for WIN centering", "%3d", "", "i4"),
+        _c("FLAGS_WIN", "Flags for WINdowed parameters", "%3d", "", "i4"),
+        _c("VIGNET", "Pixel data around detection", "%12.7g", "count", "f4", "stamp"),
+        # The WIN world/sky/focal forms (canfar_tui.detection.world.WIN_WORLD_COLUMNS).
+        _c("ALPHAWIN_B1950", "Windowed right ascension (B1950)", "%11.7f", "deg", "f8"),
+        _c("ALPHAWIN_J2000", "Windowed right ascension (J2000)", "%11.7f", "deg", "f8"),
+        _c("ALPHAWIN_SKY", "Windowed right ascension  (native)", "%11.7f", "deg", "f8"),
+        _c(
+            "AWIN_WORLD",
+            "Windowed profile RMS along major axis (world units)",
+            "%12.7g",
+            "deg",
+            "f4",
+        ),
+        _c(
+            "BWIN_WORLD",
+            "Windowed profile RMS along minor axis (world units)",
+            "%12.7g",
+            "deg",
+            "f4",
+        ),
+        _c(
+            "CXXWIN_WORLD",
+            "Windowed Cxx object ellipse parameter (WORLD units)",
+            "%15.7e",
+            "deg**(-2)",
+            "f4",
+        ),
+        _c(
+            "CXYWIN_WORLD",
+            "Windowed Cxy object ellipse parameter (WORLD units)",
+            "%15.7e",
+            "deg**(-2)",
+            "f4",
+        ),
+        _c(
+            "CYYWIN_WORLD",
+            "Windowed Cyy object ellipse parameter (WORLD units)",
+            "%15.7e",
+            "deg**(-2)",
+            "f4",
+        ),
+        _c("DELTAWIN_B1950", "Windowed declination (B1950)", "%+11.7f", "deg", "f8"),
+        _c("DELTAWIN_J2000", "windowed declination (J2000)", "%+11.7f", "deg", "f8"),
+        _c("DELTAWIN_SKY", "Windowed declination (native)", "%+11.7f", "deg", "f8"),
+        _c("ERRAWIN_WORLD", "World RMS windowed pos error along major axis", "%12.7g", "deg", "f4"),
+        _c("ERRBWIN_WORLD", "World RMS windowed pos error along minor axis", "%12.7g", "deg", "f4"),
+        _c(
+            "ERRCXXWIN_WORLD",
+            "Cxx windowed error ellipse parameter (WORLD units)",
+            "%12.7g",
+            "deg**(-2)",
+            "f4",
+        ),
+        _c(
+            "ERRCXYWIN_WORLD",
+            "Cxy windowed error ellipse parameter (WORLD units)",
+            "%12.7g",
+            "deg**(-2)",
+            "f4",
+        ),
+        _c(
+            "ERRCYYWIN_WORLD",
+            "Cyy windowed error ellipse parameter (WORLD units)",
+            "%12.7g",
+            "deg**(-2)",
+            "f4",
+        ),
+        _c(
+            "ERRTHETAWIN_B1950",
+            "B1950 windowed error ellipse pos. angle (east of north)",
+            "%6.2f",
+            "deg",
+            "f4",
+        ),
+        _c(
+            "ERRTHETAWIN_J2000",
+            "J2000 windowed error ellipse pos. angle (east of north)",
+            "%6.2f",
+            "deg",
+            "f4",
+        ),
+        _c(
+            "ERRTHETAWIN_SKY",
+            "Native windowed error ellipse pos. angle (east of north)",
+            "%6.2f",
+            "deg",
+            "f4",
+        ),
+        _c(
+            "ERRTHETAWIN_WORLD",
+            "Windowed error ellipse pos. angle (CCW/world-x)",
+            "%6.2f",
+            "deg",
+            "f4",
+        ),
+        _c(
+            "ERRX2WIN_WORLD",
+            "Variance of windowed pos along X-WORLD (alpha)",
+            "%18.10e",
+            "deg**2",
+            "f8",
+        ),
+        _c(
+            "ERRXYWIN_WORLD",
+            "Covariance of windowed pos X-WORLD/Y-WORLD",
+            "%18.10e",
+            "deg**2",
+            "f8",
+        ),
+        _c(
+            "ERRY2WIN_WORLD",
+            "Variance of windowed pos along Y-WORLD (delta)",
+            "%18.10e",
+            "deg**2",
+            "f8",
+        ),
+        _c("POLARWIN_WORLD", "(AWIN^2 - BWIN^2)/(AWIN^2 + BWIN^2)", "%7.5f", "", "f4"),
+        _c(
+            "THETAWIN_B1950",
+            "Windowed position angle (east of north) (B1950)",
+            "%+6.2f",
+            "deg",
+            "f4",
+        ),
+        _c(
+            "THETAWIN_J2000",
+            "Windowed position angle (east of north) (J2000)",
+            "%+6.2f",
+            "deg",
+            "f4",
+        ),
+        _c(
+            "THETAWIN_SKY",
+            "Windowed position angle (east of north) (native)",
+            "%+6.2f",
+            "deg",
+            "f4",
+        ),
+        _c("THETAWIN_WORLD", "Windowed position angle (CCW/world-x)", "%6.2f", "deg", "f4"),
+        _c("X2WIN_WORLD", "Windowed variance along X-WORLD (alpha)", "%18.10e", "deg**2", "f8"),
+        _c("XWIN_FOCAL", "Windowed position along focal-plane x axis", "%18.10e", "", "f8"),
+        _c("XWIN_WORLD", "Windowed position along world x axis", "%18.10e", "deg", "f8"),
+        _c(
+            "XYWIN_WORLD",
+            "Windowed covariance between X-WORLD and Y-WORLD",
+            "%18.10e",
+            "deg**2",
+            "f8",
+        ),
+        _c("Y2WIN_WORLD", "Windowed variance along Y-WORLD (delta)", "%18.10e", "deg**2", "f8"),
+        _c("YWIN_FOCAL", "Windowed position along focal-plane y axis", "%18.10e", "", "f8"),
+        _c("YWIN_WORLD", "Windowed position along world y axis", "%18.10e", "deg", "f8"),
     )
 )

@@ -12,7 +12,8 @@ detection; a run that asks for none of them (the seed's default columns) never c
   for non-positive fluxes; the values beyond the apertures given are 0, as in SExtractor;
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
   the AUTO aperture;
-* ``XWIN_IMAGE``/``YWIN_IMAGE``: ``sep.winpos`` with σ = 2 / 2.35 × the half-light radius;
+* the windowed family (``XWIN_IMAGE``… ``FLUX_WIN``, ``SNR_WIN``, ``FLAGS_WIN``) and the
+  ``VIGNET(w,h)`` stamps: :mod:`canfar_tui.detection.windowed`;
 * ``ISO0``…``ISO7``, ``FWHM_IMAGE``, ``CLASS_STAR``: :mod:`canfar_tui.detection.classstar`;
 * world positions and shapes (``X_WORLD``, ``ALPHA_J2000``, ``A_WORLD``, ``THETA_J2000``…),
   the position errors (``ERRA_IMAGE``, ``ERRX2_WORLD``…) and ``ISOAREA_WORLD``:
@@ -31,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sep
 
+from canfar_tui.detection import windowed
 from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.detection.photom_extra import EXTRA_COLUMNS, add_extra_photometry
-from canfar_tui.detection.world import WORLD_COLUMNS
+from canfar_tui.detection.world import WIN_WORLD_COLUMNS, WORLD_COLUMNS
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -46,7 +48,6 @@ APER_SUBPIX = 5
 """SExtractor's APER_OVERSAMP: each pixel is cut into 5 × 5 sub-pixels at aperture edges."""
 
 _APER = frozenset({"FLUX_APER", "FLUXERR_APER", "MAG_APER", "MAGERR_APER"})
-_WIN = frozenset({"XWIN_IMAGE", "YWIN_IMAGE"})
 
 
 def requested_columns(params: DetectionParams) -> tuple[str, ...]:
@@ -65,7 +66,11 @@ def catalogue_dtype(params: DetectionParams) -> np.dtype[Any]:
     for name in requested_columns(params):
         info = COLUMN_INFO[name]
         size = _vector_length(name, params)
-        fields.append((name, info.dtype, (size,)) if info.vector else (name, info.dtype))
+        if info.vector == "stamp":
+            width, height = params.column_dim(name)
+            fields.append((name, info.dtype, (height, width)))
+        else:
+            fields.append((name, info.dtype, (size,)) if info.vector else (name, info.dtype))
     return np.dtype(fields)
 
 
@@ -143,8 +148,7 @@ def add_requested_columns(
             if name in wanted:
                 out[name] = _vector(values, _vector_length(name, params))
 
-    half_light: npt.NDArray[np.float64] | None = None
-    if "FLUX_RADIUS" in wanted or wanted & _WIN:
+    if "FLUX_RADIUS" in wanted:
         a = base["A_IMAGE"].astype(np.float64)
         b = base["B_IMAGE"].astype(np.float64)
         kron = base["KRON_RADIUS"].astype(np.float64)
@@ -169,20 +173,13 @@ def add_requested_columns(
                 subpix=APER_SUBPIX,
             )
             radii[usable] = np.asarray(r).reshape(int(usable.sum()), len(fractions))
-        half_light = radii[:, fractions.index(0.5)]
-        if "FLUX_RADIUS" in wanted:
-            picked = np.stack([radii[:, fractions.index(f)] for f in params.phot_fluxfrac], axis=1)
-            out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
+        picked = np.stack([radii[:, fractions.index(f)] for f in params.phot_fluxfrac], axis=1)
+        out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
 
-    if wanted & _WIN and half_light is not None:
-        sig = 2.0 / 2.35 * np.where(half_light > 0, half_light, 1.0)
-        xwin, ywin, _ = sep.winpos(data, xa, ya, sig, mask=mask, subpix=11)
-        xwin = np.where(np.isfinite(xwin), xwin, x)
-        ywin = np.where(np.isfinite(ywin), ywin, y)
-        if "XWIN_IMAGE" in wanted:
-            out["XWIN_IMAGE"] = xwin + 1.0
-        if "YWIN_IMAGE" in wanted:
-            out["YWIN_IMAGE"] = ywin + 1.0
+    if wanted & (windowed.WIN_COLUMNS | WIN_WORLD_COLUMNS) or "VIGNET" in wanted:
+        _windowed(
+            out, base, data, segmap, params, wanted, gain=gain, rms=rms, mask=mask, header=header
+        )
 
     if wanted & CLASSSTAR_COLUMNS:
         add_classstar_columns(
@@ -251,3 +248,65 @@ def add_requested_columns(
             wcs=celestial_wcs(header) if needs_wcs else None,
         )
     return out
+
+
+def _windowed(
+    out: npt.NDArray[np.void],
+    base: npt.NDArray[np.void],
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    params: DetectionParams,
+    wanted: set[str],
+    *,
+    gain: float,
+    rms: float,
+    mask: npt.NDArray[np.bool_] | None,
+    header: Any,
+) -> None:
+    """The WIN columns and VIGNET stamps (:mod:`canfar_tui.detection.windowed`), and the WIN
+    world/sky/focal forms from them (:func:`canfar_tui.detection.world.add_world_columns`)."""
+    world = wanted & WIN_WORLD_COLUMNS
+    if wanted & windowed.WIN_COLUMNS or world:
+        half_light = windowed.half_light_radius(
+            data, base, segmap, mask, min_radius=params.phot_autoapers[0]
+        )
+        values = windowed.windowed_columns(
+            data,
+            segmap,
+            base,
+            half_light,
+            rms=rms,
+            gain=gain,
+            mask=mask,
+            zeropoint=params.mag_zeropoint,
+            wanted=windowed.WIN_COLUMNS if world else wanted,
+        )
+        for name, column in values.items():
+            if name in wanted:
+                out[name] = column
+        if world:
+            from canfar_tui.detection.world import add_world_columns, detection_kernel
+
+            add_world_columns(
+                out,
+                set(world),
+                header,
+                data=data,
+                segmap=segmap,
+                rms=rms,
+                gain=gain,
+                kernel=detection_kernel(params),
+                pixel_scale=params.pixel_scale,
+                extra_moments={
+                    "WIN": (values["X2WIN_IMAGE"], values["Y2WIN_IMAGE"], values["XYWIN_IMAGE"]),
+                    "ERRWIN": (
+                        values["ERRX2WIN_IMAGE"],
+                        values["ERRY2WIN_IMAGE"],
+                        values["ERRXYWIN_IMAGE"],
+                    ),
+                },
+                extra_positions={"WIN": (values["XWIN_IMAGE"], values["YWIN_IMAGE"])},
+            )
+    if "VIGNET" in wanted:
+        width, height = params.column_dim("VIGNET")
+        out["VIGNET"] = windowed.vignets(data, segmap, base, width, height, mask)

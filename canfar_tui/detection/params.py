@@ -209,6 +209,15 @@ _COLUMN_SPEC: Final = re.compile(r"([A-Z][A-Z0-9_]*)(?:\(\s*(\d+(?:\s*,\s*\d+)*)
 """A ``.param`` line's column: ``NAME`` or ``NAME(n)`` (``VIGNET(15,15)``)."""
 
 
+def _size_fits(info: ColumnInfo | None, size: str | None) -> bool:
+    """Whether a ``.param`` size suits the column: ``(n)`` for vectors, ``(w,h)`` for stamps."""
+    if info is None:
+        return False
+    if info.vector == "stamp":
+        return size is not None and size.count(",") == 1
+    return size is None or (bool(info.vector) and "," not in size)
+
+
 def _fail(message: str) -> ParamError:
     return ParamError(message)
 
@@ -330,6 +339,8 @@ class DetectionParams:
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     column_sizes: tuple[tuple[str, int], ...] = ()
     """Vector columns and their length (``MAG_APER(3)`` in a ``.param`` file); 1 if absent."""
+    column_dims: tuple[tuple[str, tuple[int, int]], ...] = ()
+    """2-D stamp columns and their (width, height): ``VIGNET(15,15)``."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -493,6 +504,7 @@ class DetectionParams:
         """
         names: list[str] = []
         sizes: list[tuple[str, int]] = []
+        dims: list[tuple[str, tuple[int, int]]] = []
         bad: list[str] = []
         for text in columns:
             spec = text.strip().upper()
@@ -502,20 +514,26 @@ class DetectionParams:
                 continue
             name, size = match.group(1), match.group(2)
             info = COLUMN_INFO.get(name)
-            if size is not None and (info is None or not info.vector or "," in size):
+            if not _size_fits(info, size):
                 bad.append(spec)
                 continue
             if name in names:
                 continue
             names.append(name)
-            if size is not None and int(size) != 1:
+            if info is not None and info.vector == "stamp" and size is not None:
+                w, h = (int(v) for v in size.split(","))
+                dims.append((name, (w, h)))
+                sizes.append((name, w * h))
+            elif size is not None and int(size) != 1:
                 sizes.append((name, int(size)))
         unknown = [n for n in names if n not in COLUMN_INFO]
         if bad or unknown:
             raise _fail(f"unsupported output column(s): {', '.join([*unknown, *bad])}")
         if any(size < 1 for _, size in sizes):
             raise _fail("vector column sizes must be >= 1")
-        return replace(self, columns=tuple(names), column_sizes=tuple(sizes))
+        return replace(
+            self, columns=tuple(names), column_sizes=tuple(sizes), column_dims=tuple(dims)
+        )
 
     @property
     def check_images(self) -> tuple[tuple[str, str], ...]:
@@ -527,8 +545,12 @@ class DetectionParams:
         )
 
     def column_size(self, name: str) -> int:
-        """How many values the column ``name`` holds (1 for scalars)."""
+        """How many values the column ``name`` holds (1 for scalars; w × h for stamps)."""
         return dict(self.column_sizes).get(name, 1)
+
+    def column_dim(self, name: str) -> tuple[int, int]:
+        """The (width, height) of a stamp column such as ``VIGNET(15,15)``."""
+        return dict(self.column_dims).get(name, (1, 1))
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -735,7 +757,7 @@ def read_param_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
         match = _COLUMN_SPEC.fullmatch(spec)
         name = match.group(1) if match else spec
         info = COLUMN_INFO.get(name)
-        if match is None or info is None or (match.group(2) and not info.vector):
+        if match is None or not _size_fits(info, match.group(2)):
             unsupported.append(spec)
         elif name not in seen:
             seen.add(name)

@@ -55,7 +55,14 @@ __all__ = [
 ]
 
 # SExtractor writes these as narrower FITS types than the catalogue array holds.
-_FITS_TYPE_OVERRIDES = {"X_IMAGE": "E", "Y_IMAGE": "E", "EXT_NUMBER": "I", "FLAGS": "I"}
+_FITS_TYPE_OVERRIDES = {
+    "X_IMAGE": "E",
+    "Y_IMAGE": "E",
+    "EXT_NUMBER": "I",
+    "FLAGS": "I",
+    "FLAGS_WIN": "I",
+    "NITER_WIN": "I",
+}
 _FITS_TYPES = {"i4": "J", "i8": "K", "f4": "E", "f8": "D"}
 _NUMPY_TYPES = {"I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
 
@@ -76,7 +83,10 @@ def column_widths(catalogue: npt.NDArray[np.void], columns: Sequence[str]) -> li
     widths = []
     for name in columns:
         shape = catalogue.dtype[name].shape
-        widths.append(int(shape[0]) if shape else 1)
+        size = 1
+        for length in shape:
+            size *= int(length)
+        widths.append(size)
     return widths
 
 
@@ -108,6 +118,8 @@ def ascii_rows(
         if width == 1 and values.ndim == 1:
             flat_columns.append(values.tolist())
         else:
+            # A stamp (VIGNET) goes out row after row, x fastest, as SExtractor writes it.
+            values = values.reshape(len(catalogue), width)
             for k in range(width):
                 flat_columns.append(values[:, k].tolist())
     chunk = 20000
@@ -200,19 +212,25 @@ def _objects_hdu(catalogue: npt.NDArray[np.void], columns: Sequence[str], extnam
         info = COLUMN_INFO[name]
         code = _FITS_TYPE_OVERRIDES.get(name, _FITS_TYPES[info.dtype])
         values = catalogue[name]
-        width = int(values.shape[1]) if values.ndim == 2 else 1
+        width = int(np.prod(values.shape[1:], dtype=np.int64)) if values.ndim > 1 else 1
+        # A stamp (n, height, width) gets SExtractor's TDIM '(width, height)'.
+        dim = f"({values.shape[2]}, {values.shape[1]})" if values.ndim == 3 else None
         fits_columns.append(
             fits.Column(
                 name=name,
                 format=f"{width}{code}",
                 unit=info.unit or None,
                 disp=_tdisp(info.fmt) or None,
+                dim=dim,
                 array=np.asarray(values, dtype=_NUMPY_TYPES[code]),
             )
         )
     hdu = fits.BinTableHDU.from_columns(fits_columns, name=extname)
     for i, name in enumerate(columns, 1):
-        hdu.header.comments[f"TTYPE{i}"] = COLUMN_INFO[name].description
+        # Cut to what fits on the card (as SExtractor does) instead of astropy warning: the
+        # quoted name fills at least 20 columns after "TTYPEn  = ", then " / " (47 left).
+        room = max(0, 47 - max(0, len(name) + 2 - 20))
+        hdu.header.comments[f"TTYPE{i}"] = COLUMN_INFO[name].description[:room]
     return hdu
 
 
@@ -276,7 +294,6 @@ def _image_header(path: str, hdu_index: int) -> Any:
 
 
 def _imhead_hdu(result: DetectionResult, index: int, params: DetectionParams) -> Any:
-    import numpy as np
     from astropy.io import fits
 
     ext = result.extensions[index].extension
@@ -292,16 +309,37 @@ def _imhead_hdu(result: DetectionResult, index: int, params: DetectionParams) ->
     header.extend(image, strip=False)
     for key, value, comment in _sex_keywords(result, index, params):
         header[key] = (value, comment)
-    text = header.tostring(sep="", endcard=True, padding=False)
+    text = header.tostring(sep="", endcard=True, padding=False).encode("ascii", "replace")
+    return _imhead_from_text(text)
+
+
+def _imhead_from_text(text: bytes) -> Any:
+    """The LDAC_IMHEAD table holding ``text`` (80-byte cards, ``END`` last) byte for byte.
+
+    Built from raw bytes like SExtractor writes it: astropy's own character columns pad
+    cards with NUL bytes instead of blanks, and SCAMP crashes reading such a header.
+    """
+    from astropy.io import fits
+
     n_cards = len(text) // 80
-    cards = np.array([text[i * 80 : (i + 1) * 80] for i in range(n_cards)], dtype="S80")
-    column = fits.Column(
-        name="Field Header Card",
-        format=f"{80 * n_cards}A",
-        dim=f"(80, {n_cards})",
-        array=cards.reshape(1, n_cards),
+    table = fits.Header(
+        [
+            ("XTENSION", "BINTABLE", "THIS IS A BINARY TABLE (FROM THE LDACTOOLS)"),
+            ("BITPIX", 8, ""),
+            ("NAXIS", 2, ""),
+            ("NAXIS1", 80 * n_cards, "BYTES PER ROW"),
+            ("NAXIS2", 1, "NUMBER OF ROWS"),
+            ("PCOUNT", 0, "RANDOM PARAMETER COUNT"),
+            ("GCOUNT", 1, "GROUP COUNT"),
+            ("TFIELDS", 1, "FIELDS PER ROWS"),
+            ("EXTNAME", "LDAC_IMHEAD", "TABLE NAME"),
+            ("TTYPE1", "Field Header Card"),
+            ("TFORM1", f"{80 * n_cards}A"),
+            ("TDIM1", f"(80, {n_cards})"),
+        ]
     )
-    return fits.BinTableHDU.from_columns([column], name="LDAC_IMHEAD")
+    data = text + b"\0" * (-len(text) % 2880)
+    return fits.BinTableHDU.fromstring(table.tostring().encode("ascii") + data)
 
 
 def write_fits_ldac(result: DetectionResult, path: Path, columns: Sequence[str]) -> None:

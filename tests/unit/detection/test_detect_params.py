@@ -182,9 +182,17 @@ def test_param_file(sex_dir: Path) -> None:
     with pytest.raises(ParamError, match="no columns"):
         read_param_file(commented)
     vector = sex_dir / "vector.param"
-    vector.write_text("NUMBER\nFLUX_APER(3)\nVIGNET(15,15)\nMAG_PSF\n")
-    with pytest.raises(ParamError, match=r"unsupported column\(s\): VIGNET\(15,15\), MAG_PSF$"):
+    vector.write_text("NUMBER\nFLUX_APER(3)\nVIGNET_SHIFT(15,15)\nMAG_PSF\n")
+    with pytest.raises(ParamError, match=r"column\(s\): VIGNET_SHIFT\(15,15\), MAG_PSF$"):
         read_param_file(vector)
+    # A stamp needs its two sizes; FLUX_APER takes one.
+    vector.write_text("NUMBER\nVIGNET\nVIGNET(15)\nFLUX_APER(3,3)\nVIGNET(7,9)\n")
+    with pytest.raises(
+        ParamError, match=r"unsupported column\(s\): VIGNET, VIGNET\(15\), FLUX_APER\(3,3\)$"
+    ):
+        read_param_file(vector)
+    stamp = DetectionParams().with_columns(["NUMBER", "VIGNET(7, 9)"])
+    assert (stamp.column_dim("VIGNET"), stamp.column_size("VIGNET")) == ((7, 9), 63)
     vector.write_text("NUMBER\nFLUX_APER(3)\nMAG_APER (2)\nFLUX_RADIUS\nA_IMAGE(2)\n")
     with pytest.raises(ParamError, match=r"unsupported column\(s\): A_IMAGE\(2\)$"):
         read_param_file(vector)
