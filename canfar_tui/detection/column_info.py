@@ -476,3 +476,14 @@ COLUMN_INFO.update(
         _c("YWIN_WORLD", "Windowed position along world y axis", "%18.10e", "deg", "f8"),
     )
 )
+
+# --- flags & weights (canfar_tui.detection.weights)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        _c("FLAGS_WEIGHT", "Weighted extraction flags", "%1d", "", "i4"),
+        # SExtractor prints it with %9u: the same text for these non-negative values.
+        _c("IMAFLAGS_ISO", "FLAG-image flags OR'ed over the iso. profile", "%9d", "", "i4"),
+        _c("NIMAFLAGS_ISO", "Number of flagged pixels entering IMAFLAGS_ISO", "%9d", "", "i4"),
+    )
+)

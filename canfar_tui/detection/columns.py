@@ -191,7 +191,8 @@ def add_requested_columns(
             network=params.starnnw,
             seeing_fwhm=params.seeing_fwhm,
             pixel_scale=params.pixel_scale,
-            field_thresh=params.detect_thresh * (rms if params.thresh_type == "RELATIVE" else 1.0),
+            field_thresh=params.analysis_thresh
+            * (rms if params.thresh_type == "RELATIVE" else 1.0),
             saturation=params.satur_level if saturation is None else saturation,
             header=header,
         )

@@ -31,8 +31,10 @@ How each step maps onto SExtractor (``default.sex`` semantics):
   aperture parameters";
 * FLAGS: 1 crowded (> 10 % of the Kron or AUTO aperture masked), 2 blended, 4 saturated
   (FLUX_MAX + BACKGROUND ≥ SATURATE / SATUR_LEVEL), 8 touches the image border, 16 aperture
-  truncated by the border, 64 deblending overflow. 32 (SExtractor's strip-buffer
-  artefact) and 128 are never set;
+  truncated by the border, 32 taller than MEMORY_BUFSIZE lines, 64 deblending overflow,
+  128 more pixels than MEMORY_PIXSTACK (:func:`canfar_tui.detection.weights.memory_flags`);
+  weight and flag maps, BACKPHOTO_TYPE LOCAL and FLUX_APER's flags:
+  :mod:`canfar_tui.detection.weights`;
 * GAIN and SATURATE header keywords (GAIN_KEY, SATUR_KEY) override GAIN and SATUR_LEVEL, as
   in SExtractor; GAIN 0 means no Poisson term in the errors.
 
@@ -55,6 +57,8 @@ from canfar_tui.detection.columns import add_requested_columns, requested_column
 from canfar_tui.detection.errors import DetectionError, ExtensionError
 from canfar_tui.detection.params import DetectionParams
 from canfar_tui.detection.reader import read_pixels
+from canfar_tui.detection.weights import active as weights_active
+from canfar_tui.detection.weights import memory_flags
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -142,6 +146,7 @@ def _extract(
     thresh: float,
     mask: npt.NDArray[np.bool_] | None,
     params: DetectionParams,
+    var: npt.NDArray[np.float32] | None = None,
 ) -> tuple[npt.NDArray[np.void], npt.NDArray[np.int32]]:
     """``sep.extract`` with SExtractor's settings, growing sep's buffers on overflow.
 
@@ -159,6 +164,7 @@ def _extract(
             objects, segmap = sep.extract(
                 data,
                 thresh,
+                var=var,
                 mask=mask,
                 minarea=params.detect_minarea,
                 filter_kernel=kernel,
@@ -202,6 +208,7 @@ def measure(
     mask: npt.NDArray[np.bool_] | None = None,
     header: Any = None,
     check_source: tuple[str, ExtensionInfo] | None = None,
+    extras: Any = None,
 ) -> ExtensionOutput:
     """Detect and measure sources in ``data`` (float32, C-contiguous; modified in place).
 
@@ -209,7 +216,9 @@ def measure(
     ``physical(iy, ix)`` gives the unsubtracted pixel values, so that BACKGROUND is their
     difference with the subtracted data; without it the background map is evaluated.
     ``mask`` marks unusable pixels (NaN); they are ignored by the background and detection.
-    ``header`` (keyword → value) gives the WCS of the world-coordinate columns;
+    ``header`` (keyword → value) gives the WCS of the world-coordinate columns.
+    ``extras`` (:class:`canfar_tui.detection.weights.Extras`) brings weight and flag maps,
+    the local background and the FLAGS bits only some columns need.
     ``check_source`` (image path, extension) the header check-images copy.
     """
     timings: dict[str, float] = {}
@@ -257,8 +266,15 @@ def measure(
     timings["subtract"] = time.perf_counter() - t
 
     thresh = params.detect_thresh * (global_rms if params.thresh_type == "RELATIVE" else 1.0)
+    detect_var = None
+    if extras is not None:
+        detect_var = extras.prepare(data, bkg, mask, _kernel(params), global_rms)
     t = time.perf_counter()
-    objects, segmap = _extract(data, thresh, mask, params)
+    if detect_var is not None and params.thresh_type == "RELATIVE":
+        # With a weight map the threshold is DETECT_THRESH × the local (filtered) noise.
+        objects, segmap = _extract(data, params.detect_thresh, mask, params, var=detect_var)
+    else:
+        objects, segmap = _extract(data, thresh, mask, params)
     timings["extract"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -291,6 +307,9 @@ def measure(
             saturation=saturation,
         )
         timings["columns"] = time.perf_counter() - t
+    if extras is not None:
+        catalogue = extras.finish(catalogue, data, segmap, mask, gain, global_rms)
+
     check_parts: dict[str, tuple[str, str]] = {}
     if params.check_images:
         from canfar_tui.detection.checkimages import write_parts
@@ -593,10 +612,10 @@ def _photometry(
     # Background at the nearest pixel of the centroid, like SExtractor's back(mx+.5, my+.5).
     ix = np.clip(np.floor(xa + 0.5).astype(np.intp), 0, nx - 1)
     iy = np.clip(np.floor(ya + 0.5).astype(np.intp), 0, ny - 1)
-    if physical is not None:
+    # BACK_TYPE MANUAL subtracts BACK_VALUE, but SExtractor's BACKGROUND (and the saturation
+    # test) still reads its background map there.
+    if physical is not None and params.back_type != "MANUAL":
         background = physical(iy, ix) - data[iy, ix].astype(np.float64)
-    elif params.back_type == "MANUAL":
-        background = np.full(n, params.back_value)
     else:
         background = np.asarray(bkg.back(dtype=np.float32))[iy, ix].astype(np.float64)
     peak = objects["peak"].astype(np.float64)
@@ -609,6 +628,7 @@ def _photometry(
     flags[((kflag | aflag) & sep.APER_TRUNC) != 0] |= _SEX_APERTURE
     flags[crowded] |= _SEX_CROWDED
     flags[peak + background >= saturation] |= _SEX_SATURATED
+    flags |= memory_flags(objects["npix"], objects["ymin"], objects["ymax"], ny, params)
 
     cat["NUMBER"] = np.arange(1, n + 1)
     cat["EXT_NUMBER"] = ext_number
@@ -674,6 +694,14 @@ def process_extension(
             mask = ~finite
             data[mask] = 0.0
     header = pixels.header
+    extras = None
+    if weights_active(params):
+        from canfar_tui.detection.weights import load
+
+        extras = load(os.fspath(path), ext, params, data.shape)
+        mask = extras.merge_mask(mask)
+        if mask is not None:
+            data[mask] = 0.0
     gain = _header_float(header, params.gain_key, params.gain)
     saturation = _header_float(header, params.satur_key, params.satur_level)
     try:
@@ -687,6 +715,7 @@ def process_extension(
             mask=mask,
             header=header,
             check_source=(os.fspath(path), ext),
+            extras=extras,
         )
     except DetectionError:
         raise

@@ -92,6 +92,7 @@ class ParamError(ValueError):
 # SExtractor keys mapped onto DetectionParams fields.
 _KEY_TO_FIELD: Final[dict[str, str]] = {
     "DETECT_THRESH": "detect_thresh",
+    "ANALYSIS_THRESH": "analysis_thresh",
     "THRESH_TYPE": "thresh_type",
     "DETECT_MINAREA": "detect_minarea",
     "FILTER": "filter",
@@ -120,6 +121,16 @@ _KEY_TO_FIELD: Final[dict[str, str]] = {
     "SEEING_FWHM": "seeing_fwhm",
     "CHECKIMAGE_TYPE": "checkimage_type",
     "CHECKIMAGE_NAME": "checkimage_name",
+    "WEIGHT_TYPE": "weight_type",
+    "WEIGHT_IMAGE": "weight_image",
+    "WEIGHT_GAIN": "weight_gain",
+    "WEIGHT_THRESH": "weight_thresh",
+    "RESCALE_WEIGHTS": "rescale_weights",
+    "FLAG_IMAGE": "flag_image",
+    "FLAG_TYPE": "flag_type",
+    "BACKPHOTO_TYPE": "backphoto_type",
+    "BACKPHOTO_THICK": "backphoto_thick",
+    "MEMORY_BUFSIZE": "memory_bufsize",
     "STARNNW_NAME": "starnnw_name",
 }
 
@@ -141,7 +152,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "NTHREADS",
         "FITS_UNSIGNED",
         "MEMORY_OBJSTACK",
-        "MEMORY_BUFSIZE",
         "MAG_GAMMA",
         "ASSOC_NAME",
         "ASSOC_DATA",
@@ -149,34 +159,22 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "ASSOC_RADIUS",
         "ASSOC_TYPE",
         "ASSOCSELEC_TYPE",
-        "FLAG_IMAGE",
-        "FLAG_TYPE",
-        "WEIGHT_IMAGE",
-        "WEIGHT_GAIN",
-        "WEIGHT_THRESH",
         "INTERP_MAXXLAG",
         "INTERP_MAXYLAG",
         "INTERP_TYPE",
         "MASK_TYPE",
-        "ANALYSIS_THRESH",
-        "BACKPHOTO_THICK",
         "PSF_NAME",
         "PSF_NMAX",
         "PATTERN_TYPE",
         "SOM_NAME",
         "DETECT_TYPE",
-        "WEIGHT_TYPE",
-        "BACKPHOTO_TYPE",
         "FILTER_THRESH",
-        "RESCALE_WEIGHTS",
     }
 )
 
 # Harmless keys that do change results when they leave their default value.
 _NEUTRAL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     "DETECT_TYPE": ("CCD",),
-    "WEIGHT_TYPE": ("NONE",),
-    "BACKPHOTO_TYPE": ("GLOBAL",),
     "FILTER_THRESH": ("",),
     "INTERP_TYPE": ("ALL", "NONE", "VAR_ONLY"),
 }
@@ -296,6 +294,9 @@ class DetectionParams:
     """
 
     detect_thresh: float = 1.5
+    analysis_thresh: float = 1.5
+    """SExtractor's ANALYSIS_THRESH (1.5 unless set, whatever DETECT_THRESH is): THRESHOLD and
+    ISOAREA_IMAGE are measured at it."""
     thresh_type: Literal["RELATIVE", "ABSOLUTE"] = "RELATIVE"
     detect_minarea: int = 3
     filter: bool = True
@@ -330,6 +331,19 @@ class DetectionParams:
     checkimage_parts: tuple[str, ...] = field(default=(), compare=False)
     """Set by the runner for one run: the hidden folder beside each CHECKIMAGE_NAME where the
     workers put their extension's pixels (:mod:`canfar_tui.detection.checkimages`)."""
+    weight_type: Literal["NONE", "BACKGROUND", "MAP_RMS", "MAP_VAR", "MAP_WEIGHT"] = "NONE"
+    weight_image: str = "weight.fits"
+    weight_gain: bool = True
+    weight_thresh: float | None = None
+    """Bad-pixel threshold in the weight map's own units; None is SExtractor's default (0 for
+    MAP_WEIGHT, none for the others)."""
+    rescale_weights: bool = True
+    flag_image: str = "flag.fits"
+    """Read only when IMAFLAGS_ISO or NIMAFLAGS_ISO are asked for, as in SExtractor."""
+    flag_type: Literal["OR", "AND", "MIN", "MAX", "MOST"] = "OR"
+    backphoto_type: Literal["GLOBAL", "LOCAL"] = "GLOBAL"
+    backphoto_thick: int = 24
+    memory_bufsize: int = 1024
     starnnw_name: str = "default.nnw"
     """The neural network of CLASS_STAR (read when CLASS_STAR is asked for)."""
     starnnw_dir: str = field(default="", compare=False, repr=False)
@@ -373,6 +387,8 @@ class DetectionParams:
         """Raise :class:`ParamError` (one line) when a value is out of range."""
         if not self.detect_thresh > 0:
             raise _fail(f"DETECT_THRESH must be > 0, got {self.detect_thresh:g}")
+        if not self.analysis_thresh > 0:
+            raise _fail(f"ANALYSIS_THRESH must be > 0, got {self.analysis_thresh:g}")
         if self.detect_minarea < 1:
             raise _fail(f"DETECT_MINAREA must be >= 1, got {self.detect_minarea}")
         if not 1 <= self.deblend_nthresh <= 64:
@@ -425,6 +441,12 @@ class DetectionParams:
                 f"CHECKIMAGE_NAME: {len(self.checkimage_name)} name(s) for "
                 f"{len(self.checkimage_type)} CHECKIMAGE_TYPE(s)"
             )
+        if self.backphoto_thick < 1:
+            raise _fail(f"BACKPHOTO_THICK must be >= 1, got {self.backphoto_thick}")
+        if not 8 <= self.memory_bufsize <= 65534:
+            raise _fail(f"MEMORY_BUFSIZE must be in 8..65534, got {self.memory_bufsize}")
+        if self.weight_thresh is not None and self.weight_thresh < 0:
+            raise _fail(f"WEIGHT_THRESH must be >= 0, got {self.weight_thresh:g}")
         if not self.columns:
             raise _fail("no output columns")
         unknown = [c for c in self.columns if c not in COLUMN_INFO]
@@ -448,13 +470,6 @@ class DetectionParams:
         """
         path = Path(path)
         values, warnings = parse_sex_file(path)
-        analysis = values.get("ANALYSIS_THRESH", "").strip()
-        detect = values.get("DETECT_THRESH", "1.5").strip()
-        if analysis and _split_list(analysis) != _split_list(detect):
-            warnings.append(
-                f"ANALYSIS_THRESH {analysis} differs from DETECT_THRESH {detect}: "
-                "canfar-tui measures at the detection threshold"
-            )
         params = (base or cls()).with_overrides(values, _config_dir=path.parent, _strict=False)
         return replace(params, warnings=(*params.warnings, *warnings))
 
@@ -556,7 +571,7 @@ class DetectionParams:
 
     def _convert(self, key: str, text: str, config_dir: Path | None) -> dict[str, Any]:
         name = _KEY_TO_FIELD[key]
-        if key in ("DETECT_THRESH",):
+        if key in ("DETECT_THRESH", "ANALYSIS_THRESH"):
             parts = _split_list(text)
             if len(parts) != 1:
                 raise _fail(
@@ -564,7 +579,9 @@ class DetectionParams:
                     f"is supported, got {text!r}"
                 )
             return {name: _parse_float(key, parts[0])}
-        if key in ("DETECT_MINAREA", "DEBLEND_NTHRESH", "MEMORY_PIXSTACK"):
+        if key in _WEIGHT_KEYS:
+            return _convert_weight_key(key, name, text)
+        if key in ("DETECT_MINAREA", "DEBLEND_NTHRESH", "MEMORY_PIXSTACK", "MEMORY_BUFSIZE"):
             return {name: _parse_int(key, text)}
         if key in (
             "DEBLEND_MINCONT",
@@ -630,7 +647,9 @@ class DetectionParams:
         out: dict[str, str] = {}
         for key, name in _KEY_TO_FIELD.items():
             value = getattr(self, name)
-            if isinstance(value, bool):
+            if value is None:
+                out[key] = ""
+            elif isinstance(value, bool):
                 out[key] = "Y" if value else "N"
             elif isinstance(value, tuple):
                 out[key] = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
@@ -639,6 +658,59 @@ class DetectionParams:
             else:
                 out[key] = str(value)
         return out
+
+
+_WEIGHT_KEYS: Final[frozenset[str]] = frozenset(
+    {
+        "WEIGHT_TYPE",
+        "WEIGHT_IMAGE",
+        "WEIGHT_GAIN",
+        "WEIGHT_THRESH",
+        "RESCALE_WEIGHTS",
+        "FLAG_IMAGE",
+        "FLAG_TYPE",
+        "BACKPHOTO_TYPE",
+        "BACKPHOTO_THICK",
+    }
+)
+
+
+def _same_pair(key: str, text: str) -> str:
+    """A one-or-two-value key (detection, measurement): canfar-tui has one image for both."""
+    parts = _split_list(text)
+    if len(parts) > 2 or (len(parts) == 2 and parts[0].upper() != parts[1].upper()):
+        raise _fail(
+            f"{key}: one value for detection and measurement is supported, got {text.strip()!r}"
+        )
+    return parts[0] if parts else ""
+
+
+def _convert_weight_key(key: str, name: str, text: str) -> dict[str, Any]:
+    """WEIGHT_*, FLAG_* and BACKPHOTO_* values."""
+    if key == "WEIGHT_TYPE":
+        value = _same_pair(key, text) or "NONE"
+        choices = ("NONE", "BACKGROUND", "MAP_RMS", "MAP_VAR", "MAP_WEIGHT")
+        return {name: _parse_choice(key, value, choices)}
+    if key in ("WEIGHT_IMAGE", "FLAG_IMAGE"):
+        value = _same_pair(key, text) if key == "WEIGHT_IMAGE" else text.strip()
+        if key == "FLAG_IMAGE" and len(_split_list(value)) > 1:
+            raise _fail(f"{key}: one flag image is supported, got {text.strip()!r}")
+        if not value:
+            raise _fail(f"{key}: expected a file name")
+        return {name: value}
+    if key in ("WEIGHT_GAIN", "RESCALE_WEIGHTS"):
+        return {name: _parse_bool(key, _same_pair(key, text))}
+    if key == "WEIGHT_THRESH":
+        value = _same_pair(key, text)
+        return {name: _parse_float(key, value) if value else None}
+    if key == "FLAG_TYPE":
+        parts = _split_list(text)
+        if len(parts) != 1:
+            raise _fail(f"{key}: one flag type is supported, got {text.strip()!r}")
+        return {name: _parse_choice(key, parts[0], ("OR", "AND", "MIN", "MAX", "MOST"))}
+    if key == "BACKPHOTO_TYPE":
+        return {name: _parse_choice(key, text, ("GLOBAL", "LOCAL"))}
+    return {name: _parse_int(key, text)}  # BACKPHOTO_THICK
 
 
 def _to_text(value: object) -> str:

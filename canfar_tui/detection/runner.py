@@ -341,6 +341,10 @@ class DetectionRunner:
         t0 = time.perf_counter()
         try:
             extensions, skipped = scan_image(spath)
+            if params.weight_type != "NONE" or any("FLAGS_ISO" in c for c in params.columns):
+                from canfar_tui.detection.weights import check_inputs
+
+                check_inputs(spath, extensions, params)
         except DetectionError as exc:
             yield ImageFailed(spath, str(exc))
             return

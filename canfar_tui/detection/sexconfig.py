@@ -9,8 +9,8 @@ value. ``canfar-tui detect`` accepts the same words (:data:`SEX_KEYS`, the keys
   handles them: :func:`catalogue_format`);
 * the other keys go through :meth:`DetectionParams.with_overrides` with the ``.sex`` file's
   rules; :func:`apply_command_line` refuses, in one line naming them all, the keys set on the
-  command line to a value canfar-tui cannot honour (``-WEIGHT_TYPE MAP_WEIGHT``,
-  ``-CHECKIMAGE_TYPE PSFPROTOS``, an ANALYSIS_THRESH different from DETECT_THRESH…):
+  command line to a value canfar-tui cannot honour (``-INTERP_TYPE VAR_ONLY``,
+  ``-CHECKIMAGE_TYPE PSFPROTOS``, ``-DETECT_TYPE PHOTO``…):
   a value typed on the command line is a request, not a leftover of a shared config file.
 
 This module imports nothing heavy.
@@ -131,7 +131,6 @@ _IGNORED_ON_COMMAND_LINE: Final[frozenset[str]] = frozenset(
         "VERBOSE_TYPE",
         "NTHREADS",
         "MEMORY_OBJSTACK",
-        "MEMORY_BUFSIZE",
         "WRITE_XML",
         "XML_NAME",
         "XSL_URL",
@@ -154,10 +153,6 @@ _DEFAULT_VALUES: Final[dict[str, str]] = {
     "ASSOCSELEC_TYPE": "MATCHED",
     "ASSOCCOORD_TYPE": "PIXEL",
     "PATTERN_TYPE": "RINGS-HARMONIC",
-    "FLAG_TYPE": "OR",
-    "RESCALE_WEIGHTS": "Y",
-    "WEIGHT_GAIN": "Y",
-    "BACKPHOTO_THICK": "24",
 }
 
 
@@ -181,22 +176,12 @@ def apply_command_line(params: DetectionParams, values: Mapping[str, str]) -> De
         key = raw_key.upper()
         if key in OUTPUT_KEYS or key in _IGNORED_ON_COMMAND_LINE:
             continue
-        if key == "ANALYSIS_THRESH":
-            continue  # compared with DETECT_THRESH below
         if value.strip().upper() == _DEFAULT_VALUES.get(key):
             continue
         settable[key] = value
     updated = params.with_overrides(settable, _strict=False)
     for note in updated.warnings[len(params.warnings) :]:
         refused.append(note.split(" is not supported", 1)[0])
-    analysis = values.get("ANALYSIS_THRESH")
-    if analysis is not None:
-        try:
-            differs = float(analysis.split(",")[0]) != updated.detect_thresh
-        except ValueError:
-            differs = True
-        if differs:
-            refused.append(f"ANALYSIS_THRESH {analysis} (must equal DETECT_THRESH)")
     if refused:
         raise ParamError(f"not supported on the command line: {'; '.join(refused)}")
     return updated

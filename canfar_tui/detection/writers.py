@@ -60,6 +60,7 @@ _FITS_TYPE_OVERRIDES = {
     "Y_IMAGE": "E",
     "EXT_NUMBER": "I",
     "FLAGS": "I",
+    "FLAGS_WEIGHT": "I",
     "FLAGS_WIN": "I",
     "NITER_WIN": "I",
 }

@@ -131,12 +131,18 @@ def render_quicklook(
 
 
 def histogram_text(
-    values: Sequence[float], *, width: int = 48, height: int = 5, bins: int = 24
+    values: Sequence[float],
+    *,
+    width: int = 48,
+    height: int = 5,
+    bins: int = 24,
+    label: str = "",
 ) -> Text:
     """A column chart of ``values`` (magnitudes), its range and its peak, ``width`` wide.
 
     At most ``bins`` bins, two columns each when there is room, else one; every bar row,
-    the range line and the peak line fit in ``width`` columns, so nothing wraps.
+    the range line and the peak line fit in ``width`` columns, so nothing wraps. ``label``
+    (the column, ``MAG_APER[2]``) starts the peak line.
     """
     import numpy as np
 
@@ -159,8 +165,17 @@ def histogram_text(
     left = f"{edges[0]:.1f}"
     right = f"{edges[-1]:.1f} mag"
     text.append(left + " " * max(1, bins * bar - len(left) - len(right)) + right, style="dim")
-    peak_line = f"peak {peak} per {edges[1] - edges[0]:.2f} mag bin"
+    step = edges[1] - edges[0]
+    prefix = f"{label}: " if label else ""
+    peak_line = f"{prefix}peak {peak} per {step:.2f} mag bin"
     if len(peak_line) > width:
-        peak_line = f"peak {peak}/{edges[1] - edges[0]:.2f} mag"
-    text.append(f"\n{peak_line}", style="dim")
+        peak_line = f"{prefix}peak {peak}/{step:.2f} mag"
+    if len(peak_line) > width:
+        peak_line = peak_line[: width - 1] + "…"
+    if label and peak_line.startswith(prefix):
+        text.append("\n")
+        text.append(prefix, style="bold")
+        text.append(peak_line[len(prefix) :], style="dim")
+    else:
+        text.append(f"\n{peak_line}", style="dim")
     return text

@@ -2,11 +2,21 @@
 
 Choose an image (type a path or browse), adjust the SExtractor parameters, run. A grid shows
 each extension's progress (``·`` waiting, ``…`` running, the source count when done, ``✗``
-failed); when the run ends the summary gives sources per CCD and the time, a histogram shows
-MAG_AUTO (above the grid, as wide as its column), and a quick-look draws one CCD with its
-detections marked (turned a quarter when that makes it much larger). In a short terminal
-(80×24) the form's fields are one line high. The catalogue is written
-atomically to the output path (default: next to the image, ``1056213p.cat``).
+failed); when the run ends the summary gives sources per CCD, the time and one catalogue
+column previewed (median and range, and its median in each CCD below the grid; ``v`` or
+``<`` ``>`` choose it), a histogram shows a magnitude column (MAG_AUTO unless ``m`` chooses
+MAG_APER[2], MAG_ISO…; above the grid, as wide as its column), and a quick-look draws one
+CCD with its detections marked (turned a quarter when that makes it much larger). In a short
+terminal (80×24) the form's fields are one line high. The catalogue is written atomically to
+the output path (default: next to the image, ``1056213p.cat``).
+
+The third row of the form loads a SExtractor configuration (``.sex``: its parameters fill
+the form, its ``CATALOG_TYPE`` the format, its ``PARAMETERS_NAME`` the columns; what
+canfar-tui ignores is listed one line each) and a ``.param`` column list (the columns
+canfar-tui cannot compute are named and left out); ``enter`` in either field loads it,
+``ctrl+o`` there browses for one. ``ctrl+l`` edits the columns
+(:class:`~canfar_tui.screens.detect_columns.ColumnsScreen`: add any column canfar-tui
+computes, remove, reorder, vector sizes, save as a ``.param`` file).
 
 The detection engine (:mod:`canfar_tui.detection`) runs in a worker thread that drives its
 own worker processes; the UI only receives progress events. Nothing heavy is imported until
@@ -15,9 +25,13 @@ the first run.
 | key       | action                                  |
 |-----------|-----------------------------------------|
 | `ctrl+r`  | run detection                           |
-| `ctrl+o`  | browse for an image                     |
+| `ctrl+o`  | browse for an image (a .sex, a .param)  |
+| `ctrl+l`  | edit the output columns                 |
 | `escape`  | leave the text field; cancel the run    |
 | `[` / `]` | quick-look of the previous / next CCD   |
+| `v`       | choose the column the summary previews  |
+| `<` / `>` | preview the previous / next column      |
+| `m`       | choose the histogram's magnitude column |
 | `p`       | batch: the Pipeline tab, these params   |
 
 The form's fields take every letter and digit typed into them; ``escape`` (or ``tab`` past the
@@ -44,6 +58,13 @@ from textual.worker import Worker, WorkerState
 
 from canfar_tui.logs import get_logger
 from canfar_tui.widgets.context import ViewContext
+from canfar_tui.widgets.detect.files import (
+    CONFIG_SUFFIXES,
+    FORM_PARAMETERS,
+    FORMAT_OPTIONS,
+    PARAM_SUFFIXES,
+    DetectFilesMixin,
+)
 
 if TYPE_CHECKING:
     from canfar_tui.detection import DetectionResult, ExtensionInfo, ProgressEvent
@@ -54,15 +75,8 @@ log = get_logger("detect")
 SHORT_HEIGHT = 30
 
 IMAGE_SUFFIXES = (".fits", ".fits.fz", ".fit", ".fz", ".fits.gz")
-
-#: (SExtractor key, label, input id) of the parameters the form shows.
-FORM_PARAMETERS: tuple[tuple[str, str, str], ...] = (
-    ("DETECT_THRESH", "σ", "detect-thresh"),
-    ("DETECT_MINAREA", "min px", "detect-minarea"),
-    ("BACK_SIZE", "back", "detect-backsize"),
-    ("DEBLEND_MINCONT", "deblend", "detect-mincont"),
-    ("MAG_ZEROPOINT", "ZP", "detect-zeropoint"),
-)
+#: Columns never previewed first (counters, not measurements).
+COUNTERS = ("NUMBER", "EXT_NUMBER")
 
 
 class SegmentLines:
@@ -77,7 +91,7 @@ class SegmentLines:
             yield Segment.line()
 
 
-class DetectView(Vertical, can_focus=True):
+class DetectView(DetectFilesMixin, Vertical, can_focus=True):
     """Local source detection with a parameter form, progress grid and results."""
 
     AREA: ClassVar[str] = "detect"
@@ -86,7 +100,20 @@ class DetectView(Vertical, can_focus=True):
 
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", id="detect.run", tooltip="Run source detection"),
-        Binding("ctrl+o", "browse", "Browse", id="detect.browse", tooltip="Choose an image"),
+        Binding(
+            "ctrl+o",
+            "browse",
+            "Browse",
+            id="detect.browse",
+            tooltip="Choose an image (in the .sex or .param field: one of those)",
+        ),
+        Binding(
+            "ctrl+l",
+            "edit_columns",
+            "Columns",
+            id="detect.columns",
+            tooltip="Edit the output columns (add, remove, reorder, sizes; save a .param)",
+        ),
         Binding(
             "escape",
             "cancel",
@@ -108,6 +135,38 @@ class DetectView(Vertical, can_focus=True):
             "Next CCD",
             id="detect.next_ccd",
             tooltip="Quick-look of the next CCD",
+            show=False,
+        ),
+        Binding(
+            "v",
+            "choose_preview",
+            "Preview…",
+            id="detect.preview",
+            tooltip="Choose the catalogue column the summary previews",
+            show=False,
+        ),
+        Binding(
+            "less_than_sign",
+            "cycle_preview(-1)",
+            "Prev column",
+            id="detect.previous_column",
+            tooltip="Preview the previous catalogue column",
+            show=False,
+        ),
+        Binding(
+            "greater_than_sign",
+            "cycle_preview(1)",
+            "Next column",
+            id="detect.next_column",
+            tooltip="Preview the next catalogue column",
+            show=False,
+        ),
+        Binding(
+            "m",
+            "choose_histogram",
+            "Histogram…",
+            id="detect.histogram",
+            tooltip="Choose the magnitude column of the histogram",
             show=False,
         ),
         Binding(
@@ -133,8 +192,11 @@ class DetectView(Vertical, can_focus=True):
         self.last_error: str | None = None
         self.runner: Any = None
         self.quicklook_caption = ""
-        #: MAG_AUTO of the last run's sources (the histogram is drawn again on resize).
+        #: The histogram's values (the last run's magnitude column; drawn again on resize).
         self.magnitudes: list[float] = []
+        #: The catalogue column the summary previews and the histogram's column.
+        self.preview_field: str | None = None
+        self.histogram_field: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -152,15 +214,21 @@ class DetectView(Vertical, can_focus=True):
                     yield Label(label)
                     yield Input(placeholder=_default_text(key), id=input_id)
                 yield Select(
-                    [("ASCII_HEAD (.cat)", "ascii_head"), ("FITS table", "fits"), ("ECSV", "ecsv")],
+                    list(FORMAT_OPTIONS),
                     value="ascii_head",
                     allow_blank=False,
                     id="detect-format",
                 )
+            with Horizontal(id="detect-files"):
+                yield Input(placeholder=".sex config (enter: load)", id="detect-config")
+                yield Input(placeholder=".param columns (enter: load)", id="detect-param")
+                yield Static("", id="detect-columns")
+        yield Static("", id="detect-notes")
         with Horizontal(id="detect-body"):
             with VerticalScroll(id="detect-left"):
                 # The results first, so that a short terminal shows them: the grid
                 # (the run's progress) is alone at the top while the run lasts.
+                yield Static("", id="detect-column-list")
                 yield Static("", id="detect-summary")
                 yield Static("", id="detect-histogram")
                 yield Static("", id="detect-grid")
@@ -170,8 +238,9 @@ class DetectView(Vertical, can_focus=True):
         """Detect has no poller; nothing to pause."""
 
     def on_mount(self) -> None:
-        for result_id in ("#detect-summary", "#detect-histogram"):
+        for result_id in ("#detect-summary", "#detect-histogram", "#detect-notes"):
             self.query_one(result_id, Static).display = False
+        self._show_columns()
 
     def on_resize(self) -> None:
         """A short terminal (80×24) gets the one-line form and a shorter histogram."""
@@ -181,6 +250,7 @@ class DetectView(Vertical, can_focus=True):
             for field in self.query("#detect-form Input, #detect-form Select"):
                 if isinstance(field, Input | Select):
                     field.compact = short
+            self._draw_summary()
         self.call_after_refresh(self._draw_histogram)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
@@ -210,16 +280,33 @@ class DetectView(Vertical, can_focus=True):
     # ------------------------------------------------------------------ actions
 
     def action_browse(self) -> None:
+        """``ctrl+o``: a file picker for the field in use (image, ``.sex`` or ``.param``)."""
         from canfar_tui.screens.file_picker import FilePickerScreen
 
-        current = self.query_one("#detect-image", Input).value.strip()
+        focused = self.screen.focused
+        field_id = focused.id if isinstance(focused, Input) else None
+        title = "Choose a FITS image"
+        suffixes: tuple[str, ...] = IMAGE_SUFFIXES
+        if field_id == "detect-config":
+            title, suffixes = "Choose a SExtractor configuration (.sex)", CONFIG_SUFFIXES
+        elif field_id == "detect-param":
+            title, suffixes = "Choose a SExtractor parameter file (.param)", PARAM_SUFFIXES
+        else:
+            field_id = "detect-image"
+        field = self.query_one(f"#{field_id}", Input)
+        current = field.value.strip() or self.query_one("#detect-image", Input).value.strip()
         start = Path(current).expanduser().parent if current else Path.cwd()
 
         def chosen(path: Path | None) -> None:
-            if path is not None:
-                self.query_one("#detect-image", Input).value = str(path)
+            if path is None:
+                return
+            field.value = str(path)
+            if field_id == "detect-config":
+                self._load_config()
+            elif field_id == "detect-param":
+                self._load_param()
 
-        self.app.push_screen(FilePickerScreen("Choose a FITS image", start, IMAGE_SUFFIXES), chosen)
+        self.app.push_screen(FilePickerScreen(title, start, suffixes), chosen)
 
     def action_cancel(self) -> None:
         """``escape``: leave the form's field for the view itself; cancel a run."""
@@ -256,6 +343,7 @@ class DetectView(Vertical, can_focus=True):
         ):
             self.query_one(widget_id, Static).update("")
         self.magnitudes = []
+        self.query_one("#detect-column-list", Static).display = False
         for result_id in ("#detect-summary", "#detect-histogram"):
             self.query_one(result_id, Static).display = False
         self._status(f"Opening {image.name}…")
@@ -279,14 +367,16 @@ class DetectView(Vertical, can_focus=True):
         image = Path(text).expanduser()
         if not image.is_file():
             raise ValueError(f"{image}: no such file")
+        # A .sex or .param path typed but not yet loaded (no enter) is loaded now.
+        if self._field_path("#detect-config") != self.config_path and not self._load_config():
+            raise ValueError(self.last_load_error)
+        if self._field_path("#detect-param") != self.param_path and not self._load_param():
+            raise ValueError(self.last_load_error)
         fmt = str(self.query_one("#detect-format", Select).value)
-        overrides = {
-            key: value
-            for key, _, input_id in FORM_PARAMETERS
-            if (value := self.query_one(f"#{input_id}", Input).value.strip())
-        }
         try:
-            params = DetectionParams().with_overrides(overrides)
+            params = (self.config_params or DetectionParams()).with_overrides(self.form_overrides())
+            if self.columns is not None:
+                params = params.with_columns(self.columns)
         except ParamError as error:
             raise ValueError(str(error)) from None
         output_text = self.query_one("#detect-output", Input).value.strip()
@@ -397,37 +487,104 @@ class DetectView(Vertical, can_focus=True):
             text.append(f"{cell:>5} ", style=style)
             if index % 6 == 5:
                 text.append("\n")
+        self._append_medians(text)
         self.query_one("#detect-grid", Static).update(text)
 
+    def _append_medians(self, text: Text) -> None:
+        """After a run: the previewed column's median in each CCD, below the counts."""
+        result, field = self.result, self.preview_field
+        if result is None or field is None or not self.extensions:
+            return
+        from canfar_tui.widgets.detect.columns import per_extension_medians
+
+        medians = per_extension_medians(
+            result.catalogue, field, [ext.ext_number for ext in self.extensions]
+        )
+        if medians is None:
+            return
+        if not text.plain.endswith("\n"):
+            text.append("\n")
+        text.append(f"{field} median per CCD\n", style="bold")
+        width = max(self.query_one("#detect-grid", Static).content_size.width, 13)
+        per_row = max(1, width // 13)
+        for index, (ext, median) in enumerate(zip(self.extensions, medians, strict=True)):
+            text.append(f"{ext.ext_number:>2}:", style="dim")
+            text.append(f"{median:>9} ")
+            if index % per_row == per_row - 1 and index < len(medians) - 1:
+                text.append("\n")
+
     def _show_result(self, result: DetectionResult) -> None:
+        from canfar_tui.widgets.detect.columns import catalogue_fields, magnitude_fields
+
+        fields = catalogue_fields(result.catalogue, result.params.columns)
+        if self.preview_field not in fields:
+            measured = [name for name in fields if name not in COUNTERS]
+            self.preview_field = "MAG_AUTO" if "MAG_AUTO" in fields else (measured or fields)[0]
+        magnitudes = magnitude_fields(result.catalogue, result.params.columns)
+        if self.histogram_field not in magnitudes:
+            first = magnitudes[0] if magnitudes else None
+            self.histogram_field = "MAG_AUTO" if "MAG_AUTO" in magnitudes else first
+        self._draw_summary()
+        self._set_histogram(self.histogram_field)
+        self._status(f"Done: {result.n_sources} sources, catalogue saved")
+        if any(ext.ok for ext in result.extensions):
+            best = max(range(len(result.extensions)), key=lambda i: result.extensions[i].n_sources)
+            self.quicklook_index = best
+            self._load_quicklook(best)
+
+    def _draw_summary(self) -> None:
+        """Sources per CCD, time, the previewed column's median and range, the catalogue."""
+        result = self.result
+        if result is None:
+            return
+        from canfar_tui.widgets.detect.columns import field_values, is_magnitude, value_stats
+
         failed = len(result.failed)
         per_ccd = [ext.n_sources for ext in result.extensions if ext.ok]
         summary = Text()
         summary.append(f"{result.n_sources} sources", style="bold")
         summary.append(f" in {len(per_ccd)} CCDs, {result.seconds:.1f} s\n")
-        if per_ccd:
+        if per_ccd and not self.has_class("-short"):
             summary.append(
                 f"per CCD: min {min(per_ccd)}, median {sorted(per_ccd)[len(per_ccd) // 2]}"
                 f", max {max(per_ccd)}\n"
             )
         if failed:
             summary.append(f"{failed} extension(s) skipped\n", style="red")
-        summary.append(f"catalogue: {self.catalogue_path}", style="dim")
+        field = self.preview_field
+        if field is not None:
+            values = field_values(result.catalogue, field)
+            stats = value_stats(values, magnitude=is_magnitude(field))
+            summary.append(f"{field}", style="bold")
+            summary.append(f" {stats}\n")
+            self._draw_grid()  # its medians per CCD
+        catalogue = f"catalogue: {self.catalogue_path}"
+        width = self.query_one("#detect-left").content_size.width
+        if self.has_class("-short") and width > 20 and len(catalogue) > width:
+            catalogue = "catalogue: …" + str(self.catalogue_path)[-(width - 12) :]
+        summary.append(catalogue, style="dim")
         panel = self.query_one("#detect-summary", Static)
         panel.update(summary)
         panel.display = True
-        self.magnitudes = [float(value) for value in result.catalogue["MAG_AUTO"]]
-        self.query_one("#detect-histogram", Static).display = True
+
+    def _set_histogram(self, field: str | None) -> None:
+        """Draw the histogram of the magnitude column ``field`` (hidden when there is none)."""
+        result = self.result
+        panel = self.query_one("#detect-histogram", Static)
+        self.histogram_field = field
+        if result is None or field is None:
+            self.magnitudes = []
+            panel.display = False
+            return
+        from canfar_tui.widgets.detect.columns import field_values
+
+        self.magnitudes = [float(value) for value in field_values(result.catalogue, field)]
+        panel.display = True
         self._draw_histogram()
         self.call_after_refresh(self._draw_histogram)  # at the width it was laid out to
-        self._status(f"Done: {result.n_sources} sources, catalogue saved")
-        if per_ccd:
-            best = max(range(len(result.extensions)), key=lambda i: result.extensions[i].n_sources)
-            self.quicklook_index = best
-            self._load_quicklook(best)
 
     def _draw_histogram(self) -> None:
-        """The MAG_AUTO histogram, as wide as its column (bars never wrap)."""
+        """The magnitude histogram, as wide as its column (bars never wrap)."""
         if not self.magnitudes:
             return
         from canfar_tui.widgets.quicklook import histogram_text
@@ -435,7 +592,70 @@ class DetectView(Vertical, can_focus=True):
         panel = self.query_one("#detect-histogram", Static)
         width = panel.content_size.width or self.query_one("#detect-left").content_size.width
         height = 3 if self.has_class("-short") else 5
-        panel.update(histogram_text(self.magnitudes, width=max(width, 1), height=height))
+        panel.update(
+            histogram_text(
+                self.magnitudes,
+                width=max(width, 1),
+                height=height,
+                label=self.histogram_field or "",
+            )
+        )
+
+    # ------------------------------------------------------------------ preview choices
+
+    def _preview_fields(self) -> list[str]:
+        from canfar_tui.widgets.detect.columns import catalogue_fields
+
+        if self.result is None:
+            return []
+        return catalogue_fields(self.result.catalogue, self.result.params.columns)
+
+    def action_choose_preview(self) -> None:
+        """``v``: choose the catalogue column the summary previews."""
+        from canfar_tui.screens.detect_columns import ColumnChoiceScreen
+
+        fields = self._preview_fields()
+        if not fields:
+            self.notify("Run a detection first (ctrl+r).", title="Detect")
+            return
+
+        def chosen(field: str | None) -> None:
+            if field is not None:
+                self.preview_field = field
+                self._draw_summary()
+
+        screen = ColumnChoiceScreen("Preview which column?", fields, self.preview_field)
+        self.app.push_screen(screen, chosen)
+
+    def action_cycle_preview(self, step: int) -> None:
+        """``<`` / ``>``: preview the previous / next catalogue column."""
+        fields = self._preview_fields()
+        if not fields:
+            return
+        index = fields.index(self.preview_field) if self.preview_field in fields else -step
+        self.preview_field = fields[(index + step) % len(fields)]
+        self._draw_summary()
+
+    def action_choose_histogram(self) -> None:
+        """``m``: choose the magnitude column of the histogram."""
+        from canfar_tui.screens.detect_columns import ColumnChoiceScreen
+        from canfar_tui.widgets.detect.columns import magnitude_fields
+
+        result = self.result
+        if result is None:
+            self.notify("Run a detection first (ctrl+r).", title="Detect")
+            return
+        names = magnitude_fields(result.catalogue, result.params.columns)
+        if not names:
+            self.notify("This catalogue has no magnitude column.", title="Detect")
+            return
+        screen = ColumnChoiceScreen("Histogram of which magnitude?", names, self.histogram_field)
+
+        def chosen(field: str | None) -> None:
+            if field is not None:
+                self._set_histogram(field)
+
+        self.app.push_screen(screen, chosen)
 
     def _load_quicklook(self, index: int) -> None:
         panel = self.query_one("#detect-quicklook", Static)

@@ -84,7 +84,7 @@ def test_sex_config_param_file_and_set(
 ) -> None:
     (workdir / "my.sex").write_text(
         "CATALOG_TYPE FITS_1.0\nPARAMETERS_NAME my.param\nDETECT_THRESH 1.5\n"
-        "WEIGHT_TYPE MAP_WEIGHT\nBACK_SIZE 64\n"
+        "DETECT_TYPE PHOTO\nBACK_SIZE 64\n"
     )
     (workdir / "my.param").write_text("NUMBER\nMAG_AUTO\nX_IMAGE\nY_IMAGE\n")
     code, _, err = run([str(small_fz.path), "-c", "my.sex"], capsys)
@@ -92,7 +92,7 @@ def test_sex_config_param_file_and_set(
     warning, closing = err.splitlines()
     assert warning == (
         "canfar-tui detect: warning: my.sex: "
-        "WEIGHT_TYPE MAP_WEIGHT is not supported (canfar-tui uses NONE)"
+        "DETECT_TYPE PHOTO is not supported (canfar-tui uses CCD)"
     )
     assert re.fullmatch(closing_line("small.fits.fz", 4, "small.cat.fits"), closing), closing
     with fits.open(workdir / "small.cat.fits") as hdul:

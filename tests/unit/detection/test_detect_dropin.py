@@ -169,10 +169,10 @@ def test_ascii_headers_are_byte_identical(
     ("args", "fragment"),
     [
         (
-            ["-WEIGHT_TYPE", "MAP_WEIGHT"],
-            "not supported on the command line: WEIGHT_TYPE MAP_WEIGHT",
+            ["-DETECT_TYPE", "PHOTO"],
+            "not supported on the command line: DETECT_TYPE PHOTO",
         ),
-        (["-ANALYSIS_THRESH", "3"], "ANALYSIS_THRESH 3 (must equal DETECT_THRESH)"),
+        (["-DGEO_TYPE", "PIXEL"], "not supported on the command line: DGEO_TYPE"),
         (["-CATALOG_TYPE", "ASCII_VOTABLE"], "CATALOG_TYPE ASCII_VOTABLE: not supported"),
         (["-CATALOG_NAME", "x.cat", "-o", "y.cat"], "either -o/--outdir or -CATALOG_NAME"),
         (["-CATALOG_TYPE", "FITS_LDAC", "--format", "fits"], "either --format or -CATALOG_TYPE"),

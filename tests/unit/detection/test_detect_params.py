@@ -108,7 +108,7 @@ def test_default_sex_file_gives_defaults_without_warnings(sex_dir: Path) -> None
 def test_sex_file_values_and_unsupported_keys_are_named(sex_dir: Path) -> None:
     text = DEFAULT_SEX.replace("DETECT_THRESH    1.5", "DETECT_THRESH    3.0")
     text = text.replace("BACK_SIZE        64", "BACK_SIZE        128,256")
-    text = text.replace("WEIGHT_TYPE      NONE", "WEIGHT_TYPE      MAP_RMS")
+    text = text.replace("DETECT_TYPE      CCD", "DETECT_TYPE      PHOTO")
     text += "MAG_ZEROPOINT 30\nSOME_NEW_KEY 1\n"
     path = sex_dir / "my.sex"
     path.write_text(text)
@@ -117,8 +117,8 @@ def test_sex_file_values_and_unsupported_keys_are_named(sex_dir: Path) -> None:
     assert p.back_size == (128, 256)
     assert p.mag_zeropoint == 30.0
     joined = " | ".join(p.warnings)
-    assert "WEIGHT_TYPE" in joined and "SOME_NEW_KEY" in joined
-    assert "ANALYSIS_THRESH" in joined  # 1.5 vs DETECT_THRESH 3.0
+    assert "DETECT_TYPE" in joined and "SOME_NEW_KEY" in joined
+    assert p.analysis_thresh == 1.5  # measured at ANALYSIS_THRESH, not DETECT_THRESH
     assert all("\n" not in w for w in p.warnings)
 
 
