@@ -7,8 +7,9 @@ a bare catalogue array) and writes the columns of ``params.columns`` in that ord
   with ``CATALOG_TYPE ASCII_HEAD``: one ``#   n NAME  description  [unit]`` line per
   column, then one line per source with SExtractor's printf formats, all extensions one
   after the other (NUMBER restarts in each, EXT_NUMBER tells them apart);
-* ``fits`` — a primary HDU and a binary table ``OBJECTS`` with units and the detection
-  parameters as header cards (``DETECT_THRESH`` …);
+* ``fits`` — SExtractor's ``FITS_1.0``: a primary HDU with the ``SEX*`` extraction
+  keywords and one binary table ``OBJECTS`` per image extension
+  (:func:`canfar_tui.detection.writers.write_fits_10`);
 * ``ecsv`` — astropy's ECSV with units and the parameters in the metadata;
 * ``ascii``, ``ascii_skycat`` and ``fits_ldac`` (SCAMP's and PSFEx's input): SExtractor's
   layouts, see :mod:`canfar_tui.detection.writers`.
@@ -176,11 +177,13 @@ def write_catalogue(
                 raise OutputError("FITS_LDAC needs the detection result (the image headers)")
             writers.write_fits_ldac(result, out, cols)
             return out
+        if fmt == "fits":
+            run = result if isinstance(result, DetectionResult) else None
+            writers.write_fits_10(catalogue, out, cols, params, run)
+            return out
     except writers.WriteError as exc:
         raise OutputError(str(exc), disk_full=exc.disk_full) from None
-    if fmt == "fits":
-        _write_fits(catalogue, out, cols, params, source)
-    elif fmt == "ecsv":
+    if fmt == "ecsv":
         _write_ecsv(catalogue, out, cols, params, source)
     else:
         raise OutputError(f"unknown catalogue format {fmt!r} ({', '.join(FORMAT_SUFFIX)})")
@@ -210,27 +213,6 @@ def _table(
     meta.update(params.describe())
     table.meta.update(meta)
     return table
-
-
-def _write_fits(
-    catalogue: npt.NDArray[np.void],
-    path: Path,
-    columns: Sequence[str],
-    params: DetectionParams,
-    source: str | None,
-) -> None:
-    import warnings
-
-    from astropy.io import fits
-
-    table = _table(catalogue, columns, params, source)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # long keywords become HIERARCH cards
-        hdu = fits.table_to_hdu(table)
-        hdu.name = "OBJECTS"
-        hdul = fits.HDUList([fits.PrimaryHDU(), hdu])
-        with _atomic(path, text=False) as fh:
-            hdul.writeto(fh)
 
 
 def _write_ecsv(

@@ -241,6 +241,47 @@ COLUMN_INFO.update(
     )
 )
 
+# --- checkimg: the remaining non-world photometry columns (detection/photom_extra.py)
+COLUMN_INFO.update(
+    (c.name, c)
+    for c in (
+        _c("FLUX_ISOCOR", "Corrected isophotal flux", "%12.7g", "count", "f4"),
+        _c("FLUXERR_ISOCOR", "RMS error for corrected isophotal flux", "%12.7g", "count", "f4"),
+        _c("MAG_ISOCOR", "Corrected isophotal magnitude", "%8.4f", "mag", "f4"),
+        _c("MAGERR_ISOCOR", "RMS error for corrected isophotal magnitude", "%8.4f", "mag", "f4"),
+        _c(
+            "FLUX_PETRO",
+            "Flux within a Petrosian-like elliptical aperture",
+            "%12.7g",
+            "count",
+            "f4",
+        ),
+        _c("FLUXERR_PETRO", "RMS error for PETROsian flux", "%12.7g", "count", "f4"),
+        _c("MAG_PETRO", "Petrosian-like elliptical aperture magnitude", "%8.4f", "mag", "f4"),
+        _c("MAGERR_PETRO", "RMS error for PETROsian magnitude", "%8.4f", "mag", "f4"),
+        _c("FLUX_BEST", "Best of FLUX_AUTO and FLUX_ISOCOR", "%12.7g", "count", "f4"),
+        _c("FLUXERR_BEST", "RMS error for BEST flux", "%12.7g", "count", "f4"),
+        _c("MAG_BEST", "Best of MAG_AUTO and MAG_ISOCOR", "%8.4f", "mag", "f4"),
+        _c("MAGERR_BEST", "RMS error for MAG_BEST", "%8.4f", "mag", "f4"),
+        _c("PETRO_RADIUS", "Petrosian apertures in units of A or B", "%5.2f", "", "f4"),
+        _c("THRESHOLDMAX", "Maximum threshold possible for detection", "%12.7g", "count", "f4"),
+        _c(
+            "MU_THRESHOLD",
+            "Analysis threshold above background",
+            "%8.4f",
+            "mag * arcsec**(-2)",
+            "f4",
+        ),
+        _c(
+            "MU_MAX",
+            "Peak surface brightness above background",
+            "%8.4f",
+            "mag * arcsec**(-2)",
+            "f4",
+        ),
+    )
+)
+
 # --- ldac: the windowed (WIN) family and VIGNET (detection/windowed.py)
 COLUMN_INFO.update(
     (c.name, c)

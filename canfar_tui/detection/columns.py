@@ -36,6 +36,7 @@ from canfar_tui.detection import windowed
 from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
+from canfar_tui.detection.photom_extra import EXTRA_COLUMNS, add_extra_photometry
 from canfar_tui.detection.world import WIN_WORLD_COLUMNS, WORLD_COLUMNS
 
 if TYPE_CHECKING:
@@ -234,6 +235,23 @@ def add_requested_columns(
             kernel=detection_kernel(params),
             pixel_scale=params.pixel_scale,
             fwhm_image=fwhm,
+        )
+
+    if wanted & EXTRA_COLUMNS:
+        from canfar_tui.detection.world import celestial_wcs
+
+        needs_wcs = bool(wanted & {"MU_MAX", "MU_THRESHOLD"}) and params.pixel_scale == 0
+        add_extra_photometry(
+            out,
+            base,
+            data,
+            segmap,
+            params,
+            wanted,
+            gain=gain,
+            rms=rms,
+            mask=mask,
+            wcs=celestial_wcs(header) if needs_wcs else None,
         )
     return out
 

@@ -113,6 +113,8 @@ class ExtensionOutput:
     gain: float
     saturation: float
     timings: dict[str, float] = field(default_factory=dict)
+    check_parts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """CHECKIMAGE_NAME → (part file, header) (:mod:`canfar_tui.detection.checkimages`)."""
 
 
 def _header_float(header: Any, key: str, default: float) -> float:
@@ -205,6 +207,7 @@ def measure(
     physical: Any = None,
     mask: npt.NDArray[np.bool_] | None = None,
     header: Any = None,
+    check_source: tuple[str, ExtensionInfo] | None = None,
     extras: Any = None,
 ) -> ExtensionOutput:
     """Detect and measure sources in ``data`` (float32, C-contiguous; modified in place).
@@ -216,6 +219,7 @@ def measure(
     ``header`` (keyword → value) gives the WCS of the world-coordinate columns.
     ``extras`` (:class:`canfar_tui.detection.weights.Extras`) brings weight and flag maps,
     the local background and the FLAGS bits only some columns need.
+    ``check_source`` (image path, extension) the header check-images copy.
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -305,6 +309,24 @@ def measure(
         timings["columns"] = time.perf_counter() - t
     if extras is not None:
         catalogue = extras.finish(catalogue, data, segmap, mask, gain, global_rms)
+
+    check_parts: dict[str, tuple[str, str]] = {}
+    if params.check_images:
+        from canfar_tui.detection.checkimages import write_parts
+
+        t = time.perf_counter()
+        check_parts = write_parts(
+            params,
+            data=data,
+            bkg=bkg,
+            segmap=segmap,
+            catalogue=catalogue,
+            rms=global_rms,
+            kernel=_kernel(params),
+            ext_number=ext_number,
+            source=check_source,
+        )
+        timings["checkimages"] = time.perf_counter() - t
     return ExtensionOutput(
         ext_number=ext_number,
         catalogue=catalogue,
@@ -314,6 +336,7 @@ def measure(
         gain=gain,
         saturation=saturation,
         timings=timings,
+        check_parts=check_parts,
     )
 
 
@@ -691,6 +714,7 @@ def process_extension(
             physical=pixels.physical,
             mask=mask,
             header=header,
+            check_source=(os.fspath(path), ext),
             extras=extras,
         )
     except DetectionError:

@@ -162,6 +162,8 @@ class ExtensionResult:
     saturation: float = float("nan")
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    check_parts: dict[str, tuple[str, str]] = field(default_factory=dict, compare=False)
+    """CHECKIMAGE_NAME → (part file, header) until the runner joins them (checkimages.py)."""
 
     @property
     def ok(self) -> bool:

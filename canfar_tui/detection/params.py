@@ -104,6 +104,7 @@ _KEY_TO_FIELD: Final[dict[str, str]] = {
     "CLEAN_PARAM": "clean_param",
     "PHOT_AUTOPARAMS": "phot_autoparams",
     "PHOT_AUTOAPERS": "phot_autoapers",
+    "PHOT_PETROPARAMS": "phot_petroparams",
     "SATUR_LEVEL": "satur_level",
     "SATUR_KEY": "satur_key",
     "MAG_ZEROPOINT": "mag_zeropoint",
@@ -119,6 +120,8 @@ _KEY_TO_FIELD: Final[dict[str, str]] = {
     "PHOT_FLUXFRAC": "phot_fluxfrac",
     "PIXEL_SCALE": "pixel_scale",
     "SEEING_FWHM": "seeing_fwhm",
+    "CHECKIMAGE_TYPE": "checkimage_type",
+    "CHECKIMAGE_NAME": "checkimage_name",
     "WEIGHT_TYPE": "weight_type",
     "WEIGHT_IMAGE": "weight_image",
     "WEIGHT_GAIN": "weight_gain",
@@ -150,7 +153,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "NTHREADS",
         "FITS_UNSIGNED",
         "MEMORY_OBJSTACK",
-        "PHOT_PETROPARAMS",
         "MAG_GAMMA",
         "ASSOC_NAME",
         "ASSOC_DATA",
@@ -158,7 +160,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "ASSOC_RADIUS",
         "ASSOC_TYPE",
         "ASSOCSELEC_TYPE",
-        "CHECKIMAGE_NAME",
         "INTERP_MAXXLAG",
         "INTERP_MAXYLAG",
         "INTERP_TYPE",
@@ -168,7 +169,6 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
         "PATTERN_TYPE",
         "SOM_NAME",
         "DETECT_TYPE",
-        "CHECKIMAGE_TYPE",
         "FILTER_THRESH",
     }
 )
@@ -176,10 +176,24 @@ _HARMLESS_KEYS: Final[frozenset[str]] = frozenset(
 # Harmless keys that do change results when they leave their default value.
 _NEUTRAL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     "DETECT_TYPE": ("CCD",),
-    "CHECKIMAGE_TYPE": ("NONE",),
     "FILTER_THRESH": ("",),
     "INTERP_TYPE": ("ALL", "NONE", "VAR_ONLY"),
 }
+
+CHECKIMAGE_TYPES: Final[tuple[str, ...]] = (
+    "NONE",
+    "BACKGROUND",
+    "BACKGROUND_RMS",
+    "MINIBACKGROUND",
+    "MINIBACK_RMS",
+    "-BACKGROUND",
+    "FILTERED",
+    "OBJECTS",
+    "-OBJECTS",
+    "SEGMENTATION",
+    "APERTURES",
+)
+"""The CHECKIMAGE_TYPE values canfar-tui writes (see :mod:`canfar_tui.detection.checkimages`)."""
 
 _CATALOG_TYPES: Final[dict[str, CatalogueFormat]] = {
     "ASCII_HEAD": "ascii_head",
@@ -296,6 +310,7 @@ class DetectionParams:
     clean_param: float = 1.0
     phot_autoparams: tuple[float, float] = (2.5, 3.5)
     phot_autoapers: tuple[float, float] = (0.0, 0.0)
+    phot_petroparams: tuple[float, float] = (2.0, 3.5)
     satur_level: float = 50000.0
     satur_key: str = "SATURATE"
     mag_zeropoint: float = 0.0
@@ -311,6 +326,12 @@ class DetectionParams:
     phot_fluxfrac: tuple[float, ...] = (0.5,)
     pixel_scale: float = 1.0
     seeing_fwhm: float = 1.2
+    checkimage_type: tuple[str, ...] = ("NONE",)
+    checkimage_name: tuple[str, ...] = ("check.fits",)
+    """CHECKIMAGE_NAME: relative names are taken from the current directory when a run starts."""
+    checkimage_parts: tuple[str, ...] = field(default=(), compare=False)
+    """Set by the runner for one run: the hidden folder beside each CHECKIMAGE_NAME where the
+    workers put their extension's pixels (:mod:`canfar_tui.detection.checkimages`)."""
     weight_type: Literal["NONE", "BACKGROUND", "MAP_RMS", "MAP_VAR", "MAP_WEIGHT"] = "NONE"
     weight_image: str = "weight.fits"
     weight_gain: bool = True
@@ -380,6 +401,11 @@ class DetectionParams:
         kfact, kmin = self.phot_autoparams
         if not (kfact > 0 and kmin >= 0):
             raise _fail("PHOT_AUTOPARAMS must be <Kron_fact> > 0, <min_radius> >= 0")
+        pfact, pmin = self.phot_petroparams
+        if not (0 < pfact <= 10 and 0 <= pmin <= 10):
+            raise _fail(
+                "PHOT_PETROPARAMS must be <Petrosian_fact> in (0, 10], <min_radius> in [0, 10]"
+            )
         if min(self.phot_autoapers) < 0:
             raise _fail("PHOT_AUTOAPERS must be >= 0")
         if not self.satur_level > 0:
@@ -405,6 +431,17 @@ class DetectionParams:
             raise _fail(f"PIXEL_SCALE must be >= 0, got {self.pixel_scale:g}")
         if not self.seeing_fwhm > 0:
             raise _fail(f"SEEING_FWHM must be > 0, got {self.seeing_fwhm:g}")
+        bad_checks = [t for t in self.checkimage_type if t not in CHECKIMAGE_TYPES]
+        if bad_checks:
+            raise _fail(
+                f"CHECKIMAGE_TYPE {', '.join(bad_checks)}: not supported "
+                f"(supported: {', '.join(CHECKIMAGE_TYPES)})"
+            )
+        if len(self.checkimage_name) < len(self.checkimage_type):
+            raise _fail(
+                f"CHECKIMAGE_NAME: {len(self.checkimage_name)} name(s) for "
+                f"{len(self.checkimage_type)} CHECKIMAGE_TYPE(s)"
+            )
         if self.backphoto_thick < 1:
             raise _fail(f"BACKPHOTO_THICK must be >= 1, got {self.backphoto_thick}")
         if not 8 <= self.memory_bufsize <= 65534:
@@ -514,6 +551,15 @@ class DetectionParams:
             self, columns=tuple(names), column_sizes=tuple(sizes), column_dims=tuple(dims)
         )
 
+    @property
+    def check_images(self) -> tuple[tuple[str, str], ...]:
+        """(CHECKIMAGE_TYPE, CHECKIMAGE_NAME) pairs to write; empty for NONE (the default)."""
+        return tuple(
+            (kind, name)
+            for kind, name in zip(self.checkimage_type, self.checkimage_name, strict=False)
+            if kind != "NONE"
+        )
+
     def column_size(self, name: str) -> int:
         """How many values the column ``name`` holds (1 for scalars; w × h for stamps)."""
         return dict(self.column_sizes).get(name, 1)
@@ -559,10 +605,18 @@ class DetectionParams:
             if not parts:
                 raise _fail(f"{key}: expected one or more numbers, got {text!r}")
             return {name: tuple(_parse_float(key, p) for p in parts)}
-        if key in ("PHOT_AUTOPARAMS", "PHOT_AUTOAPERS"):
+        if key in ("PHOT_AUTOPARAMS", "PHOT_AUTOAPERS", "PHOT_PETROPARAMS"):
             return {name: _parse_float_pair(key, text)}
         if key in ("BACK_SIZE", "BACK_FILTERSIZE"):
             return {name: _parse_int_pair(key, text)}
+        if key == "CHECKIMAGE_TYPE":
+            kinds = tuple(p.upper() for p in _split_list(text)) or ("NONE",)
+            return {name: kinds}
+        if key == "CHECKIMAGE_NAME":
+            names = _split_list(text)
+            if not names:
+                raise _fail(f"{key}: expected one or more file names, got {text!r}")
+            return {name: tuple(names)}
         if key == "THRESH_TYPE":
             return {name: _parse_choice(key, text, ("RELATIVE", "ABSOLUTE"))}
         if key == "BACK_TYPE":

@@ -356,9 +356,38 @@ class DetectionRunner:
             yield ImageCancelled(spath)
             return
 
-        total = len(extensions)
         results: dict[int, ExtensionResult] = {}
         outputs: dict[int, Any] = {}
+        if params.check_images:
+            from canfar_tui.detection.checkimages import CheckImageError, prepare
+
+            try:
+                params = prepare(params)
+            except CheckImageError as exc:
+                yield ImageFailed(spath, str(exc))
+                return
+        try:
+            yield from self._run_extensions(
+                spath, extensions, skipped, params, cancel_event, results, outputs, t0
+            )
+        finally:
+            if params.check_images:
+                from canfar_tui.detection.checkimages import cleanup
+
+                cleanup(params, results.values())
+
+    def _run_extensions(
+        self,
+        spath: str,
+        extensions: tuple[ExtensionInfo, ...],
+        skipped: tuple[str, ...],
+        params: DetectionParams,
+        cancel_event: CancelEvent | None,
+        results: dict[int, ExtensionResult],
+        outputs: dict[int, Any],
+        t0: float,
+    ) -> Iterator[ProgressEvent]:
+        total = len(extensions)
         events = (
             self._run_inline(spath, extensions, params, cancel_event, results, outputs)
             if self.start_method == "inline" or total == 0
@@ -383,6 +412,14 @@ class DetectionRunner:
 
         from canfar_tui.detection.engine import empty_catalogue
 
+        if params.check_images:
+            from canfar_tui.detection.checkimages import CheckImageError, assemble
+
+            try:
+                assemble(params, ordered, total)
+            except CheckImageError as exc:
+                yield ImageFailed(spath, str(exc))
+                return
         parts = [outputs[r.extension.ext_number] for r in ok]
         catalogue = np.concatenate(parts) if parts else empty_catalogue()
         result = DetectionResult(
@@ -423,6 +460,7 @@ class DetectionRunner:
             gain=out.gain,
             saturation=out.saturation,
             timings=dict(out.timings),
+            check_parts=dict(out.check_parts),
         )
         outputs[ext.ext_number] = out.catalogue
         return ExtensionFinished(spath, ext, n, out.timings.get("total", seconds), done, total)

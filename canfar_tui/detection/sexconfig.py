@@ -10,7 +10,7 @@ value. ``canfar-tui detect`` accepts the same words (:data:`SEX_KEYS`, the keys
 * the other keys go through :meth:`DetectionParams.with_overrides` with the ``.sex`` file's
   rules; :func:`apply_command_line` refuses, in one line naming them all, the keys set on the
   command line to a value canfar-tui cannot honour (``-INTERP_TYPE VAR_ONLY``,
-  ``-CHECKIMAGE_TYPE SEGMENTATION``, ``-DETECT_TYPE PHOTO``…):
+  ``-CHECKIMAGE_TYPE PSFPROTOS``, ``-DETECT_TYPE PHOTO``…):
   a value typed on the command line is a request, not a leftover of a shared config file.
 
 This module imports nothing heavy.
@@ -136,9 +136,7 @@ _IGNORED_ON_COMMAND_LINE: Final[frozenset[str]] = frozenset(
         "XSL_URL",
         "HEADER_SUFFIX",
         "FITS_UNSIGNED",
-        "PHOT_PETROPARAMS",
         "MAG_GAMMA",
-        "CHECKIMAGE_NAME",
         "PSF_NAME",
         "PSF_NMAX",
         "SOM_NAME",

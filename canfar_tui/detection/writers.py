@@ -6,6 +6,9 @@ Used by :func:`canfar_tui.detection.catalogue.write_catalogue`:
 * ``ascii_skycat`` — ``ASCII_SKYCAT``: the SkyCat "QueryResult" block, the column names
   tab-separated (the first four renamed ``id ra dec mag`` as SExtractor does), a dashed line,
   the values separated by `` \\t`` and a final ``[EOD]``;
+* ``fits`` — ``FITS_1.0``: a primary HDU holding SExtractor's ``SEX*`` extraction keywords
+  (same keys, order and comments as source-extractor 2.25), then one ``OBJECTS`` binary table
+  per image extension (TTYPE/TFORM/TUNIT/TDISP as SExtractor writes them);
 * ``fits_ldac`` — ``FITS_LDAC``, what SCAMP and PSFEx read: an empty primary HDU, then per
   image extension a ``LDAC_IMHEAD`` table (one ``Field Header Card`` cell holding the
   extension's header, 80 characters a card, with SExtractor's ``SEX*`` keywords) followed by
@@ -47,6 +50,7 @@ __all__ = [
     "write_ascii",
     "write_ascii_head",
     "write_ascii_skycat",
+    "write_fits_10",
     "write_fits_ldac",
 ]
 
@@ -224,8 +228,9 @@ def _objects_hdu(catalogue: npt.NDArray[np.void], columns: Sequence[str], extnam
         )
     hdu = fits.BinTableHDU.from_columns(fits_columns, name=extname)
     for i, name in enumerate(columns, 1):
-        # Cut to what fits on the card (as SExtractor does) instead of astropy warning.
-        room = max(0, 80 - 33 - max(0, len(name) - 8))
+        # Cut to what fits on the card (as SExtractor does) instead of astropy warning: the
+        # quoted name fills at least 20 columns after "TTYPEn  = ", then " / " (47 left).
+        room = max(0, 47 - max(0, len(name) + 2 - 20))
         hdu.header.comments[f"TTYPE{i}"] = COLUMN_INFO[name].description[:room]
     return hdu
 
@@ -356,5 +361,124 @@ def write_fits_ldac(result: DetectionResult, path: Path, columns: Sequence[str])
     def run() -> None:
         with atomic_writer(path) as fh:
             hdul.writeto(fh)
+
+    _guard(path, run)
+
+
+def _primary_10(
+    catalogue: npt.NDArray[np.void],
+    params: DetectionParams,
+    result: DetectionResult | None,
+    n_tables: int,
+) -> Any:
+    """FITS_1.0's primary HDU: source-extractor's ``sexhead1.h`` keywords, in its order.
+
+    source-extractor fills most of them before reading the image (so writes 0 for the image
+    size, background…); canfar-tui writes the first measured extension's values instead.
+    """
+    from astropy.io import fits
+
+    ext = next((e for e in result.extensions if e.ok), None) if result is not None else None
+    shape = ext.extension.shape if ext is not None else (0, 0)
+    width, height = (int(shape[-1]), int(shape[-2])) if len(shape) >= 2 else (0, 0)
+
+    def value(attr: str) -> float:
+        raw = getattr(ext, attr, 0.0) if ext is not None else 0.0
+        return float(raw) if raw == raw else 0.0  # NaN → 0
+
+    header = fits.Header()
+    cards: list[tuple[str, Any, str]] = [
+        ("EPOCH", 0.0, ""),
+        ("OBJECT", "", ""),
+        ("ORIGIN", "SExtractor", ""),
+        (
+            "FITSFILE",
+            os.path.basename(result.path) if result is not None else "",
+            "File name of the analysed image",
+        ),
+        ("FITSEXT", 0, "FITS Extension number"),
+        ("FITSNEXT", n_tables, "Number of FITS image extensions in file"),
+        ("SEXIMASX", width, "IMAGE WIDTH (PIXELS)"),
+        ("SEXIMASY", height, "IMAGE HEIGHT (PIXELS)"),
+        ("SEXSTRSY", height, "STRIP HEIGHT (LINES)"),
+        ("SEXIMABP", ext.extension.bitpix if ext is not None else 0, "FITS IMAGE BITPIX"),
+        ("SEXPIXS", params.pixel_scale, "PIXEL SCALE (ARCSEC)"),
+        ("SEXSFWHM", params.seeing_fwhm, "SEEING FWHM (ARCSEC)"),
+        ("SEXNNWF", "default.nnw", "CLASSIFICATION NNW FILENAME"),
+        ("SEXGAIN", value("gain"), "GAIN (IN E- PER ADU)"),
+        ("SEXBKGND", value("background"), "MEDIAN BACKGROUND (ADU)"),
+        ("SEXBKDEV", value("rms"), "MEDIAN RMS (ADU)"),
+        ("SEXBKTHD", value("threshold"), "EXTRACTION THRESHOLD (ADU)"),
+        ("SEXCONFF", "default.sex", "CONFIGURATION FILENAME"),
+        ("SEXDETT", "CCD", "DETECTION TYPE"),
+        ("SEXTHLDT", "SIGMA", "THRESHOLD TYPE"),
+        ("SEXTHLD", params.detect_thresh, "THRESHOLD"),
+        ("SEXMINAR", params.detect_minarea, "EXTRACTION MINIMUM AREA (PIXELS)"),
+        ("SEXCONV", params.filter, "CONVOLUTION FLAG"),
+        ("SEXCONVN", params.filter, "CONVOLUTION NORM. FLAG"),
+        ("SEXCONVF", params.filter_name, "CONVOLUTION FILENAME"),
+        ("SEXDBLDN", params.deblend_nthresh, "NUMBER OF SUB-THRESHOLDS"),
+        ("SEXDBLDC", params.deblend_mincont, "CONTRAST PARAMETER"),
+        ("SEXCLN", params.clean, "CLEANING FLAG"),
+        ("SEXCLNPA", params.clean_param, "CLEANING PARAMETER"),
+        ("SEXCLNST", params.deblend_nthresh, "CLEANING OBJECT-STACK"),
+        ("SEXAPERD", params.phot_apertures[0], "1ST APERTURE DIAMETER (PIXELS)"),
+        ("SEXAPEK1", params.phot_autoparams[0], "KRON PARAMETER"),
+        ("SEXAPEK2", params.phot_autoparams[0], "KRON ANALYSIS RADIUS"),
+        ("SEXAPEK3", params.phot_autoparams[1], "KRON MINIMUM RADIUS"),
+        ("SEXSATLV", value("saturation"), "SATURATION LEVEL (ADU)"),
+        ("SEXMGZPT", params.mag_zeropoint, "MAGNITUDE ZERO-POINT"),
+        ("SEXMGGAM", 4.0, "MAGNITUDE GAMMA"),
+        ("SEXBKGSX", params.back_size[0], "BACKGROUND MESH WIDTH (PIXELS)"),
+        ("SEXBKGSY", params.back_size[1], "BACKGROUND MESH HEIGHT (PIXELS)"),
+        ("SEXBKGFX", params.back_filtersize[0], "BACKGROUND FILTER WIDTH"),
+        ("SEXBKGFY", params.back_filtersize[1], "BACKGROUND FILTER HEIGHT"),
+        ("SEXPBKGT", "GLOBAL", "PHOTOM BACKGROUND TYPE"),
+        ("SEXPBKGS", 24, "LOCAL AREA THICKNESS (PIXELS)"),
+        ("SEXPIXSK", params.pixstack, "PIXEL STACKSIZE (PIXELS)"),
+        ("SEXFBUFS", 1024, "FRAME-BUFFER SIZE (LINES)"),
+        ("SEXISAPR", 0.0, "ISO-APER RATIO"),
+        ("SEXNDET", len(catalogue), "NB OF DETECTIONS"),
+        ("SEXNFIN", len(catalogue), "NB OF FINAL EXTRACTED OBJECTS"),
+        ("SEXNPARA", len(params.columns), "NB OF PARAMETERS PER OBJECT"),
+    ]
+    for key, val, comment in cards:
+        header[key] = (val, comment)
+    return fits.PrimaryHDU(header=header)
+
+
+def write_fits_10(
+    catalogue: npt.NDArray[np.void],
+    path: Path,
+    columns: Sequence[str],
+    params: DetectionParams,
+    result: DetectionResult | None = None,
+) -> None:
+    """CATALOG_TYPE FITS_1.0: the ``SEX*`` primary HDU, then one ``OBJECTS`` table per extension.
+
+    Extensions come from ``result`` (every measured one, even without sources, as
+    source-extractor writes them); for a bare catalogue array, one table per EXT_NUMBER.
+    """
+    import numpy as np
+    from astropy.io import fits
+
+    if result is not None:
+        numbers = [e.extension.ext_number for e in result.extensions if e.ok]
+    else:
+        numbers = [int(v) for v in np.unique(catalogue["EXT_NUMBER"])] or [1]
+    tables = [
+        _objects_hdu(catalogue[catalogue["EXT_NUMBER"] == number], columns, "OBJECTS")
+        for number in numbers
+    ]
+    hdul = fits.HDUList([_primary_10(catalogue, params, result, len(tables)), *tables])
+
+    def run() -> None:
+        import warnings
+
+        with warnings.catch_warnings():
+            # Long TTYPE comments are cut at 80 characters, as source-extractor cuts them.
+            warnings.simplefilter("ignore")
+            with atomic_writer(path) as fh:
+                hdul.writeto(fh)
 
     _guard(path, run)

@@ -63,11 +63,13 @@ def test_fits_and_ecsv_round_trip(tmp_path: Path) -> None:
     params = DetectionParams(mag_zeropoint=30.0)
     write_catalogue(cat, tmp_path / "x.fits", "fits", columns=COLUMNS, params=params)
     with fits.open(tmp_path / "x.fits") as hdul:
-        assert hdul[1].name == "OBJECTS"
+        # SExtractor's FITS_1.0: one OBJECTS table per extension (EXT_NUMBER 1 and 2 here).
+        assert [h.name for h in hdul] == ["PRIMARY", "OBJECTS", "OBJECTS"]
         assert hdul[1].columns.names == list(COLUMNS)
         assert hdul[1].header["TUNIT3"] == "mag"
-        assert hdul[1].header["MAG_ZEROPOINT"] == "30"
-        np.testing.assert_allclose(hdul[1].data["MAG_AUTO"], cat["MAG_AUTO"])
+        assert hdul[0].header["SEXMGZPT"] == 30.0
+        mags = np.concatenate([hdul[1].data["MAG_AUTO"], hdul[2].data["MAG_AUTO"]])
+        np.testing.assert_allclose(mags, cat["MAG_AUTO"])
     write_catalogue(cat, tmp_path / "x.ecsv", "ecsv", columns=COLUMNS, params=params)
     table = Table.read(tmp_path / "x.ecsv", format="ascii.ecsv")
     assert table.colnames == list(COLUMNS)
