@@ -115,8 +115,7 @@ def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=CATALOGUE_FORMATS,
         default=None,
-        help="catalogue format (default: CATALOG_TYPE of -c when ASCII_HEAD or FITS_1.0, "
-        "else ascii_head)",
+        help="catalogue format (default: CATALOG_TYPE of -c, else ascii_head)",
     )
     parser.add_argument("-c", "--config", metavar="SEX", help="SExtractor configuration file")
     parser.add_argument(
