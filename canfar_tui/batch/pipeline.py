@@ -168,15 +168,19 @@ def validate_vospace_folder(uri: str) -> str:
     return normalise_vospace_uri(text).rstrip("/") + "/"
 
 
-def parse_overrides(items: Iterable[str]) -> dict[str, str]:
-    """``KEY=VALUE`` strings (as given to ``detect --set``) as an ordered, checked mapping."""
+def parse_overrides(items: Iterable[str], carried: Iterable[str] = ()) -> dict[str, str]:
+    """``KEY=VALUE`` strings (as given to ``detect --set``) as an ordered, checked mapping.
+
+    A FILTER_NAME or STARNNW_NAME naming one of the ``carried`` files (which the job script
+    writes, :attr:`PipelineSpec.files`) is not looked for here.
+    """
     values: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise PipelineError(f"expected KEY=VALUE, got {item!r}")
         values[key.strip().upper()] = value.strip()
-    return _checked(values)
+    return _checked(values, carried)
 
 
 def detect_overrides(params: DetectionParams | Mapping[str, object]) -> dict[str, str]:

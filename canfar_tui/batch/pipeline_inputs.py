@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -54,9 +54,10 @@ def format_overrides(overrides: Mapping[str, str]) -> str:
     return " ".join(f"{key}={value}" for key, value in overrides.items())
 
 
-def parse_overrides_text(text: str) -> dict[str, str]:
-    """The form's ``KEY=VALUE …`` text as checked ``detect --set`` values (PipelineError)."""
-    return parse_overrides(text.split())
+def parse_overrides_text(text: str, carried: Iterable[str] = ()) -> dict[str, str]:
+    """The form's ``KEY=VALUE …`` text as checked ``detect --set`` values (PipelineError);
+    ``carried`` names the files the job writes (a filter of the user's own)."""
+    return parse_overrides(text.split(), carried)
 
 
 def overrides_from_detect(raw: Mapping[str, str]) -> dict[str, str]:

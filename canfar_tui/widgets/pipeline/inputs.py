@@ -186,10 +186,12 @@ class InputsPart(PreviewPart):
         if not folder.strip():
             raise PipelineError("name the VOSpace folder for the catalogues (vos:USER/…/)")
         folder = validate_vospace_folder(folder)
-        overrides = parse_overrides_text(self.query_one("#pipeline-overrides", Input).value)
         if self.detect_problem:
             raise PipelineError(f"on the Detect tab: {self.detect_problem}")
         setup = self.detect_batch
+        carried = [name for name, _ in setup.files]
+        text = self.query_one("#pipeline-overrides", Input).value
+        overrides = parse_overrides_text(text, carried)
         choice = self.script_choice()
         return PipelineSpec(
             ids,
