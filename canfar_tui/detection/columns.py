@@ -212,6 +212,7 @@ def add_requested_columns(
             * (rms if params.thresh_type == "RELATIVE" else 1.0),
             saturation=params.satur_level if saturation is None else saturation,
             header=header,
+            analysis_thresh=_analysis_thresh(params, rms),
         )
 
     fwhm: npt.NDArray[np.float64] | None = None
@@ -266,6 +267,13 @@ def add_requested_columns(
             wcs=celestial_wcs(header) if needs_wcs else None,
         )
     return out
+
+
+def _analysis_thresh(params: DetectionParams, rms: float) -> float | None:
+    """ANALYSIS_THRESH in ADU when it differs from DETECT_THRESH (else None: THRESHOLD)."""
+    if params.analysis_thresh == params.detect_thresh:
+        return None
+    return params.analysis_thresh * (rms if params.thresh_type == "RELATIVE" else 1.0)
 
 
 def _windowed(
