@@ -104,18 +104,21 @@ class InputsPart(PreviewPart):
         return "".join(f", {part}" for part in parts)
 
     def _take_detect_params(self) -> None:
-        """Fill the overrides from the Detect tab, unless the user typed their own."""
+        """Take the Detect tab's setup; its values fill the overrides unless typed here."""
         from canfar_tui.widgets.detect.view import DetectView
 
         detect = self.context.navigation.view("detect")
         if not isinstance(detect, DetectView):
             return
         box = self.query_one("#pipeline-overrides", Input)
-        if self._detect_text is not None and box.value != self._detect_text:
+        edited = (self._detect_text is not None and box.value != self._detect_text) or (
+            self._detect_text is None and bool(box.value.strip())
+        )
+        previous = self._detect_text
+        self._set_detect(*detect.batch_source())  # columns, files, format: always the tab's
+        if edited:
+            self._detect_text = previous
             return  # edited here: the user's values win
-        if self._detect_text is None and box.value.strip():
-            return
-        self._set_detect(*detect.batch_source())
         box.value = self._detect_text or ""
 
     def _show_status(self, extra: str = "") -> None:
