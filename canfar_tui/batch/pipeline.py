@@ -55,12 +55,14 @@ from pathlib import Path
 from typing import Final, Literal
 
 from canfar_tui.clients.storage.vospace_uris import is_vospace_uri, normalise_vospace_uri
-from canfar_tui.detection.params import DEFAULT_COLUMNS, DetectionParams, ParamError
+from canfar_tui.detection.params import COLUMN_INFO, DEFAULT_COLUMNS, DetectionParams, ParamError
 
 __all__ = [
     "CANFAR_TUI_STEPS",
+    "CATALOG_TYPES",
     "DEFAULT_COMMAND",
     "DEFAULT_NAME",
+    "PARAM_FILE",
     "PROXY_PATH",
     "SCRIPT_KINDS",
     "SEED_STEPS",
@@ -103,6 +105,14 @@ _VOS_RE: Final = re.compile(r"(vos|vault|arc|cavern)(:|://)[^\s'\"`$\\;&|<>()*?\
 _KEY_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: A profile name as the job script can carry it (no control characters).
 _PROFILE_RE: Final = re.compile(r"[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*")
+_SPEC_RE: Final = re.compile(r"([A-Z][A-Z0-9_]*)(?:\((\d+(?:,\d+)*)\))?")
+#: The end of the here-documents that write the job's own files.
+_HEREDOC: Final = "CANFAR_TUI_END_OF_FILE"
+#: The file the job writes the columns to (source-extractor's default.sex reads it).
+PARAM_FILE: Final = "default.param"
+_JOB_FILES: Final = frozenset({PARAM_FILE, "default.sex", "default.conv", "default.nnw"})
+#: SExtractor's CATALOG_TYPE values that both source-extractor and canfar-tui write.
+CATALOG_TYPES: Final = ("ASCII_HEAD", "ASCII", "ASCII_SKYCAT", "FITS_1.0", "FITS_LDAC")
 
 
 class PipelineError(ValueError):
@@ -158,15 +168,19 @@ def validate_vospace_folder(uri: str) -> str:
     return normalise_vospace_uri(text).rstrip("/") + "/"
 
 
-def parse_overrides(items: Iterable[str]) -> dict[str, str]:
-    """``KEY=VALUE`` strings (as given to ``detect --set``) as an ordered, checked mapping."""
+def parse_overrides(items: Iterable[str], carried: Iterable[str] = ()) -> dict[str, str]:
+    """``KEY=VALUE`` strings (as given to ``detect --set``) as an ordered, checked mapping.
+
+    A FILTER_NAME or STARNNW_NAME naming one of the ``carried`` files (which the job script
+    writes, :attr:`PipelineSpec.files`) is not looked for here.
+    """
     values: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise PipelineError(f"expected KEY=VALUE, got {item!r}")
         values[key.strip().upper()] = value.strip()
-    return _checked(values)
+    return _checked(values, carried)
 
 
 def detect_overrides(params: DetectionParams | Mapping[str, object]) -> dict[str, str]:
@@ -174,17 +188,11 @@ def detect_overrides(params: DetectionParams | Mapping[str, object]) -> dict[str
 
     A :class:`DetectionParams` gives the keys that differ from the defaults (in
     ``describe()`` order); a mapping of SExtractor keys to values is checked and returned with
-    upper-case keys. Output columns other than the defaults cannot be passed with ``--set``
-    and raise :class:`PipelineError`.
+    upper-case keys. The output columns are not ``--set`` values: they travel as
+    :attr:`PipelineSpec.columns` (:func:`~canfar_tui.batch.pipeline_detect.batch_detect`).
     """
     if isinstance(params, DetectionParams):
-        default = DetectionParams()
-        if params.columns != default.columns:
-            raise PipelineError(
-                "custom output columns cannot be passed to the batch job yet; "
-                "use the default columns"
-            )
-        base = default.describe()
+        base = DetectionParams().describe()
         return {key: value for key, value in params.describe().items() if base.get(key) != value}
     return _checked({str(key).strip().upper(): _text(value) for key, value in params.items()})
 
@@ -197,12 +205,20 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _checked(values: dict[str, str]) -> dict[str, str]:
+def _checked(values: dict[str, str], carried: Iterable[str] = ()) -> dict[str, str]:
+    """``values`` checked as ``detect --set`` values; a FILTER_NAME or STARNNW_NAME naming one
+    of the ``carried`` files (written by the job script) is looked for on the worker only."""
     for key, value in values.items():
         if not _KEY_RE.fullmatch(key) or "\n" in value or "'" in value:
             raise PipelineError(f"bad detection parameter {key}={value!r}")
+    names = set(carried)
+    local = {
+        key: value
+        for key, value in values.items()
+        if not (key in ("FILTER_NAME", "STARNNW_NAME") and value in names)
+    }
     try:
-        DetectionParams().with_overrides(values)
+        DetectionParams().with_overrides(local)
     except ParamError as error:
         raise PipelineError(str(error).splitlines()[0] if str(error) else "bad parameter") from None
     return values
@@ -239,11 +255,21 @@ class PipelineSpec:
     profile: str | None = None
     steps: ScriptKind = SEED_STEPS
     install_proxy: bool = True
+    columns: tuple[str, ...] = DEFAULT_COLUMNS
+    files: tuple[tuple[str, str], ...] = ()
+    catalog_type: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ids", validate_ids(self.ids))
         object.__setattr__(self, "vospace_folder", validate_vospace_folder(self.vospace_folder))
-        object.__setattr__(self, "overrides", detect_overrides(dict(self.overrides)))
+        object.__setattr__(self, "columns", _checked_columns(self.columns))
+        object.__setattr__(self, "files", _checked_files(self.files))
+        carried = [name for name, _ in self.files]
+        object.__setattr__(self, "overrides", _checked(_upper(self.overrides), carried))
+        if self.catalog_type is not None and self.catalog_type not in CATALOG_TYPES:
+            raise PipelineError(
+                f"CATALOG_TYPE {self.catalog_type}: not one of {', '.join(CATALOG_TYPES)}"
+            )
         if not self.command or not all(self.command):
             raise PipelineError("the canfar-tui command is empty")
         if self.workers is not None and self.workers < 1:
@@ -271,8 +297,25 @@ class PipelineSpec:
         vospace_folder: str,
         **options: object,
     ) -> PipelineSpec:
-        """Build a spec from a Detect run's parameters and IDs (a list or pasted text)."""
+        """Build a spec from a Detect run's parameters and IDs (a list or pasted text).
+
+        :class:`DetectionParams` bring their columns and the files they need too
+        (:func:`~canfar_tui.batch.pipeline_detect.batch_detect`); ``catalogue_format`` (a
+        keyword of ``options``) is the Detect form's format.
+        """
         chosen = parse_ids(ids) if isinstance(ids, str) else validate_ids(ids)
+        fmt = options.pop("catalogue_format", None)
+        if isinstance(params, DetectionParams):
+            from canfar_tui.batch.pipeline_detect import batch_detect
+
+            setup = batch_detect(params, str(fmt) if fmt is not None else None)
+            options = {
+                "columns": setup.columns,
+                "files": setup.files,
+                "catalog_type": setup.catalog_type,
+                **options,
+            }
+            return cls(chosen, vospace_folder, setup.overrides, **options)  # type: ignore[arg-type]
         return cls(chosen, vospace_folder, detect_overrides(params), **options)  # type: ignore[arg-type]
 
     @property
@@ -302,6 +345,42 @@ class PipelineSpec:
         return replace(self, ids=tuple(ids))
 
 
+def _upper(values: Mapping[str, str]) -> dict[str, str]:
+    return {str(key).strip().upper(): _text(value) for key, value in values.items()}
+
+
+def _checked_columns(columns: Iterable[str]) -> tuple[str, ...]:
+    """``.param`` specs canfar-tui knows (``MAG_APER(3)``); PipelineError names the others."""
+    specs = tuple(str(spec).strip().upper() for spec in columns)
+    bad = []
+    for spec in specs:
+        match = _SPEC_RE.fullmatch(spec)
+        info = COLUMN_INFO.get(match.group(1)) if match else None
+        if info is None or (match is not None and match.group(2) and not info.vector):
+            bad.append(spec)
+    if bad or not specs:
+        raise PipelineError(f"unsupported output column(s): {', '.join(bad) or 'none given'}")
+    return specs
+
+
+def _checked_files(files: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The files a job script writes: plain names, text that its here-document can hold."""
+    checked: list[tuple[str, str]] = []
+    for name, text in files:
+        if (
+            not _NAME_RE.fullmatch(name)
+            or name in _JOB_FILES
+            or name.startswith("default")
+            or any(name == other for other, _ in checked)
+        ):
+            raise PipelineError(f"bad name for a file of the job: {name!r}")
+        body = text if text.endswith("\n") else text + "\n"
+        if _HEREDOC in body.splitlines() or "\x00" in body:
+            raise PipelineError(f"{name} cannot be carried in the job script")
+        checked.append((name, body))
+    return tuple(checked)
+
+
 def catalogue_name(obs_id: str) -> str:
     """The catalogue file of ``obs_id`` (the seed's ``${id}.cat``)."""
     return f"{obs_id}.cat"
@@ -316,12 +395,21 @@ def sextractor_options(spec: PipelineSpec) -> list[str]:
     canfar-tui's detection keys are SExtractor's own, so ``--set KEY=VALUE`` becomes
     ``-KEY VALUE``. A filter named by its bare file name (``gauss_3.0_5x5.conv``, which
     canfar-tui finds in :data:`SHARE_DIR` too) is read from there, except the
-    ``default*`` files the script copies into the job's folder; ``workers`` becomes
+    ``default*`` files the script copies into the job's folder and the files it writes
+    (:attr:`PipelineSpec.files`); ``catalog_type`` becomes ``-CATALOG_TYPE`` and ``workers``
     ``-NTHREADS``.
     """
     words: list[str] = []
+    if spec.catalog_type is not None:
+        words += ["-CATALOG_TYPE", spec.catalog_type]
+    carried = {name for name, _ in spec.files}
     for key, value in spec.overrides.items():
-        if key == "FILTER_NAME" and "/" not in value and not value.startswith("default"):
+        if (
+            key == "FILTER_NAME"
+            and "/" not in value
+            and not value.startswith("default")
+            and value not in carried
+        ):
             value = f"{SHARE_DIR}/{value}"
         words += [f"-{key}", value]
     if spec.workers is not None:
@@ -336,7 +424,8 @@ def job_script(spec: PipelineSpec) -> str:
             f"# canfar-tui on the worker, with the profile {spec.profile}: a worker without\n"
             "# that profile refuses in one line (the snapshot must have canfar-tui).\n"
         )
-        cleanup = """trap 'rm -f "$errors" "$output" "${id}.fits.fz"' EXIT\n"""
+        written = "".join(f" {name}" for name in _written_files(spec))
+        cleanup = f"""trap 'rm -f "$errors" "$output" "${{id}}.fits.fz"{written}' EXIT\n"""
         steps = _canfar_tui_steps(spec)
     else:
         about = (
@@ -344,10 +433,11 @@ def job_script(spec: PipelineSpec) -> str:
             "# needs source-extractor and funpack, installed as the seed says:\n"
             "#   sudo apt install -y source-extractor libcfitsio-bin\n"
         )
+        written = "".join(f" {name}" for name, _ in spec.files)
         cleanup = f"""\
 # Only the catalogue goes back to the submit folder: the image and the configuration stay.
 cleanup() {{
-  rm -f "$errors" "$output" "${{id}}.fits.fz" "${{id}}.fits" "${{id}}.cat.check"
+  rm -f "$errors" "$output" "${{id}}.fits.fz" "${{id}}.fits" "${{id}}.cat.check"{written}
   local shared
   for shared in {SHARE_DIR}/default*; do rm -f "${{shared##*/}}"; done
 }}
@@ -418,8 +508,31 @@ fi
     return text
 
 
+def _written_files(spec: PipelineSpec) -> list[str]:
+    """The files the canfar-tui steps write next to the image (removed when the job ends)."""
+    names = [PARAM_FILE] if spec.columns != DEFAULT_COLUMNS else []
+    return [*names, *(name for name, _ in spec.files)]
+
+
+def _file_writes(spec: PipelineSpec) -> str:
+    """Shell lines writing :attr:`PipelineSpec.files` into the job's folder, as they are."""
+    return "".join(f"cat > {name} <<'{_HEREDOC}'\n{text}{_HEREDOC}\n" for name, text in spec.files)
+
+
 def _canfar_tui_steps(spec: PipelineSpec) -> str:
     sets = "".join(f" --set {shlex.quote(f'{k}={v}')}" for k, v in spec.overrides.items())
+    if spec.catalog_type is not None:
+        sets = f" -CATALOG_TYPE {spec.catalog_type}{sets}"
+    configure = _file_writes(spec)
+    if spec.columns != DEFAULT_COLUMNS:
+        columns = "\n".join(spec.columns)
+        configure = f"echo '{columns}' > {PARAM_FILE}\n{configure}"
+        sets = f" --params {PARAM_FILE}{sets}"
+    if configure:
+        configure = (
+            "# The Detect tab's columns and files, written here (removed when the job ends)\n"
+            + configure
+        )
     workers = f" --workers {spec.workers}" if spec.workers is not None else ""
     folder = shlex.quote(spec.vospace_folder)
     profile = f"--profile {shlex.quote(spec.profile or '')}"
@@ -430,7 +543,7 @@ def _canfar_tui_steps(spec: PipelineSpec) -> str:
             f'canfar-tui() {{ {shlex.join(spec.command)} "$@"; }}\n\n'
         )
     return f"""\
-{command_setup}step "fetch" canfar-tui {profile} get -q cadc:CFHT/${{id}}.fits.fz
+{command_setup}{configure}step "fetch" canfar-tui {profile} get -q cadc:CFHT/${{id}}.fits.fz
 step "detect" canfar-tui detect ${{id}}.fits.fz -o ${{id}}.cat -q{workers}{sets}
 step "upload" canfar-tui {profile} put ${{id}}.cat {folder}
 echo "{spec.name} ${{id}}: ${{id}}.cat stored in {spec.vospace_folder} (MD5 verified)"
@@ -441,7 +554,12 @@ def _seed_steps(spec: PipelineSpec) -> str:
     options = "".join(f" {shlex.quote(word)}" for word in sextractor_options(spec))
     folder = shlex.quote(spec.vospace_folder)
     container = shlex.quote(spec.vospace_folder.rstrip("/"))
-    columns = "\n".join(DEFAULT_COLUMNS)
+    columns = "\n".join(spec.columns)
+    files = _file_writes(spec)
+    detect = (
+        'step "detect" source-extractor ${id}.fits -CATALOG_NAME ${id}.cat -VERBOSE_TYPE QUIET'
+        + options
+    )
     done = (
         f'echo "{spec.name} ${{id}}: ${{id}}.cat stored in {spec.vospace_folder} '
         '(read back identical, MD5 ${md5%% *})"'
@@ -466,8 +584,8 @@ step "folder" make_folder
 step "fetch" fetch cadc:CFHT/${{id}}.fits.fz
 step "unpack" funpack -D ${{id}}.fits.fz
 step "configure" cp {SHARE_DIR}/default* .
-echo '{columns}' > default.param
-step "detect" source-extractor ${{id}}.fits -CATALOG_NAME ${{id}}.cat -VERBOSE_TYPE QUIET{options}
+echo '{columns}' > {PARAM_FILE}
+{files}{detect}
 step "upload" vcp ${{id}}.cat {folder}
 # Read the catalogue back: what VOSpace stored must be what was sent, byte for byte.
 step "check" vcp {folder}${{id}}.cat ${{id}}.cat.check

@@ -2,6 +2,8 @@
 
 * :func:`format_overrides`, :func:`parse_overrides_text` and :func:`overrides_from_detect` —
   the ``detect --set`` values as the form shows them, and from the Detect tab's form;
+  :func:`detect_setup` — the Detect tab's whole setup (its loaded ``.sex``, its columns, its
+  format) as a batch job takes it;
 * :func:`job_settings` — how the jobs call canfar-tui on the profile's queue (this Python
   with one worker on a :class:`~canfar_tui.clients.base.SupportsLocalJobs` queue);
 * :func:`script_choice` — which kind of job script, and why: the seed's own steps unless the
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,13 +30,15 @@ from canfar_tui.batch.pipeline import (
     detect_overrides,
     parse_overrides,
 )
+from canfar_tui.batch.pipeline_detect import BatchDetect, batch_detect
 from canfar_tui.clients.base import QueueClient, SupportsLocalJobs
-from canfar_tui.detection.params import DetectionParams, ParamError
+from canfar_tui.detection.params import DEFAULT_COLUMNS, DetectionParams, ParamError
 from canfar_tui.models import Image, Instance
 
 __all__ = [
     "SEED_TOOLS",
     "ScriptChoice",
+    "detect_setup",
     "format_overrides",
     "job_settings",
     "overrides_from_detect",
@@ -50,9 +54,10 @@ def format_overrides(overrides: Mapping[str, str]) -> str:
     return " ".join(f"{key}={value}" for key, value in overrides.items())
 
 
-def parse_overrides_text(text: str) -> dict[str, str]:
-    """The form's ``KEY=VALUE …`` text as checked ``detect --set`` values (PipelineError)."""
-    return parse_overrides(text.split())
+def parse_overrides_text(text: str, carried: Iterable[str] = ()) -> dict[str, str]:
+    """The form's ``KEY=VALUE …`` text as checked ``detect --set`` values (PipelineError);
+    ``carried`` names the files the job writes (a filter of the user's own)."""
+    return parse_overrides(text.split(), carried)
 
 
 def overrides_from_detect(raw: Mapping[str, str]) -> dict[str, str]:
@@ -67,6 +72,32 @@ def overrides_from_detect(raw: Mapping[str, str]) -> dict[str, str]:
         return detect_overrides(DetectionParams().with_overrides(typed))
     except (ParamError, PipelineError, ValueError):
         return typed
+
+
+def detect_setup(
+    raw: Mapping[str, str],
+    base: DetectionParams | None = None,
+    columns: tuple[str, ...] | None = None,
+    catalogue_format: str | None = None,
+) -> tuple[BatchDetect, str | None]:
+    """The Detect tab's setup for a batch job, and what stops it (one line, or None).
+
+    ``raw`` are the form's typed values, ``base`` the loaded ``.sex``'s parameters,
+    ``columns`` the ``.param`` specs (None: the defaults), ``catalogue_format`` the form's
+    format. Typed values that are not valid come back as they are (generating the pipeline
+    names the bad one); a setting no batch job can honour (a weight map) is the problem.
+    """
+    typed = {key.upper(): "".join(value.split()) for key, value in raw.items() if value.strip()}
+    try:
+        params = (base or DetectionParams()).with_overrides(typed)
+        if columns is not None:
+            params = params.with_columns(columns)
+    except (ParamError, ValueError):
+        return BatchDetect(typed, columns or DEFAULT_COLUMNS), None
+    try:
+        return batch_detect(params, catalogue_format), None
+    except PipelineError as error:
+        return BatchDetect(typed, columns or DEFAULT_COLUMNS), str(error)
 
 
 def job_settings(queue: QueueClient | None) -> tuple[tuple[str, ...], int | None]:

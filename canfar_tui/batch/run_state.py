@@ -24,6 +24,7 @@ from canfar_tui.batch.pipeline import (
 )
 from canfar_tui.batch.pipeline_run import Arrived, Failed, PipelineOutcome
 from canfar_tui.clients.files import atomic_write
+from canfar_tui.detection.params import DEFAULT_COLUMNS
 from canfar_tui.logs import get_logger
 
 __all__ = [
@@ -122,6 +123,9 @@ def run_to_json(run: PipelineRun) -> dict[str, object]:
             "profile": spec.profile,
             "steps": spec.steps,
             "install_proxy": spec.install_proxy,
+            "columns": list(spec.columns),
+            "files": [[name, text] for name, text in spec.files],
+            "catalog_type": spec.catalog_type,
         },
         "submit_dir": str(run.submit_dir),
         "cluster": run.cluster,
@@ -157,6 +161,10 @@ def run_from_json(data: Mapping[str, Any]) -> PipelineRun:
             str(profile) if profile is not None else None,
             cast(ScriptKind, steps),
             bool(raw.get("install_proxy", True)),
+            # Runs saved before the Detect tab's columns went with the job: the defaults.
+            tuple(str(item) for item in raw.get("columns", DEFAULT_COLUMNS)),
+            tuple((str(name), str(text)) for name, text in raw.get("files", ())),
+            str(raw["catalog_type"]) if raw.get("catalog_type") is not None else None,
         )
         outcome = None
         if data.get("outcome") is not None:

@@ -5,7 +5,8 @@ has pixels ``i + 1``) in the background-subtracted image, all objects at once (n
 ``bincount`` over the segmented pixels, no loop over objects):
 
 * ``ISO0``…``ISO7``: the object's pixels above 8 levels spaced geometrically from its
-  analysis threshold ``t`` (THRESHOLD) to its peak ``p`` (FLUX_MAX): level ``i`` is
+  analysis threshold ``t`` (THRESHOLD; ANALYSIS_THRESH × σ when it differs from
+  DETECT_THRESH) to its peak ``p`` (FLUX_MAX): level ``i`` is
   ``t (p / t)^(i/8)``, a pixel counting at level ``i`` when it is above levels ``0…i``
   (all levels are 0 when ``p`` or ``t`` is not positive). ISO0 is ISOAREA_IMAGE;
 * ``FWHM_IMAGE``: a Gaussian core fitted to the profile: the pixels between
@@ -282,11 +283,15 @@ def add_classstar_columns(
     field_thresh: float,
     saturation: float,
     header: Mapping[str, Any] | None,
+    analysis_thresh: float | None = None,
 ) -> None:
     """Fill the :data:`CLASSSTAR_COLUMNS` in ``wanted`` (``out`` has them as fields).
 
     ``pixel_scale`` 0 means the WCS's (:func:`pixel_scale_arcsec`); ``field_thresh`` is the
     extension's analysis threshold, ``saturation`` its saturation level (ADU).
+    ``analysis_thresh`` (ADU above the background), when ANALYSIS_THRESH differs from
+    DETECT_THRESH, is where ISO0…ISO7 and the FWHM fit start instead of THRESHOLD, as in
+    SExtractor's analyse.c.
     """
     n = len(base)
     boxes = tuple(
@@ -296,6 +301,8 @@ def add_classstar_columns(
     pixels = ObjectPixels(data, segmap, n, boxes)
     peak = base["FLUX_MAX"].astype(np.float64)
     thresh = base["THRESHOLD"].astype(np.float64)
+    if analysis_thresh is not None:
+        thresh = np.full(n, float(analysis_thresh))
     if wanted & {*ISO_COLUMNS, "CLASS_STAR"}:
         areas = isophotal_areas(pixels, peak, thresh)
         for i, name in enumerate(ISO_COLUMNS):

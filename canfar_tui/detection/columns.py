@@ -98,12 +98,14 @@ def add_requested_columns(
     mask: npt.NDArray[np.bool_] | None,
     header: Any,
     saturation: float | None = None,
+    variance: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.void]:
     """``base`` (the measured columns) with the optional columns of ``params`` added.
 
     ``data`` is the background-subtracted image, ``segmap`` sep's segmentation map (object
     ``i`` has pixels ``i + 1``), ``header`` the extension's FITS header (for the WCS),
-    ``saturation`` its saturation level (SATUR_LEVEL when not given).
+    ``saturation`` its saturation level (SATUR_LEVEL when not given), ``variance`` each
+    pixel's variance with a weight map (the WIN errors use it).
     """
     wanted = set(requested_columns(params))
     out = np.zeros(len(base), dtype=catalogue_dtype(params))
@@ -183,7 +185,17 @@ def add_requested_columns(
 
     if wanted & (windowed.WIN_COLUMNS | WIN_WORLD_COLUMNS) or "VIGNET" in wanted:
         _windowed(
-            out, base, data, segmap, params, wanted, gain=gain, rms=rms, mask=mask, header=header
+            out,
+            base,
+            data,
+            segmap,
+            params,
+            wanted,
+            gain=gain,
+            rms=rms,
+            mask=mask,
+            header=header,
+            variance=variance,
         )
 
     if wanted & CLASSSTAR_COLUMNS:
@@ -200,6 +212,7 @@ def add_requested_columns(
             * (rms if params.thresh_type == "RELATIVE" else 1.0),
             saturation=params.satur_level if saturation is None else saturation,
             header=header,
+            analysis_thresh=_analysis_thresh(params, rms),
         )
 
     fwhm: npt.NDArray[np.float64] | None = None
@@ -256,6 +269,13 @@ def add_requested_columns(
     return out
 
 
+def _analysis_thresh(params: DetectionParams, rms: float) -> float | None:
+    """ANALYSIS_THRESH in ADU when it differs from DETECT_THRESH (else None: THRESHOLD)."""
+    if params.analysis_thresh == params.detect_thresh:
+        return None
+    return params.analysis_thresh * (rms if params.thresh_type == "RELATIVE" else 1.0)
+
+
 def _windowed(
     out: npt.NDArray[np.void],
     base: npt.NDArray[np.void],
@@ -268,6 +288,7 @@ def _windowed(
     rms: float,
     mask: npt.NDArray[np.bool_] | None,
     header: Any,
+    variance: npt.NDArray[np.float32] | None = None,
 ) -> None:
     """The WIN columns and VIGNET stamps (:mod:`canfar_tui.detection.windowed`), and the WIN
     world/sky/focal forms from them (:func:`canfar_tui.detection.world.add_world_columns`)."""
@@ -286,6 +307,8 @@ def _windowed(
             mask=mask,
             zeropoint=params.mag_zeropoint,
             wanted=windowed.WIN_COLUMNS if world else wanted,
+            variance_map=variance,
+            weight_gain=params.weight_gain,
         )
         for name, column in values.items():
             if name in wanted:

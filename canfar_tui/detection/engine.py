@@ -305,6 +305,7 @@ def measure(
             mask=mask,
             header=header,
             saturation=saturation,
+            variance=extras.noise.var if extras is not None and extras.noise else None,
         )
         timings["columns"] = time.perf_counter() - t
     if extras is not None:

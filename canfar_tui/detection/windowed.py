@@ -223,6 +223,10 @@ class _Pixels:
             k = math.ceil(int(half[obj]) / _HALF_MAX)
             self.scale[obj] = k
             parts.append(_cells(data, blank, segmap, int(obj), cx[obj], cy[obj], half[obj], k))
+        self.var: Array | None = None
+        """Each pixel's variance (a weight map's; × the pixels of a cell), None: the global."""
+        self.var_map: npt.NDArray[np.float32] | None = None
+        self.weight_gain = False
         if parts:
             self.obj = np.concatenate([q[0] for q in parts])
             self.x = np.concatenate([q[1] for q in parts])
@@ -237,6 +241,17 @@ class _Pixels:
             self.x = self.y = self.pix = self.npix = np.zeros(0)
             self.blanked = np.zeros(0, dtype=bool)
 
+    def use_variance(self, var_map: npt.NDArray[np.float32] | None, weight_gain: bool) -> None:
+        """Take each pixel's variance from ``var_map`` (WEIGHT_TYPE), as winpos.c does."""
+        if var_map is None:
+            return
+        ny, nx = var_map.shape
+        iy = np.clip(np.floor(self.y + 0.5).astype(np.int64), 0, ny - 1)
+        ix = np.clip(np.floor(self.x + 0.5).astype(np.int64), 0, nx - 1)
+        var = var_map[iy, ix].astype(np.float64)
+        self.var = np.where(var < BIG, var, 0.0) * self.npix  # bad pixels are blanked
+        self.var_map, self.weight_gain = var_map, weight_gain
+
     def owned(self, n: int) -> Array:
         """Which of the ``n`` objects have pixels here."""
         return np.bincount(self.obj, minlength=n) > 0
@@ -247,6 +262,8 @@ class _Pixels:
         out.scale = self.scale
         out.obj, out.x, out.y = self.obj[keep], self.x[keep], self.y[keep]
         out.pix, out.blanked, out.npix = self.pix[keep], self.blanked[keep], self.npix[keep]
+        out.var = self.var[keep] if self.var is not None else None
+        out.var_map, out.weight_gain = self.var_map, self.weight_gain
         return out
 
 
@@ -341,6 +358,7 @@ def _weighted_sums(
     weight = np.clip((WINPOS_NSIG * s - np.sqrt(r2)) / scale + 0.5, 0.0, 1.0)
     weight *= np.exp(-0.5 * r2 / (s * s))
     pix = px.pix
+    var = px.var
     hit = np.flatnonzero(px.blanked & (weight > 0))
     if len(hit):
         pix = pix.copy()
@@ -351,6 +369,9 @@ def _weighted_sums(
         x2c, y2c = np.clip(x2, 0, nx - 1), np.clip(y2, 0, ny - 1)
         ok &= ~_blanked_at(segmap, blank, owner + 1, x2c, y2c)
         pix[hit] = np.where(ok, data[y2c, x2c], 0.0)
+        if var is not None and px.var_map is not None:
+            var = var.copy()  # the replacing pixel's variance, 0 with no replacement
+            var[hit] = np.where(ok, px.var_map[y2c, x2c], 0.0)
     locpix = weight * pix
     out = _Sums()
     out.tv = np.bincount(ob, locpix, minlength=n)
@@ -360,9 +381,12 @@ def _weighted_sums(
         out.sxx = np.bincount(ob, locpix * dx * dx, minlength=n)
         out.syy = np.bincount(ob, locpix * dy * dy, minlength=n)
         out.sxy = np.bincount(ob, locpix * dx * dy, minlength=n)
-        err = variance * px.npix
+        err = variance * px.npix if var is None else var
         if gain > 0:
-            err = err + np.where(pix > 0, pix / gain, 0.0)
+            poisson = np.where(pix > 0, pix / gain, 0.0)
+            if var is not None and px.weight_gain and variance > 0:
+                poisson = poisson * var / (variance * px.npix)  # WEIGHT_GAIN Y
+            err = err + poisson
         err2 = weight * weight * err
         cell = 0.0833 * scale * scale  # a pixel's (or cell's) own variance
         out.esum = np.bincount(ob, err2, minlength=n)
@@ -392,13 +416,15 @@ def _isophotal_errors(
     base: npt.NDArray[np.void],
     variance: float,
     gain: float,
+    var_map: npt.NDArray[np.float32] | None = None,
 ) -> tuple[Array, Array, Array]:
     """Isophotal position (co)variances (ERRX2_IMAGE…), for objects whose WIN fit failed."""
     n = len(base)
     yy, xx = np.nonzero(segmap)
     owner = segmap[yy, xx].astype(np.int64) - 1
     pix = data[yy, xx].astype(np.float64)
-    err = variance + (np.where(pix > 0, pix / gain, 0.0) if gain > 0 else 0.0)
+    var: Array | float = variance if var_map is None else var_map[yy, xx].astype(np.float64)
+    err = var + (np.where(pix > 0, pix / gain, 0.0) if gain > 0 else 0.0)
     dx = xx - (base["X_IMAGE"][owner] - 1.0)
     dy = yy - (base["Y_IMAGE"][owner] - 1.0)
     flux2 = np.bincount(owner, pix, minlength=n) ** 2
@@ -504,11 +530,16 @@ def windowed_columns(
     mask: npt.NDArray[np.bool_] | None,
     zeropoint: float,
     wanted: set[str] | frozenset[str],
+    variance_map: npt.NDArray[np.float32] | None = None,
+    weight_gain: bool = True,
 ) -> dict[str, npt.NDArray[Any]]:
     """The WIN columns in ``wanted`` for the objects of ``base`` (see the module doc).
 
     ``data`` is the background-subtracted image, ``segmap`` sep's segmentation map (object
-    ``i`` has pixels ``i + 1``), ``half_light`` each object's half-light radius.
+    ``i`` has pixels ``i + 1``), ``half_light`` each object's half-light radius. With a
+    weight map (WEIGHT_TYPE), ``variance_map`` is each pixel's variance: the errors
+    (FLUXERR_WIN, SNR_WIN, ERR*WIN) sum it instead of ``rms``², and with ``weight_gain``
+    (WEIGHT_GAIN Y) the Poisson term is scaled by variance / ``rms``², as in winpos.c.
     """
     n = len(base)
     posx = base["X_IMAGE"].astype(np.float64) - 1.0
@@ -523,6 +554,7 @@ def windowed_columns(
 
     state = _State(n, mx0, my0)
     px = _Pixels(data, mask, segmap, mx0, my0, half)
+    px.use_variance(variance_map, weight_gain)
     _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
     # A centre that wandered further than the margin: again with windows that follow it.
     far = (state.moved > _MARGIN - 0.5) & (half <= _HALF_MAX)
@@ -530,6 +562,7 @@ def windowed_columns(
         wider = half + np.ceil(state.moved).astype(np.int64) + 2
         state.mx[far], state.my[far] = mx0[far], my0[far]
         px = _Pixels(data, mask, segmap, mx0, my0, np.minimum(wider, _HALF_MAX), only=far)
+        px.use_variance(variance_map, weight_gain)
         _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
     mx, my, niter, tv = state.mx, state.my, state.niter, state.tv
     dxpos, dypos, sums = state.dxpos, state.dypos, state.sums
@@ -599,7 +632,7 @@ def windowed_columns(
             norm = WINPOS_FAC * WINPOS_FAC / (tv * tv)
             ex2, ey2, exy = sums["ex2"] * norm, sums["ey2"] * norm, sums["exy"] * norm
         if bad.any():
-            ix2, iy2, ixy = _isophotal_errors(data, segmap, base, variance, gain)
+            ix2, iy2, ixy = _isophotal_errors(data, segmap, base, variance, gain, variance_map)
             ex2, ey2, exy = (
                 np.where(bad, iso, win) for iso, win in ((ix2, ex2), (iy2, ey2), (ixy, exy))
             )

@@ -42,8 +42,8 @@ DETECT_MINAREA   5
 PHOT_APERTURES   4, 8, 16
 PARAMETERS_NAME  my.param
 CATALOG_TYPE     FITS_1.0
-WEIGHT_TYPE      MAP_WEIGHT
-ANALYSIS_THRESH  2.0
+DETECT_TYPE      PHOTO
+DETECT_MAXAREA   500
 """
 
 
@@ -110,8 +110,8 @@ async def test_a_sex_file_fills_the_form_and_its_param_file_the_columns(
         assert "8 columns" not in text_of(view, "#detect-columns")
         assert "7 columns" in text_of(view, "#detect-columns")
         notes = text_of(view, "#detect-notes").splitlines()
-        assert any("WEIGHT_TYPE MAP_WEIGHT" in line for line in notes), notes
-        assert any("ANALYSIS_THRESH" in line for line in notes), notes
+        assert any("DETECT_TYPE PHOTO" in line for line in notes), notes
+        assert any("DETECT_MAXAREA" in line for line in notes), notes
         assert any("MAG_PSF" in line and "left out" in line for line in notes), notes
         assert len(notes) == 3 == len(view.notes)
         assert "my.sex loaded, columns from my.param" in text_of(view, "#detect-status")
@@ -407,7 +407,7 @@ async def test_the_new_controls_are_on_screen_at_80x24(
         assert any("7 columns ^l" in row for row in rows)
         assert any("Output columns (my.param)" in row for row in rows), "\n".join(rows)
         assert any("MAG_APER(3) FLUX_APER(3)" in row for row in rows), rows
-        for remark in ("WEIGHT_TYPE MAP_WEIGHT", "ANALYSIS_THRESH", "MAG_PSF"):
+        for remark in ("DETECT_TYPE PHOTO", "DETECT_MAXAREA", "MAG_PSF"):
             assert sum(remark in row for row in rows) == 1, "\n".join(rows)
         view.focus()
         await pilot.press("ctrl+l")

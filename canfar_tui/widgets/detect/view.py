@@ -32,7 +32,7 @@ the first run.
 | `v`       | choose the column the summary previews  |
 | `<` / `>` | preview the previous / next column      |
 | `m`       | choose the histogram's magnitude column |
-| `p`       | batch: the Pipeline tab, these params   |
+| `p`       | batch: the Pipeline tab, this setup     |
 
 The form's fields take every letter and digit typed into them; ``escape`` (or ``tab`` past the
 last one) leaves them, and then the tab's keys and the dashboard's (``1``…``8``, ``q``) work.
@@ -727,10 +727,16 @@ class DetectView(DetectFilesMixin, Vertical, can_focus=True):
         if ensure_view is None:
             return
         pipeline = await ensure_view("pipeline")
-        use = getattr(pipeline, "use_detect_overrides", None)
+        use = getattr(pipeline, "use_detect_setup", None)
         if use is not None:
-            use(self.form_overrides())
+            use(*self.batch_source())
         app.show_tab("pipeline")
+
+    def batch_source(self) -> tuple[dict[str, str], Any, tuple[str, ...] | None, str]:
+        """What a batch job takes from here: the typed values, the loaded ``.sex``'s
+        parameters, the columns (None: the defaults) and the catalogue format."""
+        fmt = str(self.query_one("#detect-format", Select).value)
+        return self.form_overrides(), self.config_params, self.columns, fmt
 
 
 def _default_text(key: str) -> str:

@@ -21,7 +21,9 @@ from textual.widgets import ContentSwitcher, Select, TextArea
 
 from canfar_tui.batch.lint import LintReport
 from canfar_tui.batch.pipeline import PipelineSpec
+from canfar_tui.batch.pipeline_detect import BatchDetect
 from canfar_tui.batch.run_state import PipelineRun
+from canfar_tui.detection.params import DEFAULT_COLUMNS
 from canfar_tui.models import Flavor, Image, Instance
 from canfar_tui.widgets.context import ViewContext
 from canfar_tui.widgets.resource_table import ResourceTable
@@ -73,6 +75,9 @@ class PipelineBase(Vertical):
         self._timer: Timer | None = None
         #: The overrides text last taken from the Detect tab (refreshed while not edited).
         self._detect_text: str | None = None
+        #: The Detect tab's setup as the job takes it (columns, files, format) and what stops it.
+        self.detect_batch = BatchDetect({}, DEFAULT_COLUMNS)
+        self.detect_problem: str | None = None
         self._outcome_keys: tuple[str, ...] = ()
 
     @property

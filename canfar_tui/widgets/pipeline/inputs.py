@@ -32,13 +32,14 @@ from canfar_tui.batch.pipeline import (
 )
 from canfar_tui.batch.pipeline_inputs import (
     ScriptChoice,
+    detect_setup,
     format_overrides,
-    overrides_from_detect,
     parse_overrides_text,
     script_choice,
     snapshot_warning,
 )
 from canfar_tui.clients.base import ClientError
+from canfar_tui.detection.params import DEFAULT_COLUMNS, DetectionParams
 from canfar_tui.logs import get_logger
 from canfar_tui.widgets.pipeline.preview import PreviewPart
 
@@ -56,29 +57,69 @@ class InputsPart(PreviewPart):
     """The form: IDs, folder, parameters, snapshot and flavor; generating the files."""
 
     def use_detect_overrides(self, raw: Mapping[str, str]) -> None:
-        """Take the Detect form's parameters (``p`` on the Detect tab)."""
-        text = format_overrides(overrides_from_detect(raw))
-        self._detect_text = text
-        self.query_one("#pipeline-overrides", Input).value = text
-        shown = text or "the defaults"
-        self.notify(f"Detection parameters from the Detect tab: {shown}", title="Pipeline")
+        """Take the Detect form's typed parameters only (the default columns)."""
+        self.use_detect_setup(raw)
+
+    def use_detect_setup(
+        self,
+        raw: Mapping[str, str],
+        base: DetectionParams | None = None,
+        columns: tuple[str, ...] | None = None,
+        catalogue_format: str | None = None,
+    ) -> None:
+        """Take the Detect tab's setup (``p`` there): its values, .sex, columns and format."""
+        self._set_detect(raw, base, columns, catalogue_format)
+        self.query_one("#pipeline-overrides", Input).value = self._detect_text or ""
+        text = self._detect_text or "the defaults"
+        setup = self.detect_batch
+        extra = [*setup.notes, *([self.detect_problem] if self.detect_problem else [])]
+        self.notify(
+            "\n".join([f"Detection from the Detect tab: {text}{self._setup_summary()}", *extra]),
+            title="Pipeline",
+            severity="warning" if self.detect_problem else "information",
+        )
         self._show_status()
 
+    def _set_detect(
+        self,
+        raw: Mapping[str, str],
+        base: DetectionParams | None,
+        columns: tuple[str, ...] | None,
+        catalogue_format: str | None,
+    ) -> None:
+        setup, problem = detect_setup(raw, base, columns, catalogue_format)
+        self.detect_batch, self.detect_problem = setup, problem
+        self._detect_text = format_overrides(setup.overrides)
+
+    def _setup_summary(self) -> str:
+        """``, 30 columns, FITS_LDAC, 1 file`` — what the job takes besides the values."""
+        setup = self.detect_batch
+        parts = []
+        if setup.columns != DEFAULT_COLUMNS:
+            parts.append(f"{len(setup.columns)} columns")
+        if setup.catalog_type is not None:
+            parts.append(setup.catalog_type)
+        if setup.files:
+            parts.append(", ".join(name for name, _ in setup.files))
+        return "".join(f", {part}" for part in parts)
+
     def _take_detect_params(self) -> None:
-        """Fill the overrides from the Detect tab, unless the user typed their own."""
+        """Take the Detect tab's setup; its values fill the overrides unless typed here."""
         from canfar_tui.widgets.detect.view import DetectView
 
         detect = self.context.navigation.view("detect")
         if not isinstance(detect, DetectView):
             return
         box = self.query_one("#pipeline-overrides", Input)
-        if self._detect_text is not None and box.value != self._detect_text:
+        edited = (self._detect_text is not None and box.value != self._detect_text) or (
+            self._detect_text is None and bool(box.value.strip())
+        )
+        previous = self._detect_text
+        self._set_detect(*detect.batch_source())  # columns, files, format: always the tab's
+        if edited:
+            self._detect_text = previous
             return  # edited here: the user's values win
-        if self._detect_text is None and box.value.strip():
-            return
-        text = format_overrides(overrides_from_detect(detect.form_overrides()))
-        self._detect_text = text
-        box.value = text
+        box.value = self._detect_text or ""
 
     def _show_status(self, extra: str = "") -> None:
         clients = self.context.clients
@@ -97,7 +138,9 @@ class InputsPart(PreviewPart):
         else:
             parts.append(f"{len(ids)} ID{'s' if len(ids) != 1 else ''} → {folder}")
         overrides = self.query_one("#pipeline-overrides", Input).value.strip()
-        parts.append(f"detect: {overrides or 'defaults'}")
+        parts.append(f"detect: {overrides or 'defaults'}{self._setup_summary()}")
+        if self.detect_problem:
+            parts.append(f"! {self.detect_problem}")
         if clients.storage is None:
             parts.append(f"catalogues not checked: {clients.why_missing('storage')}")
         if extra:
@@ -146,7 +189,12 @@ class InputsPart(PreviewPart):
         if not folder.strip():
             raise PipelineError("name the VOSpace folder for the catalogues (vos:USER/…/)")
         folder = validate_vospace_folder(folder)
-        overrides = parse_overrides_text(self.query_one("#pipeline-overrides", Input).value)
+        if self.detect_problem:
+            raise PipelineError(f"on the Detect tab: {self.detect_problem}")
+        setup = self.detect_batch
+        carried = [name for name, _ in setup.files]
+        text = self.query_one("#pipeline-overrides", Input).value
+        overrides = parse_overrides_text(text, carried)
         choice = self.script_choice()
         return PipelineSpec(
             ids,
@@ -157,6 +205,9 @@ class InputsPart(PreviewPart):
             profile=self.context.settings.profile.name,
             steps=choice.steps,
             install_proxy=choice.install_proxy,
+            columns=setup.columns,
+            files=setup.files,
+            catalog_type=setup.catalog_type,
         )
 
     def script_choice(self) -> ScriptChoice:

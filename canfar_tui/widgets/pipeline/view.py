@@ -3,7 +3,10 @@
 The Batch Quick Start in one form (issue 7): type or paste observation IDs (``ctrl+o`` reads
 them from a file), name the VOSpace folder for the catalogues and the detection parameters
 (``detect --set`` values; by default those of the Detect tab's form, and ``p`` on the Detect
-tab brings them here), then ``ctrl+g`` generates the job script (the seed's
+tab brings them here, with the rest of its setup: the loaded ``.sex``'s values, the edited
+columns, which the job writes as ``default.param``, a filter of the user's own, written by the
+job script too, and the catalogue format; the status line counts them), then ``ctrl+g``
+generates the job script (the seed's
 ``do_catalogue.bash``) and the submit file (the seed's ``do_catalogue.sub``). Both can be
 edited; what is in the editors is what gets submitted.
 

@@ -485,3 +485,27 @@ def test_new_columns_are_written_like_source_extractor(
             assert [mine.get(f"{key}{i}") for i in range(1, n + 1)] == [
                 ref.get(f"{key}{i}") for i in range(1, n + 1)
             ], key
+
+
+# ----------------------------------------------------------------------------- WIN errors
+
+WIN_ERRORS = ("FLUXERR_WIN", "SNR_WIN", "ERRAWIN_IMAGE", "ERRBWIN_IMAGE")
+
+
+@pytest.mark.parametrize("weight_gain", ["Y", "N"])
+def test_win_errors_use_each_pixels_variance(work: Path, noisy: str, weight_gain: str) -> None:
+    columns = (*BASE_COLUMNS, "XWIN_IMAGE", "YWIN_IMAGE", "FLUX_WIN", *WIN_ERRORS)
+    args = ["-WEIGHT_TYPE", "MAP_RMS", "-WEIGHT_IMAGE", "rms.fits", "-WEIGHT_GAIN", weight_gain]
+    ours, theirs = _run_both(work, noisy, columns, args, f"win_rms_{weight_gain}")
+    m = _match(ours, theirs)
+    _assert_photometry(m)
+    o, t = m.ours, m.theirs
+    offsets = np.hypot(o["XWIN_IMAGE"] - t["XWIN_IMAGE"], o["YWIN_IMAGE"] - t["YWIN_IMAGE"])
+    assert np.median(offsets) <= 0.05
+    for name in ("FLUX_WIN", *WIN_ERRORS):
+        assert np.median(np.abs(o[name] / t[name] - 1.0)) <= 0.05, name
+    # The weight map matters: with the global noise the errors are far from these.
+    _, plain = _run_both(work, noisy, columns, [], "win_plain")
+    n = _match(ours, plain)
+    for name in ("FLUXERR_WIN", "ERRAWIN_IMAGE"):
+        assert np.median(np.abs(n.ours[name] / n.theirs[name] - 1.0)) > 0.1, name
