@@ -214,14 +214,13 @@ class ProjectsView(CloudView):
     def compose(self) -> ComposeResult:
         yield from super().compose()
         with Horizontal(id="project-panels"):
+            # Flat columns (no box per panel): each widget here is paid for by the first paint.
             with Vertical(id="project-left", classes="project-panel"):
-                with Vertical(id="quota-panel"):
-                    yield Label("Quota", id="quota-title", classes="panel-title")
-                    yield QuotaBars(id="quota-bars")
-                    yield Static("", id="quota-message", classes="panel-message", markup=False)
-                with Vertical(id="keypairs-panel"):
-                    yield Label("Key pairs (i: import)", classes="panel-title")
-                    yield Static("", id="keypairs-body")
+                yield Label("Quota", id="quota-title", classes="panel-title")
+                yield QuotaBars(id="quota-bars")
+                yield Static("", id="quota-message", classes="panel-message", markup=False)
+                yield Label("Key pairs (i: import)", id="keypairs-title", classes="panel-title")
+                yield Static("", id="keypairs-body")
             with Vertical(id="flavors-panel", classes="project-panel"):
                 yield Label("Flavors", classes="panel-title")
                 yield Static("", id="flavors-body")
