@@ -68,6 +68,10 @@ class PreparedRows:
     changed: Mapping[Hashable, Sequence[object]]
 
 
+#: The filter box's placeholder: the syntax and the keys.
+FILTER_PLACEHOLDER = "filter: text, column=value, !text   (enter: apply, escape: clear)"
+
+
 class ResourceView(Vertical):
     """A tab body: state line, filter box and one ResourceTable fed by a Poller."""
 
@@ -168,16 +172,18 @@ class ResourceView(Vertical):
         return None if key is None else self.poller.rows.get(key)
 
     def compose(self) -> ComposeResult:
+        # The filter box is mounted on the first ``/`` (:meth:`action_filter`), not here: a
+        # hidden Input on every tab was a cost of the first paint.
         yield Static("", classes="view-status")
-        yield Input(
-            placeholder="filter: text, column=value, !text   (enter: apply, escape: clear)",
-            classes="view-filter",
-        )
         yield Static("", classes="view-placeholder")
         yield ResourceTable(self.COLUMNS, classes="view-table")
 
+    @property
+    def filter_box(self) -> Input | None:
+        """The filter box, once ``/`` has made it (None before)."""
+        return next(iter(self.query(".view-filter").results(Input)), None)
+
     def on_mount(self) -> None:
-        self.query_one(".view-filter", Input).display = False
         if self.client is None:
             self.set_state("unavailable", self.context.clients.why_missing(self.SERVICE))
             return
@@ -292,14 +298,18 @@ class ResourceView(Vertical):
     def action_filter(self) -> None:
         if self.poller is None:
             return
-        box = self.query_one(".view-filter", Input)
+        box = self.filter_box
+        if box is None:
+            box = Input(placeholder=FILTER_PLACEHOLDER, classes="view-filter")
+            self.mount(box, after=self.query_one(".view-status"))
         box.value = self.table.filter_text
         box.display = True
         box.focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one(".view-filter", Input)
-        box.display = False
+        box = self.filter_box
+        if box is not None:
+            box.display = False
         if self.table.filter_text:
             self.table.set_filter("")
             self._update_status()
@@ -322,8 +332,8 @@ class ResourceView(Vertical):
         self._update_status()
 
     def on_key(self, event: Any) -> None:
-        box = self.query_one(".view-filter", Input)
-        if event.key == "escape" and box.has_focus:
+        box = self.filter_box
+        if event.key == "escape" and box is not None and box.has_focus:
             event.stop()
             self.action_clear_filter()
 

@@ -30,8 +30,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Input
-
 from canfar_tui.app import create_app
 from canfar_tui.clients.base import ClientError
 from canfar_tui.clients.bundle import Clients, build_clients
@@ -150,8 +148,8 @@ class Soak:
             return
         view.action_filter()
         await self.pilot.pause()
-        box = view.query_one(".view-filter", Input)
-        if not box.has_focus:
+        box = view.filter_box
+        if box is None or not box.has_focus:
             return
         box.value = self.random.choice(["soak", "a", "!error", "status=a", "zzz-none"])
         await self.pilot.press("enter")

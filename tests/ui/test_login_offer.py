@@ -15,7 +15,9 @@ async def test_clicking_the_sandbox_badge_opens_the_login_screen(
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert not isinstance(app.screen, LoginScreen)
-        await pilot.click("#header-mode")
+        badge = app.header.part("mode")
+        assert badge is not None and badge.text.strip() == "SANDBOX"
+        await pilot.click("#header", offset=(badge.start + 1, 0))
         await pilot.pause()
         assert isinstance(app.screen, LoginScreen)
         await pilot.press("escape")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Label, Static
+from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
@@ -161,8 +161,8 @@ async def test_the_read_only_header_keeps_its_clock_at_80(settings: Settings) ->
         top = screen_lines(app)[0]
         when = app.header.last_refresh.strftime("%H:%M:%S")  # type: ignore[union-attr]
         assert f"⟳ {when}" in top and "READ-ONLY" in top, top
-        clock = app.header.query_one("#header-refresh", Label)
-        assert clock.region.right <= SIZE[0]
+        clock = app.header.part("refresh")
+        assert clock is not None and clock.end <= SIZE[0]
     wide = create_app(read_only, sandbox_clients(read_only))
     async with wide.run_test(size=(120, 24)) as pilot:
         await pilot.pause(0.2)

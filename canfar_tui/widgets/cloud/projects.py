@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -32,6 +31,7 @@ from canfar_tui.clients.refresh import Diff
 from canfar_tui.models import Flavor, KeyPair, Project, Quota, QuotaUsage
 from canfar_tui.widgets.cloud.base import CloudView, ssh_dir
 from canfar_tui.widgets.context import ViewContext
+from canfar_tui.widgets.plain_table import PlainTable
 from canfar_tui.widgets.resource_table import Column, ResourceTable
 
 #: A public key file larger than this is not a public key.
@@ -214,14 +214,13 @@ class ProjectsView(CloudView):
     def compose(self) -> ComposeResult:
         yield from super().compose()
         with Horizontal(id="project-panels"):
+            # Flat columns (no box per panel): each widget here is paid for by the first paint.
             with Vertical(id="project-left", classes="project-panel"):
-                with Vertical(id="quota-panel"):
-                    yield Label("Quota", id="quota-title", classes="panel-title")
-                    yield QuotaBars(id="quota-bars")
-                    yield Static("", id="quota-message", classes="panel-message", markup=False)
-                with Vertical(id="keypairs-panel"):
-                    yield Label("Key pairs (i: import)", classes="panel-title")
-                    yield Static("", id="keypairs-body")
+                yield Label("Quota", id="quota-title", classes="panel-title")
+                yield QuotaBars(id="quota-bars")
+                yield Static("", id="quota-message", classes="panel-message", markup=False)
+                yield Label("Key pairs (i: import)", id="keypairs-title", classes="panel-title")
+                yield Static("", id="keypairs-body")
             with Vertical(id="flavors-panel", classes="project-panel"):
                 yield Label("Flavors", classes="panel-title")
                 yield Static("", id="flavors-body")
@@ -321,7 +320,7 @@ class ProjectsView(CloudView):
         message.display = bool(text)
 
     @staticmethod
-    def _keypairs_renderable(extras: ProjectExtras) -> Text | Table:
+    def _keypairs_renderable(extras: ProjectExtras) -> Text | PlainTable:
         if extras.keypairs_error:
             return Text(f"Unavailable: {extras.keypairs_error}")
         if not extras.keypairs:
@@ -329,39 +328,33 @@ class ProjectsView(CloudView):
                 "No key pair yet. Press i to import your public key (~/.ssh/*.pub); "
                 "make one first with ssh-keygen -t ed25519 if you have none."
             )
-        table = Table(box=None, show_header=False, pad_edge=False, expand=False)
-        longest = max(len(keypair.name) for keypair in extras.keypairs)
-        table.add_column(
-            "name", style="bold", no_wrap=True, overflow="ellipsis", min_width=min(24, longest)
+        return PlainTable(
+            [(keypair.name, keypair.fingerprint) for keypair in extras.keypairs],
+            justify=("left", "left"),
+            styles=("bold", "dim"),
+            gap=2,
+            shrink=1,
         )
-        table.add_column("fingerprint", no_wrap=True, overflow="ellipsis", style="dim")
-        for keypair in extras.keypairs:
-            table.add_row(Text(keypair.name), Text(keypair.fingerprint))
-        return table
 
     @staticmethod
-    def _flavors_renderable(extras: ProjectExtras) -> Text | Table:
+    def _flavors_renderable(extras: ProjectExtras) -> Text | PlainTable:
         if extras.flavors_error:
             return Text(f"Unavailable: {extras.flavors_error}")
         if not extras.flavors:
             return Text("No flavor is available to this project.")
-        table = Table(
-            box=None, pad_edge=False, expand=False, header_style="bold", collapse_padding=True
-        )
-        table.add_column("NAME", no_wrap=True, overflow="ellipsis")
-        table.add_column("vCPU", justify="right")
-        table.add_column("RAM", justify="right", no_wrap=True)
-        table.add_column("SCRATCH", justify="right", no_wrap=True)
-        ordered = sorted(extras.flavors, key=lambda f: (f.is_persistent, f.vcpus, f.ram_mb))
-        for flavor in ordered:
+        rows: list[tuple[str, str, str, str]] = []
+        for flavor in sorted(extras.flavors, key=lambda f: (f.is_persistent, f.vcpus, f.ram_mb)):
             scratch = (
                 "none"
                 if flavor.is_persistent or flavor.ephemeral_gb <= 0
                 else f"{flavor.ephemeral_gb} GB"
             )
-            ram = f"{flavor.ram_mb / 1024:g} GB"
-            table.add_row(Text(flavor.name), str(flavor.vcpus), ram, scratch)
-        return table
+            rows.append((flavor.name, str(flavor.vcpus), f"{flavor.ram_mb / 1024:g} GB", scratch))
+        return PlainTable(
+            rows,
+            header=("NAME", "vCPU", "RAM", "SCRATCH"),
+            justify=("left", "right", "right", "right"),
+        )
 
     @on(ResourceTable.RowSelected)
     def _project_selected(self, event: ResourceTable.RowSelected) -> None:

@@ -54,7 +54,7 @@ from typing import Any, ClassVar, Final, Literal
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from canfar_tui.clients.base import ClientError, SupportsHistory, SupportsQueueDefaults
 from canfar_tui.clients.refresh import Diff
@@ -336,10 +336,6 @@ class QueueView(ResourceView, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="view-status")
-        yield Input(
-            placeholder="filter: text, column=value, !text   (enter: apply, escape: clear)",
-            classes="view-filter",
-        )
         yield Static("", classes="view-placeholder")
         for mode in MODES:
             yield ResourceTable(
@@ -595,7 +591,8 @@ class QueueView(ResourceView, can_focus=True):
 
     def action_clear_filter(self) -> None:
         """``escape``: clear the filter; with none, go back from jobs/held to the batches."""
-        typing = self.query_one(".view-filter", Input).display
+        box = self.filter_box
+        typing = box is not None and box.display
         had_filter = bool(self.table.filter_text)
         super().action_clear_filter()
         if not typing and not had_filter and self.mode != "batches":
