@@ -33,6 +33,7 @@ This module imports only the standard library at import time.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import threading
@@ -74,6 +75,9 @@ __all__ = [
 
 #: The most worker processes a runner starts (more is a typing mistake, not a plan).
 MAX_WORKERS = 1024
+
+#: Extensions submitted ahead per worker, so that no worker waits for the next one.
+_QUEUED_PER_WORKER = 1
 
 StartMethod = Literal["auto", "fork", "forkserver", "spawn", "inline"]
 
@@ -189,6 +193,26 @@ def _init_worker(owner_pid: int | None = None, death_signal: bool = False) -> No
     _tune_malloc()
 
 
+def _single_threaded_blas() -> None:
+    """One OpenBLAS thread per process, when numpy is not imported yet.
+
+    Workers are as many as the CPUs; OpenBLAS's own helper threads would only compete
+    with them (they spin while waiting for work). The detection does no large linear
+    algebra. An explicit ``OPENBLAS_NUM_THREADS`` of the user's wins.
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+@contextlib.contextmanager
+def _unfreeze_after() -> Iterator[None]:
+    """Undo :func:`gc.freeze` in this process once the workers are started."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _noop() -> int:
     return os.getpid()
 
@@ -266,6 +290,7 @@ class DetectionRunner:
 
                 method = self._method()
                 ctx = multiprocessing.get_context(method)
+                _single_threaded_blas()
                 if method == "fork":
                     # Make the children inherit the heavy imports instead of redoing them.
                     import canfar_tui.detection.engine  # noqa: F401
@@ -276,7 +301,10 @@ class DetectionRunner:
                 death_signal = (
                     method != "forkserver" and threading.current_thread() is threading.main_thread()
                 )
-                with _usable_stderr():
+                # The workers inherit the modules' objects: keep them out of the cyclic
+                # collector (its passes would otherwise walk them all and copy their pages).
+                gc.freeze()
+                with _usable_stderr(), _unfreeze_after():
                     executor = ProcessPoolExecutor(
                         max_workers=self.workers,
                         mp_context=ctx,
@@ -510,7 +538,12 @@ class DetectionRunner:
         total = len(extensions)
         pending = deque(_Task(i, e) for i, e in enumerate(extensions))
         running: dict[Future[ExtensionOutput], tuple[_Task, float]] = {}
-        slots = min(self.workers, total)
+        # One extension queued behind each busy worker: a worker that finishes takes the
+        # next one at once, instead of idling until this thread has woken up, collected the
+        # result and submitted more (a scheduler tick or more on a loaded machine). A queued
+        # extension is announced (ExtensionStarted) only when a worker is free for it.
+        slots = min(self.workers * (1 + _QUEUED_PER_WORKER), total)
+        announced: set[int] = set()
         executor = self._pool()
         try:
             while pending or running:
@@ -531,10 +564,13 @@ class DetectionRunner:
                         executor = self._pool()
                         future = executor.submit(_work, spath, task.ext, params)
                     running[future] = (task, time.perf_counter())
-                    yield ExtensionStarted(spath, task.ext, task.index, total)
+                yield from self._announce(spath, running, announced, total)
                 finished, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
-                for future in finished:
+                for future in sorted(finished, key=lambda f: running[f][0].index):
                     task, started = running.pop(future)
+                    if task.index not in announced:
+                        announced.add(task.index)
+                        yield ExtensionStarted(spath, task.ext, task.index, total)
                     out: ExtensionOutput | None = None
                     error: str | None = None
                     try:
@@ -564,6 +600,23 @@ class DetectionRunner:
             for future in running:
                 future.cancel()
             raise
+
+    def _announce(
+        self,
+        spath: str,
+        running: dict[Future[ExtensionOutput], tuple[_Task, float]],
+        announced: set[int],
+        total: int,
+    ) -> Iterator[ProgressEvent]:
+        """ExtensionStarted for the submitted extensions a worker is free for, in order."""
+        busy = sum(1 for task, _ in running.values() if task.index in announced)
+        for task, _ in sorted(running.values(), key=lambda item: item[0].index):
+            if busy >= self.workers:
+                break
+            if task.index not in announced:
+                announced.add(task.index)
+                busy += 1
+                yield ExtensionStarted(spath, task.ext, task.index, total)
 
 
 def run_detection(

@@ -165,3 +165,20 @@ def test_processes_start_under_a_replaced_stderr(
         runner.start()
         final = list(runner.run(small_fz.path))[-1]
     assert isinstance(final, ImageFinished)
+
+
+def test_started_events_never_exceed_the_workers(small_fz: SyntheticImage) -> None:
+    """Extensions queued ahead of the workers are announced only when a worker frees up."""
+    events = list(run_detection(small_fz.path, DetectionParams(), workers=2))
+    in_progress: set[int] = set()
+    most = 0
+    for event in events:
+        if isinstance(event, ExtensionStarted):
+            assert event.extension.ext_number not in in_progress
+            in_progress.add(event.extension.ext_number)
+            most = max(most, len(in_progress))
+        elif isinstance(event, ExtensionFinished):
+            in_progress.remove(event.extension.ext_number)
+    assert most == 2
+    assert not in_progress
+    assert isinstance(events[-1], ImageFinished)
