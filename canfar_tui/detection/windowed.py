@@ -56,6 +56,8 @@ _HUGE_RADIUS = 100.0
 """Half-light radii searched beyond this (pixels) use a binned growth curve."""
 _BATCH_PIXELS = 4_000_000
 """Objects are processed in batches of at most this many stamp pixels."""
+_STEP_PIXELS = 400_000
+"""The WIN iterations run on groups of objects whose windows hold about this many pixels."""
 
 WIN_COLUMNS = frozenset(
     {
@@ -154,11 +156,7 @@ def _binned_half_light(
     usable = (seg == 0) | (seg == obj + 1)
     if mask is not None:
         usable &= ~mask[y0:y1, x0:x1]
-    h, w = seg.shape
-    hb, wb = -(-h // k), -(-w // k)
-    padded = np.zeros((hb * k, wb * k), dtype=np.float32)
-    padded[:h, :w] = np.where(usable, data[y0:y1, x0:x1], np.float32(0.0))
-    sums = padded.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
+    sums, _, hb, wb = _cell_sums(np.where(usable, data[y0:y1, x0:x1], np.float32(0.0)), k)
     cx = np.tile(x0 + k * np.arange(wb) + (k - 1) / 2.0, hb)
     cy = np.repeat(y0 + k * np.arange(hb) + (k - 1) / 2.0, wb)
     r = np.hypot(cx - x, cy - y)
@@ -169,6 +167,20 @@ def _binned_half_light(
         return GROWTH_MINHLRAD
     i = int(np.searchsorted(growth, 0.5 * growth[-1]))
     return float(np.clip(radii[min(i, len(radii) - 1)], GROWTH_MINHLRAD, rlim))
+
+
+def _cell_sums(values: Array, k: int) -> tuple[Array, Array, int, int]:
+    """Sums (float64) and pixel counts of the k × k cells of ``values``, row by row, and the
+    number of cell rows and columns (the last ones may be partial)."""
+    h, w = values.shape
+    rows, cols = np.arange(0, h, k), np.arange(0, w, k)
+    full = h // k * k
+    sums = values[:full].reshape(h // k, k, w).sum(axis=1, dtype=np.float64)
+    if full < h:
+        sums = np.vstack([sums, values[full:].sum(axis=0, dtype=np.float64)])
+    sums = np.add.reduceat(sums, cols, axis=1).ravel()
+    npix = np.outer(np.diff(rows, append=h), np.diff(cols, append=w)).astype(np.float64).ravel()
+    return sums, npix, len(rows), len(cols)
 
 
 class _Pixels:
@@ -237,6 +249,16 @@ class _Pixels:
             self.x = self.y = self.pix = self.npix = np.zeros(0)
             self.blanked = np.zeros(0, dtype=bool)
 
+    def prepare(self, sig: Array) -> None:
+        """Per-pixel constants of the Gaussian window (σ ``sig`` per object) for the steps."""
+        s = sig[self.obj]
+        self.nhalf_inv_s2 = -0.5 / (s * s)
+        scale = self.scale[self.obj]
+        self.cells = bool((scale != 1).any())
+        self.inv_scale = 1.0 / scale if self.cells else None
+        self.edge = WINPOS_NSIG * s / scale + 0.5
+        self.blanked_idx = np.flatnonzero(self.blanked)
+
     def owned(self, n: int) -> Array:
         """Which of the ``n`` objects have pixels here."""
         return np.bincount(self.obj, minlength=n) > 0
@@ -247,6 +269,10 @@ class _Pixels:
         out.scale = self.scale
         out.obj, out.x, out.y = self.obj[keep], self.x[keep], self.y[keep]
         out.pix, out.blanked, out.npix = self.pix[keep], self.blanked[keep], self.npix[keep]
+        out.nhalf_inv_s2, out.edge = self.nhalf_inv_s2[keep], self.edge[keep]
+        out.cells = self.cells
+        out.inv_scale = None if self.inv_scale is None else self.inv_scale[keep]
+        out.blanked_idx = np.flatnonzero(out.blanked)
         return out
 
 
@@ -269,14 +295,7 @@ def _cells(
     usable = (seg == 0) | (seg == obj + 1)
     if blank is not None:
         usable &= ~blank[y0:y1, x0:x1]
-    h, w = seg.shape
-    hb, wb = -(-h // k), -(-w // k)
-    padded = np.zeros((hb * k, wb * k), dtype=np.float32)
-    count = np.zeros((hb * k, wb * k), dtype=np.float32)
-    padded[:h, :w] = np.where(usable, data[y0:y1, x0:x1], np.float32(0.0))
-    count[:h, :w] = 1.0
-    sums = padded.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
-    npix = count.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
+    sums, npix, hb, wb = _cell_sums(np.where(usable, data[y0:y1, x0:x1], np.float32(0.0)), k)
     x = np.tile(x0 + k * np.arange(wb) + (k - 1) / 2.0, hb)
     y = np.repeat(y0 + k * np.arange(hb) + (k - 1) / 2.0, wb)
     keep = npix > 0
@@ -327,21 +346,31 @@ def _weighted_sums(
     variance: float,
     gain: float,
 ) -> _Sums:
-    """One pass of winpos.c's loop over the windows of the objects that own ``px``."""
+    """One pass of winpos.c's loop over the windows of the objects that own ``px``.
+
+    ``px.prepare(sig)`` must have been called: the per-pixel constants come from there.
+    """
     ny, nx = data.shape
     ob = px.obj
-    scale = px.scale[ob]
     dx = px.x - mx[ob]
     dy = px.y - my[ob]
-    r2 = dx * dx + dy * dy
+    r2 = dx * dx
+    r2 += dy * dy
     # SExtractor counts 11 × 11 sub-pixels inside the 4 σ circle for pixels near its edge
     # (its box and r < 4 σ + 0.75 tests select the same pixels); the weight there is e⁻⁸ of
     # the centre's, so the linear overlap is as good.
-    s = sig[ob]
-    weight = np.clip((WINPOS_NSIG * s - np.sqrt(r2)) / scale + 0.5, 0.0, 1.0)
-    weight *= np.exp(-0.5 * r2 / (s * s))
+    weight = np.sqrt(r2)
+    if px.inv_scale is not None:
+        weight *= px.inv_scale
+    np.subtract(px.edge, weight, out=weight)
+    np.clip(weight, 0.0, 1.0, out=weight)
+    gauss = r2
+    gauss *= px.nhalf_inv_s2
+    np.exp(gauss, out=gauss)
+    weight *= gauss
+    del gauss, r2
     pix = px.pix
-    hit = np.flatnonzero(px.blanked & (weight > 0))
+    hit = px.blanked_idx[weight[px.blanked_idx] > 0]
     if len(hit):
         pix = pix.copy()
         owner = ob[hit]
@@ -354,6 +383,13 @@ def _weighted_sums(
     locpix = weight * pix
     out = _Sums()
     out.tv = np.bincount(ob, locpix, minlength=n)
+    if not errors:
+        dx *= locpix
+        out.sx = np.bincount(ob, dx, minlength=n)
+        dy *= locpix
+        out.sy = np.bincount(ob, dy, minlength=n)
+        return out
+    scale = px.scale[ob]
     out.sx = np.bincount(ob, locpix * dx, minlength=n)
     out.sy = np.bincount(ob, locpix * dy, minlength=n)
     if errors:
@@ -435,6 +471,7 @@ def _iterate(
 ) -> None:
     """winpos.c's loop for every object at once; the results go into ``state``."""
     n = len(sig)
+    px.prepare(sig)
     start_x, start_y = state.mx.copy(), state.my.copy()
     last_x, last_y = start_x.copy(), start_y.copy()
     cur_x, cur_y = last_x.copy(), last_y.copy()
@@ -493,6 +530,22 @@ def _iterate(
         values[done] = getattr(final, key)[done]
 
 
+def _batches(half: Array, chosen: Array) -> list[Array]:
+    """``chosen`` split into groups of objects whose windows hold about :data:`_STEP_PIXELS`
+    pixels together (a huge window alone), so the steps' arrays stay small (and in cache)."""
+    idx = np.flatnonzero(chosen)
+    if not len(idx):
+        return []
+    area = np.minimum(4.0 * half[idx].astype(np.float64) ** 2, 4.0 * _HALF_MAX**2)
+    group = (np.cumsum(area) // _STEP_PIXELS).astype(np.int64)
+    out = []
+    for g in np.unique(group):
+        only = np.zeros(len(chosen), dtype=bool)
+        only[idx[group == g]] = True
+        out.append(only)
+    return out
+
+
 def windowed_columns(
     data: npt.NDArray[np.float32],
     segmap: npt.NDArray[np.int32],
@@ -522,15 +575,19 @@ def windowed_columns(
     half = np.ceil(WINPOS_NSIG * sig + 0.75).astype(np.int64) + _MARGIN
 
     state = _State(n, mx0, my0)
-    px = _Pixels(data, mask, segmap, mx0, my0, half)
-    _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+    for only in _batches(half, np.ones(n, dtype=bool)):
+        px = _Pixels(data, mask, segmap, mx0, my0, half, only=only)
+        _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+        del px
     # A centre that wandered further than the margin: again with windows that follow it.
     far = (state.moved > _MARGIN - 0.5) & (half <= _HALF_MAX)
     if far.any():
-        wider = half + np.ceil(state.moved).astype(np.int64) + 2
+        wider = np.minimum(half + np.ceil(state.moved).astype(np.int64) + 2, _HALF_MAX)
         state.mx[far], state.my[far] = mx0[far], my0[far]
-        px = _Pixels(data, mask, segmap, mx0, my0, np.minimum(wider, _HALF_MAX), only=far)
-        _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+        for only in _batches(wider, far):
+            px = _Pixels(data, mask, segmap, mx0, my0, wider, only=only)
+            _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+            del px
     mx, my, niter, tv = state.mx, state.my, state.niter, state.tv
     dxpos, dypos, sums = state.dxpos, state.dypos, state.sums
 
