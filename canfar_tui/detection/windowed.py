@@ -32,7 +32,7 @@ import sep
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["WIN_COLUMNS", "half_light_radius", "vignets", "windowed_columns"]
+__all__ = ["WIN_COLUMNS", "binned_radii", "half_light_radius", "vignets", "windowed_columns"]
 
 WINPOS_NITERMAX = 16
 """SExtractor's maximum number of centring steps."""
@@ -52,7 +52,7 @@ _MARGIN = 2
 """Extra pixels around each window, for the centre moving during the iterations."""
 _HALF_MAX = 48
 """Windows wider than this (half-size, pixels) are summed in k × k cells (see _Stamps)."""
-_HUGE_RADIUS = 100.0
+HUGE_RADIUS = 100.0
 """Half-light radii searched beyond this (pixels) use a binned growth curve."""
 _BATCH_PIXELS = 4_000_000
 """Objects are processed in batches of at most this many stamp pixels."""
@@ -111,7 +111,7 @@ def half_light_radius(
     norm = base["FLUX_AUTO"].astype(np.float64)
     usable = np.isfinite(norm) & (norm > 0) & (rlim > 0) & np.isfinite(x) & np.isfinite(y)
     radius = np.full(n, GROWTH_MINHLRAD)
-    huge = usable & (rlim > _HUGE_RADIUS)
+    huge = usable & (rlim > HUGE_RADIUS)
     for obj in np.flatnonzero(huge):
         radius[obj] = _binned_half_light(data, segmap, mask, int(obj), x[obj], y[obj], rlim[obj])
     usable &= ~huge
@@ -148,8 +148,29 @@ def _binned_half_light(
     Half of its flux within ``rlim`` (SExtractor's half of FLUX_AUTO is close enough for
     such an object, whose AUTO flux is itself most of that); neighbours count as 0.
     """
+    radius = binned_radii(data, segmap, mask, obj, x, y, rlim, (0.5,), None)[0]
+    if radius <= 0:
+        return GROWTH_MINHLRAD
+    return float(np.clip(radius, GROWTH_MINHLRAD, rlim))
+
+
+def binned_radii(
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    mask: npt.NDArray[np.bool_] | None,
+    obj: int,
+    x: float,
+    y: float,
+    rlim: float,
+    fractions: tuple[float, ...],
+    norm: float | None,
+) -> npt.NDArray[np.float64]:
+    """The radii holding ``fractions`` of ``norm`` (of the flux within ``rlim`` when None) for
+    a huge object, from the growth curve of k × k cells (k = ⌈rlim / 100⌉); neighbours and
+    masked pixels count as 0. Radii are ``rlim`` when the fraction is never reached, and 0
+    when there is no positive flux."""
     ny, nx = data.shape
-    k = math.ceil(rlim / _HUGE_RADIUS)
+    k = math.ceil(rlim / HUGE_RADIUS)
     x0, x1 = max(int(x - rlim), 0), min(int(x + rlim) + 1, nx)
     y0, y1 = max(int(y - rlim), 0), min(int(y + rlim) + 1, ny)
     seg = segmap[y0:y1, x0:x1]
@@ -163,10 +184,13 @@ def _binned_half_light(
     inside = r <= rlim
     order = np.argsort(r[inside])
     radii, growth = r[inside][order], np.cumsum(sums[inside][order])
-    if not len(growth) or growth[-1] <= 0:
-        return GROWTH_MINHLRAD
-    i = int(np.searchsorted(growth, 0.5 * growth[-1]))
-    return float(np.clip(radii[min(i, len(radii) - 1)], GROWTH_MINHLRAD, rlim))
+    total = growth[-1] if len(growth) else 0.0
+    if norm is None:
+        norm = total
+    if not len(growth) or total <= 0 or norm <= 0:
+        return np.zeros(len(fractions))
+    i = np.searchsorted(growth, np.asarray(fractions) * norm)
+    return np.where(i < len(radii), radii[np.minimum(i, len(radii) - 1)], rlim)
 
 
 def _cell_sums(values: Array, k: int) -> tuple[Array, Array, int, int]:
@@ -477,6 +501,8 @@ def _iterate(
     cur_x, cur_y = last_x.copy(), last_y.copy()
     active = px.owned(n)
     current = px
+    npix = np.bincount(px.obj, minlength=n)
+    live = len(px.obj)
     for step in range(WINPOS_NITERMAX):
         if not active.any():
             break
@@ -509,7 +535,11 @@ def _iterate(
         state.niter[idx[done]] = step + 1
         if done.any():
             active[idx[done]] = False
-            current = current.subset(active[current.obj])
+            live -= int(npix[idx[done]].sum())
+            # Finished objects' pixels are dropped once they are a third of the rest: the
+            # sums of finished objects are not used, copying the arrays each step costs more.
+            if 3 * live < 2 * len(current.obj):
+                current = current.subset(active[current.obj])
     final = _weighted_sums(
         px,
         n,
