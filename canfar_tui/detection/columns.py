@@ -12,8 +12,9 @@ detection; a run that asks for none of them (the seed's default columns) never c
   for non-positive fluxes; the values beyond the apertures given are 0, as in SExtractor;
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
   the AUTO aperture (at most :data:`FLUX_RADIUS_MAX` pixels); beyond 100 pixels (a bad
-  column, a bright halo) a growth curve of k × k cells (:func:`~canfar_tui.detection.windowed.
-  binned_radii`), finer than sep's own 64 bins there and ~50× cheaper;
+  column, a bright halo) a growth curve of k × k cells
+  (:func:`canfar_tui.detection.windowed.binned_radii`), ~50× cheaper there. Its 0.5
+  fraction is reused as the WIN half-light radius when both are asked for;
 * the windowed family (``XWIN_IMAGE``… ``FLUX_WIN``, ``SNR_WIN``, ``FLAGS_WIN``) and the
   ``VIGNET(w,h)`` stamps: :mod:`canfar_tui.detection.windowed`;
 * ``ISO0``…``ISO7``, ``FWHM_IMAGE``, ``CLASS_STAR``: :mod:`canfar_tui.detection.classstar`;
@@ -155,6 +156,7 @@ def add_requested_columns(
             if name in wanted:
                 out[name] = _vector(values, _vector_length(name, params))
 
+    half_light: npt.NDArray[np.float64] | None = None
     if "FLUX_RADIUS" in wanted:
         a = base["A_IMAGE"].astype(np.float64)
         b = base["B_IMAGE"].astype(np.float64)
@@ -186,12 +188,23 @@ def add_requested_columns(
                 subpix=APER_SUBPIX,
             )
             radii[usable] = np.asarray(r).reshape(int(usable.sum()), len(fractions))
+        half_light = np.where(usable, radii[:, fractions.index(0.5)], np.nan)
         picked = np.stack([radii[:, fractions.index(f)] for f in params.phot_fluxfrac], axis=1)
         out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
 
     if wanted & (windowed.WIN_COLUMNS | WIN_WORLD_COLUMNS) or "VIGNET" in wanted:
         _windowed(
-            out, base, data, segmap, params, wanted, gain=gain, rms=rms, mask=mask, header=header
+            out,
+            base,
+            data,
+            segmap,
+            params,
+            wanted,
+            gain=gain,
+            rms=rms,
+            mask=mask,
+            header=header,
+            half_light=half_light,
         )
 
     if wanted & CLASSSTAR_COLUMNS:
@@ -276,19 +289,20 @@ def _windowed(
     rms: float,
     mask: npt.NDArray[np.bool_] | None,
     header: Any,
+    half_light: npt.NDArray[np.float64] | None = None,
 ) -> None:
     """The WIN columns and VIGNET stamps (:mod:`canfar_tui.detection.windowed`), and the WIN
     world/sky/focal forms from them (:func:`canfar_tui.detection.world.add_world_columns`)."""
     world = wanted & WIN_WORLD_COLUMNS
     if wanted & windowed.WIN_COLUMNS or world:
-        half_light = windowed.half_light_radius(
-            data, base, segmap, mask, min_radius=params.phot_autoapers[0]
+        radius = windowed.half_light_radius(
+            data, base, segmap, mask, min_radius=params.phot_autoapers[0], known=half_light
         )
         values = windowed.windowed_columns(
             data,
             segmap,
             base,
-            half_light,
+            radius,
             rms=rms,
             gain=gain,
             mask=mask,

@@ -12,7 +12,8 @@ flagged objects get their isophotal position and moments back, as in SExtractor.
 Neighbours are handled as SExtractor's MASK_TYPE CORRECT: pixels of other detections
 (segmentation map) or masked pixels are replaced by the pixel symmetric about the current
 centre when that one is usable, else by 0. The half-light radius is SExtractor's
-``hl_radius``: the radius holding half FLUX_AUTO, within 6 × A_IMAGE, at least 0.5 px.
+``hl_radius``: the radius holding half FLUX_AUTO, within 6 × A_IMAGE, at least 0.5 px
+(FLUX_RADIUS's own 0.5 fraction, out to the AUTO aperture, when that column is asked for).
 
 :func:`vignets` cuts SExtractor's ``VIGNET(w,h)`` stamps: the background-subtracted pixels
 around the nearest pixel to the centroid, -1e30 outside the image and on the pixels of
@@ -101,8 +102,12 @@ def half_light_radius(
     segmap: npt.NDArray[np.int32],
     mask: npt.NDArray[np.bool_] | None,
     min_radius: float = 0.0,
+    known: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """SExtractor's ``hl_radius``: half of FLUX_AUTO, within max(6 A, ``min_radius``)."""
+    """SExtractor's ``hl_radius``: half of FLUX_AUTO, within max(6 A, ``min_radius``).
+
+    ``known`` are radii already measured (FLUX_RADIUS's 0.5 fraction, NaN where not): those
+    objects are not measured again."""
     n = len(base)
     x = base["X_IMAGE"].astype(np.float64) - 1.0
     y = base["Y_IMAGE"].astype(np.float64) - 1.0
@@ -115,6 +120,10 @@ def half_light_radius(
     for obj in np.flatnonzero(huge):
         radius[obj] = _binned_half_light(data, segmap, mask, int(obj), x[obj], y[obj], rlim[obj])
     usable &= ~huge
+    if known is not None:
+        reuse = usable & np.isfinite(known)
+        radius[reuse] = np.clip(np.abs(known[reuse]), 0.0, rlim[reuse])
+        usable &= ~reuse
     if usable.any():
         ids = np.arange(1, n + 1, dtype=np.int32)
         r, _ = sep.flux_radius(
