@@ -291,6 +291,15 @@ class _Pixels:
         self.inv_scale = 1.0 / scale if self.cells else None
         self.edge = WINPOS_NSIG * s / scale + 0.5
         self.blanked_idx = np.flatnonzero(self.blanked)
+        self.runs = _runs(self.obj)
+
+    def per_object(self, values: Array, n: int) -> Array:
+        """``values`` summed per object (like ``np.bincount(obj, values, n)``, but over the
+        contiguous runs of each object's pixels: several times faster)."""
+        starts, owners = self.runs
+        if not len(starts):
+            return np.zeros(n)
+        return np.bincount(owners, np.add.reduceat(values, starts), minlength=n)
 
     def owned(self, n: int) -> Array:
         """Which of the ``n`` objects have pixels here."""
@@ -306,7 +315,16 @@ class _Pixels:
         out.cells = self.cells
         out.inv_scale = None if self.inv_scale is None else self.inv_scale[keep]
         out.blanked_idx = np.flatnonzero(out.blanked)
+        out.runs = _runs(out.obj)
         return out
+
+
+def _runs(obj: Array) -> tuple[Array, Array]:
+    """Where each run of equal owners starts in ``obj``, and its owner."""
+    if not len(obj):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], obj[1:] != obj[:-1])))
+    return starts, obj[starts]
 
 
 def _cells(
@@ -415,29 +433,29 @@ def _weighted_sums(
         pix[hit] = np.where(ok, data[y2c, x2c], 0.0)
     locpix = weight * pix
     out = _Sums()
-    out.tv = np.bincount(ob, locpix, minlength=n)
+    out.tv = px.per_object(locpix, n)
     if not errors:
         dx *= locpix
-        out.sx = np.bincount(ob, dx, minlength=n)
+        out.sx = px.per_object(dx, n)
         dy *= locpix
-        out.sy = np.bincount(ob, dy, minlength=n)
+        out.sy = px.per_object(dy, n)
         return out
     scale = px.scale[ob]
-    out.sx = np.bincount(ob, locpix * dx, minlength=n)
-    out.sy = np.bincount(ob, locpix * dy, minlength=n)
+    out.sx = px.per_object(locpix * dx, n)
+    out.sy = px.per_object(locpix * dy, n)
     if errors:
-        out.sxx = np.bincount(ob, locpix * dx * dx, minlength=n)
-        out.syy = np.bincount(ob, locpix * dy * dy, minlength=n)
-        out.sxy = np.bincount(ob, locpix * dx * dy, minlength=n)
+        out.sxx = px.per_object(locpix * dx * dx, n)
+        out.syy = px.per_object(locpix * dy * dy, n)
+        out.sxy = px.per_object(locpix * dx * dy, n)
         err = variance * px.npix
         if gain > 0:
             err = err + np.where(pix > 0, pix / gain, 0.0)
         err2 = weight * weight * err
         cell = 0.0833 * scale * scale  # a pixel's (or cell's) own variance
-        out.esum = np.bincount(ob, err2, minlength=n)
-        out.ex2 = np.bincount(ob, err2 * (dx * dx + cell), minlength=n)
-        out.ey2 = np.bincount(ob, err2 * (dy * dy + cell), minlength=n)
-        out.exy = np.bincount(ob, err2 * dx * dy, minlength=n)
+        out.esum = px.per_object(err2, n)
+        out.ex2 = px.per_object(err2 * (dx * dx + cell), n)
+        out.ey2 = px.per_object(err2 * (dy * dy + cell), n)
+        out.exy = px.per_object(err2 * dx * dy, n)
     return out
 
 
