@@ -11,7 +11,10 @@ detection; a run that asks for none of them (the seed's default columns) never c
   left out and made up for (``segmap``); FLUXERR² = area σ² + flux / GAIN; 99.0 magnitudes
   for non-positive fluxes; the values beyond the apertures given are 0, as in SExtractor;
 * ``FLUX_RADIUS``: ``sep.flux_radius`` with the PHOT_FLUXFRAC fractions of FLUX_AUTO, out to
-  the AUTO aperture (at most :data:`FLUX_RADIUS_MAX` pixels);
+  the AUTO aperture (at most :data:`FLUX_RADIUS_MAX` pixels); beyond 100 pixels (a bad
+  column, a bright halo) a growth curve of k × k cells
+  (:func:`canfar_tui.detection.windowed.binned_radii`), ~50× cheaper there. Its 0.5
+  fraction is reused as the WIN half-light radius when both are asked for;
 * the windowed family (``XWIN_IMAGE``… ``FLUX_WIN``, ``SNR_WIN``, ``FLAGS_WIN``) and the
   ``VIGNET(w,h)`` stamps: :mod:`canfar_tui.detection.windowed`;
 * ``ISO0``…``ISO7``, ``FWHM_IMAGE``, ``CLASS_STAR``: :mod:`canfar_tui.detection.classstar`;
@@ -155,6 +158,7 @@ def add_requested_columns(
             if name in wanted:
                 out[name] = _vector(values, _vector_length(name, params))
 
+    half_light: npt.NDArray[np.float64] | None = None
     if "FLUX_RADIUS" in wanted:
         a = base["A_IMAGE"].astype(np.float64)
         b = base["B_IMAGE"].astype(np.float64)
@@ -166,6 +170,12 @@ def add_requested_columns(
         usable = np.isfinite(norm) & (norm > 0) & np.isfinite(b)
         fractions = tuple(sorted({0.5, *params.phot_fluxfrac}))
         radii = np.zeros((n, len(fractions)))
+        # Huge objects (a bad column…): a growth curve of k × k cells, as for the WIN radius.
+        for obj in np.flatnonzero(usable & (rmax > windowed.HUGE_RADIUS)):
+            radii[obj] = windowed.binned_radii(
+                data, segmap, mask, int(obj), xa[obj], ya[obj], rmax[obj], fractions, norm[obj]
+            )
+        usable &= rmax <= windowed.HUGE_RADIUS
         if usable.any():
             r, _ = sep.flux_radius(
                 data,
@@ -180,6 +190,7 @@ def add_requested_columns(
                 subpix=APER_SUBPIX,
             )
             radii[usable] = np.asarray(r).reshape(int(usable.sum()), len(fractions))
+        half_light = np.where(usable, radii[:, fractions.index(0.5)], np.nan)
         picked = np.stack([radii[:, fractions.index(f)] for f in params.phot_fluxfrac], axis=1)
         out["FLUX_RADIUS"] = _vector(picked, _vector_length("FLUX_RADIUS", params))
 
@@ -196,6 +207,7 @@ def add_requested_columns(
             mask=mask,
             header=header,
             variance=variance,
+            half_light=half_light,
         )
 
     if wanted & CLASSSTAR_COLUMNS:
@@ -289,19 +301,20 @@ def _windowed(
     mask: npt.NDArray[np.bool_] | None,
     header: Any,
     variance: npt.NDArray[np.float32] | None = None,
+    half_light: npt.NDArray[np.float64] | None = None,
 ) -> None:
     """The WIN columns and VIGNET stamps (:mod:`canfar_tui.detection.windowed`), and the WIN
     world/sky/focal forms from them (:func:`canfar_tui.detection.world.add_world_columns`)."""
     world = wanted & WIN_WORLD_COLUMNS
     if wanted & windowed.WIN_COLUMNS or world:
-        half_light = windowed.half_light_radius(
-            data, base, segmap, mask, min_radius=params.phot_autoapers[0]
+        radius = windowed.half_light_radius(
+            data, base, segmap, mask, min_radius=params.phot_autoapers[0], known=half_light
         )
         values = windowed.windowed_columns(
             data,
             segmap,
             base,
-            half_light,
+            radius,
             rms=rms,
             gain=gain,
             mask=mask,

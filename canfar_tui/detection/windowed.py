@@ -12,7 +12,8 @@ flagged objects get their isophotal position and moments back, as in SExtractor.
 Neighbours are handled as SExtractor's MASK_TYPE CORRECT: pixels of other detections
 (segmentation map) or masked pixels are replaced by the pixel symmetric about the current
 centre when that one is usable, else by 0. The half-light radius is SExtractor's
-``hl_radius``: the radius holding half FLUX_AUTO, within 6 × A_IMAGE, at least 0.5 px.
+``hl_radius``: the radius holding half FLUX_AUTO, within 6 × A_IMAGE, at least 0.5 px
+(FLUX_RADIUS's own 0.5 fraction, out to the AUTO aperture, when that column is asked for).
 
 :func:`vignets` cuts SExtractor's ``VIGNET(w,h)`` stamps: the background-subtracted pixels
 around the nearest pixel to the centroid, -1e30 outside the image and on the pixels of
@@ -32,7 +33,7 @@ import sep
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["WIN_COLUMNS", "half_light_radius", "vignets", "windowed_columns"]
+__all__ = ["WIN_COLUMNS", "binned_radii", "half_light_radius", "vignets", "windowed_columns"]
 
 WINPOS_NITERMAX = 16
 """SExtractor's maximum number of centring steps."""
@@ -52,10 +53,12 @@ _MARGIN = 2
 """Extra pixels around each window, for the centre moving during the iterations."""
 _HALF_MAX = 48
 """Windows wider than this (half-size, pixels) are summed in k × k cells (see _Stamps)."""
-_HUGE_RADIUS = 100.0
+HUGE_RADIUS = 100.0
 """Half-light radii searched beyond this (pixels) use a binned growth curve."""
 _BATCH_PIXELS = 4_000_000
 """Objects are processed in batches of at most this many stamp pixels."""
+_STEP_PIXELS = 400_000
+"""The WIN iterations run on groups of objects whose windows hold about this many pixels."""
 
 WIN_COLUMNS = frozenset(
     {
@@ -99,8 +102,12 @@ def half_light_radius(
     segmap: npt.NDArray[np.int32],
     mask: npt.NDArray[np.bool_] | None,
     min_radius: float = 0.0,
+    known: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """SExtractor's ``hl_radius``: half of FLUX_AUTO, within max(6 A, ``min_radius``)."""
+    """SExtractor's ``hl_radius``: half of FLUX_AUTO, within max(6 A, ``min_radius``).
+
+    ``known`` are radii already measured (FLUX_RADIUS's 0.5 fraction, NaN where not): those
+    objects are not measured again."""
     n = len(base)
     x = base["X_IMAGE"].astype(np.float64) - 1.0
     y = base["Y_IMAGE"].astype(np.float64) - 1.0
@@ -109,10 +116,14 @@ def half_light_radius(
     norm = base["FLUX_AUTO"].astype(np.float64)
     usable = np.isfinite(norm) & (norm > 0) & (rlim > 0) & np.isfinite(x) & np.isfinite(y)
     radius = np.full(n, GROWTH_MINHLRAD)
-    huge = usable & (rlim > _HUGE_RADIUS)
+    huge = usable & (rlim > HUGE_RADIUS)
     for obj in np.flatnonzero(huge):
         radius[obj] = _binned_half_light(data, segmap, mask, int(obj), x[obj], y[obj], rlim[obj])
     usable &= ~huge
+    if known is not None:
+        reuse = usable & np.isfinite(known)
+        radius[reuse] = np.clip(np.abs(known[reuse]), 0.0, rlim[reuse])
+        usable &= ~reuse
     if usable.any():
         ids = np.arange(1, n + 1, dtype=np.int32)
         r, _ = sep.flux_radius(
@@ -146,29 +157,63 @@ def _binned_half_light(
     Half of its flux within ``rlim`` (SExtractor's half of FLUX_AUTO is close enough for
     such an object, whose AUTO flux is itself most of that); neighbours count as 0.
     """
+    radius = binned_radii(data, segmap, mask, obj, x, y, rlim, (0.5,), None)[0]
+    if radius <= 0:
+        return GROWTH_MINHLRAD
+    return float(np.clip(radius, GROWTH_MINHLRAD, rlim))
+
+
+def binned_radii(
+    data: npt.NDArray[np.float32],
+    segmap: npt.NDArray[np.int32],
+    mask: npt.NDArray[np.bool_] | None,
+    obj: int,
+    x: float,
+    y: float,
+    rlim: float,
+    fractions: tuple[float, ...],
+    norm: float | None,
+) -> npt.NDArray[np.float64]:
+    """The radii holding ``fractions`` of ``norm`` (of the flux within ``rlim`` when None) for
+    a huge object, from the growth curve of k × k cells (k = ⌈rlim / 100⌉); neighbours and
+    masked pixels count as 0. Radii are ``rlim`` when the fraction is never reached, and 0
+    when there is no positive flux."""
     ny, nx = data.shape
-    k = math.ceil(rlim / _HUGE_RADIUS)
+    k = math.ceil(rlim / HUGE_RADIUS)
     x0, x1 = max(int(x - rlim), 0), min(int(x + rlim) + 1, nx)
     y0, y1 = max(int(y - rlim), 0), min(int(y + rlim) + 1, ny)
     seg = segmap[y0:y1, x0:x1]
     usable = (seg == 0) | (seg == obj + 1)
     if mask is not None:
         usable &= ~mask[y0:y1, x0:x1]
-    h, w = seg.shape
-    hb, wb = -(-h // k), -(-w // k)
-    padded = np.zeros((hb * k, wb * k), dtype=np.float32)
-    padded[:h, :w] = np.where(usable, data[y0:y1, x0:x1], np.float32(0.0))
-    sums = padded.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
+    sums, _, hb, wb = _cell_sums(np.where(usable, data[y0:y1, x0:x1], np.float32(0.0)), k)
     cx = np.tile(x0 + k * np.arange(wb) + (k - 1) / 2.0, hb)
     cy = np.repeat(y0 + k * np.arange(hb) + (k - 1) / 2.0, wb)
     r = np.hypot(cx - x, cy - y)
     inside = r <= rlim
     order = np.argsort(r[inside])
     radii, growth = r[inside][order], np.cumsum(sums[inside][order])
-    if not len(growth) or growth[-1] <= 0:
-        return GROWTH_MINHLRAD
-    i = int(np.searchsorted(growth, 0.5 * growth[-1]))
-    return float(np.clip(radii[min(i, len(radii) - 1)], GROWTH_MINHLRAD, rlim))
+    total = growth[-1] if len(growth) else 0.0
+    if norm is None:
+        norm = total
+    if not len(growth) or total <= 0 or norm <= 0:
+        return np.zeros(len(fractions))
+    i = np.searchsorted(growth, np.asarray(fractions) * norm)
+    return np.where(i < len(radii), radii[np.minimum(i, len(radii) - 1)], rlim)
+
+
+def _cell_sums(values: Array, k: int) -> tuple[Array, Array, int, int]:
+    """Sums (float64) and pixel counts of the k × k cells of ``values``, row by row, and the
+    number of cell rows and columns (the last ones may be partial)."""
+    h, w = values.shape
+    rows, cols = np.arange(0, h, k), np.arange(0, w, k)
+    full = h // k * k
+    sums = values[:full].reshape(h // k, k, w).sum(axis=1, dtype=np.float64)
+    if full < h:
+        sums = np.vstack([sums, values[full:].sum(axis=0, dtype=np.float64)])
+    sums = np.add.reduceat(sums, cols, axis=1).ravel()
+    npix = np.outer(np.diff(rows, append=h), np.diff(cols, append=w)).astype(np.float64).ravel()
+    return sums, npix, len(rows), len(cols)
 
 
 class _Pixels:
@@ -252,6 +297,25 @@ class _Pixels:
         self.var = np.where(var < BIG, var, 0.0) * self.npix  # bad pixels are blanked
         self.var_map, self.weight_gain = var_map, weight_gain
 
+    def prepare(self, sig: Array) -> None:
+        """Per-pixel constants of the Gaussian window (σ ``sig`` per object) for the steps."""
+        s = sig[self.obj]
+        self.nhalf_inv_s2 = -0.5 / (s * s)
+        scale = self.scale[self.obj]
+        self.cells = bool((scale != 1).any())
+        self.inv_scale = 1.0 / scale if self.cells else None
+        self.edge = WINPOS_NSIG * s / scale + 0.5
+        self.blanked_idx = np.flatnonzero(self.blanked)
+        self.runs = _runs(self.obj)
+
+    def per_object(self, values: Array, n: int) -> Array:
+        """``values`` summed per object (like ``np.bincount(obj, values, n)``, but over the
+        contiguous runs of each object's pixels: several times faster)."""
+        starts, owners = self.runs
+        if not len(starts):
+            return np.zeros(n)
+        return np.bincount(owners, np.add.reduceat(values, starts), minlength=n)
+
     def owned(self, n: int) -> Array:
         """Which of the ``n`` objects have pixels here."""
         return np.bincount(self.obj, minlength=n) > 0
@@ -264,7 +328,20 @@ class _Pixels:
         out.pix, out.blanked, out.npix = self.pix[keep], self.blanked[keep], self.npix[keep]
         out.var = self.var[keep] if self.var is not None else None
         out.var_map, out.weight_gain = self.var_map, self.weight_gain
+        out.nhalf_inv_s2, out.edge = self.nhalf_inv_s2[keep], self.edge[keep]
+        out.cells = self.cells
+        out.inv_scale = None if self.inv_scale is None else self.inv_scale[keep]
+        out.blanked_idx = np.flatnonzero(out.blanked)
+        out.runs = _runs(out.obj)
         return out
+
+
+def _runs(obj: Array) -> tuple[Array, Array]:
+    """Where each run of equal owners starts in ``obj``, and its owner."""
+    if not len(obj):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], obj[1:] != obj[:-1])))
+    return starts, obj[starts]
 
 
 def _cells(
@@ -286,14 +363,7 @@ def _cells(
     usable = (seg == 0) | (seg == obj + 1)
     if blank is not None:
         usable &= ~blank[y0:y1, x0:x1]
-    h, w = seg.shape
-    hb, wb = -(-h // k), -(-w // k)
-    padded = np.zeros((hb * k, wb * k), dtype=np.float32)
-    count = np.zeros((hb * k, wb * k), dtype=np.float32)
-    padded[:h, :w] = np.where(usable, data[y0:y1, x0:x1], np.float32(0.0))
-    count[:h, :w] = 1.0
-    sums = padded.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
-    npix = count.reshape(hb, k, wb, k).sum(axis=(1, 3), dtype=np.float64).ravel()
+    sums, npix, hb, wb = _cell_sums(np.where(usable, data[y0:y1, x0:x1], np.float32(0.0)), k)
     x = np.tile(x0 + k * np.arange(wb) + (k - 1) / 2.0, hb)
     y = np.repeat(y0 + k * np.arange(hb) + (k - 1) / 2.0, wb)
     keep = npix > 0
@@ -344,22 +414,32 @@ def _weighted_sums(
     variance: float,
     gain: float,
 ) -> _Sums:
-    """One pass of winpos.c's loop over the windows of the objects that own ``px``."""
+    """One pass of winpos.c's loop over the windows of the objects that own ``px``.
+
+    ``px.prepare(sig)`` must have been called: the per-pixel constants come from there.
+    """
     ny, nx = data.shape
     ob = px.obj
-    scale = px.scale[ob]
     dx = px.x - mx[ob]
     dy = px.y - my[ob]
-    r2 = dx * dx + dy * dy
+    r2 = dx * dx
+    r2 += dy * dy
     # SExtractor counts 11 × 11 sub-pixels inside the 4 σ circle for pixels near its edge
     # (its box and r < 4 σ + 0.75 tests select the same pixels); the weight there is e⁻⁸ of
     # the centre's, so the linear overlap is as good.
-    s = sig[ob]
-    weight = np.clip((WINPOS_NSIG * s - np.sqrt(r2)) / scale + 0.5, 0.0, 1.0)
-    weight *= np.exp(-0.5 * r2 / (s * s))
+    weight = np.sqrt(r2)
+    if px.inv_scale is not None:
+        weight *= px.inv_scale
+    np.subtract(px.edge, weight, out=weight)
+    np.clip(weight, 0.0, 1.0, out=weight)
+    gauss = r2
+    gauss *= px.nhalf_inv_s2
+    np.exp(gauss, out=gauss)
+    weight *= gauss
+    del gauss, r2
     pix = px.pix
     var = px.var
-    hit = np.flatnonzero(px.blanked & (weight > 0))
+    hit = px.blanked_idx[weight[px.blanked_idx] > 0]
     if len(hit):
         pix = pix.copy()
         owner = ob[hit]
@@ -374,13 +454,20 @@ def _weighted_sums(
             var[hit] = np.where(ok, px.var_map[y2c, x2c], 0.0)
     locpix = weight * pix
     out = _Sums()
-    out.tv = np.bincount(ob, locpix, minlength=n)
-    out.sx = np.bincount(ob, locpix * dx, minlength=n)
-    out.sy = np.bincount(ob, locpix * dy, minlength=n)
+    out.tv = px.per_object(locpix, n)
+    if not errors:
+        dx *= locpix
+        out.sx = px.per_object(dx, n)
+        dy *= locpix
+        out.sy = px.per_object(dy, n)
+        return out
+    scale = px.scale[ob]
+    out.sx = px.per_object(locpix * dx, n)
+    out.sy = px.per_object(locpix * dy, n)
     if errors:
-        out.sxx = np.bincount(ob, locpix * dx * dx, minlength=n)
-        out.syy = np.bincount(ob, locpix * dy * dy, minlength=n)
-        out.sxy = np.bincount(ob, locpix * dx * dy, minlength=n)
+        out.sxx = px.per_object(locpix * dx * dx, n)
+        out.syy = px.per_object(locpix * dy * dy, n)
+        out.sxy = px.per_object(locpix * dx * dy, n)
         err = variance * px.npix if var is None else var
         if gain > 0:
             poisson = np.where(pix > 0, pix / gain, 0.0)
@@ -389,10 +476,10 @@ def _weighted_sums(
             err = err + poisson
         err2 = weight * weight * err
         cell = 0.0833 * scale * scale  # a pixel's (or cell's) own variance
-        out.esum = np.bincount(ob, err2, minlength=n)
-        out.ex2 = np.bincount(ob, err2 * (dx * dx + cell), minlength=n)
-        out.ey2 = np.bincount(ob, err2 * (dy * dy + cell), minlength=n)
-        out.exy = np.bincount(ob, err2 * dx * dy, minlength=n)
+        out.esum = px.per_object(err2, n)
+        out.ex2 = px.per_object(err2 * (dx * dx + cell), n)
+        out.ey2 = px.per_object(err2 * (dy * dy + cell), n)
+        out.exy = px.per_object(err2 * dx * dy, n)
     return out
 
 
@@ -461,11 +548,14 @@ def _iterate(
 ) -> None:
     """winpos.c's loop for every object at once; the results go into ``state``."""
     n = len(sig)
+    px.prepare(sig)
     start_x, start_y = state.mx.copy(), state.my.copy()
     last_x, last_y = start_x.copy(), start_y.copy()
     cur_x, cur_y = last_x.copy(), last_y.copy()
     active = px.owned(n)
     current = px
+    npix = np.bincount(px.obj, minlength=n)
+    live = len(px.obj)
     for step in range(WINPOS_NITERMAX):
         if not active.any():
             break
@@ -498,7 +588,11 @@ def _iterate(
         state.niter[idx[done]] = step + 1
         if done.any():
             active[idx[done]] = False
-            current = current.subset(active[current.obj])
+            live -= int(npix[idx[done]].sum())
+            # Finished objects' pixels are dropped once they are a third of the rest: the
+            # sums of finished objects are not used, copying the arrays each step costs more.
+            if 3 * live < 2 * len(current.obj):
+                current = current.subset(active[current.obj])
     final = _weighted_sums(
         px,
         n,
@@ -517,6 +611,22 @@ def _iterate(
     state.tv[done] = final.tv[done]
     for key, values in state.sums.items():
         values[done] = getattr(final, key)[done]
+
+
+def _batches(half: Array, chosen: Array) -> list[Array]:
+    """``chosen`` split into groups of objects whose windows hold about :data:`_STEP_PIXELS`
+    pixels together (a huge window alone), so the steps' arrays stay small (and in cache)."""
+    idx = np.flatnonzero(chosen)
+    if not len(idx):
+        return []
+    area = np.minimum(4.0 * half[idx].astype(np.float64) ** 2, 4.0 * _HALF_MAX**2)
+    group = (np.cumsum(area) // _STEP_PIXELS).astype(np.int64)
+    out = []
+    for g in np.unique(group):
+        only = np.zeros(len(chosen), dtype=bool)
+        only[idx[group == g]] = True
+        out.append(only)
+    return out
 
 
 def windowed_columns(
@@ -553,17 +663,21 @@ def windowed_columns(
     half = np.ceil(WINPOS_NSIG * sig + 0.75).astype(np.int64) + _MARGIN
 
     state = _State(n, mx0, my0)
-    px = _Pixels(data, mask, segmap, mx0, my0, half)
-    px.use_variance(variance_map, weight_gain)
-    _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+    for only in _batches(half, np.ones(n, dtype=bool)):
+        px = _Pixels(data, mask, segmap, mx0, my0, half, only=only)
+        px.use_variance(variance_map, weight_gain)
+        _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+        del px
     # A centre that wandered further than the margin: again with windows that follow it.
     far = (state.moved > _MARGIN - 0.5) & (half <= _HALF_MAX)
     if far.any():
-        wider = half + np.ceil(state.moved).astype(np.int64) + 2
+        wider = np.minimum(half + np.ceil(state.moved).astype(np.int64) + 2, _HALF_MAX)
         state.mx[far], state.my[far] = mx0[far], my0[far]
-        px = _Pixels(data, mask, segmap, mx0, my0, np.minimum(wider, _HALF_MAX), only=far)
-        px.use_variance(variance_map, weight_gain)
-        _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+        for only in _batches(wider, far):
+            px = _Pixels(data, mask, segmap, mx0, my0, wider, only=only)
+            px.use_variance(variance_map, weight_gain)
+            _iterate(px, sig, state, data, segmap, mask, variance=variance, gain=gain)
+            del px
     mx, my, niter, tv = state.mx, state.my, state.niter, state.tv
     dxpos, dypos, sums = state.dxpos, state.dypos, state.sums
 
