@@ -308,6 +308,8 @@ class SubmitScreen(Screen[SubmitResult | None]):
         self.canfar_submit_checked = False
         self.preview: _Preview | None = None
         self.submitting = False
+        #: ctrl+s came while the check was running: submit when it is done (if it passes).
+        self.submit_pending = False
         self._timer: Timer | None = None
         #: What the dry-run pane shows now (to skip rebuilding an unchanged table).
         self._dry_run_shown: object = None
@@ -402,6 +404,7 @@ class SubmitScreen(Screen[SubmitResult | None]):
 
     @on(TextArea.Changed, "#submit-editor")
     def _text_changed(self) -> None:
+        self.submit_pending = False  # edited after ctrl+s: the user submits again when done
         self._schedule()
 
     @on(Select.Changed)
@@ -593,6 +596,8 @@ class SubmitScreen(Screen[SubmitResult | None]):
             return  # typed on meanwhile: a newer preview is on its way
         self.preview = preview
         self._show_preview(preview)
+        if self.submit_pending:
+            self.action_submit()
 
     def _show_waiting(self, message: str) -> None:
         self.query_one("#submit-preview", Static).update(Text(message))
@@ -705,9 +710,12 @@ class SubmitScreen(Screen[SubmitResult | None]):
             return
         preview = self.preview
         if preview is None or preview.inputs != self.current_inputs():
-            self.notify("Still checking the submit file; try again in a moment.")
+            if not self.submit_pending:
+                self.notify("Still checking the submit file; it goes when the check passes.")
+            self.submit_pending = True
             self._schedule()
             return
+        self.submit_pending = False
         if preview.rewrite is None:
             self.notify("Choose a snapshot and a flavor first.", severity="warning")
             return

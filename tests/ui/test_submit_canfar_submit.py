@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from canfar_submit_fakes import read_record, write_fake
 from test_submit_dry_run import SIZE, open_submit, sandbox_clients, show_text, wait_for
-from textual.widgets import Static
+from textual.widgets import Static, TextArea
 
 from canfar_tui.app import create_app
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
@@ -82,3 +82,26 @@ async def test_an_edited_file_goes_to_canfar_submit_beside_the_original(
     assert read_record(batch_host)["argv"].startswith("do_catalogue.canfar-tui.sub ")
     assert (folder / "do_catalogue.canfar-tui.sub").read_text() == edited
     assert (folder / "do_catalogue.sub").read_text() == DO_CATALOGUE_SUB
+
+
+async def test_ctrl_s_during_the_check_submits_when_the_check_passes(
+    settings: Settings, tmp_path: Path, batch_host: Path
+) -> None:
+    """ctrl+s pressed while the lint of a new text is still running is not lost: the file
+    goes as soon as the check passes (and only once)."""
+    folder = job_folder(tmp_path)
+    edited = DO_CATALOGUE_SUB.replace("1056218p\n", "")
+    app = create_app(settings, sandbox_clients(settings))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_submit(pilot, app, folder, sandbox=False)
+        await wait_for(pilot, lambda: screen.canfar_submit_checked, "the canfar_submit probe")
+        screen.query_one("#submit-editor", TextArea).load_text(edited)
+        results: list[SubmitResult | None] = []
+        screen.dismiss = results.append
+        await pilot.press("ctrl+s")
+        assert not results and screen.submit_pending  # the check of the new text is running
+        await wait_for(pilot, lambda: results, "the submission after the check")
+        await pilot.pause(0.3)
+    assert len(results) == 1 and results[0] is not None
+    assert read_record(batch_host)["argv"].startswith("do_catalogue.canfar-tui.sub ")
+    assert (folder / "do_catalogue.canfar-tui.sub").read_text() == edited

@@ -7,12 +7,13 @@ paths compute what the plain definitions compute.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 import sep
 
-from canfar_tui.detection import columns
+from canfar_tui.detection import columns, windowed
 from canfar_tui.detection.engine import _neighbour_corrected, measure
 from canfar_tui.detection.params import DetectionParams
 
@@ -97,14 +98,21 @@ def _hot_column_image() -> np.ndarray:
 def test_flux_radius_of_a_hot_column_is_summed_within_the_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    seen: dict[str, float] = {}
+    sep_radii: list[float] = []
+    binned: list[float] = []
     real_flux_radius = sep.flux_radius
+    real_binned_radii = windowed.binned_radii
 
     def flux_radius(*args: object, **kwargs: object) -> object:
-        seen["rmax"] = float(np.max(np.asarray(args[3])))
+        sep_radii.append(float(np.max(np.asarray(args[3]))))
         return real_flux_radius(*args, **kwargs)
 
+    def binned_radii(*args: Any, **kwargs: Any) -> Any:
+        binned.append(float(args[6]))
+        return real_binned_radii(*args, **kwargs)
+
     monkeypatch.setattr(sep, "flux_radius", flux_radius)
+    monkeypatch.setattr(windowed, "binned_radii", binned_radii)
     params = DetectionParams().with_columns(
         ["NUMBER", "X_IMAGE", "Y_IMAGE", "A_IMAGE", "FLUX_AUTO", "FLUX_RADIUS"]
     )
@@ -112,7 +120,9 @@ def test_flux_radius_of_a_hot_column_is_summed_within_the_cap(
     cat = measure(data.copy(), params).catalogue
     column = int(np.argmax(cat["A_IMAGE"]))
     assert cat["A_IMAGE"][column] > 100  # the hot column was detected as one long object
-    assert seen["rmax"] == columns.FLUX_RADIUS_MAX
+    # The hot column's growth curve is binned, out to the cap; sep sums only the small objects.
+    assert binned == [columns.FLUX_RADIUS_MAX]
+    assert sep_radii and max(sep_radii) <= windowed.HUGE_RADIUS
     half_light = cat["FLUX_RADIUS"].reshape(len(cat), -1)[:, 0]
     assert np.all(np.isfinite(half_light))
     # The stars are untouched by the cap: their half-light radius is that of a Gaussian of
