@@ -12,19 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
+from textual.widget import Widget
 
 if TYPE_CHECKING:
     from textual.screen import Screen
 
-__all__ = ["SHORT_LABELS", "DashboardFooter", "FooterEntry", "fit_entries"]
+__all__ = ["SHORT_LABELS", "DashboardFooter", "FooterEntry", "FooterSpan", "fit_entries"]
 
 #: Footer labels shorter than the bindings' descriptions (binding id -> label).
 SHORT_LABELS: Final[dict[str, str]] = {
@@ -90,13 +90,72 @@ def fit_entries(entries: Sequence[FooterEntry], width: int) -> list[FooterEntry]
     return sorted(kept, key=lambda e: order[e.rank])
 
 
-class DashboardFooter(Footer):
-    """A compact footer that shows the keys that fit, the tab's own keys first."""
+@dataclass(frozen=True, slots=True)
+class FooterSpan:
+    """Where one key is drawn on the footer line (cells ``start`` to ``end``, end excluded)."""
+
+    key: str
+    key_display: str
+    label: str
+    start: int
+    end: int
+    enabled: bool
+    tooltip: str
+    palette: bool = False
+
+
+class DashboardFooter(Widget, can_focus=False):
+    """A compact footer that shows the keys that fit, the tab's own keys first.
+
+    One widget drawing one line (not a widget per key, as Textual's footer has): a change of
+    keys is a repaint, not a recompose that restyles every key, which was the largest single
+    cost of the first paint. Clicking a key presses it; hovering shows its tooltip.
+    """
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "footer--key",
+        "footer--description",
+        "footer--hover",
+        "footer--separator",
+    }
+    DEFAULT_CSS = """
+    DashboardFooter {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+    }
+    DashboardFooter > .footer--key {
+        color: $footer-key-foreground;
+        background: $footer-key-background;
+        text-style: bold;
+    }
+    DashboardFooter > .footer--description {
+        color: $footer-description-foreground;
+        background: $footer-description-background;
+    }
+    DashboardFooter > .footer--hover {
+        background: $block-hover-background;
+    }
+    DashboardFooter > .footer--separator {
+        color: $foreground 20%;
+    }
+    """
 
     def __init__(self) -> None:
-        super().__init__(compact=True)
-        self._composed: tuple[object, ...] | None = None
-        self._composed_pending: tuple[object, ...] | None = None
+        super().__init__()
+        self._bindings_ready = False
+        self._signature_shown: tuple[object, ...] | None = None
+        self._hover: int | None = None
+        #: The keys as last drawn, left to right (the palette's last), for clicks and tests.
+        self.shown: list[FooterSpan] = []
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self.bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _entries(self) -> list[FooterEntry]:
         seen: set[str] = set()
@@ -115,73 +174,114 @@ class DashboardFooter(Footer):
             )
         return entries
 
-    def _layout(self) -> tuple[list[FooterEntry], Any]:
-        """The entries that fit the terminal's width, and the palette's binding (or None)."""
-        palette = None
-        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
-            palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
-        room = self.app.size.width - 1
+    def _palette(self) -> FooterEntry | None:
+        if not self.app.ENABLE_COMMAND_PALETTE:
+            return None
+        found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        if found is None:
+            return None
+        _, binding, enabled, tooltip = found
+        return FooterEntry(
+            binding,
+            self.app.get_key_display(binding),
+            binding.description,
+            enabled,
+            binding.tooltip or tooltip or binding.description,
+        )
+
+    def _layout(self) -> tuple[list[FooterEntry], FooterEntry | None]:
+        """The entries that fit the footer's width, and the palette's key (or None)."""
+        palette = self._palette()
+        room = (self.size.width or self.app.size.width) - 1
         if palette is not None:
-            _, binding, _, _ = palette
-            room -= cell_len(self.app.get_key_display(binding)) + cell_len(binding.description) + 3
+            room -= cell_len(palette.key_display) + cell_len(palette.label) + 3
         return fit_entries(self._entries(), room), palette
 
     @staticmethod
-    def _signature(entries: Sequence[FooterEntry], palette: Any) -> tuple[object, ...]:
+    def _signature(
+        entries: Sequence[FooterEntry], palette: FooterEntry | None
+    ) -> tuple[object, ...]:
         keys = tuple((e.binding.key, e.key_display, e.label, e.enabled) for e in entries)
-        return (keys, palette is not None and palette[2])
+        return (keys, palette is not None and palette.enabled)
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
-        """Recompose only when what the footer shows changes (focus moves change nothing).
-
-        Textual recomposes the footer on every change of the focused widget's bindings; each
-        recompose restyles every key, which was the largest single cost of the first paint.
-        """
+        """Repaint only when what the footer shows changes (focus moves change nothing)."""
         self._bindings_ready = True
         if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
             return
-        entries, palette = self._layout()
-        signature = self._signature(entries, palette)
-        if signature != self._composed:
-            if self._composed_pending is None:
-                self.call_after_refresh(self._recompose_pending)
-            self._composed_pending = signature
+        if self._signature(*self._layout()) != self._signature_shown:
+            self.refresh()
 
-    async def _recompose_pending(self) -> None:
-        """One recompose for any number of binding changes since the last one."""
-        self._composed_pending = None
-        entries, palette = self._layout()
-        if self._signature(entries, palette) != self._composed:
-            await self.recompose()
-
-    def compose(self) -> ComposeResult:
+    def render(self) -> Text:
+        line = Text(no_wrap=True, overflow="crop", end="")
+        self.shown = []
         if not self._bindings_ready:
-            return
+            self._signature_shown = None
+            return line
         entries, palette = self._layout()
-        self._composed = self._signature(entries, palette)
-        for entry in entries:
-            # Compact from the start (no data_bind): no restyle of each key once mounted.
-            yield FooterKey(
+        self._signature_shown = self._signature(entries, palette)
+        key_style = self.get_component_rich_style("footer--key")
+        label_style = self.get_component_rich_style("footer--description")
+        hover_style = self.get_component_rich_style("footer--hover")
+
+        def draw(entry: FooterEntry, *, is_palette: bool = False) -> None:
+            start = line.cell_len
+            dim = Style(dim=True) if not entry.enabled else Style()
+            line.append(entry.key_display, key_style + dim)
+            line.append(" " + entry.label, label_style + dim)
+            span = FooterSpan(
                 entry.binding.key,
                 entry.key_display,
                 entry.label,
-                entry.binding.action,
-                disabled=not entry.enabled,
-                tooltip=entry.tooltip or entry.binding.description,
-                classes="-compact",
+                start,
+                line.cell_len,
+                entry.enabled,
+                entry.tooltip or entry.binding.description,
+                is_palette,
             )
+            if self._hover == len(self.shown):
+                line.stylize(hover_style, start, line.cell_len)
+            self.shown.append(span)
+
+        for entry in entries:
+            draw(entry)
+            line.append(" ")
         if palette is not None:
-            _, binding, enabled, _ = palette
-            yield FooterKey(
-                binding.key,
-                self.app.get_key_display(binding),
-                binding.description,
-                binding.action,
-                classes="-command-palette -compact",
-                disabled=not enabled,
-                tooltip=binding.tooltip or binding.description,
-            )
+            width = cell_len(palette.key_display) + 1 + cell_len(palette.label)
+            line.truncate(max(0, self.size.width - width - 2), pad=True)
+            line.append("▏", self.get_component_rich_style("footer--separator"))
+            draw(palette, is_palette=True)
+            line.append(" ")
+        return line
+
+    def _span_at(self, x: int) -> int | None:
+        for index, span in enumerate(self.shown):
+            if span.start <= x < span.end:
+                return index
+        return None
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        index = self._span_at(event.x)
+        if index != self._hover:
+            self._hover = index
+            self.tooltip = self.shown[index].tooltip if index is not None else None
+            self.refresh()
+
+    def on_leave(self, event: events.Leave) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.tooltip = None
+            self.refresh()
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        index = self._span_at(event.x)
+        if index is None:
+            return
+        span = self.shown[index]
+        if span.enabled:
+            self.app.simulate_key(span.key)
+        else:
+            self.app.bell()
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._bindings_ready and self.is_attached:
-            self.bindings_changed(self.screen)
+        self.refresh()

@@ -17,7 +17,6 @@ from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Static
-from textual.widgets._footer import FooterKey
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.clients.bundle import Clients, build_clients, start_sandbox_storage
@@ -28,7 +27,7 @@ from canfar_tui.config import Settings
 from canfar_tui.models import LaunchRequest
 from canfar_tui.screens.help import HelpScreen
 from canfar_tui.widgets.cloud.projects import ProjectsView
-from canfar_tui.widgets.footer import FooterEntry, fit_entries
+from canfar_tui.widgets.footer import DashboardFooter, FooterEntry, FooterSpan, fit_entries
 from canfar_tui.widgets.resource_view import ResourceView
 
 SIZE = (80, 24)
@@ -61,8 +60,8 @@ def screen_lines(app: CanfarApp) -> list[str]:
     return [strip.text for strip in app.screen._compositor.render_strips()]
 
 
-def footer_keys(app: CanfarApp) -> dict[str, FooterKey]:
-    return {key.description: key for key in app.screen.query(FooterKey) if key.description}
+def footer_keys(app: CanfarApp) -> dict[str, FooterSpan]:
+    return {span.label: span for span in app.screen.query_one(DashboardFooter).shown}
 
 
 async def show(pilot: Pilot[Any], app: CanfarApp, key: str, tab: str) -> ResourceView:
@@ -111,17 +110,32 @@ async def test_every_tabs_own_keys_and_help_fit_the_footer_at_80(settings: Setti
             keys = footer_keys(app)
             for label in [*labels, "Help"]:
                 assert label in keys, (tab, label, list(keys))
-            palette = next(
-                k for k in app.screen.query(FooterKey) if k.has_class("-command-palette")
-            )
-            for label, widget in keys.items():
-                if widget is palette:
-                    continue
-                region = widget.region
-                assert region.width == widget.get_content_width(region.size, region.size), label
-                assert region.right <= palette.region.x, f"{tab}: {label} is cut"
+            palette = next(span for span in keys.values() if span.palette)
             bottom = screen_lines(app)[-1]
+            for label, span in keys.items():
+                drawn = f"{span.key_display} {label}"
+                assert bottom[span.start : span.end] == drawn, (tab, label, bottom)
+                if span is not palette:
+                    assert span.end < palette.start, f"{tab}: {label} is cut"
             assert "? Help" in bottom, bottom
+    assert app.unexpected_errors == 0
+
+
+async def test_a_footer_key_acts_when_clicked_and_explains_itself_on_hover(
+    settings: Settings,
+) -> None:
+    """The footer is one widget drawing one line: a click on a key presses it, and hovering
+    shows the key's tooltip."""
+    app = create_app(settings, sandbox_clients(settings))
+    async with app.run_test(size=SIZE) as pilot:
+        await show(pilot, app, "1", "projects")
+        footer = app.screen.query_one(DashboardFooter)
+        help_key = next(span for span in footer.shown if span.label == "Help")
+        await pilot.hover(DashboardFooter, offset=(help_key.start + 1, 0))
+        await pilot.pause(0.05)
+        assert footer.tooltip == help_key.tooltip and footer.tooltip
+        await pilot.click(DashboardFooter, offset=(help_key.start + 1, 0))
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help by a click")
     assert app.unexpected_errors == 0
 
 

@@ -575,13 +575,12 @@ async def test_in_a_text_field_the_footer_shows_f1_help_and_f1_opens_it(
 ) -> None:
     """Issue 15: at 80×24, with the IDs field focused, the footer had no help key (``?`` is
     typed there). Now it shows ``f1 Help`` and how to leave the field, and f1 opens help."""
-    from textual.widgets._footer import FooterKey
-
     from canfar_tui.screens.help import HelpScreen
+    from canfar_tui.widgets.footer import DashboardFooter
 
     def footer() -> dict[str, str]:
-        keys = pilot.app.screen.query(FooterKey)
-        return {key.description: key.key_display for key in keys if key.description}
+        spans = pilot.app.screen.query_one(DashboardFooter).shown
+        return {span.label: span.key_display for span in spans}
 
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets._footer import FooterKey
 
 from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.clients.bundle import Clients, start_sandbox_storage
@@ -22,6 +21,7 @@ from canfar_tui.clients.cloud.sandbox import SandboxCloud
 from canfar_tui.clients.credentials import CadcCredentials
 from canfar_tui.clients.queue.sandbox.queue import SandboxQueue
 from canfar_tui.config import Settings
+from canfar_tui.widgets.footer import DashboardFooter
 from canfar_tui.widgets.tabs import TABS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -78,12 +78,8 @@ async def until(pilot: Pilot[Any], check: Callable[[], object], what: str) -> No
 
 def footer(app: CanfarApp) -> list[tuple[str, str]]:
     """The footer's keys as shown, left to right, without the palette's."""
-    keys = sorted(app.screen.query(FooterKey), key=lambda key: key.region.x)
-    return [
-        (key.key_display, key.description)
-        for key in keys
-        if key.description and "-command-palette" not in key.classes
-    ]
+    spans = app.screen.query_one(DashboardFooter).shown
+    return [(span.key_display, span.label) for span in spans if not span.palette]
 
 
 async def test_the_readme_footer_table_is_what_80x24_shows(settings: Settings) -> None:
