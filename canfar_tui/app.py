@@ -92,6 +92,9 @@ class DashboardScreen(Screen[None]):
                     if index == 0:
                         view = view_class(tab_id)(self._view_context(), id=f"view-{tab_id}")
                         self._remember_view(tab_id, view)
+                        if isinstance(view, ResourceView):
+                            # Its rows load while the screen is built: in the first paint.
+                            view.start_first_load()
                         yield view
         yield DashboardFooter()
 

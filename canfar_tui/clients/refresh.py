@@ -249,18 +249,29 @@ class Poller(Generic[K, T]):
                     return None
             else:
                 current, diff = self._digest(previous, items)
-            self._rows = current
-            self.failures = 0
-            self.last_error = None
-            self.last_success = self._clock()
-            self.loaded = True
-            if self._wants_fast is not None:
-                self._fast = self._wants_fast(current.values())
-            if self._on_diff is not None:
-                self._on_diff(diff)
-            return diff
+            return self._accept(current, diff)
         finally:
             self._in_flight = False
+
+    def seed(self, result: Iterable[T] | T) -> Diff[K, T]:
+        """Take a fetch's ``result`` obtained elsewhere (e.g. started before the view was
+        mounted) as this poller's first tick, synchronously; :meth:`run` then waits an
+        interval before its own first fetch."""
+        items = [cast(T, result)] if self._fetch_one else list(cast(Iterable[T], result))
+        return self._accept(*self._digest(self._rows, items))
+
+    def _accept(self, current: dict[K, T], diff: Diff[K, T]) -> Diff[K, T]:
+        """Record a successful fetch's rows and report its diff."""
+        self._rows = current
+        self.failures = 0
+        self.last_error = None
+        self.last_success = self._clock()
+        self.loaded = True
+        if self._wants_fast is not None:
+            self._fast = self._wants_fast(current.values())
+        if self._on_diff is not None:
+            self._on_diff(diff)
+        return diff
 
     def _digest(self, previous: Mapping[K, T], items: list[T]) -> tuple[dict[K, T], Diff[K, T]]:
         """Key the items and diff them against ``previous`` (may run in a worker thread)."""
@@ -280,11 +291,15 @@ class Poller(Generic[K, T]):
 
     async def run(self) -> None:
         """Tick forever (until cancelled): tick, wait ``next_delay()`` or a wake-up, repeat."""
+        seeded = self.loaded  # seeded (see seed()): its first rows are here; wait first
         while True:
-            # Cleared before the tick, so a refresh asked for during a slow fetch is not lost:
-            # it starts the next tick as soon as this one ends (coalesced, never concurrent).
-            self._wake.clear()
-            if not self._paused:
-                await self.tick()
+            if seeded:
+                seeded = False
+            else:
+                # Cleared before the tick, so a refresh asked for during a slow fetch is not
+                # lost: the next tick starts as soon as this one ends (never concurrent).
+                self._wake.clear()
+                if not self._paused:
+                    await self.tick()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.next_delay())

@@ -25,6 +25,7 @@ disabled and hidden (``check_action`` returns False), and their methods refuse t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,12 +120,55 @@ class ResourceView(Vertical):
         self.state: ViewState = "loading"
         self.active = False
         self.last_refresh: datetime | None = None
+        #: The first load, started before mounting (:meth:`start_first_load`).
+        self._first_load: asyncio.Future[Any] | None = None
 
     # ------------------------------------------------------------------ for subclasses
 
     async def fetch(self) -> Iterable[Any]:
         """Ask the client for the rows of this view."""
+        return self.present(await self.load())
+
+    async def load(self) -> Any:
+        """The client calls of one refresh, touching no widget (it may run before the view
+        is mounted); :meth:`present` turns the answer into rows. Views override either
+        this pair or :meth:`fetch`."""
         raise NotImplementedError
+
+    def present(self, loaded: Any) -> Iterable[Any]:
+        """The rows of what :meth:`load` returned (and what else the view keeps of it)."""
+        result: Iterable[Any] = loaded
+        return result
+
+    def start_first_load(self) -> None:
+        """Start the first :meth:`load` now, while the screen is still being built: when it
+        is back by the time the view mounts, the first paint has the rows."""
+        if self._first_load is None and self.client is not None and self._loads_alone():
+            self._first_load = asyncio.ensure_future(self.load())
+
+    def _loads_alone(self) -> bool:
+        return type(self).load is not ResourceView.load
+
+    async def _poll_fetch(self) -> Iterable[Any]:
+        first, self._first_load = self._first_load, None
+        if first is not None:
+            return self.present(await first)
+        return await self.fetch()
+
+    def _take_first_load(self) -> None:
+        """Hand a first load that is already back to the poller (rows before the paint)."""
+        first = self._first_load
+        if self.poller is None or first is None or not first.done() or first.cancelled():
+            return
+        if first.exception() is not None:
+            return  # the poller's first tick reports it
+        self._first_load = None
+        self.poller.seed(self.present(first.result()))
+
+    def on_unmount(self) -> None:
+        first, self._first_load = self._first_load, None
+        if first is not None:
+            first.cancel()
 
     def row(self, item: Any) -> Sequence[object]:
         """The cells of one item, one per column."""
@@ -188,7 +232,7 @@ class ResourceView(Vertical):
             self.set_state("unavailable", self.context.clients.why_missing(self.SERVICE))
             return
         self.poller = Poller(
-            self.fetch,
+            self._poll_fetch,
             self.item_key,
             interval=self.context.settings.refresh_interval(self.AREA),
             fast_interval=self.FAST_INTERVAL,
@@ -202,6 +246,7 @@ class ResourceView(Vertical):
         if not self.active:
             self.poller.pause()
         self.set_state("loading", f"Loading {self.TITLE.lower()}…")
+        self._take_first_load()
         self.run_worker(
             self.poller.run(), name=f"poll-{self.AREA}", group="pollers", exit_on_error=False
         )

@@ -292,3 +292,24 @@ def test_compute_diff_treats_the_same_object_as_unchanged_and_finds_removals() -
     same = NeverEqual()
     diff = compute_diff({"a": same, "b": 1}, {"a": same, "c": 2})
     assert (dict(diff.added), dict(diff.changed), set(diff.removed)) == ({"c": 2}, {}, {"b"})
+
+
+async def test_a_seeded_poller_reports_at_once_and_waits_an_interval_before_fetching() -> None:
+    """A result fetched before the poller existed (the first tab's rows, loaded while the
+    screen is built) is its first tick: reported synchronously, and not fetched again at once."""
+    source = Source()
+    source.rows = [Row("a", 2)]
+    poller, diffs, _ = make_poller(source, interval=0.3)
+    diff = poller.seed([Row("a", 1), Row("b", 1)])
+    assert diffs == [diff] and set(diff.added) == {"a", "b"}
+    assert poller.loaded and poller.rows["a"].value == 1
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.1)
+    assert source.calls == 0, "the seeded rows are fresh: no fetch before the interval"
+    poller.refresh_now()
+    await asyncio.sleep(0.05)
+    assert source.calls == 1, "a refresh asked for still fetches at once"
+    assert diffs[-1].changed == {"a": Row("a", 2)} and diffs[-1].removed == {"b"}
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

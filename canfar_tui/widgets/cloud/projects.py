@@ -231,7 +231,7 @@ class ProjectsView(CloudView):
                     markup=False,
                 )
 
-    async def fetch(self) -> Iterable[Any]:
+    async def load(self) -> tuple[Sequence[Project], Project | None, ProjectExtras]:
         # The five calls are made together (one round trip's wait, not five); a failing
         # extra does not hide the projects, a failing project list fails the fetch.
         extras = asyncio.ensure_future(self._fetch_extras())
@@ -244,9 +244,12 @@ class ProjectsView(CloudView):
             with contextlib.suppress(BaseException):
                 await extras
             raise
+        return projects, current, await extras
+
+    def present(self, loaded: Any) -> Iterable[Any]:
+        projects, current, self.extras = loaded
         self.current_project_id = current.id if current else None
         self.context.navigation.set_project(current)
-        self.extras = await extras
         return [(project, project.id == self.current_project_id) for project in projects]
 
     async def _fetch_extras(self) -> ProjectExtras:
