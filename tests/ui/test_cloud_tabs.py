@@ -28,7 +28,7 @@ import pytest
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
 from canfar_tui.clients.bundle import Clients
@@ -51,7 +51,7 @@ from canfar_tui.screens.launch import LaunchScreen
 from canfar_tui.screens.vm_setup import VmSetupScreen
 from canfar_tui.ssh import PlanResult, SshStep, display_command
 from canfar_tui.widgets.cloud import instance_ssh as cloud_instances
-from canfar_tui.widgets.cloud.projects import ProjectsView, QuotaBars
+from canfar_tui.widgets.cloud.projects import ProjectPanels, ProjectsView
 from canfar_tui.widgets.resource_view import ResourceView
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
@@ -245,10 +245,12 @@ async def test_the_seed_steps_by_keys(
         )
         await until(
             pilot,
-            lambda: (projects.query_one(QuotaBars).text_of("instances") or "").endswith(" 0 / 10"),
+            lambda: (projects.query_one(ProjectPanels).text_of("instances") or "").endswith(
+                " 0 / 10"
+            ),
             "canfar-survey's quota",
         )
-        assert "canfar-survey" in str(projects.query_one("#quota-title", Label).render())
+        assert "Quota · canfar-survey" in text_of(projects.query_one(ProjectPanels))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details")
         details_rows = dict(app.screen.rows)  # type: ignore[attr-defined]
@@ -276,7 +278,7 @@ async def test_the_seed_steps_by_keys(
             lambda: [k.name for k in projects.extras.keypairs] == ["id_ed25519"],
             "the key pair",
         )
-        assert "id_ed25519" in text_of(projects.query_one("#keypairs-body", Static))
+        assert "id_ed25519" in text_of(projects.query_one(ProjectPanels))
 
         # -- allocate a floating IP; the second one is "Quota exceeded"
         addresses = await show_tab(pilot, app, "3", "floating_ips")
@@ -765,7 +767,7 @@ async def test_key_pair_delete_is_confirmed(settings: Settings, isolated_home: P
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await pilot.press("y")
         await until(pilot, lambda: not projects.extras.keypairs, "the deletion")
-        assert "No key pair yet" in text_of(projects.query_one("#keypairs-body", Static))
+        assert "No key pair yet" in text_of(projects.query_one(ProjectPanels))
     assert app.unexpected_errors == 0
 
 

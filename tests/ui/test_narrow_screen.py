@@ -354,16 +354,17 @@ async def test_the_quota_panel_is_quiet_when_the_app_exits_right_after_painting(
 
 
 async def test_the_quota_bars_fill_and_colour_by_the_share_used() -> None:
-    """The quota panel is one widget: name, bar and numbers a line, warning from 80 %."""
+    """The quota panel is drawn by one widget: name, bar and numbers a line, warning from
+    80 %, in the left column (half the width)."""
     from rich.style import Style
     from textual.app import App, ComposeResult
 
     from canfar_tui.models import QuotaUsage
-    from canfar_tui.widgets.cloud.projects import QuotaBars
+    from canfar_tui.widgets.cloud.projects import ProjectPanels
 
     class Host(App[None]):
         def compose(self) -> ComposeResult:
-            yield QuotaBars()
+            yield ProjectPanels()
 
     usages = [
         QuotaUsage("instances", 1, 4),
@@ -371,13 +372,17 @@ async def test_the_quota_bars_fill_and_colour_by_the_share_used() -> None:
         QuotaUsage("ram", 30720, 30720, "MB"),
         QuotaUsage("floating_ips", 0, -1),
     ]
-    async with Host().run_test(size=(50, 10)) as pilot:
-        bars = pilot.app.query_one(QuotaBars)
-        bars.show(usages)
+    async with Host().run_test(size=(102, 16)) as pilot:
+        bars = pilot.app.query_one(ProjectPanels)
+        bars.show(quota_title="Quota", usages=usages, quota_message="", keypairs="", flavors="")
         await pilot.pause()
-        assert bars.size.height == 4
-        bar_cells = 50 - 13 - 16
-        lines = {usage.resource: bars.line(usage, 50) for usage in usages}
+        assert bars.left_width == 48  # 100 cells inside the padding, half less the gap
+        bar_cells = 48 - 13 - 16
+        lines = {usage.resource: bars.line(usage, 48) for usage in usages}
+        shown = [strip.text for strip in pilot.app.screen._compositor.render_strips()]
+        assert [line[1:49].rstrip() for line in shown[1:5]] == [
+            lines[usage.resource].plain for usage in usages
+        ]
         assert lines["instances"].plain == (
             "Instances    " + "█" * 5 + "░" * (bar_cells - 5) + " 1 / 4"
         )

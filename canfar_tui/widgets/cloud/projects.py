@@ -14,16 +14,15 @@ import contextlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
 from textual.widget import Widget
-from textual.widgets import Label, Static
 
 from canfar_tui.clients.base import ClientError, InvalidInput
 from canfar_tui.clients.cloud.sshkeys import parse_public_key
@@ -82,43 +81,84 @@ QUOTA_NAME_CELLS = 13
 QUOTA_NUMBERS_CELLS = 16
 
 
-class QuotaBars(Widget):
-    """One line per quota: its name, a bar of the share used and the numbers.
+#: The Flavors panel's note under its table.
+FLAVORS_NOTE = (
+    "c… flavors have an ephemeral scratch disk (/mnt); p… flavors are persistent, without scratch."
+)
 
-    One widget for every quota (not a row of three widgets each): the rows arrive with the
-    first fetch, and mounting a dozen widgets then cost a tenth of the first tab's start.
-    The bar is coloured like the theme's primary colour, warning from 80 % and error when full.
+
+class ProjectPanels(Widget):
+    """What the Projects tab shows under its table, in two columns drawn by one widget: the
+    active project's quota (a bar a line) and key pairs on the left, flavors on the right.
+
+    One widget, not a dozen (titles, bars, messages, two columns): every widget here was paid
+    for by the first paint. A quota's bar is coloured like the theme's primary colour,
+    warning from 80 % and error when full.
     """
 
-    COMPONENT_CLASSES = {"quota-bar", "quota-bar--high", "quota-bar--full"}
-    DEFAULT_CSS = """
-    QuotaBars {
-        height: auto;
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "panel--title",
+        "panel--message",
+        "quota-bar",
+        "quota-bar--high",
+        "quota-bar--full",
     }
-    QuotaBars > .quota-bar {
+    DEFAULT_CSS = """
+    ProjectPanels {
+        height: 1fr;
+        min-height: 8;
+        padding: 0 1;
+    }
+    ProjectPanels > .panel--title {
+        text-style: bold;
+        color: $accent;
+    }
+    ProjectPanels > .panel--message {
+        color: $text-muted;
+    }
+    ProjectPanels > .quota-bar {
         color: $primary;
     }
-    QuotaBars > .quota-bar--high {
+    ProjectPanels > .quota-bar--high {
         color: $warning;
     }
-    QuotaBars > .quota-bar--full {
+    ProjectPanels > .quota-bar--full {
         color: $error;
     }
     """
 
+    #: Cells between the two columns (and after the right one).
+    GAP = 2
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.quota_title = "Quota"
         self.usages: tuple[QuotaUsage, ...] = ()
+        self.quota_message = ""
+        self.keypairs: RenderableType = Text("")
+        self.flavors: RenderableType = Text("")
 
-    def show(self, usages: Sequence[QuotaUsage]) -> None:
-        """Show these quotas (in this order)."""
-        usages = tuple(usages)
-        if usages != self.usages:
-            self.usages = usages
-            self.refresh(layout=True)
+    def show(
+        self,
+        *,
+        quota_title: str,
+        usages: Sequence[QuotaUsage],
+        quota_message: str,
+        keypairs: RenderableType,
+        flavors: RenderableType,
+    ) -> None:
+        """Show these (the quotas in this order)."""
+        self.quota_title = quota_title
+        self.usages = tuple(usages)
+        self.quota_message = quota_message
+        self.keypairs = keypairs
+        self.flavors = flavors
+        self.refresh()
 
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self.usages)
+    @property
+    def left_width(self) -> int:
+        """Cells of the left column's content (quota and key pairs)."""
+        return max(1, self.size.width // 2 - self.GAP)
 
     def line(self, usage: QuotaUsage, width: int) -> Text:
         """The line of one quota, ``width`` cells wide."""
@@ -139,14 +179,29 @@ class QuotaBars(Widget):
         text.append(" " + quota_numbers(usage))
         return text
 
-    def render(self) -> Text:
-        width = max(1, self.size.width)
-        return Text("\n", end="").join(self.line(usage, width) for usage in self.usages)
-
     def text_of(self, resource: str) -> str | None:
         """The plain text of one quota's line as shown (None when it is not shown)."""
         usage = next((u for u in self.usages if u.resource == resource), None)
-        return None if usage is None else self.line(usage, max(1, self.size.width)).plain
+        return None if usage is None else self.line(usage, self.left_width).plain
+
+    def render(self) -> RenderableType:
+        title = self.get_component_rich_style("panel--title")
+        muted = self.get_component_rich_style("panel--message")
+        left_width = self.left_width
+        right_width = max(1, self.size.width - left_width - 2 * self.GAP)
+        left: list[RenderableType] = [Text(self.quota_title, title, no_wrap=True)]
+        if self.usages:
+            left.append(Text("\n").join(self.line(usage, left_width) for usage in self.usages))
+        if self.quota_message:
+            left.append(Text(self.quota_message, muted))
+        left += [Text(" "), Text("Key pairs (i: import)", title), self.keypairs]
+        right: list[RenderableType] = [Text("Flavors", title), self.flavors]
+        right.append(Text(FLAVORS_NOTE, muted))
+        grid = Table.grid(padding=(0, self.GAP, 0, 0))
+        grid.add_column(width=left_width)
+        grid.add_column(width=right_width)
+        grid.add_row(Group(*left), Group(*right))
+        return grid
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,23 +268,7 @@ class ProjectsView(CloudView):
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
-        with Horizontal(id="project-panels"):
-            # Flat columns (no box per panel): each widget here is paid for by the first paint.
-            with Vertical(id="project-left", classes="project-panel"):
-                yield Label("Quota", id="quota-title", classes="panel-title")
-                yield QuotaBars(id="quota-bars")
-                yield Static("", id="quota-message", classes="panel-message", markup=False)
-                yield Label("Key pairs (i: import)", id="keypairs-title", classes="panel-title")
-                yield Static("", id="keypairs-body")
-            with Vertical(id="flavors-panel", classes="project-panel"):
-                yield Label("Flavors", classes="panel-title")
-                yield Static("", id="flavors-body")
-                yield Static(
-                    "c… flavors have an ephemeral scratch disk (/mnt); p… flavors are "
-                    "persistent, without scratch.",
-                    classes="panel-message",
-                    markup=False,
-                )
+        yield ProjectPanels(id="project-panels")
 
     async def load(self) -> tuple[Sequence[Project], Project | None, ProjectExtras]:
         # The five calls are made together (one round trip's wait, not five); a failing
@@ -301,26 +340,22 @@ class ProjectsView(CloudView):
             return
         extras = self.extras
         project = self.context.navigation.project
-        title = f"Quota · {project.name}" if project else "Quota"
-        self.query_one("#quota-title", Label).update(title)
-        self._show_quota(extras)
-        self.query_one("#keypairs-body", Static).update(self._keypairs_renderable(extras))
-        self.query_one("#flavors-body", Static).update(self._flavors_renderable(extras))
-
-    def _show_quota(self, extras: ProjectExtras) -> None:
         usages: list[QuotaUsage] = []
         if extras.quota is not None:
             known = [u for key in QUOTA_LABELS if (u := extras.quota.get(key)) is not None]
             usages = known + [u for u in extras.quota.usages if u.resource not in QUOTA_LABELS]
-        self.query_one(QuotaBars).show(usages)
-        text = ""
+        message = ""
         if extras.quota_error:
-            text = f"Quota unavailable: {extras.quota_error}"
+            message = f"Quota unavailable: {extras.quota_error}"
         elif extras.quota is not None and not usages:
-            text = "This cloud reports no quota."
-        message = self.query_one("#quota-message", Static)
-        message.update(text)
-        message.display = bool(text)
+            message = "This cloud reports no quota."
+        self.query_one(ProjectPanels).show(
+            quota_title=f"Quota · {project.name}" if project else "Quota",
+            usages=usages,
+            quota_message=message,
+            keypairs=self._keypairs_renderable(extras),
+            flavors=self._flavors_renderable(extras),
+        )
 
     @staticmethod
     def _keypairs_renderable(extras: ProjectExtras) -> Text | PlainTable:
