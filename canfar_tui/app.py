@@ -33,7 +33,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import ContentSwitcher
 from textual.worker import Worker, WorkerState
 
 from canfar_tui import __version__
@@ -48,6 +48,7 @@ from canfar_tui.widgets.footer import DashboardFooter
 from canfar_tui.widgets.header import StatusHeader
 from canfar_tui.widgets.resource_table import ResourceTable
 from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.tab_bar import TabBar
 from canfar_tui.widgets.tabs import TABS, tab_title, view_class
 
 if TYPE_CHECKING:
@@ -85,17 +86,16 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         # Only the first tab's view is built now; the others are mounted when first shown,
         # so the first paint does not wait for six tabs nobody has looked at yet.
+        first = TABS[0][0]
         yield StatusHeader(id="header")
-        with TabbedContent(id="tabs"):
-            for index, (tab_id, title, _) in enumerate(TABS):
-                with TabPane(title, id=f"tab-{tab_id}"):
-                    if index == 0:
-                        view = view_class(tab_id)(self._view_context(), id=f"view-{tab_id}")
-                        self._remember_view(tab_id, view)
-                        if isinstance(view, ResourceView):
-                            # Its rows load while the screen is built: in the first paint.
-                            view.start_first_load()
-                        yield view
+        yield TabBar([(tab_id, title) for tab_id, title, _ in TABS], active=first, id="tab-bar")
+        with ContentSwitcher(id="tabs", initial=f"view-{first}"):
+            view = view_class(first)(self._view_context(), id=f"view-{first}")
+            self._remember_view(first, view)
+            if isinstance(view, ResourceView):
+                # Its rows load while the screen is built: in the first paint.
+                view.start_first_load()
+            yield view
         yield DashboardFooter()
 
     def _remember_view(self, tab_id: str, view: TabView) -> None:
@@ -510,9 +510,9 @@ class CanfarApp(App[None]):
         view = self.view(tab_id)
         if view is None:
             view = view_class(tab_id)(self.view_context, id=f"view-{tab_id}")
-            pane = self.screen_stack[0].query_one(f"#tab-{tab_id}", TabPane)
+            switcher = self.screen_stack[0].query_one("#tabs", ContentSwitcher)
             self.mounted_views[tab_id] = view
-            await pane.mount(view)
+            await switcher.mount(view)
         return view
 
     async def switch_to(self, tab_id: str) -> TabView:
@@ -561,29 +561,27 @@ class CanfarApp(App[None]):
         self.show_tab(tab_id)
 
     def show_tab(self, tab_id: str) -> None:
-        tabs = self.screen_stack[0].query_one(TabbedContent)
-        if tabs.active == f"tab-{tab_id}":
+        tabs = self.screen_stack[0].query_one(TabBar)
+        if tabs.active == tab_id:
             self._focus_view(tab_id)
         else:
-            tabs.active = f"tab-{tab_id}"
+            tabs.active = tab_id  # TabBar.Changed does the rest
 
     def _focus_view(self, tab_id: str) -> None:
         view = self.view(tab_id)
         if view is not None:
             view.focus_default()
 
-    @on(TabbedContent.TabActivated, "#tabs")
-    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        tab_id = (event.pane.id or "").removeprefix("tab-")
+    @on(TabBar.Changed, "#tab-bar")
+    async def _tab_activated(self, event: TabBar.Changed) -> None:
+        tab_id = event.tab_id
         self.active_tab_id = tab_id
-        # The tab left stops now, not once this one is built: a refresh of it landing
-        # meanwhile would focus its table, and TabbedContent would switch back to it.
+        # The tab left stops now, not once this one is built.
         self.activate_view(tab_id)
-        await self.ensure_view(tab_id)
+        view = await self.ensure_view(tab_id)
         if self.active_tab_id != tab_id:
-            # The user moved on while this tab was being built; focusing its table now
-            # would make TabbedContent switch back to it.
-            return
+            return  # the user moved on while this tab was being built
+        self.screen_stack[0].query_one("#tabs", ContentSwitcher).current = view.id
         self.activate_view(tab_id)
         self._focus_view(tab_id)
         self.refresh_bindings()

@@ -15,8 +15,8 @@ instance with the IP, a valid proxy certificate, a ``.cat`` file in VOSpace, an 
 snapshot, a batch submitted, no job of the user's left in the queue, no instance left beside
 the snapshot), the preferences (the VM set-up ran on an instance) and the Detect tab (its run
 wrote a catalogue). A step once done stays done for the rest of the walk. The current step's
-tab label carries the ``tutorial-target`` class (highlighted); notifications are lifted above
-the panel while it is shown.
+tab title is highlighted (:meth:`~canfar_tui.widgets.tab_bar.TabBar.set_target`);
+notifications are lifted above the panel while it is shown.
 
 Start it with ``canfar-tui --tutorial`` or ``T`` (:func:`toggle_tutorial`); ``T`` again, or
 ``escape`` in the panel, ends it. Outside the sandbox profile it refuses in one line.
@@ -41,13 +41,13 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.css.query import NoMatches
-from textual.widgets import Label, Static, TabbedContent
+from textual.widgets import Label, Static
 
 from canfar_tui.clients.base import ClientError, SupportsHistory, expiry_text
 from canfar_tui.models import ImageKind, JobStatus
 from canfar_tui.preferences import PreferencesError, PreferenceStore
 from canfar_tui.widgets.context import ViewContext
+from canfar_tui.widgets.tab_bar import TabBar
 from canfar_tui.widgets.tabs import TABS, tab_title, view_class
 
 if TYPE_CHECKING:
@@ -77,8 +77,6 @@ MAX_FOLDERS: Final = 20
 MAX_NODES: Final = 500
 #: The suffix of the catalogues the seed's jobs make.
 CATALOGUE_SUFFIX: Final = ".cat"
-#: The CSS class of the tab label of the current step.
-TARGET_CLASS: Final = "tutorial-target"
 #: The CSS class of the dashboard while the panel is shown (lifts the notifications).
 RUNNING_CLASS: Final = "-tutorial"
 #: How long the "step done" notices stay.
@@ -466,9 +464,6 @@ class TutorialPanel(Vertical, can_focus=True):
         color: $warning;
         height: 1;
     }
-    Tab.tutorial-target {
-        text-style: bold reverse;
-    }
     /* Notifications above the panel (7 lines) and the footer (1), never over the panel. */
     Screen.-tutorial ToastRack {
         margin-bottom: 8;
@@ -604,18 +599,13 @@ class TutorialPanel(Vertical, can_focus=True):
         self._highlight(current.tab if current is not None and self._loaded else None)
 
     def _highlight(self, tab_id: str | None) -> None:
-        """Put :data:`TARGET_CLASS` on the label of ``tab_id``'s tab only (None: on none)."""
+        """Highlight the title of ``tab_id``'s tab only (None: none)."""
 
         stack = self.app.screen_stack
         if not stack:  # the app is closing
             return
-        for tabs in stack[0].query(TabbedContent):
-            for tid, _, _ in TABS:
-                try:
-                    tab = tabs.get_tab(f"tab-{tid}")
-                except NoMatches:
-                    continue
-                tab.set_class(tid == tab_id, TARGET_CLASS)
+        for tabs in stack[0].query(TabBar):
+            tabs.set_target(tab_id)
 
     @property
     def step_text(self) -> str:
@@ -709,7 +699,7 @@ def toggle_tutorial(
         return
     panel = TutorialPanel(context, poll_seconds=poll_seconds)
     # In the flow after the tabs (not docked: docked widgets on one edge overlap the footer).
-    dashboard.mount(panel, after=dashboard.query_one(TabbedContent))
+    dashboard.mount(panel, after=dashboard.query_one("#tabs"))
     panel.focus()
 
 

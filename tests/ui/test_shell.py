@@ -9,7 +9,6 @@ from collections.abc import Callable
 import pytest
 from fakes import FixedCloud
 from textual.pilot import Pilot
-from textual.widgets import TabbedContent
 
 from canfar_tui.app import CanfarApp
 from canfar_tui.clients.base import Unavailable
@@ -18,6 +17,7 @@ from canfar_tui.screens.confirm import ConfirmScreen
 from canfar_tui.screens.details import DetailsScreen
 from canfar_tui.screens.help import HelpScreen
 from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.tab_bar import TabBar
 
 AppFactory = Callable[..., CanfarApp]
 
@@ -33,7 +33,7 @@ TAB_KEYS = {
 
 
 def active_tab(app: CanfarApp) -> str:
-    return app.screen_stack[0].query_one(TabbedContent).active.removeprefix("tab-")
+    return app.screen_stack[0].query_one(TabBar).active
 
 
 async def wait_loaded(pilot: Pilot[None], view: ResourceView) -> None:
@@ -47,6 +47,34 @@ async def wait_loaded(pilot: Pilot[None], view: ResourceView) -> None:
 def state_now(view: ResourceView) -> str:
     """The view's state as it is now (read by a call, which no earlier assert narrows)."""
     return view.state
+
+
+async def test_a_click_on_a_tab_title_shows_that_tab(make_app: AppFactory) -> None:
+    """The tab bar is one widget: a click on a title (or under it) selects that tab, whose
+    view is mounted on first use and shown; the underline moves under the new title."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        bar = app.screen_stack[0].query_one(TabBar)
+        start, end = bar.span("snapshots")
+        title = "".join(bar.render_line(0).text[start:end].split())
+        assert title == "Snapshots"
+        await pilot.click(TabBar, offset=(start + 2, 0))
+        for _ in range(200):
+            shown = app.view("snapshots")
+            if shown is not None and shown.display:
+                break
+            await pilot.pause(0.02)
+        assert active_tab(app) == "snapshots" == app.active_tab_id
+        view = app.view("snapshots")
+        assert view is not None and view.region.width > 0  # shown, not just mounted
+        projects = app.view("projects")
+        assert projects is not None and projects.region.width == 0  # hidden
+        underline = bar.render_line(1).text
+        assert set(underline[start + 1 : end - 1]) == {"━"}
+        await pilot.click(TabBar, offset=(bar.span("projects")[0] + 1, 1))  # the underline
+        await pilot.pause(0.2)
+        assert active_tab(app) == "projects"
+        assert app.unexpected_errors == 0
 
 
 async def test_number_keys_reach_every_tab_and_each_shows_a_state(make_app: AppFactory) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from textual.binding import Binding
 from textual.pilot import Pilot
-from textual.widgets import OptionList, Static, TabbedContent
+from textual.widgets import OptionList, Static
 from textual.widgets._toast import Toast
 
 from canfar_tui.app import CanfarApp, CanfarCommands, create_app
@@ -71,10 +71,10 @@ from canfar_tui.screens.trace import (
 )
 from canfar_tui.screens.vm_setup import VmSetupScreen
 from canfar_tui.widgets.resource_view import ResourceView
+from canfar_tui.widgets.tab_bar import TabBar
 from canfar_tui.widgets.tabs import TABS
 from canfar_tui.widgets.tutorial import (
     STEPS,
-    TARGET_CLASS,
     SandboxFacts,
     TutorialPanel,
     TutorialProgress,
@@ -385,10 +385,8 @@ def marks(panel: TutorialPanel) -> dict[str, str]:
 
 
 def tab_highlighted(app: CanfarApp) -> list[str]:
-    tabs = app.screen_stack[0].query_one(TabbedContent)
-    from canfar_tui.widgets.tabs import TABS
-
-    return [tid for tid, _, _ in TABS if tabs.get_tab(f"tab-{tid}").has_class(TARGET_CLASS)]
+    target = app.screen_stack[0].query_one(TabBar).target
+    return [] if target is None else [target]
 
 
 def tutorial_settings(settings: Settings, **changes: Any) -> Settings:
@@ -402,11 +400,11 @@ def assert_fits_beside(app: CanfarApp, panel: TutorialPanel) -> None:
     """At 80×24 the panel hides no tab label, leaves the tables their width, and no
     notification covers it (issue 15, item 3)."""
     screen = app.screen_stack[0]
-    tabs = screen.query_one(TabbedContent)
+    tabs = screen.query_one(TabBar)
+    assert not tabs.region.overlaps(panel.region)
     for tab_id, _, _ in TABS:
-        label = tabs.get_tab(f"tab-{tab_id}")
-        assert label.region.right <= NARROW[0] and label.region.width > 0, tab_id
-        assert not label.region.overlaps(panel.region), tab_id
+        start, end = tabs.span(tab_id)
+        assert tabs.region.x + end <= NARROW[0] and end > start, tab_id
     assert panel.region.width == NARROW[0]
     view = app.active_view
     if isinstance(view, ResourceView) and view.state == "ready":
