@@ -143,10 +143,11 @@ class ResourceView(Vertical):
     def start_first_load(self) -> None:
         """Start the first :meth:`load` now, while the screen is still being built: when it
         is back by the time the view mounts, the first paint has the rows."""
-        if self._first_load is None and self.client is not None and self._loads_alone():
+        if self._first_load is None and self.client is not None and self._has_own_load():
             self._first_load = asyncio.ensure_future(self.load())
 
-    def _loads_alone(self) -> bool:
+    def _has_own_load(self) -> bool:
+        """True for views that split :meth:`fetch` into :meth:`load` and :meth:`present`."""
         return type(self).load is not ResourceView.load
 
     async def _poll_fetch(self) -> Iterable[Any]:
@@ -167,8 +168,11 @@ class ResourceView(Vertical):
 
     def on_unmount(self) -> None:
         first, self._first_load = self._first_load, None
-        if first is not None:
-            first.cancel()
+        if first is None:
+            return
+        if first.done() and not first.cancelled():
+            first.exception()  # retrieved: a failure nobody will see is not logged at exit
+        first.cancel()
 
     def row(self, item: Any) -> Sequence[object]:
         """The cells of one item, one per column."""
