@@ -79,6 +79,7 @@ from canfar_tui.detection.params import (
     sex_parameters_name,
 )
 from canfar_tui.detection.sexconfig import SEX_KEYS, apply_command_line, catalogue_format
+from canfar_tui.detection.writers import ASCII_SEPARATORS
 
 __all__ = ["add_detect_arguments", "main", "run_detect"]
 
@@ -426,7 +427,9 @@ def _run_one(
     ext_failures: list[str] = []
     total_sources = 0
     t0 = time.perf_counter()
-    for event in runner.run(image, params, cancel):
+    # The workers format the rows of a text catalogue while the other CCDs still run.
+    separator = ASCII_SEPARATORS.get(fmt)
+    for event in runner.run(image, params, cancel, ascii_separator=separator):
         if isinstance(event, ImageOpened):
             for note in event.skipped:
                 reporter.warn(f"{name}: {note} (skipped)")

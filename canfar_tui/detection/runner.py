@@ -41,10 +41,11 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from canfar_tui.detection.errors import DetectionError
 from canfar_tui.detection.events import (
+    AsciiRows,
     DetectionResult,
     ExtensionFailed,
     ExtensionFinished,
@@ -239,11 +240,22 @@ def _usable_stderr() -> Iterator[None]:
         sys.stderr = current
 
 
-def _work(path: str, ext: ExtensionInfo, params: DetectionParams) -> ExtensionOutput:
-    """Worker entry point (module level so that it pickles)."""
+def _work(
+    path: str, ext: ExtensionInfo, params: DetectionParams, ascii_separator: str | None = None
+) -> ExtensionOutput:
+    """Worker entry point (module level so that it pickles).
+
+    With ``ascii_separator`` the worker also formats its catalogue rows as ASCII text (in
+    parallel with the other extensions, instead of all of them at the end in the parent).
+    """
     from canfar_tui.detection.engine import process_extension
 
-    return process_extension(path, ext, params)
+    out = process_extension(path, ext, params)
+    if ascii_separator is not None:
+        from canfar_tui.detection.writers import ascii_text
+
+        out.ascii_rows = ascii_text(out.catalogue, params.columns, ascii_separator)
+    return out
 
 
 @dataclass
@@ -355,16 +367,26 @@ class DetectionRunner:
         path: str | os.PathLike[str],
         params: DetectionParams | None = None,
         cancel_event: CancelEvent | None = None,
+        *,
+        ascii_separator: str | None = None,
     ) -> Iterator[ProgressEvent]:
         """Detect sources in every image extension of ``path``, yielding progress events.
 
         Never raises for problems with the input: they become
         :class:`~canfar_tui.detection.events.ImageFailed` or
         :class:`~canfar_tui.detection.events.ExtensionFailed` events.
+
+        ``ascii_separator`` (a value of :data:`canfar_tui.detection.writers.ASCII_SEPARATORS`):
+        each worker also formats its extension's rows of ``params.columns`` as ASCII text,
+        which the result carries as :attr:`DetectionResult.ascii_rows` (the CLI writing an
+        ASCII catalogue then only joins them).
         """
+        from canfar_tui.detection.params import COLUMN_INFO
         from canfar_tui.detection.reader import scan_image
 
         params = params or DetectionParams()
+        if any(column not in COLUMN_INFO for column in params.columns):
+            ascii_separator = None  # the catalogue writer reports the unknown column
         spath = os.fspath(path)
         t0 = time.perf_counter()
         try:
@@ -385,7 +407,7 @@ class DetectionRunner:
             return
 
         results: dict[int, ExtensionResult] = {}
-        outputs: dict[int, Any] = {}
+        outputs: dict[int, ExtensionOutput] = {}
         if params.check_images:
             from canfar_tui.detection.checkimages import CheckImageError, prepare
 
@@ -396,7 +418,15 @@ class DetectionRunner:
                 return
         try:
             yield from self._run_extensions(
-                spath, extensions, skipped, params, cancel_event, results, outputs, t0
+                spath,
+                extensions,
+                skipped,
+                params,
+                cancel_event,
+                results,
+                outputs,
+                t0,
+                ascii_separator,
             )
         finally:
             if params.check_images:
@@ -412,15 +442,15 @@ class DetectionRunner:
         params: DetectionParams,
         cancel_event: CancelEvent | None,
         results: dict[int, ExtensionResult],
-        outputs: dict[int, Any],
+        outputs: dict[int, ExtensionOutput],
         t0: float,
+        ascii_separator: str | None,
     ) -> Iterator[ProgressEvent]:
         total = len(extensions)
-        events = (
-            self._run_inline(spath, extensions, params, cancel_event, results, outputs)
-            if self.start_method == "inline" or total == 0
-            else self._run_pool(spath, extensions, params, cancel_event, results, outputs)
+        run_all = (
+            self._run_inline if self.start_method == "inline" or total == 0 else self._run_pool
         )
+        events = run_all(spath, extensions, params, cancel_event, results, outputs, ascii_separator)
         cancelled = False
         for event in events:
             if isinstance(event, ImageCancelled):
@@ -449,7 +479,16 @@ class DetectionRunner:
                 yield ImageFailed(spath, str(exc))
                 return
         parts = [outputs[r.extension.ext_number] for r in ok]
-        catalogue = np.concatenate(parts) if parts else empty_catalogue()
+        catalogue = np.concatenate([p.catalogue for p in parts]) if parts else empty_catalogue()
+        texts = [p.ascii_rows for p in parts]
+        ascii_rows = None
+        if ascii_separator is not None and all(text is not None for text in texts):
+            ascii_rows = AsciiRows(
+                tuple(params.columns),
+                ascii_separator,
+                tuple(text for text in texts if text is not None),
+                len(catalogue),
+            )
         result = DetectionResult(
             path=spath,
             params=params,
@@ -457,6 +496,7 @@ class DetectionRunner:
             catalogue=catalogue,
             seconds=time.perf_counter() - t0,
             skipped=skipped,
+            ascii_rows=ascii_rows,
         )
         yield ImageFinished(spath, result)
 
@@ -468,7 +508,7 @@ class DetectionRunner:
         error: str | None,
         seconds: float,
         results: dict[int, ExtensionResult],
-        outputs: dict[int, Any],
+        outputs: dict[int, ExtensionOutput],
         total: int,
     ) -> ProgressEvent:
         done = len(results) + 1
@@ -490,7 +530,7 @@ class DetectionRunner:
             timings=dict(out.timings),
             check_parts=dict(out.check_parts),
         )
-        outputs[ext.ext_number] = out.catalogue
+        outputs[ext.ext_number] = out
         return ExtensionFinished(spath, ext, n, out.timings.get("total", seconds), done, total)
 
     def _run_inline(
@@ -500,7 +540,8 @@ class DetectionRunner:
         params: DetectionParams,
         cancel_event: CancelEvent | None,
         results: dict[int, ExtensionResult],
-        outputs: dict[int, Any],
+        outputs: dict[int, ExtensionOutput],
+        ascii_separator: str | None,
     ) -> Iterator[ProgressEvent]:
         total = len(extensions)
         for index, ext in enumerate(extensions):
@@ -512,7 +553,7 @@ class DetectionRunner:
             out: ExtensionOutput | None = None
             error: str | None = None
             try:
-                out = _work(spath, ext, params)
+                out = _work(spath, ext, params, ascii_separator)
             except DetectionError as exc:
                 error = str(exc)
             except MemoryError:
@@ -530,7 +571,8 @@ class DetectionRunner:
         params: DetectionParams,
         cancel_event: CancelEvent | None,
         results: dict[int, ExtensionResult],
-        outputs: dict[int, Any],
+        outputs: dict[int, ExtensionOutput],
+        ascii_separator: str | None,
     ) -> Iterator[ProgressEvent]:
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
@@ -558,11 +600,11 @@ class DetectionRunner:
                 while pending and len(running) < slots:
                     task = pending.popleft()
                     try:
-                        future = executor.submit(_work, spath, task.ext, params)
+                        future = executor.submit(_work, spath, task.ext, params, ascii_separator)
                     except BrokenProcessPool:
                         self._discard_pool()
                         executor = self._pool()
-                        future = executor.submit(_work, spath, task.ext, params)
+                        future = executor.submit(_work, spath, task.ext, params, ascii_separator)
                     running[future] = (task, time.perf_counter())
                 yield from self._announce(spath, running, announced, total)
                 finished, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)
