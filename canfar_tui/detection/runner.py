@@ -41,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from canfar_tui.detection.errors import DetectionError
 from canfar_tui.detection.events import (
@@ -102,6 +102,17 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _libc() -> Any:
+    """The C library through ctypes (Linux only), without ``ctypes.util.find_library``.
+
+    ``find_library`` costs a worker ~15 ms before its first CCD (importing ``ctypes.util``,
+    scanning the linker cache twice); the process's global symbols already include libc's.
+    """
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _tune_malloc() -> bool:
     """Keep big freed blocks in the worker's heap instead of returning them to the kernel.
 
@@ -111,14 +122,10 @@ def _tune_malloc() -> bool:
     ``M_TRIM_THRESHOLD`` lets a worker reuse the same memory for every CCD (its peak RSS
     does not grow). Only done in worker processes; a no-op without glibc.
     """
+    if not sys.platform.startswith("linux"):
+        return False
     try:
-        import ctypes
-        import ctypes.util
-
-        name = ctypes.util.find_library("c")
-        if not name or not sys.platform.startswith("linux"):
-            return False
-        libc = ctypes.CDLL(name)
+        libc = _libc()
         m_trim_threshold, m_mmap_threshold = -1, -3
         ok = bool(libc.mallopt(m_mmap_threshold, 256 * 2**20)) or bool(
             libc.mallopt(m_mmap_threshold, 32 * 2**20)
@@ -163,10 +170,7 @@ def _die_with_owner(owner_pid: int, death_signal: bool) -> None:
 
     if death_signal and sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-            import ctypes.util
-
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc = _libc()
             libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if not _process_alive(owner_pid):
         os._exit(1)  # the owner died before the signal was asked for
@@ -325,8 +329,13 @@ class DetectionRunner:
                     )
                     # Start every worker now: processes are otherwise spawned on later
                     # submits, from whatever thread and with whatever sys.stderr is then.
-                    for future in [executor.submit(_noop) for _ in range(self.workers)]:
-                        future.result()
+                    # Each submit starts its process before returning (with fork the first
+                    # one forks them all); waiting for the answers only matters for a
+                    # forkserver, whose preloading should happen here, not in the first run.
+                    started = [executor.submit(_noop) for _ in range(self.workers)]
+                    if method != "fork":
+                        for future in started:
+                            future.result()
                 self._executor = executor
             return self._executor
 
