@@ -105,8 +105,8 @@ def _one_line(exc: BaseException) -> str:
 def _libc() -> Any:
     """The C library through ctypes (Linux only), without ``ctypes.util.find_library``.
 
-    ``find_library`` costs a worker ~15 ms before its first CCD (importing ``ctypes.util``,
-    scanning the linker cache twice); the process's global symbols already include libc's.
+    ``find_library`` cost every worker, before its first CCD, importing ``ctypes.util``
+    (~9 ms) and two look-ups (2–4 ms each); the process's global symbols include libc's.
     """
     import ctypes
 
