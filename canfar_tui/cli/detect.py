@@ -45,13 +45,14 @@ subcommand of ``canfar_tui.cli.main``; ``python -m canfar_tui.cli.detect`` runs 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from canfar_tui.detection.catalogue import (
     OutputError,
@@ -79,8 +80,9 @@ from canfar_tui.detection.params import (
     sex_parameters_name,
 )
 from canfar_tui.detection.sexconfig import SEX_KEYS, apply_command_line, catalogue_format
+from canfar_tui.detection.writers import ASCII_SEPARATORS
 
-__all__ = ["add_detect_arguments", "main", "run_detect"]
+__all__ = ["add_detect_arguments", "exit_now", "main", "run_detect"]
 
 PROG = "canfar-tui detect"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -426,7 +428,9 @@ def _run_one(
     ext_failures: list[str] = []
     total_sources = 0
     t0 = time.perf_counter()
-    for event in runner.run(image, params, cancel):
+    # The workers format the rows of a text catalogue while the other CCDs still run.
+    separator = ASCII_SEPARATORS.get(fmt)
+    for event in runner.run(image, params, cancel, ascii_separator=separator):
         if isinstance(event, ImageOpened):
             for note in event.skipped:
                 reporter.warn(f"{name}: {note} (skipped)")
@@ -488,6 +492,20 @@ def _remove_task(reporter: _Reporter, task: Any) -> None:
         reporter.progress.remove_task(task)
 
 
+def exit_now(status: int) -> NoReturn:
+    """End the process with ``status`` once ``detect`` has finished, without the teardown.
+
+    By then every catalogue is renamed into place and the worker processes are joined;
+    what is left is flushing stdout and stderr. Skipping the interpreter's teardown
+    (freeing numpy, sep and the other modules one by one) saves ~0.05 s a run.
+    Only for the process's own command line: never call it from a library or a test.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
+    os._exit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m canfar_tui.cli.detect``: the same as ``canfar-tui detect``."""
     parser = argparse.ArgumentParser(
@@ -500,4 +518,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

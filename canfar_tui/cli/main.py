@@ -148,6 +148,11 @@ def run_tui(settings: Settings, *, tutorial: bool = False) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``canfar-tui`` command line; return the exit status.
+
+    Without ``argv`` (the process's own command line: the ``canfar-tui`` script), a
+    finished ``detect`` ends the process at once (:func:`canfar_tui.cli.detect.exit_now`).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -155,9 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(args, "detect_missing", False):
                 print("canfar-tui: detection is not available in this build", file=sys.stderr)
                 return 2
-            from canfar_tui.cli.detect import run_detect
+            from canfar_tui.cli.detect import exit_now, run_detect
 
-            return int(run_detect(args))
+            status = int(run_detect(args))
+            if argv is None:
+                exit_now(status)
+            return status
         if args.command == "submit":
             from canfar_tui.cli.submit import run_submit
 

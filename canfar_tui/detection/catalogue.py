@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from canfar_tui.detection import writers
 from canfar_tui.detection.errors import DetectionError
-from canfar_tui.detection.events import DetectionResult
+from canfar_tui.detection.events import AsciiRows, DetectionResult
 from canfar_tui.detection.params import COLUMN_INFO, CatalogueFormat, DetectionParams
 
 if TYPE_CHECKING:
@@ -145,10 +145,12 @@ def write_catalogue(
 
     ``columns`` defaults to ``params.columns`` (from ``result.params`` for a result).
     """
+    formatted: AsciiRows | None = None
     if isinstance(result, DetectionResult):
         catalogue = result.catalogue
         params = params or result.params
         source: str | None = result.path
+        formatted = result.ascii_rows
     else:
         catalogue = result
         source = None
@@ -162,15 +164,16 @@ def write_catalogue(
         raise OutputError("empty catalogue name (give a file name, or use --outdir)")
     if out.is_dir():
         raise OutputError(f"{out}: is a directory (give a file name, or use --outdir)")
+    rows = _formatted_rows(formatted, cols, fmt, len(catalogue))
     try:
         if fmt == "ascii_head":
-            writers.write_ascii_head(catalogue, out, cols)
+            writers.write_ascii_head(catalogue, out, cols, rows)
             return out
         if fmt == "ascii":
-            writers.write_ascii(catalogue, out, cols)
+            writers.write_ascii(catalogue, out, cols, rows)
             return out
         if fmt == "ascii_skycat":
-            writers.write_ascii_skycat(catalogue, out, cols)
+            writers.write_ascii_skycat(catalogue, out, cols, rows)
             return out
         if fmt == "fits_ldac":
             if not isinstance(result, DetectionResult):
@@ -188,6 +191,20 @@ def write_catalogue(
     else:
         raise OutputError(f"unknown catalogue format {fmt!r} ({', '.join(FORMAT_SUFFIX)})")
     return out
+
+
+def _formatted_rows(
+    formatted: AsciiRows | None, columns: tuple[str, ...], fmt: str, n_rows: int
+) -> tuple[str, ...] | None:
+    """The workers' text of the rows, if it is what ``fmt`` writes for these ``columns``."""
+    if (
+        formatted is None
+        or formatted.columns != columns
+        or formatted.separator != writers.ASCII_SEPARATORS.get(fmt)
+        or formatted.n_rows != n_rows
+    ):
+        return None
+    return formatted.parts
 
 
 def _table(

@@ -35,12 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sep
 
-from canfar_tui.detection import windowed
-from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
 from canfar_tui.detection.column_info import COLUMN_INFO, MEASURED_COLUMNS
 from canfar_tui.detection.params import DetectionParams
-from canfar_tui.detection.photom_extra import EXTRA_COLUMNS, add_extra_photometry
-from canfar_tui.detection.world import WIN_WORLD_COLUMNS, WORLD_COLUMNS
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -117,6 +113,13 @@ def add_requested_columns(
     n = len(base)
     if n == 0 or not wanted:
         return out
+    # Imported here, not with this module: a worker pays for them (~30 ms, before its first
+    # CCD) only when a .param file asks for such columns.
+    from canfar_tui.detection import windowed
+    from canfar_tui.detection.classstar import CLASSSTAR_COLUMNS, add_classstar_columns
+    from canfar_tui.detection.photom_extra import EXTRA_COLUMNS, add_extra_photometry
+    from canfar_tui.detection.world import WIN_WORLD_COLUMNS, WORLD_COLUMNS
+
     x = base["X_IMAGE"].astype(np.float64) - 1.0
     y = base["Y_IMAGE"].astype(np.float64) - 1.0
     ny, nx = data.shape
@@ -305,6 +308,9 @@ def _windowed(
 ) -> None:
     """The WIN columns and VIGNET stamps (:mod:`canfar_tui.detection.windowed`), and the WIN
     world/sky/focal forms from them (:func:`canfar_tui.detection.world.add_world_columns`)."""
+    from canfar_tui.detection import windowed
+    from canfar_tui.detection.world import WIN_WORLD_COLUMNS
+
     world = wanted & WIN_WORLD_COLUMNS
     if wanted & windowed.WIN_COLUMNS or world:
         radius = windowed.half_light_radius(

@@ -115,6 +115,8 @@ class ExtensionOutput:
     timings: dict[str, float] = field(default_factory=dict)
     check_parts: dict[str, tuple[str, str]] = field(default_factory=dict)
     """CHECKIMAGE_NAME → (part file, header) (:mod:`canfar_tui.detection.checkimages`)."""
+    ascii_rows: str | None = None
+    """The catalogue's rows as ASCII text, when the runner asked the worker to format them."""
 
 
 def _header_float(header: Any, key: str, default: float) -> float:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from canfar_tui.detection.params import DetectionParams
 
 __all__ = [
+    "AsciiRows",
     "DetectionResult",
     "ExtensionFailed",
     "ExtensionFinished",
@@ -171,6 +172,23 @@ class ExtensionResult:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class AsciiRows:
+    """A catalogue's rows already formatted as SExtractor ASCII text, one part per extension.
+
+    The workers format their extension's rows while the other extensions still run
+    (:meth:`canfar_tui.detection.runner.DetectionRunner.run` with ``ascii_separator``), so
+    that writing an ASCII catalogue at the end is only joining and writing text.
+    ``columns`` and ``separator`` are what the text was formatted with; ``n_rows`` the number
+    of rows it holds.
+    """
+
+    columns: tuple[str, ...]
+    separator: str
+    parts: tuple[str, ...]
+    n_rows: int
+
+
 @dataclass
 class DetectionResult:
     """The catalogue of one image and how it was made.
@@ -187,6 +205,10 @@ class DetectionResult:
     catalogue: npt.NDArray[np.void]
     seconds: float
     skipped: tuple[str, ...] = ()
+    ascii_rows: AsciiRows | None = None
+    """The rows of ``catalogue`` formatted by the workers, when the run asked for them
+    (:func:`canfar_tui.detection.catalogue.write_catalogue` uses them for the ASCII formats
+    when the columns and separator match). Set it to None after changing ``catalogue``."""
 
     @property
     def n_sources(self) -> int:

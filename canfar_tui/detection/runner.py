@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from canfar_tui.detection.errors import DetectionError
 from canfar_tui.detection.events import (
+    AsciiRows,
     DetectionResult,
     ExtensionFailed,
     ExtensionFinished,
@@ -101,6 +102,17 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _libc() -> Any:
+    """The C library through ctypes (Linux only), without ``ctypes.util.find_library``.
+
+    ``find_library`` cost every worker, before its first CCD, importing ``ctypes.util``
+    (~9 ms) and two look-ups (2–4 ms each); the process's global symbols include libc's.
+    """
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _tune_malloc() -> bool:
     """Keep big freed blocks in the worker's heap instead of returning them to the kernel.
 
@@ -110,14 +122,10 @@ def _tune_malloc() -> bool:
     ``M_TRIM_THRESHOLD`` lets a worker reuse the same memory for every CCD (its peak RSS
     does not grow). Only done in worker processes; a no-op without glibc.
     """
+    if not sys.platform.startswith("linux"):
+        return False
     try:
-        import ctypes
-        import ctypes.util
-
-        name = ctypes.util.find_library("c")
-        if not name or not sys.platform.startswith("linux"):
-            return False
-        libc = ctypes.CDLL(name)
+        libc = _libc()
         m_trim_threshold, m_mmap_threshold = -1, -3
         ok = bool(libc.mallopt(m_mmap_threshold, 256 * 2**20)) or bool(
             libc.mallopt(m_mmap_threshold, 32 * 2**20)
@@ -162,10 +170,7 @@ def _die_with_owner(owner_pid: int, death_signal: bool) -> None:
 
     if death_signal and sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-            import ctypes.util
-
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc = _libc()
             libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if not _process_alive(owner_pid):
         os._exit(1)  # the owner died before the signal was asked for
@@ -239,11 +244,22 @@ def _usable_stderr() -> Iterator[None]:
         sys.stderr = current
 
 
-def _work(path: str, ext: ExtensionInfo, params: DetectionParams) -> ExtensionOutput:
-    """Worker entry point (module level so that it pickles)."""
+def _work(
+    path: str, ext: ExtensionInfo, params: DetectionParams, ascii_separator: str | None = None
+) -> ExtensionOutput:
+    """Worker entry point (module level so that it pickles).
+
+    With ``ascii_separator`` the worker also formats its catalogue rows as ASCII text (in
+    parallel with the other extensions, instead of all of them at the end in the parent).
+    """
     from canfar_tui.detection.engine import process_extension
 
-    return process_extension(path, ext, params)
+    out = process_extension(path, ext, params)
+    if ascii_separator is not None:
+        from canfar_tui.detection.writers import ascii_text
+
+        out.ascii_rows = ascii_text(out.catalogue, params.columns, ascii_separator)
+    return out
 
 
 @dataclass
@@ -313,8 +329,13 @@ class DetectionRunner:
                     )
                     # Start every worker now: processes are otherwise spawned on later
                     # submits, from whatever thread and with whatever sys.stderr is then.
-                    for future in [executor.submit(_noop) for _ in range(self.workers)]:
-                        future.result()
+                    # Each submit starts its process before returning (with fork the first
+                    # one forks them all); waiting for the answers only matters for a
+                    # forkserver, whose preloading should happen here, not in the first run.
+                    started = [executor.submit(_noop) for _ in range(self.workers)]
+                    if method != "fork":
+                        for future in started:
+                            future.result()
                 self._executor = executor
             return self._executor
 
@@ -355,16 +376,26 @@ class DetectionRunner:
         path: str | os.PathLike[str],
         params: DetectionParams | None = None,
         cancel_event: CancelEvent | None = None,
+        *,
+        ascii_separator: str | None = None,
     ) -> Iterator[ProgressEvent]:
         """Detect sources in every image extension of ``path``, yielding progress events.
 
         Never raises for problems with the input: they become
         :class:`~canfar_tui.detection.events.ImageFailed` or
         :class:`~canfar_tui.detection.events.ExtensionFailed` events.
+
+        ``ascii_separator`` (a value of :data:`canfar_tui.detection.writers.ASCII_SEPARATORS`):
+        each worker also formats its extension's rows of ``params.columns`` as ASCII text,
+        which the result carries as :attr:`DetectionResult.ascii_rows` (the CLI writing an
+        ASCII catalogue then only joins them).
         """
+        from canfar_tui.detection.params import COLUMN_INFO
         from canfar_tui.detection.reader import scan_image
 
         params = params or DetectionParams()
+        if any(column not in COLUMN_INFO for column in params.columns):
+            ascii_separator = None  # the catalogue writer reports the unknown column
         spath = os.fspath(path)
         t0 = time.perf_counter()
         try:
@@ -385,7 +416,7 @@ class DetectionRunner:
             return
 
         results: dict[int, ExtensionResult] = {}
-        outputs: dict[int, Any] = {}
+        outputs: dict[int, ExtensionOutput] = {}
         if params.check_images:
             from canfar_tui.detection.checkimages import CheckImageError, prepare
 
@@ -396,7 +427,15 @@ class DetectionRunner:
                 return
         try:
             yield from self._run_extensions(
-                spath, extensions, skipped, params, cancel_event, results, outputs, t0
+                spath,
+                extensions,
+                skipped,
+                params,
+                cancel_event,
+                results,
+                outputs,
+                t0,
+                ascii_separator,
             )
         finally:
             if params.check_images:
@@ -412,15 +451,15 @@ class DetectionRunner:
         params: DetectionParams,
         cancel_event: CancelEvent | None,
         results: dict[int, ExtensionResult],
-        outputs: dict[int, Any],
+        outputs: dict[int, ExtensionOutput],
         t0: float,
+        ascii_separator: str | None,
     ) -> Iterator[ProgressEvent]:
         total = len(extensions)
-        events = (
-            self._run_inline(spath, extensions, params, cancel_event, results, outputs)
-            if self.start_method == "inline" or total == 0
-            else self._run_pool(spath, extensions, params, cancel_event, results, outputs)
+        run_all = (
+            self._run_inline if self.start_method == "inline" or total == 0 else self._run_pool
         )
+        events = run_all(spath, extensions, params, cancel_event, results, outputs, ascii_separator)
         cancelled = False
         for event in events:
             if isinstance(event, ImageCancelled):
@@ -449,7 +488,16 @@ class DetectionRunner:
                 yield ImageFailed(spath, str(exc))
                 return
         parts = [outputs[r.extension.ext_number] for r in ok]
-        catalogue = np.concatenate(parts) if parts else empty_catalogue()
+        catalogue = np.concatenate([p.catalogue for p in parts]) if parts else empty_catalogue()
+        texts = [p.ascii_rows for p in parts]
+        ascii_rows = None
+        if ascii_separator is not None and all(text is not None for text in texts):
+            ascii_rows = AsciiRows(
+                tuple(params.columns),
+                ascii_separator,
+                tuple(text for text in texts if text is not None),
+                len(catalogue),
+            )
         result = DetectionResult(
             path=spath,
             params=params,
@@ -457,6 +505,7 @@ class DetectionRunner:
             catalogue=catalogue,
             seconds=time.perf_counter() - t0,
             skipped=skipped,
+            ascii_rows=ascii_rows,
         )
         yield ImageFinished(spath, result)
 
@@ -468,7 +517,7 @@ class DetectionRunner:
         error: str | None,
         seconds: float,
         results: dict[int, ExtensionResult],
-        outputs: dict[int, Any],
+        outputs: dict[int, ExtensionOutput],
         total: int,
     ) -> ProgressEvent:
         done = len(results) + 1
@@ -490,7 +539,7 @@ class DetectionRunner:
             timings=dict(out.timings),
             check_parts=dict(out.check_parts),
         )
-        outputs[ext.ext_number] = out.catalogue
+        outputs[ext.ext_number] = out
         return ExtensionFinished(spath, ext, n, out.timings.get("total", seconds), done, total)
 
     def _run_inline(
@@ -500,7 +549,8 @@ class DetectionRunner:
         params: DetectionParams,
         cancel_event: CancelEvent | None,
         results: dict[int, ExtensionResult],
-        outputs: dict[int, Any],
+        outputs: dict[int, ExtensionOutput],
+        ascii_separator: str | None,
     ) -> Iterator[ProgressEvent]:
         total = len(extensions)
         for index, ext in enumerate(extensions):
@@ -512,7 +562,7 @@ class DetectionRunner:
             out: ExtensionOutput | None = None
             error: str | None = None
             try:
-                out = _work(spath, ext, params)
+                out = _work(spath, ext, params, ascii_separator)
             except DetectionError as exc:
                 error = str(exc)
             except MemoryError:
@@ -530,7 +580,8 @@ class DetectionRunner:
         params: DetectionParams,
         cancel_event: CancelEvent | None,
         results: dict[int, ExtensionResult],
-        outputs: dict[int, Any],
+        outputs: dict[int, ExtensionOutput],
+        ascii_separator: str | None,
     ) -> Iterator[ProgressEvent]:
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
@@ -558,11 +609,11 @@ class DetectionRunner:
                 while pending and len(running) < slots:
                     task = pending.popleft()
                     try:
-                        future = executor.submit(_work, spath, task.ext, params)
+                        future = executor.submit(_work, spath, task.ext, params, ascii_separator)
                     except BrokenProcessPool:
                         self._discard_pool()
                         executor = self._pool()
-                        future = executor.submit(_work, spath, task.ext, params)
+                        future = executor.submit(_work, spath, task.ext, params, ascii_separator)
                     running[future] = (task, time.perf_counter())
                 yield from self._announce(spath, running, announced, total)
                 finished, _ = wait(list(running), timeout=0.1, return_when=FIRST_COMPLETED)

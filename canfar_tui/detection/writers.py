@@ -28,7 +28,7 @@ import errno
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +43,10 @@ if TYPE_CHECKING:
     from canfar_tui.detection.events import DetectionResult
 
 __all__ = [
+    "ASCII_SEPARATORS",
     "WriteError",
     "ascii_rows",
+    "ascii_text",
     "column_widths",
     "header_lines",
     "write_ascii",
@@ -66,6 +68,9 @@ _FITS_TYPE_OVERRIDES = {
 }
 _FITS_TYPES = {"i4": "J", "i8": "K", "f4": "E", "f8": "D"}
 _NUMPY_TYPES = {"I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+
+ASCII_SEPARATORS: dict[str, str] = {"ascii_head": " ", "ascii": " ", "ascii_skycat": " \t"}
+"""The text formats (CATALOG_TYPE) → the separator between the values of a row."""
 
 
 class WriteError(DetectionError):
@@ -131,6 +136,17 @@ def ascii_rows(
         yield "".join(row_format % row for row in rows)
 
 
+def ascii_text(
+    catalogue: npt.NDArray[np.void], columns: Sequence[str], separator: str = " "
+) -> str:
+    """All of :func:`ascii_rows` as one string (what a worker sends back for its extension).
+
+    Rows are formatted one by one, so the texts of consecutive parts of a catalogue, joined,
+    are the text of the whole catalogue.
+    """
+    return "".join(ascii_rows(catalogue, columns, separator))
+
+
 def _text_writer(path: Path) -> Any:
     return atomic_writer(path, text=True)
 
@@ -150,31 +166,65 @@ def _guard(path: Path, action: Any) -> None:
         ) from None
 
 
-def write_ascii(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:
-    """CATALOG_TYPE ASCII: one line per source, no header."""
+def _row_blocks(
+    catalogue: npt.NDArray[np.void],
+    columns: Sequence[str],
+    separator: str,
+    rows: Iterable[str] | None,
+) -> Iterable[str]:
+    """``rows`` (text formatted beforehand, e.g. by the workers), else the catalogue's rows."""
+    return rows if rows is not None else ascii_rows(catalogue, columns, separator)
+
+
+def write_ascii(
+    catalogue: npt.NDArray[np.void],
+    path: Path,
+    columns: Sequence[str],
+    rows: Iterable[str] | None = None,
+) -> None:
+    """CATALOG_TYPE ASCII: one line per source, no header.
+
+    ``rows``: the catalogue's rows already formatted (:func:`ascii_text` of its parts).
+    """
 
     def run() -> None:
         with _text_writer(path) as fh:
-            for block in ascii_rows(catalogue, columns):
+            for block in _row_blocks(catalogue, columns, ASCII_SEPARATORS["ascii"], rows):
                 fh.write(block)
 
     _guard(path, run)
 
 
-def write_ascii_head(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:
-    """CATALOG_TYPE ASCII_HEAD: the ``#`` header, then one line per source."""
+def write_ascii_head(
+    catalogue: npt.NDArray[np.void],
+    path: Path,
+    columns: Sequence[str],
+    rows: Iterable[str] | None = None,
+) -> None:
+    """CATALOG_TYPE ASCII_HEAD: the ``#`` header, then one line per source.
+
+    ``rows``: the catalogue's rows already formatted (:func:`ascii_text` of its parts).
+    """
 
     def run() -> None:
         with _text_writer(path) as fh:
             fh.write(header_lines(columns, column_widths(catalogue, columns)))
-            for block in ascii_rows(catalogue, columns):
+            for block in _row_blocks(catalogue, columns, ASCII_SEPARATORS["ascii_head"], rows):
                 fh.write(block)
 
     _guard(path, run)
 
 
-def write_ascii_skycat(catalogue: npt.NDArray[np.void], path: Path, columns: Sequence[str]) -> None:
-    """CATALOG_TYPE ASCII_SKYCAT, byte for byte SExtractor's layout."""
+def write_ascii_skycat(
+    catalogue: npt.NDArray[np.void],
+    path: Path,
+    columns: Sequence[str],
+    rows: Iterable[str] | None = None,
+) -> None:
+    """CATALOG_TYPE ASCII_SKYCAT, byte for byte SExtractor's layout.
+
+    ``rows``: the catalogue's rows already formatted with the `` \\t`` separator.
+    """
     names = list(columns)
     for i, alias in enumerate(("id", "ra", "dec", "mag")[: len(names)]):
         names[i] = alias
@@ -187,7 +237,8 @@ def write_ascii_skycat(catalogue: npt.NDArray[np.void], path: Path, columns: Seq
                 "symbol: id diamond  8.0\n# End config entry\n\n"
             )
             fh.write("\t".join(names) + "\n" + "-" * 18 + "\n")
-            for block in ascii_rows(catalogue, columns, separator=" \t"):
+            separator = ASCII_SEPARATORS["ascii_skycat"]
+            for block in _row_blocks(catalogue, columns, separator, rows):
                 fh.write(block)
             fh.write("[EOD]")
 

@@ -64,3 +64,20 @@ def test_first_screen_does_not_wait_for_heavy_imports(module: str) -> None:
 
 def test_the_check_itself_sees_textual_when_it_is_imported() -> None:
     assert "textual" in modules_after_import("canfar_tui.app")
+
+
+OPTIONAL_COLUMN_MODULES = {
+    "canfar_tui.detection.windowed",
+    "canfar_tui.detection.world",
+    "canfar_tui.detection.classstar",
+    "canfar_tui.detection.photom_extra",
+}
+
+
+def test_engine_leaves_the_optional_column_modules_to_the_columns_that_need_them() -> None:
+    """Every worker imports the engine before its first CCD: only what every run needs."""
+    loaded = modules_after_import("canfar_tui.detection.engine")
+    assert "canfar_tui.detection.columns" in loaded
+    assert sorted(OPTIONAL_COLUMN_MODULES & loaded) == []
+    loaded = modules_after_import("canfar_tui.detection.engine, canfar_tui.detection.windowed")
+    assert "canfar_tui.detection.windowed" in loaded  # the check sees them when they are

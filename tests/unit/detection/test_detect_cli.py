@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -283,3 +284,41 @@ def test_module_entry_point_in_a_subprocess(small_fz: SyntheticImage, workdir: P
     )
     assert re.fullmatch(closing_line("small.fits.fz", 4, "small.cat"), closing), closing
     assert (workdir / "small.cat").is_file()
+
+
+def test_canfar_tui_detect_in_a_subprocess_exits_at_once_with_everything_written(
+    small_fz: SyntheticImage, workdir: Path
+) -> None:
+    # The `canfar-tui` script calls main() without argv: a finished detect ends the process
+    # with os._exit (exit_now), after the catalogue is in place and stderr flushed.
+    proc = subprocess.run(
+        [sys.executable, "-m", "canfar_tui", "detect", str(small_fz.path), "-o", "sub.cat"],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(closing_line("small.fits.fz", 4, "sub.cat"), proc.stderr.strip())
+    assert cli.main([str(small_fz.path), "-o", "here.cat", "-q"]) == 0
+    assert (workdir / "sub.cat").read_bytes() == (workdir / "here.cat").read_bytes()
+    assert files(workdir) == ["here.cat", "sub.cat"]
+
+
+def test_exit_now_flushes_buffered_output_and_keeps_the_status() -> None:
+    code = (
+        "import sys\n"
+        "from canfar_tui.cli.detect import exit_now\n"
+        "sys.stdout.write('on stdout, block-buffered in a pipe')\n"
+        "sys.stderr.write('on stderr')\n"
+        "exit_now(3)\n"
+    )
+    # Without PYTHONUNBUFFERED, stdout into a pipe is block-buffered: os._exit alone loses it.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == "on stdout, block-buffered in a pipe"
+    assert proc.stderr == "on stderr"

@@ -182,3 +182,42 @@ def test_started_events_never_exceed_the_workers(small_fz: SyntheticImage) -> No
     assert most == 2
     assert not in_progress
     assert isinstance(events[-1], ImageFinished)
+
+
+def test_start_forks_every_worker_at_once(small_fz: SyntheticImage) -> None:
+    import multiprocessing
+
+    before = {p.pid for p in multiprocessing.active_children()}
+    with DetectionRunner(2, start_method="fork") as runner:
+        runner.start()  # does not wait for the workers to answer, but they exist
+        started = [p for p in multiprocessing.active_children() if p.pid not in before]
+        assert len(started) == 2
+        assert all(p.is_alive() for p in started)
+        final = list(runner.run(small_fz.path))[-1]
+    assert isinstance(final, ImageFinished)
+    assert not any(p.is_alive() for p in started)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and prctl")
+def test_worker_set_up_reaches_libc() -> None:
+    """A worker keeps freed memory (mallopt) and dies with its owner (PR_SET_PDEATHSIG)."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import ctypes, os, signal
+        from canfar_tui.detection import runner
+
+        assert runner._tune_malloc() is True
+        runner._die_with_owner(os.getppid(), death_signal=True)
+        value = ctypes.c_int(0)
+        pr_get_pdeathsig = 2
+        assert runner._libc().prctl(pr_get_pdeathsig, ctypes.byref(value), 0, 0, 0) == 0
+        print(value.value == signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (proc.returncode, proc.stdout.strip()) == (0, "True"), proc.stderr
