@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -497,9 +498,11 @@ def exit_now(status: int) -> NoReturn:
 
     By then every catalogue is renamed into place and the worker processes are joined;
     what is left is flushing stdout and stderr. Skipping the interpreter's teardown
-    (freeing numpy, sep and the other modules one by one) saves ~0.05 s a run.
+    (freeing numpy, sep and the other modules one by one) saves ~0.05 s a run. Log
+    handlers are flushed and closed first; atexit handlers do not run.
     Only for the process's own command line: never call it from a library or a test.
     """
+    logging.shutdown()  # a log file, if one was set up, gets its last lines
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, OSError, ValueError):
             stream.flush()

@@ -180,6 +180,10 @@ def test_deblending_overflow_is_retried(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(engine, "DEFAULT_SUBOBJECTS", 1)
     monkeypatch.setattr(sep, "set_sub_object_limit", record)
-    out = measure(data.copy(), DetectionParams())
+    default = sep.get_sub_object_limit()
+    try:
+        out = measure(data.copy(), DetectionParams())
+    finally:
+        real_set(default)  # sep's limit is process-wide: later tests call sep.extract directly
     assert limits[:2] == [1, 4]  # overflowed at 1, retried with a larger limit
     np.testing.assert_array_equal(out.catalogue, reference.catalogue)
