@@ -512,6 +512,7 @@ class CanfarApp(App[None]):
             view = view_class(tab_id)(self.view_context, id=f"view-{tab_id}")
             switcher = self.screen_stack[0].query_one("#tabs", ContentSwitcher)
             self.mounted_views[tab_id] = view
+            view.display = False  # shown when it becomes the switcher's current view
             await switcher.mount(view)
         return view
 
