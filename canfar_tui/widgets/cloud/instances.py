@@ -368,12 +368,17 @@ class InstancesView(InstanceSshActions):
             then=launched,
         )
 
+    def _instance_to_change(self) -> Instance | None:
+        """The selected instance for an action that changes it; None (after saying why when
+        nothing is selected) in read-only mode or with no instance."""
+        if self.context.read_only:
+            return None
+        return self._instance()
+
     # ------------------------------------------------------------------ floating IPs
 
     def action_associate_ip(self) -> None:
-        if self.context.read_only:
-            return
-        instance = self._instance()
+        instance = self._instance_to_change()
         if instance is None:
             return
         if instance.floating_ip:
@@ -439,9 +444,7 @@ class InstancesView(InstanceSshActions):
         )
 
     def action_disassociate_ip(self) -> None:
-        if self.context.read_only:
-            return
-        instance = self._instance()
+        instance = self._instance_to_change()
         if instance is None:
             return
         if not instance.floating_ip:
@@ -465,9 +468,7 @@ class InstancesView(InstanceSshActions):
     # ------------------------------------------------------------------ power
 
     def _power_action(self, action: str, label: str) -> None:
-        if self.context.read_only:
-            return
-        instance = self._instance()
+        instance = self._instance_to_change()
         if instance is None:
             return
         calls: dict[str, Callable[[], Awaitable[None]]] = {
@@ -493,9 +494,7 @@ class InstancesView(InstanceSshActions):
     # ------------------------------------------------------------------ snapshot
 
     def action_snapshot(self) -> None:
-        if self.context.read_only:
-            return
-        instance = self._instance()
+        instance = self._instance_to_change()
         if instance is None:
             return
 
