@@ -209,7 +209,7 @@ async def test_seed_ids_and_a_broken_one_through_the_pipeline_then_resubmit_the_
         table = view.query_one("#pipeline-outcome", ResourceTable)
         await wait_for(pilot, lambda: table.has_focus, "focus on the outcome")
         rows = table_rows(table)
-        assert list(rows) == [*SEED_IDS, BROKEN]
+        assert list(rows) == [*SEED_IDS, BROKEN], rows  # a failed ID shows its reason
         storage = app.clients.storage
         assert storage is not None
         for obs_id in SEED_IDS:
