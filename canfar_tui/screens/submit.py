@@ -310,6 +310,8 @@ class SubmitScreen(Screen[SubmitResult | None]):
         self.submitting = False
         #: ctrl+s came while the check was running: submit when it is done (if it passes).
         self.submit_pending = False
+        #: The snapshot and flavor lists (and the certificate) have been asked for and answered.
+        self.choices_loaded = False
         self._timer: Timer | None = None
         #: What the dry-run pane shows now (to skip rebuilding an unchanged table).
         self._dry_run_shown: object = None
@@ -509,6 +511,7 @@ class SubmitScreen(Screen[SubmitResult | None]):
             reason = self.no_cloud_reason or "no cloud in this profile"
             image_select.prompt = flavor_select.prompt = "no cloud"
             self.notify(f"Cannot list snapshots and flavors: {reason}", severity="error")
+            self.choices_loaded = True
             self._schedule()
             return
         try:
@@ -518,6 +521,7 @@ class SubmitScreen(Screen[SubmitResult | None]):
         except ClientError as error:
             image_select.prompt = flavor_select.prompt = "unavailable"
             self.notify(error.message, title="Snapshots and flavors", severity="error")
+            self.choices_loaded = True
             self._schedule()
             return
         usable_images, usable_flavors = fill_batch_choices(
@@ -525,6 +529,7 @@ class SubmitScreen(Screen[SubmitResult | None]):
         )
         self.images = {image.id: image for image in usable_images}
         self.flavors = {flavor.id: flavor for flavor in usable_flavors}
+        self.choices_loaded = True
         self._schedule()
 
     @work(thread=True, group="submit-detect", exit_on_error=False)
@@ -709,7 +714,12 @@ class SubmitScreen(Screen[SubmitResult | None]):
         if self.submitting:
             return
         preview = self.preview
-        if preview is None or preview.inputs != self.current_inputs():
+        if (
+            preview is None
+            or preview.inputs != self.current_inputs()
+            or (preview.rewrite is None and not self.choices_loaded)
+        ):
+            # Still checking, or the snapshot and flavor lists are still loading.
             if not self.submit_pending:
                 self.notify("Still checking the submit file; it goes when the check passes.")
             self.submit_pending = True

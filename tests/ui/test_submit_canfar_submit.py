@@ -8,8 +8,10 @@ submission that bypassed it leaves no record and fails the test).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from canfar_submit_fakes import read_record, write_fake
@@ -105,3 +107,41 @@ async def test_ctrl_s_during_the_check_submits_when_the_check_passes(
     assert len(results) == 1 and results[0] is not None
     assert read_record(batch_host)["argv"].startswith("do_catalogue.canfar-tui.sub ")
     assert (folder / "do_catalogue.canfar-tui.sub").read_text() == edited
+
+
+async def test_ctrl_s_before_the_snapshots_load_submits_once_they_are_there(
+    settings: Settings, tmp_path: Path, batch_host: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lint can pass before the snapshot and flavor lists arrive (a slow cloud): ctrl+s
+    then waits for them instead of saying "choose a snapshot" while the lists are loading
+    (the CI failure: the submission never came)."""
+    from canfar_tui.clients.cloud.sandbox import SandboxCloud
+
+    lists_released = asyncio.Event()
+    real_list_images = SandboxCloud.list_images
+
+    async def slow_list_images(self: SandboxCloud) -> Any:
+        await lists_released.wait()
+        return await real_list_images(self)
+
+    monkeypatch.setattr(SandboxCloud, "list_images", slow_list_images)
+    folder = job_folder(tmp_path)
+    app = create_app(settings, sandbox_clients(settings))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_submit(pilot, app, folder, sandbox=False)
+        await wait_for(pilot, lambda: screen.canfar_submit_checked, "the canfar_submit probe")
+        await wait_for(
+            pilot,
+            lambda: screen.preview is not None and screen.preview.report.ok,
+            "the lint without a snapshot",
+        )
+        assert screen.preview is not None and screen.preview.rewrite is None
+        results: list[SubmitResult | None] = []
+        screen.dismiss = results.append
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert not results and screen.submit_pending  # waiting for the lists
+        lists_released.set()
+        await wait_for(pilot, lambda: results, "the submission once the lists are there")
+    assert results == [SubmitResult(cluster=42, num_jobs=4, batch_name="ID: 42")]
+    assert read_record(batch_host)["argv"].startswith("do_catalogue.sub ")
