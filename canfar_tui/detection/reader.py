@@ -22,6 +22,7 @@ Imports numpy and astropy; import it only when detection runs.
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import warnings
@@ -585,38 +586,83 @@ def _read_rice_fast(fh: Any, ext: ExtensionInfo, header: Header) -> Pixels | Non
     if n_rows != expected_rows or row_bytes != np.dtype(desc_dtype).itemsize * 2:
         return None
     total = theap + pcount
-    fh.seek(ext.data_offset)
-    raw_bytes = fh.read(total)
-    if len(raw_bytes) != total:
+    available = os.fstat(fh.fileno()).st_size - ext.data_offset
+    if available < total:
         raise ExtensionError(
-            f"{ext.label}: truncated compressed data ({len(raw_bytes)} of {total} bytes)"
+            f"{ext.label}: truncated compressed data ({max(0, available)} of {total} bytes)"
         )
-    desc = np.frombuffer(raw_bytes, dtype=desc_dtype, count=2 * n_rows).reshape(n_rows, 2)
-    sizes = desc[:, 0].astype(np.int64)
-    starts = desc[:, 1].astype(np.int64) + theap
-    if (sizes <= 0).any() or (starts < theap).any() or (starts + sizes > total).any():
-        raise ExtensionError(f"{ext.label}: corrupt compressed data (bad tile descriptors)")
     itemsize = zbitpix // 8
     tile_pixels = [nx * tile_y] * n_rows
     tile_pixels[-1] = nx * (ny - tile_y * (n_rows - 1))
-    expected = nx * ny * itemsize
-    try:
-        # One C-level pass over the tiles (map/join): no Python bytecode per tile. The
-        # decoder wants bytes (not memoryviews), hence the small per-tile slices.
-        tiles = map(raw_bytes.__getitem__, map(slice, starts.tolist(), (starts + sizes).tolist()))
-        out = bytearray().join(map(decode, tiles, repeat(blocksize), repeat(bytepix), tile_pixels))
-        if len(out) != expected:  # some decoders pad the last block: trim tile by tile
-            out = bytearray().join(
-                decode(raw_bytes[a : a + n], blocksize, bytepix, npix)[: npix * itemsize]
-                for a, n, npix in zip(starts.tolist(), sizes.tolist(), tile_pixels, strict=True)
-            )
-    except Exception as exc:
-        raise ExtensionError(f"{ext.label}: cannot decompress: {_first_line(exc)}") from None
-    if len(out) != expected:
-        raise ExtensionError(f"{ext.label}: corrupt compressed data (wrong decoded size)")
-    raw = np.frombuffer(out, dtype=f"=i{itemsize}" if itemsize > 1 else "u1").reshape(ny, nx)
+    # The tiles are read through a read-only map of the file (the page cache) rather than
+    # into a private copy of the whole extension, and decoded straight into the array:
+    # ~27 MB less memory per dense CCD for a worker to fault in, and two copies less.
+    raw = np.empty((ny, nx), dtype=f"=i{itemsize}" if itemsize > 1 else "u1")
+    decoded = raw.data.cast("B")
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        base = ext.data_offset
+        desc = np.array(
+            np.frombuffer(mapped, dtype=desc_dtype, count=2 * n_rows, offset=base)
+        ).reshape(n_rows, 2)
+        sizes = desc[:, 0].astype(np.int64)
+        starts = desc[:, 1].astype(np.int64) + theap
+        if (sizes <= 0).any() or (starts < theap).any() or (starts + sizes > total).any():
+            raise ExtensionError(f"{ext.label}: corrupt compressed data (bad tile descriptors)")
+        starts += base
+        bounds = list(zip(starts.tolist(), (starts + sizes).tolist(), tile_pixels, strict=True))
+        try:
+            _decode_tiles(mapped, bounds, decode, blocksize, bytepix, decoded)
+        except ExtensionError as exc:
+            raise ExtensionError(f"{ext.label}: {exc}") from None
+        except Exception as exc:
+            raise ExtensionError(f"{ext.label}: cannot decompress: {_first_line(exc)}") from None
     bscale, bzero, blank = _scaling(header)
     return _finish(raw, bscale, bzero, blank, header)
+
+
+_TILES_PER_BATCH = 256
+
+
+def _decode_tiles(
+    mapped: Any,
+    bounds: list[tuple[int, int, int]],
+    decode: Any,
+    blocksize: int,
+    bytepix: int,
+    out: memoryview,
+) -> None:
+    """Decode the tiles (start, end, pixels) of ``mapped`` into ``out``, batch by batch.
+
+    Each batch is one C-level pass (map/join, no Python bytecode per tile) copied into
+    place, so the temporary bytes never exceed one batch: joining all the tiles at once
+    held every decoded tile and the joined copy together, and the scattered tile
+    buffers fragmented the worker's heap (the next CCD's arrays then needed new memory).
+    The decoder wants bytes (not memoryviews), hence the small per-tile slices.
+    """
+    position = 0
+    for first in range(0, len(bounds), _TILES_PER_BATCH):
+        batch = bounds[first : first + _TILES_PER_BATCH]
+        want = sum(npix for _, _, npix in batch) * bytepix
+        chunk = bytearray().join(
+            map(
+                decode,
+                map(mapped.__getitem__, (slice(a, b) for a, b, _ in batch)),
+                repeat(blocksize),
+                repeat(bytepix),
+                (npix for _, _, npix in batch),
+            )
+        )
+        if len(chunk) != want:  # some decoders pad the last block: trim tile by tile
+            chunk = bytearray().join(
+                decode(mapped[a:b], blocksize, bytepix, npix)[: npix * bytepix]
+                for a, b, npix in batch
+            )
+        if len(chunk) != want or position + want > len(out):
+            raise ExtensionError("corrupt compressed data (wrong decoded size)")
+        out[position : position + want] = chunk
+        position += want
+    if position != len(out):
+        raise ExtensionError("corrupt compressed data (wrong decoded size)")
 
 
 def _read_with_astropy(path: str | os.PathLike[str], ext: ExtensionInfo) -> Pixels:

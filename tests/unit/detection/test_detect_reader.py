@@ -167,10 +167,47 @@ def test_fast_rice_path_with_multi_row_tiles(
 
     monkeypatch.setattr(reader, "_read_with_astropy", no_fallback)
     rng = np.random.default_rng(8)
-    data = rng.integers(0, 65535, (250, 130)).astype(np.uint16)  # 250 % 16 != 0: short last tile
+    # 610 rows: a short last tile for 16 and 100, and more tiles than one decoding batch.
+    data = rng.integers(0, 65535, (610, 130)).astype(np.uint16)
     path = tmp_path / "tiles.fits.fz"
     hdu = fits.CompImageHDU(data, compression_type="RICE_1", tile_shape=(tile_rows, 130))
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
     (ext,), _ = scan_image(path)
     pixels = read_pixels(path, ext)
     np.testing.assert_array_equal(pixels.data, data.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("short tile", "cannot decompress: decompression error"),
+        ("tile outside the heap", "corrupt compressed data (bad tile descriptors)"),
+        ("garbled tiles", "cannot decompress: decompression warning"),
+    ],
+)
+def test_damaged_compressed_tiles_are_one_line_errors(
+    tmp_path: Path, damage: str, message: str
+) -> None:
+    """Damage inside the tiles (the scan cannot see it) fails the CCD in one line."""
+    import struct
+
+    rng = np.random.default_rng(8)
+    data = rng.integers(0, 65535, (610, 130)).astype(np.uint16)
+    path = tmp_path / "damaged.fits.fz"
+    hdu = fits.CompImageHDU(data, compression_type="RICE_1", tile_shape=(1, 130))
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    (ext,), _ = scan_image(path)
+    content = bytearray(path.read_bytes())
+    first_descriptor = ext.data_offset  # (size, offset) pairs of big-endian int32
+    heap = ext.data_offset + 610 * 8
+    if damage == "short tile":
+        content[first_descriptor : first_descriptor + 4] = struct.pack(">i", 1)
+    elif damage == "tile outside the heap":
+        content[first_descriptor + 4 : first_descriptor + 8] = struct.pack(">i", 10**8)
+    else:
+        content[heap + 10 : heap + 4000] = rng.integers(0, 256, 3990, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(content))
+    with pytest.raises(ExtensionError) as info:
+        read_pixels(path, ext)
+    assert str(info.value).startswith(f"{ext.label}: {message}")
+    assert "\n" not in str(info.value)
