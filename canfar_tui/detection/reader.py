@@ -22,7 +22,6 @@ Imports numpy and astropy; import it only when detection runs.
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 import warnings
@@ -594,28 +593,32 @@ def _read_rice_fast(fh: Any, ext: ExtensionInfo, header: Header) -> Pixels | Non
     itemsize = zbitpix // 8
     tile_pixels = [nx * tile_y] * n_rows
     tile_pixels[-1] = nx * (ny - tile_y * (n_rows - 1))
-    # The tiles are read through a read-only map of the file (the page cache) rather than
-    # into a private copy of the whole extension, and decoded straight into the array:
-    # ~27 MB less memory per dense CCD for a worker to fault in, and two copies less.
+    # The tiles are read and decoded a batch at a time straight into the array, rather
+    # than reading the whole extension into a private copy first: ~27 MB less memory per
+    # dense CCD for a worker to fault in, and the copies are of cache-sized batches.
+    # (Plain reads, not a map of the file: a file cut short while it is read must be an
+    # error, not a SIGBUS.)
     raw = np.empty((ny, nx), dtype=f"=i{itemsize}" if itemsize > 1 else "u1")
-    decoded = raw.data.cast("B")
-    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        base = ext.data_offset
-        desc = np.array(
-            np.frombuffer(mapped, dtype=desc_dtype, count=2 * n_rows, offset=base)
-        ).reshape(n_rows, 2)
-        sizes = desc[:, 0].astype(np.int64)
-        starts = desc[:, 1].astype(np.int64) + theap
-        if (sizes <= 0).any() or (starts < theap).any() or (starts + sizes > total).any():
-            raise ExtensionError(f"{ext.label}: corrupt compressed data (bad tile descriptors)")
-        starts += base
-        bounds = list(zip(starts.tolist(), (starts + sizes).tolist(), tile_pixels, strict=True))
-        try:
-            _decode_tiles(mapped, bounds, decode, blocksize, bytepix, decoded)
-        except ExtensionError as exc:
-            raise ExtensionError(f"{ext.label}: {exc}") from None
-        except Exception as exc:
-            raise ExtensionError(f"{ext.label}: cannot decompress: {_first_line(exc)}") from None
+    fd = fh.fileno()
+    base = ext.data_offset
+    desc_bytes = os.pread(fd, 2 * n_rows * np.dtype(desc_dtype).itemsize, base)
+    if len(desc_bytes) != 2 * n_rows * np.dtype(desc_dtype).itemsize:
+        raise ExtensionError(f"{ext.label}: truncated compressed data")
+    desc = np.frombuffer(desc_bytes, dtype=desc_dtype).reshape(n_rows, 2)
+    sizes = desc[:, 0].astype(np.int64)
+    starts = desc[:, 1].astype(np.int64) + theap
+    if (sizes <= 0).any() or (starts < theap).any() or (starts + sizes > total).any():
+        raise ExtensionError(f"{ext.label}: corrupt compressed data (bad tile descriptors)")
+    starts += base
+    bounds = list(zip(starts.tolist(), (starts + sizes).tolist(), tile_pixels, strict=True))
+    try:
+        _decode_tiles(fd, bounds, decode, blocksize, bytepix, raw.data.cast("B"))
+    except ExtensionError as exc:
+        raise ExtensionError(f"{ext.label}: {exc}") from None
+    except OSError as exc:
+        raise ExtensionError(f"{ext.label}: cannot read: {exc.strerror or exc}") from None
+    except Exception as exc:
+        raise ExtensionError(f"{ext.label}: cannot decompress: {_first_line(exc)}") from None
     bscale, bzero, blank = _scaling(header)
     return _finish(raw, bscale, bzero, blank, header)
 
@@ -624,29 +627,35 @@ _TILES_PER_BATCH = 256
 
 
 def _decode_tiles(
-    mapped: Any,
+    fd: int,
     bounds: list[tuple[int, int, int]],
     decode: Any,
     blocksize: int,
     bytepix: int,
     out: memoryview,
 ) -> None:
-    """Decode the tiles (start, end, pixels) of ``mapped`` into ``out``, batch by batch.
+    """Decode the tiles (file start, file end, pixels) of ``fd`` into ``out``, in batches.
 
-    Each batch is one C-level pass (map/join, no Python bytecode per tile) copied into
-    place, so the temporary bytes never exceed one batch: joining all the tiles at once
-    held every decoded tile and the joined copy together, and the scattered tile
-    buffers fragmented the worker's heap (the next CCD's arrays then needed new memory).
-    The decoder wants bytes (not memoryviews), hence the small per-tile slices.
+    Each batch is one read of the bytes its tiles span and one C-level pass over them
+    (map/join, no Python bytecode per tile) copied into place, so the temporary bytes never
+    exceed one batch: joining all the tiles at once held every decoded tile and the joined
+    copy together, and the scattered tile buffers fragmented the worker's heap (the next
+    CCD's arrays then needed new memory). The decoder wants bytes (not memoryviews), hence
+    the small per-tile slices.
     """
     position = 0
     for first in range(0, len(bounds), _TILES_PER_BATCH):
         batch = bounds[first : first + _TILES_PER_BATCH]
+        low = min(a for a, _, _ in batch)
+        high = max(b for _, b, _ in batch)
+        span = os.pread(fd, high - low, low)
+        if len(span) != high - low:
+            raise ExtensionError("truncated compressed data (the file got shorter)")
         want = sum(npix for _, _, npix in batch) * bytepix
         chunk = bytearray().join(
             map(
                 decode,
-                map(mapped.__getitem__, (slice(a, b) for a, b, _ in batch)),
+                map(span.__getitem__, (slice(a - low, b - low) for a, b, _ in batch)),
                 repeat(blocksize),
                 repeat(bytepix),
                 (npix for _, _, npix in batch),
@@ -654,7 +663,7 @@ def _decode_tiles(
         )
         if len(chunk) != want:  # some decoders pad the last block: trim tile by tile
             chunk = bytearray().join(
-                decode(mapped[a:b], blocksize, bytepix, npix)[: npix * bytepix]
+                decode(span[a - low : b - low], blocksize, bytepix, npix)[: npix * bytepix]
                 for a, b, npix in batch
             )
         if len(chunk) != want or position + want > len(out):

@@ -211,3 +211,19 @@ def test_damaged_compressed_tiles_are_one_line_errors(
         read_pixels(path, ext)
     assert str(info.value).startswith(f"{ext.label}: {message}")
     assert "\n" not in str(info.value)
+
+
+def test_a_file_cut_short_after_the_scan_is_a_one_line_error(
+    small_fz: SyntheticImage, tmp_path: Path
+) -> None:
+    """The image is replaced by a shorter one between the scan and the read (a download
+    into the same name): the CCD fails with one line, no crash."""
+    path = tmp_path / "shrinking.fits.fz"
+    path.write_bytes(small_fz.path.read_bytes())
+    exts, _ = scan_image(path)
+    with path.open("r+b") as handle:
+        handle.truncate(exts[-1].data_offset + 100)
+    with pytest.raises(ExtensionError) as info:
+        read_pixels(path, exts[-1])
+    assert str(info.value).startswith(f"{exts[-1].label}: truncated compressed data")
+    assert "\n" not in str(info.value)
