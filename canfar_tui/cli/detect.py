@@ -350,8 +350,13 @@ def run_detect(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     workers = _useful_workers(requested, [image for image, _ in jobs])
 
-    from canfar_tui.detection.runner import DetectionRunner
+    from canfar_tui.detection.runner import DetectionRunner, tune_malloc
 
+    if workers == 1:
+        # The CCDs are measured in this process (no pool): let it reuse their memory from
+        # one CCD to the next, as a worker does (a one-core batch job: ~60 % fewer page
+        # faults on a dense image). The process ends after the run.
+        tune_malloc()
     failures = 0
     cancel = threading.Event()
     runner = DetectionRunner(workers)

@@ -72,6 +72,7 @@ __all__ = [
     "default_workers",
     "detect_image",
     "run_detection",
+    "tune_malloc",
 ]
 
 #: The most worker processes a runner starts (more is a typing mistake, not a plan).
@@ -113,14 +114,16 @@ def _libc() -> Any:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _tune_malloc() -> bool:
+def tune_malloc() -> bool:
     """Keep big freed blocks in the worker's heap instead of returning them to the kernel.
 
     Every CCD allocates ~120 MB of arrays (pixels, float copy, segmentation map). With
     glibc's defaults each of them is a fresh ``mmap``, so the kernel zero-fills ~30 000
     pages per CCD: ~30 ms of system time, ~9 % of the work. Raising ``M_MMAP_THRESHOLD`` and
     ``M_TRIM_THRESHOLD`` lets a worker reuse the same memory for every CCD (its peak RSS
-    does not grow). Only done in worker processes; a no-op without glibc.
+    does not grow). Done in worker processes, and by ``canfar-tui detect`` when it measures
+    the CCDs in its own process (one worker: a one-core batch job); never in the TUI, which
+    would keep the memory after the detection. A no-op without glibc.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -195,7 +198,7 @@ def _init_worker(owner_pid: int | None = None, death_signal: bool = False) -> No
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if owner_pid is not None:
         _die_with_owner(owner_pid, death_signal)
-    _tune_malloc()
+    tune_malloc()
 
 
 def _single_threaded_blas() -> None:

@@ -322,3 +322,27 @@ def test_exit_now_flushes_buffered_output_and_keeps_the_status() -> None:
     assert proc.returncode == 3
     assert proc.stdout == "on stdout, block-buffered in a pipe"
     assert proc.stderr == "on stderr"
+
+
+@pytest.mark.parametrize(("workers", "tuned"), [("1", True), ("2", False)])
+def test_one_worker_runs_keep_their_memory_from_ccd_to_ccd(
+    small_fz: SyntheticImage,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: str,
+    tuned: bool,
+) -> None:
+    """With one worker the CCDs are measured in the CLI's own process, which then keeps
+    freed memory for the next CCD as a pool worker does; with a pool it stays as it is."""
+    from canfar_tui.detection import runner
+
+    calls: list[int] = []
+
+    def record() -> bool:
+        calls.append(os.getpid())
+        return True
+
+    monkeypatch.setattr(runner, "tune_malloc", record)
+    assert cli.main([str(small_fz.path), "-q", "--workers", workers]) == 0
+    assert calls == ([os.getpid()] if tuned else [])
+    assert (workdir / "small.cat").is_file()

@@ -209,7 +209,7 @@ def test_worker_set_up_reaches_libc() -> None:
         import ctypes, os, signal
         from canfar_tui.detection import runner
 
-        assert runner._tune_malloc() is True
+        assert runner.tune_malloc() is True
         runner._die_with_owner(os.getppid(), death_signal=True)
         value = ctypes.c_int(0)
         pr_get_pdeathsig = 2
