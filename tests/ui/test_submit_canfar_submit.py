@@ -18,7 +18,7 @@ from canfar_submit_fakes import read_record, write_fake
 from test_submit_dry_run import SIZE, open_submit, sandbox_clients, show_text, wait_for
 from textual.widgets import Static, TextArea
 
-from canfar_tui.app import create_app
+from canfar_tui.app import CanfarApp, create_app
 from canfar_tui.batch.templates import DO_CATALOGUE_SUB
 from canfar_tui.config import Settings
 from canfar_tui.models import SubmitResult
@@ -44,14 +44,20 @@ def job_folder(tmp_path: Path) -> Path:
     return folder
 
 
+async def open_real_submit(pilot: Any, app: CanfarApp, folder: Path) -> Any:
+    """The Submit screen of a real profile, once it knows whether canfar_submit is there."""
+    screen = await open_submit(pilot, app, folder, sandbox=False)
+    await wait_for(pilot, lambda: screen.canfar_submit_checked, "the canfar_submit probe")
+    return screen
+
+
 async def test_a_real_profile_hands_the_file_to_canfar_submit(
     settings: Settings, tmp_path: Path, batch_host: Path
 ) -> None:
     folder = job_folder(tmp_path)
     app = create_app(settings, sandbox_clients(settings))
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_submit(pilot, app, folder, sandbox=False)
-        await wait_for(pilot, lambda: screen.canfar_submit_checked, "the canfar_submit probe")
+        screen = await open_real_submit(pilot, app, folder)
         await wait_for(
             pilot, lambda: screen.preview is not None and screen.preview.report.ok, "the lint"
         )
@@ -74,8 +80,7 @@ async def test_an_edited_file_goes_to_canfar_submit_beside_the_original(
     edited = DO_CATALOGUE_SUB.replace("1056218p\n", "")
     app = create_app(settings, sandbox_clients(settings))
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_submit(pilot, app, folder, sandbox=False)
-        await wait_for(pilot, lambda: screen.canfar_submit_checked, "the canfar_submit probe")
+        screen = await open_real_submit(pilot, app, folder)
         await show_text(pilot, screen, edited)
         results: list[SubmitResult | None] = []
         screen.dismiss = results.append
@@ -95,8 +100,7 @@ async def test_ctrl_s_during_the_check_submits_when_the_check_passes(
     edited = DO_CATALOGUE_SUB.replace("1056218p\n", "")
     app = create_app(settings, sandbox_clients(settings))
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_submit(pilot, app, folder, sandbox=False)
-        await wait_for(pilot, lambda: screen.canfar_submit_checked, "the canfar_submit probe")
+        screen = await open_real_submit(pilot, app, folder)
         screen.query_one("#submit-editor", TextArea).load_text(edited)
         results: list[SubmitResult | None] = []
         screen.dismiss = results.append
@@ -128,8 +132,7 @@ async def test_ctrl_s_before_the_snapshots_load_submits_once_they_are_there(
     folder = job_folder(tmp_path)
     app = create_app(settings, sandbox_clients(settings))
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_submit(pilot, app, folder, sandbox=False)
-        await wait_for(pilot, lambda: screen.canfar_submit_checked, "the canfar_submit probe")
+        screen = await open_real_submit(pilot, app, folder)
         await wait_for(
             pilot,
             lambda: screen.preview is not None and screen.preview.report.ok,
